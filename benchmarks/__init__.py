@@ -1,0 +1,1 @@
+"""Runnable measurements that write JSON to benchmarks/results/ (never part of the test suite)."""

@@ -1,0 +1,1 @@
+"""45 nm operation-energy estimates (analytic and measured) and energy-accuracy trade-off reports."""

@@ -1,0 +1,1 @@
+"""``vtg-export`` targets: the Lava bundle, ONNX and NIR."""

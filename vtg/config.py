@@ -1,0 +1,59 @@
+"""YAML configs: loading with clear errors, and using a config's keys as command-line defaults."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from vtg.errors import UserError
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping; a missing file or bad YAML is a :class:`UserError` naming file and line."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: config file not found")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise UserError(f"{path}{line}: invalid YAML ({getattr(error, 'problem', error)})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    return data
+
+
+def config_path_in(argv: list[str]) -> Path | None:
+    """The value of ``--config`` in ``argv`` (``--config F`` or ``--config=F``), if any."""
+    for i, arg in enumerate(argv):
+        if arg == "--config" and i + 1 < len(argv):
+            return Path(argv[i + 1])
+        if arg.startswith("--config="):
+            return Path(arg.split("=", 1)[1])
+    return None
+
+
+def set_config_defaults(parser: argparse.ArgumentParser, path: Path) -> dict[str, Any]:
+    """Make the config's top-level keys the defaults of the matching options; return the mapping.
+
+    Keys may use dashes or underscores. Mappings (sections such as ``model:``) are left for the
+    command to read from ``args.config_dict``; any other key that names no option is a
+    :class:`UserError`, so that a typo is not silently ignored.
+    """
+    config = load_yaml(path)
+    dests = {action.dest for action in parser._actions}
+    defaults = {}
+    for key, value in config.items():
+        dest = str(key).replace("-", "_")
+        if dest in dests:
+            defaults[dest] = value
+        elif not isinstance(value, dict):
+            raise UserError(f"{path}: field '{key}' is not an option of this command")
+    parser.set_defaults(**defaults, config_dict=config)
+    return config
