@@ -1,4 +1,4 @@
-"""The ``vtg`` command line.
+"""The ``vtg`` command line (and the error handling shared with ``vtg-export``).
 
 Each sub-command lives in its own module, imported only when that command runs, so ``vtg --help``
 stays fast and ``vtg`` itself imports nothing from ``spiking``, ``sdst_teacher``, ``export``,
@@ -9,7 +9,8 @@ stays fast and ``vtg`` itself imports nothing from ``spiking``, ``sdst_teacher``
 
 Every command takes ``--config FILE.yaml``: its top-level keys that match an option's name (dashes or
 underscores) become that option's default, so the command line wins; its sections (mappings such as
-``model:``) reach the command as ``args.config_dict``.
+``model:``) reach the command as ``args.config_dict``. A :class:`vtg.errors.UserError` ends the
+command with one line on stderr and exit status 2 (a traceback only with ``--debug``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import argparse
 import importlib
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from vtg.config import config_path_in, set_config_defaults
@@ -27,6 +28,7 @@ from vtg.errors import EXIT_USER_ERROR, UserError
 # command name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "data": ("vtg.data.command", "make the synthetic dataset or convert Charades-STA, TACoS, YouTube Highlights"),
+    "pool-features": ("sdst_teacher.pooling_command", "pool token-level backbone features into (T, K, F) files"),
     "eval": ("vtg.metrics.command", "score a predictions file against ground truth (official metrics)"),
     "train": ("vtg.engine.train_command", "train SpikingVTG, SDST or the UniVTG-style teacher"),
     "predict": ("vtg.engine.predict_command", "write predictions of a checkpoint in the official format"),
@@ -37,36 +39,23 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def build_parser(prog: str, commands: dict[str, tuple[str, str]], argv: Sequence[str]) -> argparse.ArgumentParser:
-    """A parser with every command listed, and the arguments of the one named in ``argv`` added."""
-    parser = argparse.ArgumentParser(prog=prog, description="Neuromorphic video temporal grounding toolkit.")
+def prepare_command_parser(parser: argparse.ArgumentParser, module: str, argv: Sequence[str]) -> None:
+    """Add the command module's arguments, ``--config`` and ``--debug``, and apply a config file."""
     parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    chosen = next((a for a in argv if not a.startswith("-")), None)
-    for name, (module, help_text) in commands.items():
-        command_parser = sub.add_parser(name, help=help_text, description=help_text)
-        if name == chosen:
-            command_parser.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
-            command_parser.add_argument("--config", type=Path, help="YAML file whose keys set this command's options")
-            importlib.import_module(module).add_arguments(command_parser)
-            command_parser.set_defaults(_module=module, config_dict={})
-            config = config_path_in(list(argv))
-            if config is not None:
-                set_config_defaults(command_parser, config)
-    return parser
+    parser.add_argument("--config", type=Path, help="YAML file whose keys set this command's options")
+    importlib.import_module(module).add_arguments(parser)
+    parser.set_defaults(_module=module, config_dict={})
+    config = config_path_in(list(argv))
+    if config is not None:
+        set_config_defaults(parser, config)
 
 
-def main_with(prog: str, commands: dict[str, tuple[str, str]], argv: Sequence[str] | None = None) -> int:
-    """Parse ``argv``, run the chosen command, and turn a :class:`UserError` into exit status 2."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in argv
+def run_guarded(prog: str, argv: Sequence[str], body: Callable[[], int | None]) -> int:
+    """Run ``body``; a :class:`UserError` becomes one line and exit status 2, Ctrl-C exit status 130."""
     try:
-        parser = build_parser(prog, commands, argv)
-        args = parser.parse_args(argv)
-        code = importlib.import_module(args._module).run(args)
-        return int(code or 0)
+        return int(body() or 0)
     except UserError as error:
-        if debug:
+        if "--debug" in argv:
             traceback.print_exc()
         print(f"{prog}: error: {error}", file=sys.stderr)
         return EXIT_USER_ERROR
@@ -76,7 +65,35 @@ def main_with(prog: str, commands: dict[str, tuple[str, str]], argv: Sequence[st
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return main_with("vtg", COMMANDS, argv)
+    """Entry point of ``vtg``: pick the command, build only its parser, run it."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+
+    def body() -> int | None:
+        parser = argparse.ArgumentParser(prog="vtg", description="Neuromorphic video temporal grounding toolkit.")
+        parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
+        sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+        chosen = next((a for a in argv if not a.startswith("-")), None)
+        for name, (module, help_text) in COMMANDS.items():
+            command_parser = sub.add_parser(name, help=help_text, description=help_text)
+            if name == chosen:
+                prepare_command_parser(command_parser, module, argv)
+        args = parser.parse_args(argv)
+        return importlib.import_module(args._module).run(args)
+
+    return run_guarded("vtg", argv, body)
+
+
+def main_single(prog: str, module: str, description: str, argv: Sequence[str] | None = None) -> int:
+    """Entry point of a one-command program such as ``vtg-export`` (same conventions as ``vtg``)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+
+    def body() -> int | None:
+        parser = argparse.ArgumentParser(prog=prog, description=description)
+        prepare_command_parser(parser, module, argv)
+        args = parser.parse_args(argv)
+        return importlib.import_module(module).run(args)
+
+    return run_guarded(prog, argv, body)
 
 
 if __name__ == "__main__":
