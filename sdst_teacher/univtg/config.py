@@ -1,0 +1,93 @@
+"""The ``model:`` section of a UniVTG-style teacher config, checked field by field.
+
+Defaults are UniVTG's own (showlab/UniVTG ``main/config.py`` and its QVHighlights script): 4 post-norm
+encoder layers, GELU feed-forward, 2-layer input projections with input dropout 0.5, conv heads of 3
+layers with kernel 3, loss weights b=10, g=1, f=10, background weight (eos) 0.1, NCE temperature 0.07.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from vtg.errors import UserError, check_number
+
+
+@dataclasses.dataclass(frozen=True)
+class UniVTGConfig:
+    hidden_dim: int = 1024
+    num_layers: int = 4
+    num_heads: int = 8
+    ffn_dim: int = 1024
+    input_proj_layers: int = 2
+    input_dropout: float = 0.5
+    dropout: float = 0.0  # inside attention and feed-forward
+    droppath: float = 0.1  # stochastic depth on each residual branch
+    head_layers: int = 3
+    head_kernel: int = 3
+    # losses: total = b * smooth-L1 + g * GIoU + f * BCE + inter * L_inter + intra * L_intra
+    loss_boundary: float = 10.0
+    loss_giou: float = 1.0
+    loss_foreground: float = 10.0
+    background_weight: float = 0.1
+    loss_saliency_inter: float = 0.1
+    loss_saliency_intra: float = 0.1
+    temperature: float = 0.07
+    # prediction
+    nms_threshold: float = 0.7
+    max_windows: int = 10
+
+    @classmethod
+    def from_dict(cls, section: dict[str, Any], where: str = "model") -> UniVTGConfig:
+        """Build from a config mapping; unknown fields, wrong types and bad ranges are :class:`UserError`.
+
+        ``name`` (the registry key) is accepted and ignored.
+        """
+        if not isinstance(section, dict):
+            raise UserError(f"field '{where}': expected a mapping, got {type(section).__name__}")
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        values: dict[str, Any] = {}
+        for key, value in section.items():
+            if key == "name":
+                continue
+            if key not in fields:
+                raise UserError(f"field '{where}.{key}': unknown option (choose from {', '.join(fields)})")
+            location = f"field '{where}.{key}'"
+            if fields[key].type == "int":
+                if isinstance(value, bool) or not isinstance(value, int):
+                    raise UserError(f"{location}: expected an integer, got {value!r}")
+                values[key] = value
+            else:
+                values[key] = check_number(value, location)
+        config = cls(**values)
+        config._check_ranges(where)
+        return config
+
+    def _check_ranges(self, where: str) -> None:
+        counts = ["hidden_dim", "num_layers", "num_heads", "ffn_dim", "input_proj_layers", "head_layers", "max_windows"]
+        for name in counts:
+            if getattr(self, name) < 1:
+                raise UserError(f"field '{where}.{name}': must be at least 1, got {getattr(self, name)}")
+        if self.hidden_dim % self.num_heads:
+            raise UserError(
+                f"field '{where}.hidden_dim': {self.hidden_dim} is not divisible by num_heads={self.num_heads}"
+            )
+        if self.head_kernel < 1 or self.head_kernel % 2 == 0:
+            raise UserError(f"field '{where}.head_kernel': must be odd (one output per clip), got {self.head_kernel}")
+        for name in ["input_dropout", "dropout", "droppath"]:
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise UserError(f"field '{where}.{name}': must be in [0, 1), got {getattr(self, name)}")
+        if not 0.0 <= self.nms_threshold <= 1.0:
+            raise UserError(f"field '{where}.nms_threshold': must be in [0, 1], got {self.nms_threshold}")
+        for name in [
+            "loss_boundary",
+            "loss_giou",
+            "loss_foreground",
+            "background_weight",
+            "loss_saliency_inter",
+            "loss_saliency_intra",
+        ]:
+            if getattr(self, name) < 0:
+                raise UserError(f"field '{where}.{name}': must be >= 0, got {getattr(self, name)}")
+        if self.temperature <= 0:
+            raise UserError(f"field '{where}.temperature': must be > 0, got {self.temperature}")

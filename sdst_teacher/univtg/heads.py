@@ -1,0 +1,75 @@
+"""Prediction heads of the UniVTG-style teacher: conv heads for f and d, and cosine saliency.
+
+Given the encoded video tokens H_v (B, Lv, D) and text tokens H_q (B, Lq, D)::
+
+    f_i = Conv_f(H_v)_i                              foreground logit of clip i
+    d_i = softplus(Conv_d(H_v)_i) = (ds_i, de_i)     offsets in clip units, >= 0
+    M   = H_q^T softmax(H_q w_p)                     attention-pooled sentence vector (B, D)
+    s_i = cos(H_v,i, M)                              saliency in [-1, 1]
+
+Conv is a stack of 1-D convolutions with ReLU between them (UniVTG's ``Conv``). UniVTG predicts
+sigmoid offsets in units of the whole video; here offsets are in clip units (the ARCHITECTURE.md
+convention), so they are unbounded above and softplus keeps them non-negative.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class ConvHead(nn.Module):
+    """``num_layers`` 1-D convolutions over clips (same length out), ReLU between them.
+
+    Padded clips are zeroed before every convolution, so a real clip next to padding sees exactly the
+    zeros that the convolution's own padding would give: outputs on real clips do not depend on padding.
+    """
+
+    def __init__(self, dim: int, out_dim: int, num_layers: int, kernel: int):
+        super().__init__()
+        widths = [dim] * num_layers + [out_dim]
+        self.convs = nn.ModuleList(
+            nn.Conv1d(widths[i], widths[i + 1], kernel, padding=kernel // 2) for i in range(num_layers)
+        )
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """x (B, Lv, D), mask (B, Lv) True on real clips -> (B, Lv, out_dim)."""
+        keep = mask[:, None, :].to(x.dtype)  # (B, 1, Lv)
+        x = x.transpose(1, 2)  # (B, D, Lv)
+        for i, conv in enumerate(self.convs):
+            x = conv(x * keep)
+            if i < len(self.convs) - 1:
+                x = F.relu(x)
+        return x.transpose(1, 2)  # (B, Lv, out_dim)
+
+
+class AttentionPool(nn.Module):
+    """M = X^T softmax(X w_p) over the real tokens: one vector per sequence (UniVTG's ``WeightedPool``)."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(dim, 1))
+        nn.init.xavier_uniform_(self.weight)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """x (B, L, D), mask (B, L) -> (B, D)."""
+        logits = (x @ self.weight).squeeze(-1)  # (B, L)
+        alpha = logits.masked_fill(~mask, float("-inf")).softmax(dim=-1)  # (B, L)
+        return torch.einsum("bl,bld->bd", alpha, x)  # (B, D)
+
+
+class SaliencyHead(nn.Module):
+    """s_i = cos(h_i, M): each clip's encoded token against the attention-pooled sentence vector."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.pool = AttentionPool(dim)
+
+    def forward(
+        self, video: torch.Tensor, video_mask: torch.Tensor, text: torch.Tensor, text_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return saliency (B, Lv), 0 on padded clips, and the sentence vectors M (B, D)."""
+        sentence = self.pool(text, text_mask)  # (B, D)
+        saliency = F.cosine_similarity(video, sentence[:, None, :], dim=-1)  # (B, Lv)
+        return saliency.masked_fill(~video_mask, 0.0), sentence

@@ -1,0 +1,103 @@
+"""The UniVTG-style teacher: token embeddings, N post-norm encoder layers, clip-wise heads, losses.
+
+Token layout (also of ``hidden_states`` and ``attentions``): for a batch with Lv clips and Lq text
+tokens the encoder runs over L = Lv + Lq tokens, video first::
+
+    index:  0 ... Lv-1 | Lv ... Lv+Lq-1
+    token:  clip 0..   | text token 0..
+    mask:   video_mask | text_mask        (padded tokens are never attended to)
+
+``forward(batch)`` returns ``foreground_logits`` (B, Lv), ``boundary`` (B, Lv, 2) = (ds, de) >= 0 in
+clip units, ``saliency`` (B, Lv) = cos(clip token, pooled sentence) with 0 on padded clips, and for the
+losses ``video_features`` (B, Lv, D) and ``sentence`` (B, D). ``return_hidden=True`` adds
+``hidden_states`` (one (B, L, D) per layer: that layer's output after its second LayerNorm) and
+``attentions`` (one (B, H, L, L) per layer: softmax probabilities, rows sum to 1 over real keys).
+Only the last level of multi-level features is used: ``video[:, :, -1]`` and ``text[:, :, -1]``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from sdst_teacher.univtg.config import UniVTGConfig
+from sdst_teacher.univtg.embeddings import TokenEmbedding
+from sdst_teacher.univtg.encoder_layer import EncoderLayer
+from sdst_teacher.univtg.heads import ConvHead, SaliencyHead
+from sdst_teacher.univtg.losses import UniVTGCriterion
+from sdst_teacher.univtg.predict import clip_predictions
+from vtg.errors import UserError
+
+
+class UniVTG(nn.Module):
+    """UniVTG-style clip-wise grounding model (see the module docstring for inputs, outputs and layout)."""
+
+    def __init__(self, config: UniVTGConfig, video_dim: int, text_dim: int):
+        super().__init__()
+        self.config = config
+        self.video_dim, self.text_dim = video_dim, text_dim
+        dim = config.hidden_dim
+        self.embedding = TokenEmbedding(video_dim, text_dim, dim, config.input_proj_layers, config.input_dropout)
+        self.layers = nn.ModuleList(
+            EncoderLayer(dim, config.num_heads, config.ffn_dim, config.dropout, config.droppath)
+            for _ in range(config.num_layers)
+        )
+        self.foreground_head = ConvHead(dim, 1, config.head_layers, config.head_kernel)
+        self.boundary_head = ConvHead(dim, 2, config.head_layers, config.head_kernel)
+        self.saliency_head = SaliencyHead(dim)
+        self.criterion = UniVTGCriterion(config)
+
+    def _check_inputs(self, video: torch.Tensor, text: torch.Tensor) -> None:
+        # a checkpoint applied to features of another backbone is a user mistake, not a crash
+        if video.shape[-1] != self.video_dim:
+            raise UserError(f"field 'video_dim': model expects {self.video_dim}, batch has {video.shape[-1]}")
+        if text.shape[-1] != self.text_dim:
+            raise UserError(f"field 'text_dim': model expects {self.text_dim}, batch has {text.shape[-1]}")
+
+    def forward(self, batch: dict[str, Any], return_hidden: bool = False) -> dict[str, Any]:
+        video = batch["video"][:, :, -1]  # (B, Lv, Dv)
+        text = batch["text"][:, :, -1]  # (B, Lq, Dt)
+        self._check_inputs(video, text)
+        video_mask, text_mask = batch["video_mask"], batch["text_mask"]  # (B, Lv), (B, Lq)
+        num_clips = video.shape[1]
+
+        x, positions = self.embedding(video, text)  # (B, L, D) each, L = Lv + Lq
+        mask = torch.cat([video_mask, text_mask], dim=1)  # (B, L)
+        hidden_states, attentions = [], []
+        for layer in self.layers:
+            x, probs = layer(x, positions, mask)  # (B, L, D), (B, H, L, L)
+            hidden_states.append(x)
+            attentions.append(probs)
+
+        video_h, text_h = x[:, :num_clips], x[:, num_clips:]  # (B, Lv, D), (B, Lq, D)
+        saliency, sentence = self.saliency_head(video_h, video_mask, text_h, text_mask)  # (B, Lv), (B, D)
+        outputs: dict[str, Any] = {
+            "foreground_logits": self.foreground_head(video_h, video_mask).squeeze(-1),  # (B, Lv)
+            "boundary": F.softplus(self.boundary_head(video_h, video_mask)),  # (B, Lv, 2)
+            "saliency": saliency,
+            "video_features": video_h,
+            "sentence": sentence,
+        }
+        if return_hidden:
+            outputs["hidden_states"] = hidden_states
+            outputs["attentions"] = attentions
+        return outputs
+
+    def loss(self, outputs: dict[str, Any], batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """UniVTG's losses (see :mod:`sdst_teacher.univtg.losses`); ``total`` is back-propagated."""
+        return self.criterion(outputs, batch)
+
+    @torch.no_grad()
+    def predict(self, batch: dict[str, Any], outputs: dict[str, Any]) -> list[dict[str, Any]]:
+        """Official prediction dicts: MR windows ranked by sigmoid(f) after 1-D NMS, HD = sigmoid(f) + s."""
+        return clip_predictions(
+            batch, outputs, nms_threshold=self.config.nms_threshold, max_windows=self.config.max_windows
+        )
+
+
+def build(config: dict[str, Any], dims: dict[str, int]) -> UniVTG:
+    """Registry entry ``univtg``: ``config`` is the ``model:`` section, ``dims`` the data dimensions."""
+    return UniVTG(UniVTGConfig.from_dict(config), video_dim=int(dims["video_dim"]), text_dim=int(dims["text_dim"]))
