@@ -1,0 +1,116 @@
+"""``vtg data``: write the synthetic dataset, convert public annotations, describe a dataset folder.
+
+::
+
+    vtg data synth --out DIR [--seed N] [--preset tiny|demo|qvhighlights] [--levels K] [--train N] [--val N]
+    vtg data convert --dataset charades|tacos|youtube --input FILE [--durations FILE] --out FILE.jsonl
+    vtg data info --root DIR [--split val]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from vtg.errors import UserError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Sub-actions ``synth``, ``convert`` and ``info``."""
+    from vtg.data.converters import CONVERTERS
+    from vtg.data.synth import PRESETS
+
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    synth = actions.add_parser("synth", help="write the built-in synthetic dataset")
+    synth.add_argument("--out", type=Path, required=True, help="dataset folder to write")
+    synth.add_argument("--seed", type=int, default=0, help="random seed (same seed, same bytes)")
+    synth.add_argument("--preset", default="demo", help=f"size: {', '.join(PRESETS)} (default demo)")
+    synth.add_argument("--levels", type=int, help="number of backbone levels K (overrides the preset)")
+    synth.add_argument("--train", type=int, help="number of training queries (overrides the preset)")
+    synth.add_argument("--val", type=int, help="number of validation queries (overrides the preset)")
+    synth.add_argument("--force", action="store_true", help="write into a folder that is not empty")
+    synth.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+
+    convert = actions.add_parser("convert", help="convert public annotations to QVHighlights jsonl")
+    convert.add_argument("--dataset", required=True, help=f"source format: {', '.join(CONVERTERS)}")
+    convert.add_argument("--input", type=Path, required=True, help="the annotation file as distributed")
+    convert.add_argument(
+        "--durations", type=Path, help="charades: video durations (charades.json; default: beside --input)"
+    )
+    convert.add_argument("--clip-len", type=float, default=2.0, help="youtube: seconds per labelled clip")
+    convert.add_argument("--out", type=Path, required=True, help="jsonl file to write")
+    convert.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+
+    info = actions.add_parser("info", help="check a dataset folder and print its sizes and dims")
+    info.add_argument("--root", type=Path, required=True, help="dataset folder (with dataset.yaml)")
+    info.add_argument("--split", help="split to read (default: every split)")
+    info.add_argument("--json", action="store_true", help="print the result as one JSON object")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Dispatch to the chosen action."""
+    return {"synth": run_synth, "convert": run_convert, "info": run_info}[args.action](args)
+
+
+def report(summary: dict, as_json: bool, lines: list[str]) -> int:
+    """Print ``summary`` as JSON, or ``lines`` for people."""
+    print(json.dumps(summary) if as_json else "\n".join(lines))
+    return 0
+
+
+def run_synth(args: argparse.Namespace) -> int:
+    """``vtg data synth``."""
+    from vtg.data.synth import write_synthetic
+
+    if args.out.exists() and not args.out.is_dir():
+        raise UserError(f"{args.out}: option --out: exists and is not a folder")
+    if args.out.is_dir() and any(args.out.iterdir()) and not args.force:
+        raise UserError(f"{args.out}: option --out: folder is not empty (use --force to overwrite)")
+    summary = write_synthetic(args.out, args.seed, args.preset, args.levels, args.train, args.val)
+    queries = summary["queries"]
+    return report(
+        summary,
+        args.json,
+        [
+            f"wrote {args.out} (preset {args.preset}, seed {args.seed}, {summary['bytes'] / 1e6:.1f} MB):",
+            f"  train.jsonl {queries['train']} queries, val.jsonl {queries['val']} queries, dataset.yaml",
+            f"  video features (T, {summary['video_levels']}, {summary['video_dim']}), "
+            f"text features ({summary['text_levels']}, L, {summary['text_dim']}), clips of {summary['clip_len']} s",
+        ],
+    )
+
+
+def run_convert(args: argparse.Namespace) -> int:
+    """``vtg data convert``."""
+    from vtg.data.converters import convert
+
+    summary = convert(args.dataset, args.input, args.out, durations=args.durations, clip_len=args.clip_len)
+    lines = [f"wrote {args.out}: {summary['queries']} queries on {summary['videos']} videos ({args.dataset})"]
+    if summary["clamped"]:
+        lines.append(f"  {summary['clamped']} windows ending after their video were cut at the video's end")
+    return report(summary, args.json, lines)
+
+
+def run_info(args: argparse.Namespace) -> int:
+    """``vtg data info``: load every query of the split(s), which checks every file, and print sizes."""
+    from vtg.data.dataset import VTGDataset
+    from vtg.data.dataset_config import load_dataset_config
+
+    config = load_dataset_config(args.root)
+    splits = [args.split] if args.split else list(config.splits)
+    summary = {"root": str(args.root), "clip_len": config.clip_len, "splits": {}}
+    for split in splits:
+        dataset = VTGDataset(args.root, split)
+        clips = [dataset[i]["video"].shape[0] for i in range(len(dataset))]
+        summary["splits"][split] = {"queries": len(dataset), "max_clips": max(clips)}
+        summary.update(dataset.dims)
+    lines = [f"{args.root}: clips of {config.clip_len} s"]
+    lines += [
+        f"  {split}: {v['queries']} queries, up to {v['max_clips']} clips" for split, v in summary["splits"].items()
+    ]
+    lines.append(
+        f"  video_dim {summary['video_dim']} x {summary['video_levels']} levels, "
+        f"text_dim {summary['text_dim']} x {summary['text_levels']} levels"
+    )
+    return report(summary, args.json, lines)

@@ -1,0 +1,52 @@
+"""Reading and writing JSON-lines files (one JSON object per line), the format of annotations and predictions."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from vtg.errors import UserError, where
+
+
+def read_jsonl(path: str | Path, what: str = "JSON-lines") -> list[tuple[str, dict[str, Any]]]:
+    """Parse every non-blank line of ``path`` into a dict.
+
+    Returns ``(location, record)`` pairs, ``location`` being ``file:line`` for later error messages.
+    A missing file, a line that is not JSON, or a line that is not an object is a :class:`UserError`.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: {what} file not found")
+    records = []
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            location = where(path, number)
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise UserError(f"{location}: not valid JSON ({error.msg} at column {error.colno})") from None
+            if not isinstance(record, dict):
+                raise UserError(f"{location}: expected a JSON object, got {type(record).__name__}")
+            records.append((location, record))
+    if not records:
+        raise UserError(f"{path}: {what} file is empty")
+    return records
+
+
+def write_jsonl(path: str | Path, records: Iterable[dict[str, Any]]) -> int:
+    """Write ``records`` one per line, atomically (temporary file then rename); return the count."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    count = 0
+    with temporary.open("w", encoding="utf-8") as handle:
+        for record in records:
+            handle.write(json.dumps(record) + "\n")
+            count += 1
+    os.replace(temporary, path)
+    return count
