@@ -27,7 +27,11 @@ from sdst_teacher.univtg.config import UniVTGConfig
 
 
 def temporal_giou(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
-    """1-D GIoU of windows [t - ds, t + de] given by offsets (N, 2) around the same centre t -> (N,)."""
+    """1-D GIoU of windows [t - ds, t + de] given by offsets (N, 2) around the same centre t -> (N,).
+
+    GIoU = IoU - (C - U) / C with C the enclosing length and U the union. While ds, de >= 0 both windows
+    contain t, so C = U and GIoU equals IoU; the enclosing term matters for negative offsets only.
+    """
     inter = (torch.minimum(pred[:, 0], target[:, 0]) + torch.minimum(pred[:, 1], target[:, 1])).clamp(min=0)
     union = pred.sum(-1) + target.sum(-1) - inter
     enclosing = torch.maximum(pred[:, 0], target[:, 0]) + torch.maximum(pred[:, 1], target[:, 1])
