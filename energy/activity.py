@@ -1,0 +1,186 @@
+"""Spike activity of one run (a batch or one query), from the PyTorch model or from a Lava simulation.
+
+The model's ``outputs["activity"]`` (docs/ARCHITECTURE.md) maps a component (``layer{i}.input``,
+``layer{i}.k``, ``v``, ``attn``, ``int``, ``out``, ``decoder.*``) to ``spikes`` (Tc,) = sum of |s|
+over the run's real tokens per timestep, ``neurons`` and ``fan_out``. An :class:`ActivityRecord` holds
+that dict as numpy together with the token counts of each query, which the floating-point work
+(:mod:`energy.float_work`) needs.
+
+Activity JSON (what ``vtg energy measure`` reads; the form a Lava run writes)::
+
+    {
+      "format": "vtg-activity/1",
+      "snn_op": "int_acc",                  # int_acc (1-bit NF, binary weights) or fp_acc
+      "model": {"hidden": 64, "video_dim": 32, "text_dim": 32, "layers": 2, "heads": 4,
+                "softmax": false, "layernorm": false, "decoder_outputs": 3},
+      "records": [                          # one per simulated run (a query, or a batch)
+        {"video_tokens": [75], "text_tokens": [20],    # per query in the run
+         "activity": {"layer0.input": {"spikes": [812, 790, ...], "neurons": 6080, "fan_out": 192},
+                      ...}}
+      ]
+    }
+
+``spikes`` has one non-negative count per timestep (the same Tc for all components of a record),
+``neurons`` and ``fan_out`` are integers >= 1 and the mean rate spikes / neurons is at most 1 (|s| <= 1).
+``model`` is a :class:`energy.float_work.FloatShape`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vtg.errors import UserError, check_number
+
+FORMAT = "vtg-activity/1"
+ENCODER_PREFIX = "layer"
+DECODER_PREFIX = "decoder."
+
+
+@dataclasses.dataclass(frozen=True)
+class Component:
+    """Activity of one component: |s| summed over its neurons per timestep, neurons, fan-out."""
+
+    spikes: np.ndarray  # (Tc,)
+    neurons: int
+    fan_out: int
+
+    @property
+    def rate(self) -> float:
+        """Mean |s| per neuron and timestep (the paper's IFR)."""
+        return float(self.spikes.mean()) / self.neurons
+
+
+@dataclasses.dataclass(frozen=True)
+class ActivityRecord:
+    """The components of one run and the video/text token counts of each of its queries."""
+
+    components: dict[str, Component]
+    video_tokens: list[int]
+    text_tokens: list[int]
+
+    @property
+    def queries(self) -> int:
+        return len(self.video_tokens)
+
+    @property
+    def tc(self) -> int:
+        return len(next(iter(self.components.values())).spikes)
+
+
+def check_component(name: str, component: Component, location: str) -> None:
+    """Shapes and ranges of one component; ``location`` names where it came from."""
+    where = f"{location}: field 'activity.{name}'"
+    if component.spikes.ndim != 1 or len(component.spikes) == 0:
+        raise UserError(f"{where}.spikes: expected one count per timestep, got shape {component.spikes.shape}")
+    if not np.isfinite(component.spikes).all() or (component.spikes < 0).any():
+        raise UserError(f"{where}.spikes: counts must be finite and >= 0")
+    for field in ("neurons", "fan_out"):
+        if getattr(component, field) < 1:
+            raise UserError(f"{where}.{field}: must be at least 1, got {getattr(component, field)}")
+    # tolerance: the model sums float32 counts, which may round just above the neuron count
+    if component.spikes.max() > component.neurons * (1 + 1e-6):
+        most = component.spikes.max()
+        raise UserError(f"{where}.spikes: {most:g} spikes in one step from {component.neurons} neurons")
+
+
+def make_record(components: dict[str, Component], video_tokens: list[int], text_tokens: list[int], location: str):
+    """An :class:`ActivityRecord`, checked: components present, one Tc, one token count per query."""
+    if not components:
+        raise UserError(f"{location}: field 'activity': no components")
+    for name, component in components.items():
+        check_component(name, component, location)
+    steps = {len(c.spikes) for c in components.values()}
+    if len(steps) > 1:
+        raise UserError(f"{location}: field 'activity': components disagree on Tc ({sorted(steps)})")
+    if len(video_tokens) != len(text_tokens) or not video_tokens:
+        raise UserError(f"{location}: fields 'video_tokens'/'text_tokens': one count per query in each")
+    return ActivityRecord(components, list(video_tokens), list(text_tokens))
+
+
+def record_from_outputs(activity: dict[str, dict[str, Any]], batch: dict[str, Any]) -> ActivityRecord:
+    """The record of a batch run through the PyTorch model (``outputs["activity"]`` and its batch)."""
+    components = {
+        name: Component(
+            spikes=np.asarray(entry["spikes"].detach().cpu().double().numpy()),
+            neurons=int(entry["neurons"]),
+            fan_out=int(entry["fan_out"]),
+        )
+        for name, entry in activity.items()
+    }
+    video_tokens = batch["video_mask"].sum(dim=1).tolist()
+    text_tokens = batch["text_mask"].sum(dim=1).tolist()
+    return make_record(components, video_tokens, text_tokens, "model outputs")
+
+
+def _int_field(value: Any, location: str) -> int:
+    number = check_number(value, location)
+    if not number.is_integer():
+        raise UserError(f"{location}: expected an integer, got {value!r}")
+    return int(number)
+
+
+def record_from_json(data: Any, location: str) -> ActivityRecord:
+    """One entry of ``records`` in the activity JSON (``location`` is e.g. ``file: records[0]``)."""
+    if not isinstance(data, dict):
+        raise UserError(f"{location}: expected a mapping, got {type(data).__name__}")
+    tokens = {}
+    for key in ("video_tokens", "text_tokens", "activity"):
+        if key not in data:
+            raise UserError(f"{location}: field '{key}': missing")
+    for key in ("video_tokens", "text_tokens"):
+        if not isinstance(data[key], list):
+            raise UserError(f"{location}: field '{key}': expected a list of token counts per query")
+        tokens[key] = [_int_field(v, f"{location}: field '{key}'") for v in data[key]]
+    if not isinstance(data["activity"], dict):
+        raise UserError(f"{location}: field 'activity': expected a mapping component -> counts")
+    components = {}
+    for name, entry in data["activity"].items():
+        where = f"{location}: field 'activity.{name}'"
+        if not isinstance(entry, dict) or set(entry) != {"spikes", "neurons", "fan_out"}:
+            raise UserError(f"{where}: expected exactly the keys spikes, neurons, fan_out")
+        if not isinstance(entry["spikes"], list):
+            raise UserError(f"{where}.spikes: expected a list of counts per timestep")
+        spikes = np.array([check_number(v, f"{where}.spikes") for v in entry["spikes"]], dtype=np.float64)
+        components[name] = Component(
+            spikes, _int_field(entry["neurons"], f"{where}.neurons"), _int_field(entry["fan_out"], f"{where}.fan_out")
+        )
+    return make_record(components, tokens["video_tokens"], tokens["text_tokens"], location)
+
+
+def record_to_json(record: ActivityRecord) -> dict[str, Any]:
+    """The JSON form of a record (inverse of :func:`record_from_json`)."""
+    return {
+        "video_tokens": record.video_tokens,
+        "text_tokens": record.text_tokens,
+        "activity": {
+            name: {"spikes": c.spikes.tolist(), "neurons": c.neurons, "fan_out": c.fan_out}
+            for name, c in record.components.items()
+        },
+    }
+
+
+def load_activity_json(path: str | Path) -> dict[str, Any]:
+    """Read an activity JSON: returns ``{"snn_op", "model" (mapping), "records" (list of records)}``."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: activity file not found")
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise UserError(f"{path}:{error.lineno}: invalid JSON ({error.msg})") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a JSON object at the top level")
+    if data.get("format") != FORMAT:
+        raise UserError(f"{path}: field 'format': expected {FORMAT!r}, got {data.get('format')!r}")
+    for key in ("snn_op", "model", "records"):
+        if key not in data:
+            raise UserError(f"{path}: field '{key}': missing")
+    if not isinstance(data["records"], list) or not data["records"]:
+        raise UserError(f"{path}: field 'records': expected a non-empty list")
+    records = [record_from_json(r, f"{path}: records[{i}]") for i, r in enumerate(data["records"])]
+    return {"snn_op": data["snn_op"], "model": data["model"], "records": records}
