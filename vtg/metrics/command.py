@@ -1,0 +1,76 @@
+"""``vtg eval``: score a predictions file against ground truth with the official metrics.
+
+    vtg eval --submission PRED.jsonl --gt GT.jsonl [--dataset qvhighlights|charades|tacos|youtube]
+             [--json] [--out FILE] [--window-tolerance SECONDS]
+
+By default a table of the headline ("brief") metrics is printed; ``--json`` prints the whole result
+as one JSON object keyed by the official names, and ``--out`` writes that object to a file. A metric
+over no queries (e.g. an empty length split) is NaN, written as ``null`` in JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+from vtg.errors import UserError
+from vtg.metrics import DATASETS, WINDOW_TOLERANCE_S, evaluate, load_jsonl
+
+TITLES = {
+    "qvhighlights": "QVHighlights",
+    "charades": "Charades-STA",
+    "tacos": "TACoS",
+    "youtube": "YouTube Highlights",
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--submission", type=Path, required=True, help="predictions, JSON lines (official format)")
+    parser.add_argument("--gt", type=Path, required=True, help="ground truth, JSON lines (QVHighlights format)")
+    parser.add_argument("--dataset", choices=DATASETS, default="qvhighlights", help="which metrics to compute")
+    parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    parser.add_argument("--out", type=Path, help="also write the JSON result to this file")
+    parser.add_argument(
+        "--window-tolerance",
+        type=float,
+        default=WINDOW_TOLERANCE_S,
+        metavar="SECONDS",
+        help="how far a window may end after its video (default %(default)s s)",
+    )
+
+
+def json_ready(value):
+    """``value`` with every NaN replaced by ``None`` (strict JSON has no NaN)."""
+    if isinstance(value, dict):
+        return {key: json_ready(item) for key, item in value.items()}
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def format_table(title: str, brief: dict[str, float | None]) -> str:
+    """The brief metrics as two aligned columns under ``title`` (``None``, a metric over no queries, is n/a)."""
+    width = max(len(name) for name in brief)
+    rows = [f"{name:<{width}}  {'n/a' if value is None else f'{value:6.2f}'}" for name, value in brief.items()]
+    return "\n".join([title, "-" * len(title), *rows])
+
+
+def run(args: argparse.Namespace) -> int:
+    if not math.isfinite(args.window_tolerance) or args.window_tolerance < 0:
+        raise UserError(f"field 'window_tolerance': expected a number >= 0, got {args.window_tolerance}")
+    submission, ground_truth = load_jsonl(args.submission), load_jsonl(args.gt)
+    result = json_ready(evaluate(args.dataset, submission, ground_truth, window_tolerance=args.window_tolerance))
+    if args.out is not None:
+        try:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(result, indent=2) + "\n")
+        except OSError as error:
+            raise UserError(f"{args.out}: cannot write ({error.strerror})") from None
+    if args.json:
+        print(json.dumps(result))
+    else:
+        title = f"{TITLES[args.dataset]}, {len(ground_truth)} queries: {args.submission.name}"
+        print(format_table(title, result["brief"]))
+    return 0

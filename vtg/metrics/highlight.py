@@ -1,0 +1,84 @@
+"""QVHighlights highlight detection: mAP and HIT@1 of the clip saliency ranking, per saliency threshold.
+
+Definitions (those of the official ``standalone_eval/eval.py``):
+
+- a video of duration D has N = floor(D / 2) clips of 2 s; annotator a's score of clip i is its
+  ``saliency_scores`` entry when i is in ``relevant_clip_ids`` and 0 otherwise (clips without saliency
+  are negatives at every threshold);
+- at threshold "min" score c (Fair c = 2, Good c = 3, VeryGood c = 4), clip i is positive for annotator a
+  when its score >= c;
+- the predicted scores are cut to N clips, or padded with zeros up to N, before ranking;
+- **HL-mAP**: :func:`vtg.metrics.ranking_ap.ranking_ap` of the ranking for each (query, annotator),
+  averaged over all queries and annotators;
+- **HL-Hit1**: the highest-scoring predicted clip (the first on ties, before any cutting) is a hit when
+  at least one annotator marks it positive; a clip index >= N is a miss. Averaged over queries.
+
+Both are percentages rounded to two decimals.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vtg.errors import UserError
+from vtg.metrics.percent import percent
+from vtg.metrics.ranking_ap import ranking_ap
+from vtg.metrics.records import Prediction, Truth
+
+SALIENCY_THRESHOLDS = {"Fair": 2, "Good": 3, "VeryGood": 4}
+CLIP_LEN_S = 2.0
+
+
+def clip_scores(truth: Truth, num_annotators: int, clip_len: float = CLIP_LEN_S) -> np.ndarray:
+    """Every clip's annotator scores (N, annotators), 0 for clips outside ``relevant_clip_ids``."""
+    num_clips = int(truth.duration / clip_len)
+    if num_clips == 0:
+        raise UserError(f"{truth.where}: field 'duration': {truth.duration:g} s is shorter than a {clip_len:g} s clip")
+    if len(truth.clip_ids) and truth.clip_ids.max() >= num_clips:
+        raise UserError(
+            f"{truth.where}: field 'relevant_clip_ids': clip {truth.clip_ids.max()} is outside the video "
+            f"({num_clips} clips of {clip_len:g} s)"
+        )
+    scores = np.zeros((num_clips, num_annotators))
+    scores[truth.clip_ids] = truth.saliency
+    return scores
+
+
+def fit_length(scores: np.ndarray, length: int) -> np.ndarray:
+    """Cut ``scores`` to ``length`` or pad it with zeros up to ``length``."""
+    fitted = np.zeros(length)
+    fitted[: min(length, len(scores))] = scores[:length]
+    return fitted
+
+
+def annotator_count(truths: dict[int | str, Truth]) -> int:
+    """The number of annotators, which must be the same on every line that has saliency rows."""
+    counts = {truth.where: truth.saliency.shape[1] for truth in truths.values() if len(truth.saliency)}
+    if not counts:
+        raise UserError(f"{next(iter(truths.values())).where}: field 'saliency_scores': no query has saliency scores")
+    first_where, first = next(iter(counts.items()))
+    for where, count in counts.items():
+        if count != first:
+            raise UserError(f"{where}: field 'saliency_scores': {count} annotators, but {first} at {first_where}")
+    return first
+
+
+def evaluate_highlight(
+    predictions: dict[int | str, Prediction], truths: dict[int | str, Truth]
+) -> dict[str, dict[str, float]]:
+    """``{"HL-min-Fair": {"HL-mAP": .., "HL-Hit1": ..}, "HL-min-Good": .., "HL-min-VeryGood": ..}``."""
+    num_annotators = annotator_count(truths)
+    gt_scores = {qid: clip_scores(truth, num_annotators) for qid, truth in truths.items()}
+    results = {}
+    for name, minimum in SALIENCY_THRESHOLDS.items():
+        ap = np.zeros((len(truths), num_annotators))  # (Q, annotators)
+        hits = np.zeros(len(truths))  # (Q,)
+        for q, (qid, scores) in enumerate(gt_scores.items()):
+            positive = scores >= minimum  # (N, annotators)
+            predicted = predictions[qid].saliency
+            top = int(np.argmax(predicted))
+            hits[q] = top < len(positive) and positive[top].any()
+            ranked = fit_length(predicted, len(positive))
+            ap[q] = [ranking_ap(positive[:, a], ranked) for a in range(num_annotators)]
+        results[f"HL-min-{name}"] = {"HL-mAP": percent(ap.mean()), "HL-Hit1": percent(hits.mean())}
+    return results
