@@ -1,0 +1,127 @@
+"""The energy-accuracy report: ``report.json``, ``report.md`` and the PNG plots of :mod:`energy.plots`.
+
+``report.json`` holds::
+
+    {"student": {...}, "data": {...}, "table": {name, source, ops_pj}, "snn_op": "int_acc",
+     "reference": {"kind": "teacher" | "ann_formula", "name", "total_mj", "metrics" (or null)},
+     "metrics_plotted": [...],
+     "points": [{"tc", "metrics", "rates", "efficiency",
+                 "energy": {"queries", "total_mj", "encoder_mj", "decoder_mj", "float_mj",
+                            "components_mj", "float_kinds_mj"}}, ...]}
+
+Energies are mJ per query; ``efficiency`` is E_f = reference total_mj / student total_mj.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from energy.ops import OpTable
+from energy.plots import plot_report
+from energy.sweep import TcPoint
+
+# headline numbers first: the paper's Table 5 and Fig. 4 columns, then the R1/mIoU datasets
+PREFERRED_METRICS = (
+    "MR-full-R1@0.5",
+    "MR-full-R1@0.7",
+    "HL-min-VeryGood-mAP",
+    "HL-min-VeryGood-Hit1",
+    "R1@0.5",
+    "R1@0.7",
+    "mIoU",
+    "mAP",
+)
+MAX_PLOTTED = 4
+
+
+def build_report(
+    points: list[TcPoint], reference: dict, table: OpTable, snn_op: str, student: dict, data: dict
+) -> dict:
+    """Gather the sweep's points and the reference into the report mapping (see the module docstring)."""
+    rows = []
+    for point in points:
+        energy = point.energy.per_query()
+        rows.append(
+            {
+                "tc": point.tc,
+                "metrics": point.metrics,
+                "energy": energy,
+                "rates": point.rates,
+                "efficiency": reference["total_mj"] / energy["total_mj"] if energy["total_mj"] > 0 else None,
+            }
+        )
+    available = [m for m in rows[0]["metrics"] if all(m in r["metrics"] for r in rows)]
+    plotted = [m for m in PREFERRED_METRICS if m in available] or available
+    return {
+        "student": student,
+        "data": data,
+        "table": {"name": table.name, "source": table.source, "ops_pj": table.ops_pj},
+        "snn_op": snn_op,
+        "reference": reference,
+        "metrics_plotted": plotted[:MAX_PLOTTED],
+        "points": rows,
+    }
+
+
+def _number(value: float | None, digits: int = 4) -> str:
+    return "-" if value is None else f"{value:.{digits}g}"
+
+
+def markdown(report: dict, images: list[Path]) -> str:
+    """The report for people: set-up, one row per Tc, the breakdown at the largest Tc, the plots."""
+    metrics = report["metrics_plotted"]
+    reference = report["reference"]
+    lines = [
+        "# Energy-accuracy trade-off",
+        "",
+        f"- student: `{report['student'].get('checkpoint')}` ({report['student'].get('variant', 'spiking')}, "
+        f"spikes priced as {report['snn_op']})",
+        f"- data: `{report['data']['root']}` split `{report['data']['split']}`, {report['data']['queries']} queries",
+        f"- op table: {report['table']['name']} ({report['table']['source']})",
+        f"- reference: {reference['name']} ({reference['kind']}), {_number(reference['total_mj'])} mJ per query",
+        "",
+        "Energies are mJ per query at 45 nm; E_f = E_reference / E_student.",
+        "",
+        "| Tc | " + " | ".join(metrics) + " | total mJ | encoder mJ | decoder mJ | float mJ | E_f |",
+        "|---|" + "---|" * (len(metrics) + 5),
+    ]
+    if reference.get("metrics"):
+        values = " | ".join(_number(reference["metrics"].get(m)) for m in metrics)
+        lines.append(f"| {reference['name']} | {values} | {_number(reference['total_mj'])} | | | | 1 |")
+    for row in report["points"]:
+        e = row["energy"]
+        values = " | ".join(_number(row["metrics"][m]) for m in metrics)
+        lines.append(
+            f"| {row['tc']} | {values} | {_number(e['total_mj'])} | {_number(e['encoder_mj'])} | "
+            f"{_number(e['decoder_mj'])} | {_number(e['float_mj'])} | {_number(row['efficiency'])} |"
+        )
+    last = report["points"][-1]
+    lines += ["", f"## Breakdown at Tc = {last['tc']}", ""]
+    lines += ["| part | mJ per query | mean rate (IFR) |", "|---|---|---|"]
+    for name, mj in last["energy"]["components_mj"].items():
+        lines.append(f"| {name} | {_number(mj)} | {_number(last['rates'].get(name), 3)} |")
+    for name, mj in last["energy"]["float_kinds_mj"].items():
+        lines.append(f"| float: {name} | {_number(mj)} | |")
+    lines += ["", "## Plots", ""] + [f"![{image.stem}]({image.name})" for image in images]
+    return "\n".join(lines) + "\n"
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    # a report half written by an interrupted run must not pass for a finished one
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
+
+
+def write_report(report: dict, out: Path) -> dict[str, Path]:
+    """Write ``report.json``, the plots and ``report.md`` into ``out``; returns the paths by kind."""
+    out.mkdir(parents=True, exist_ok=True)
+    images = plot_report(report, report["metrics_plotted"], out)
+    paths = {"json": out / "report.json", "markdown": out / "report.md"}
+    _write_atomic(paths["json"], json.dumps(report, indent=2) + "\n")
+    _write_atomic(paths["markdown"], markdown(report, images))
+    return {**paths, **{image.stem: image for image in images}}

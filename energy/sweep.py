@@ -1,0 +1,110 @@
+"""The Tc sweep: run a spiking model at each number of timesteps, score it and measure its energy.
+
+SpikingVTG trades accuracy for energy at inference by the number of timesteps Tc it runs (paper section
+5.1, Fig. 4): every step costs the accumulations its spikes trigger (:mod:`energy.measured`), so the
+energy grows linearly with Tc while the rates converge. For each Tc the sweep collects the predictions
+(scored by ``evaluate``), the energy per query and the mean rate (IFR) of each component.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+import operator
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from energy.activity import ActivityRecord, record_from_outputs
+from energy.analytic import ann_layer_macs
+from energy.float_work import FloatShape
+from energy.measured import Energy, measure
+from energy.ops import OpTable
+from vtg.errors import UserError
+
+
+@dataclasses.dataclass(frozen=True)
+class TcPoint:
+    """Results at one Tc: metrics, energy over all queries, and each component's mean rate."""
+
+    tc: int
+    metrics: dict[str, float]
+    energy: Energy
+    rates: dict[str, float]
+
+
+def run_at_tc(model: torch.nn.Module, batch: dict[str, Any], tc: int) -> dict[str, Any]:
+    """``model(batch, tc=tc)``, or ``model(batch)`` with ``model.inference_tc = tc`` for models without it."""
+    if "tc" in inspect.signature(model.forward).parameters:
+        return model(batch, tc=tc)
+    if hasattr(model, "inference_tc"):
+        model.inference_tc = tc
+        return model(batch)
+    raise UserError(f"model {type(model).__name__} takes no number of timesteps (no tc argument, no inference_tc)")
+
+
+def parse_tcs(text: str, option: str = "--tc") -> list[int]:
+    """``1,2,4,8,16`` -> [1, 2, 4, 8, 16]: positive integers, no repeats, sorted."""
+    values = []
+    for item in filter(None, (part.strip() for part in str(text).split(","))):
+        if not item.isdigit() or int(item) < 1:
+            raise UserError(f"option '{option}': {item!r} is not a positive integer number of timesteps")
+        values.append(int(item))
+    if not values or len(set(values)) != len(values):
+        raise UserError(f"option '{option}': expected distinct timesteps such as 1,2,4,8,16, got {text!r}")
+    return sorted(values)
+
+
+def mean_rates(records: Sequence[ActivityRecord]) -> dict[str, float]:
+    """Mean |s| per neuron and step of each component over runs: sum of spikes / (sum of neurons x Tc)."""
+    spikes: dict[str, float] = {}
+    neuron_steps: dict[str, float] = {}
+    for record in records:
+        for name, component in record.components.items():
+            spikes[name] = spikes.get(name, 0.0) + float(component.spikes.sum())
+            neuron_steps[name] = neuron_steps.get(name, 0.0) + component.neurons * len(component.spikes)
+    return {name: spikes[name] / neuron_steps[name] for name in sorted(spikes)}
+
+
+def sweep(
+    model: torch.nn.Module,
+    batches: Sequence[dict[str, Any]],
+    tcs: Sequence[int],
+    shape: FloatShape,
+    table: OpTable,
+    snn_op: str,
+    evaluate: Callable[[list[dict]], dict[str, float]],
+    progress: bool = True,
+) -> list[TcPoint]:
+    """Run ``model`` over ``batches`` at each Tc in ``tcs``; ``evaluate`` scores a list of predictions."""
+    model.eval()
+    points = []
+    total = len(tcs) * len(batches)
+    with tqdm(total=total, desc="energy sweep", unit="batch", file=sys.stderr, disable=not progress) as bar:
+        for tc in tcs:
+            bar.set_postfix(tc=tc)
+            predictions: list[dict] = []
+            records: list[ActivityRecord] = []
+            for batch in batches:
+                with torch.no_grad():
+                    outputs = run_at_tc(model, batch, tc)
+                    predictions.extend(model.predict(batch, outputs))
+                records.append(record_from_outputs(outputs["activity"], batch))
+                bar.update(1)
+            energy = functools.reduce(operator.add, (measure(r, shape, table, snn_op) for r in records))
+            points.append(TcPoint(tc, evaluate(predictions), energy, mean_rates(records)))
+    return points
+
+
+def ann_reference_mj(batches: Sequence[dict[str, Any]], hidden: int, layers: int, table: OpTable) -> float:
+    """Mean per-query E_A of a non-spiking encoder of the same depth and width (section 5.1's reference)."""
+    per_query = [
+        layers * ann_layer_macs(int(video.sum() + text.sum()), hidden)
+        for batch in batches
+        for video, text in zip(batch["video_mask"], batch["text_mask"])
+    ]
+    return table.mj("fp_mac", sum(per_query) / len(per_query))
