@@ -21,7 +21,11 @@ Activity JSON (what ``vtg energy measure`` reads; the form a Lava run writes)::
     }
 
 ``spikes`` has one non-negative count per timestep (the same Tc for all components of a record),
-``neurons`` and ``fan_out`` are integers >= 1 and the mean rate spikes / neurons is at most 1 (|s| <= 1).
+``neurons`` and ``fan_out`` are integers >= 0 and no step has more spikes than neurons (|s| <= 1).
+A fan-out of 0 marks spikes counted where they are consumed (SpikingVTG's ``layer{i}.out`` is priced as
+``layer{i+1}.input`` and ``decoder.input``). An optional ``fp_mults`` per component (the model reports
+one for ``sfg``) is accepted and not used: the floating-point work is counted from ``model`` by
+:mod:`energy.float_work`, so that PyTorch and Lava runs are priced alike.
 ``model`` is a :class:`energy.float_work.FloatShape`.
 """
 
@@ -39,6 +43,7 @@ from vtg.errors import UserError, check_number
 FORMAT = "vtg-activity/1"
 ENCODER_PREFIX = "layer"
 DECODER_PREFIX = "decoder."
+REQUIRED_KEYS = {"spikes", "neurons", "fan_out"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,8 +56,8 @@ class Component:
 
     @property
     def rate(self) -> float:
-        """Mean |s| per neuron and timestep (the paper's IFR)."""
-        return float(self.spikes.mean()) / self.neurons
+        """Mean |s| per neuron and timestep (the paper's IFR); 0 for a component without neurons."""
+        return float(self.spikes.mean()) / self.neurons if self.neurons else 0.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,8 +85,8 @@ def check_component(name: str, component: Component, location: str) -> None:
     if not np.isfinite(component.spikes).all() or (component.spikes < 0).any():
         raise UserError(f"{where}.spikes: counts must be finite and >= 0")
     for field in ("neurons", "fan_out"):
-        if getattr(component, field) < 1:
-            raise UserError(f"{where}.{field}: must be at least 1, got {getattr(component, field)}")
+        if getattr(component, field) < 0:
+            raise UserError(f"{where}.{field}: must be >= 0, got {getattr(component, field)}")
     # tolerance: the model sums float32 counts, which may round just above the neuron count
     if component.spikes.max() > component.neurons * (1 + 1e-6):
         most = component.spikes.max()
@@ -141,8 +146,8 @@ def record_from_json(data: Any, location: str) -> ActivityRecord:
     components = {}
     for name, entry in data["activity"].items():
         where = f"{location}: field 'activity.{name}'"
-        if not isinstance(entry, dict) or set(entry) != {"spikes", "neurons", "fan_out"}:
-            raise UserError(f"{where}: expected exactly the keys spikes, neurons, fan_out")
+        if not isinstance(entry, dict) or not REQUIRED_KEYS <= set(entry) <= REQUIRED_KEYS | {"fp_mults"}:
+            raise UserError(f"{where}: expected the keys spikes, neurons, fan_out (and optionally fp_mults)")
         if not isinstance(entry["spikes"], list):
             raise UserError(f"{where}.spikes: expected a list of counts per timestep")
         spikes = np.array([check_number(v, f"{where}.spikes") for v in entry["spikes"]], dtype=np.float64)
@@ -180,6 +185,8 @@ def load_activity_json(path: str | Path) -> dict[str, Any]:
     for key in ("snn_op", "model", "records"):
         if key not in data:
             raise UserError(f"{path}: field '{key}': missing")
+    if data["snn_op"] not in ("int_acc", "fp_acc"):
+        raise UserError(f"{path}: field 'snn_op': expected int_acc or fp_acc, got {data['snn_op']!r}")
     if not isinstance(data["records"], list) or not data["records"]:
         raise UserError(f"{path}: field 'records': expected a non-empty list")
     records = [record_from_json(r, f"{path}: records[{i}]") for i, r in enumerate(data["records"])]

@@ -23,6 +23,10 @@ giving 0.032 mJ per layer and step with the paper's rates (0.40, 0.18, 0.19, 0.0
 layer at Tc = 10 and 1.3 mJ for four layers (Table 5). The paper's efficiency 19.93 is 5.98 / 0.30,
 its E_S rounded; unrounded, E_A / E_S = 18.5.
 
+The paper's terms also simplify the layer: its ``int`` term (L D neurons, fan-out D) assumes an
+intermediate width F = D, and it has no term for the self-output neurons (fan-out F into the
+intermediate projection). The measured estimator counts every population the model has.
+
 The K term. The paper prices spiking K as ``IFR_k L D^2``, a fan-out of D per K spike, as if K fed a
 D x D projection. In QK^T with spiking K, a spike of K at (token j, channel d) is accumulated into the
 score of every query token i, a fan-out of L: ``IFR_k L^2 D`` in total, as for V in AV. ``k_term="paper"``

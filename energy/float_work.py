@@ -69,6 +69,20 @@ class FloatShape:
         return cls(**values)
 
 
+def shape_of_spiking_model(config: Any, dims: dict[str, int]) -> FloatShape:
+    """The :class:`FloatShape` of a SpikingVTG model from its config (``model.config``) and data dims."""
+    return FloatShape(
+        hidden=config.hidden_dim,
+        video_dim=int(dims["video_dim"]),
+        text_dim=int(dims["text_dim"]),
+        layers=config.num_layers,
+        heads=config.num_heads,
+        # the NF variants drop softmax and LayerNorm (paper section 4.6)
+        softmax=not config.normalization_free,
+        layernorm=not config.normalization_free,
+    )
+
+
 def float_macs(record: ActivityRecord, shape: FloatShape) -> dict[str, float]:
     """FP-MACs of the run in ``record`` by kind (totals over its queries and its Tc steps)."""
     D, steps = shape.hidden, record.tc

@@ -16,6 +16,7 @@ The fan-out is the one the model reports: for ``k`` that is L (QK^T with spiking
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from energy.activity import DECODER_PREFIX, ENCODER_PREFIX, ActivityRecord
 from energy.analytic import Term
@@ -73,6 +74,11 @@ class Energy:
             "components_mj": {k: v / n for k, v in sorted(self.components_mj.items())},
             "float_kinds_mj": {k: v / n for k, v in sorted(self.float_mj.items())},
         }
+
+
+def snn_op_of(config: Any) -> str:
+    """How a spike of a SpikingVTG model is priced: INT-ACC with binary weights (1-bit NF), else FP-ACC."""
+    return "int_acc" if config.binary else "fp_acc"
 
 
 def measure(record: ActivityRecord, shape: FloatShape, table: OpTable, snn_op: str) -> Energy:
