@@ -1,0 +1,15 @@
+"""The training engine (PyTorch Lightning) and the commands built on it.
+
+- ``train_config``: the ``train:`` section, checked field by field, with command-line overrides;
+- ``schedule``: linear warm-up then cosine decay of the learning rate;
+- ``batch``: moving a batch (tensors and host-side lists) to a device;
+- ``module``: :class:`~vtg.engine.module.VTGModule`, the LightningModule around any registered model;
+- ``datamodule``: :class:`~vtg.engine.datamodule.VTGDataModule` over :class:`vtg.data.dataset.VTGDataset`;
+- ``evaluation``: gathering predictions across processes and scoring them with :mod:`vtg.metrics`;
+- ``epoch_seed`` and ``history``: callbacks that make resumed runs repeat and record metrics per epoch;
+- ``checkpoint``: atomic checkpoint files, their metadata, and :func:`~vtg.engine.checkpoint.load_model`;
+- ``trainer``: putting it together into one ``fit``; ``parameters``: parameter counts by module;
+- ``train_command``, ``predict_command``, ``info_command``: ``vtg train``, ``vtg predict``, ``vtg info``.
+
+Nothing is imported by this ``__init__``, so that importing a submodule stays cheap.
+"""

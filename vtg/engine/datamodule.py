@@ -1,0 +1,92 @@
+"""The LightningDataModule over a dataset folder: a train and a validation split of :class:`VTGDataset`.
+
+Both loaders use ``DistributedSampler`` even in a single process (one replica): its order depends only on
+the seed and the epoch (Lightning calls ``set_epoch``), so a resumed run sees the same batches as an
+uninterrupted one, and under DDP each process gets its own shard. The trainer is therefore built with
+``use_distributed_sampler=False``.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, DistributedSampler
+
+from vtg.data.annotations import annotation_to_record
+from vtg.data.collate import collate
+from vtg.data.dataset import VTGDataset
+from vtg.engine.batch import move_batch
+from vtg.engine.checkpoint import format_dims
+from vtg.errors import UserError
+
+
+class VTGDataModule(L.LightningDataModule):
+    """Loaders over ``root``'s ``train_split`` (shuffled) and ``val_split`` (in file order).
+
+    The datasets are opened at construction, so that a missing folder, split or feature file is reported
+    before a trainer is built; :attr:`dims` are the data dimensions a model is built for.
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        train_split: str = "train",
+        val_split: str = "val",
+        batch_size: int = 32,
+        num_workers: int = 0,
+        seed: int = 0,
+        max_video_len: int | None = None,
+        max_query_len: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.root = Path(root)
+        lengths = {"max_video_len": max_video_len, "max_query_len": max_query_len}
+        self.train_set = VTGDataset(self.root, train_split, **lengths)
+        self.val_set = VTGDataset(self.root, val_split, **lengths)
+        for name, dataset in ((train_split, self.train_set), (val_split, self.val_set)):
+            if len(dataset) == 0:
+                raise UserError(f"{dataset.config.split_path(name)}: split '{name}' has no query")
+        if self.train_set.dims != self.val_set.dims:
+            raise UserError(
+                f"{self.root}: split '{val_split}' has dims ({format_dims(self.val_set.dims)}) but split "
+                f"'{train_split}' has ({format_dims(self.train_set.dims)})"
+            )
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.seed = seed
+
+    @property
+    def dims(self) -> dict[str, int]:
+        """``{video_dim, text_dim, video_levels, text_levels}``."""
+        return self.train_set.dims
+
+    @cached_property
+    def val_ground_truth(self) -> list[dict[str, Any]]:
+        """The validation split's annotation lines, as the metrics read them."""
+        return [annotation_to_record(annotation) for annotation in self.val_set.annotations]
+
+    def _loader(self, dataset: VTGDataset, shuffle: bool) -> DataLoader:
+        trainer = self.trainer
+        replicas, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+        sampler = DistributedSampler(dataset, num_replicas=replicas, rank=rank, shuffle=shuffle, seed=self.seed)
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            sampler=sampler,
+            collate_fn=collate,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def transfer_batch_to_device(self, batch: dict[str, Any], device: torch.device, dataloader_idx: int) -> dict:
+        return move_batch(batch, device)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, shuffle=False)

@@ -1,0 +1,118 @@
+"""The LightningModule around any registered model (docs/ARCHITECTURE.md, "Model interface").
+
+Training minimises ``model.loss(model(batch), batch)["total"]`` and logs every loss term as
+``train/<term>``; validation logs ``val/<term>``, collects ``model.predict(batch, outputs)`` and, at the
+end of the epoch, scores the predictions of all processes with the official metrics (``MR-full-mAP``,
+``HL-min-VeryGood-Hit1``, ...), logged under their official names. The optimizer is AdamW with a
+warm-up and constant or cosine schedule stepped every optimizer step (:mod:`vtg.engine.schedule`).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import lightning as L
+import torch
+
+from vtg.engine.checkpoint import METADATA_KEY, checkpoint_metadata
+from vtg.engine.evaluation import gather_predictions, score_predictions
+from vtg.engine.schedule import lr_factor
+from vtg.engine.train_config import TrainConfig
+from vtg.errors import UserError
+from vtg.models import build_model
+
+
+class VTGModule(L.LightningModule):
+    """Trains and validates ``build_model(model_name, model_config, dims)``.
+
+    Args:
+        model_name: registry name (``spikingvtg``, ``sdst``, ``univtg``).
+        model_config: the ``model:`` section without ``name``.
+        dims: ``{video_dim, text_dim, video_levels, text_levels}`` of the data.
+        train: the ``train:`` section.
+        config_source: what the config came from (the YAML file), to name it in errors.
+
+    ``val_metrics`` holds the metrics of the last validation; they go into every checkpoint.
+    """
+
+    def __init__(
+        self,
+        model_name: str,
+        model_config: dict[str, Any],
+        dims: dict[str, int],
+        train: TrainConfig,
+        config_source: str = "config",
+    ) -> None:
+        super().__init__()
+        self.model_name = model_name
+        self.model_config = dict(model_config)
+        self.dims = dict(dims)
+        self.train_config = train
+        self.config_source = config_source
+        self.model = build_model(model_name, self.model_config, self.dims)
+        self.val_metrics: dict[str, float] = {}
+        self._val_predictions: list[dict[str, Any]] = []
+
+    def _log_losses(self, losses: dict[str, Any], stage: str, batch_size: int) -> torch.Tensor:
+        """Log every term as ``stage/term`` (averaged over the epoch and the processes); return ``total``."""
+        if "total" not in losses:
+            raise KeyError(f"model '{self.model_name}': loss() must return a dict with 'total'")
+        values = {f"{stage}/{name}": torch.as_tensor(value).detach().float() for name, value in losses.items()}
+        self.log_dict(values, on_step=False, on_epoch=True, sync_dist=True, batch_size=batch_size)
+        return losses["total"]
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        outputs = self.model(batch)
+        total = self._log_losses(self.model.loss(outputs, batch), "train", len(batch["meta"]))
+        if not torch.isfinite(total):
+            raise UserError(
+                f"{self.config_source}: field 'train.lr': the loss became {total.item()} at epoch "
+                f"{self.current_epoch}, step {self.global_step} (try a lower lr, a warm-up or grad_clip)"
+            )
+        self.log("loss", total.detach(), prog_bar=True, on_step=True, on_epoch=False, batch_size=len(batch["meta"]))
+        return total
+
+    def on_validation_epoch_start(self) -> None:
+        self._val_predictions = []
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        outputs = self.model(batch)
+        self._log_losses(self.model.loss(outputs, batch), "val", len(batch["meta"]))
+        self._val_predictions.extend(self.model.predict(batch, outputs))
+
+    def on_validation_epoch_end(self) -> None:
+        predictions = gather_predictions(self._val_predictions)
+        self._val_predictions = []
+        metrics = score_predictions(predictions, self.trainer.datamodule.val_ground_truth)
+        monitor = self.train_config.monitor
+        if not monitor.startswith("val/") and monitor not in metrics:
+            raise UserError(
+                f"{self.config_source}: field 'train.monitor': {monitor!r} is not a val metric "
+                f"(choose from {', '.join(metrics)}, or a val/<loss term>)"
+            )
+        # every process holds the same gathered metrics, so no further reduction is needed
+        self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=False)
+        self.val_metrics = metrics
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        train = self.train_config
+        parameters = [p for p in self.model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(parameters, lr=train.lr, weight_decay=train.weight_decay)
+        factor = functools.partial(
+            lr_factor,
+            warmup_steps=train.warmup_steps,
+            total_steps=int(self.trainer.estimated_stepping_batches),
+            schedule=train.schedule,
+            min_ratio=train.min_lr_ratio,
+        )
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint[METADATA_KEY] = checkpoint_metadata(
+            self.model_name, self.model_config, self.dims, self.train_config.to_dict(), self.val_metrics
+        )
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.val_metrics = dict(checkpoint[METADATA_KEY]["metrics"])

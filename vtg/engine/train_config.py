@@ -1,0 +1,120 @@
+"""The ``train:`` section of a config, checked field by field, with command-line overrides on top.
+
+Example (every field optional; the defaults are those of :class:`TrainConfig`)::
+
+    train:
+      epochs: 20
+      batch_size: 16
+      lr: 0.001                # AdamW
+      weight_decay: 0.0001
+      schedule: cosine         # or constant; after warmup_steps of linear warm-up
+      warmup_steps: 0
+      min_lr_ratio: 0.0        # cosine ends at lr * min_lr_ratio
+      grad_clip: 0.0           # max gradient norm, 0 = no clipping
+      seed: 0
+      monitor: MR-full-mAP     # val metric that chooses best.ckpt
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+from vtg.errors import UserError
+
+CHOICES = {"schedule": ("constant", "cosine"), "monitor_mode": ("max", "min")}
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Everything about a training run except the model and the data."""
+
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float = 1e-4
+    weight_decay: float = 1e-4
+    schedule: str = "cosine"
+    warmup_steps: int = 0
+    min_lr_ratio: float = 0.0
+    grad_clip: float = 0.0
+    accumulate_grad_batches: int = 1
+    seed: int = 0
+    num_workers: int = 0
+    max_video_len: int | None = None
+    max_query_len: int | None = None
+    monitor: str = "MR-full-mAP"
+    monitor_mode: str = "max"
+    # Lightning's convention: a float is a fraction of the batches, an int a number of batches
+    limit_train_batches: int | float = 1.0
+    limit_val_batches: int | float = 1.0
+    deterministic: bool = True
+    # models whose loss leaves some parameters without gradient (e.g. an unused head) need this under DDP
+    find_unused_parameters: bool = True
+
+    @classmethod
+    def from_sections(cls, section: Any, overrides: dict[str, Any], source: str = "config") -> TrainConfig:
+        """Fields of the ``train:`` section of config file ``source``, then ``overrides`` on top.
+
+        ``overrides`` maps field names to command-line values; ``None`` means "not given".
+        """
+        if section is None:
+            section = {}
+        if not isinstance(section, dict):
+            raise UserError(f"{source}: field 'train': expected a mapping, got {type(section).__name__}")
+        names = [f.name for f in dataclasses.fields(cls)]
+        values: dict[str, Any] = {}
+        for key, value in section.items():
+            if key not in names:
+                raise UserError(f"{source}: field 'train.{key}': unknown option (choose from {', '.join(names)})")
+            values[key] = _checked(key, value, f"{source}: field 'train.{key}'")
+        for key, value in overrides.items():
+            if value is not None:
+                values[key] = _checked(key, value, f"option --{key.replace('_', '-')}")
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain mapping (as stored in checkpoints and written to ``config.yaml``)."""
+        return dataclasses.asdict(self)
+
+
+def _checked(name: str, value: Any, location: str) -> Any:
+    """``value`` converted to the type of field ``name``, or a :class:`UserError` at ``location``."""
+    default = {f.name: f.default for f in dataclasses.fields(TrainConfig)}[name]
+    if name in ("limit_train_batches", "limit_val_batches"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise UserError(f"{location}: expected a number of batches or a fraction, got {value!r}")
+        if isinstance(value, float) and not 0.0 < value <= 1.0:
+            raise UserError(f"{location}: a fraction must be in (0, 1], got {value}")
+        if isinstance(value, int) and value < 1:
+            raise UserError(f"{location}: expected at least 1 batch, got {value}")
+        return value
+    if name in ("max_video_len", "max_query_len"):
+        if value is None:
+            return None
+        default = 1
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise UserError(f"{location}: expected true or false, got {value!r}")
+        return value
+    if isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise UserError(f"{location}: expected an integer, got {value!r}")
+        # only the seed, the warm-up and the worker count may be zero
+        minimum = 0 if name in ("seed", "warmup_steps", "num_workers") else 1
+        if value < minimum:
+            raise UserError(f"{location}: expected an integer >= {minimum}, got {value}")
+        return value
+    if isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise UserError(f"{location}: expected a number, got {value!r}")
+        if value < 0 or (name == "min_lr_ratio" and value > 1):
+            raise UserError(f"{location}: out of range, got {value}")
+        if name == "lr" and value == 0:
+            raise UserError(f"{location}: expected a positive learning rate, got {value}")
+        return float(value)
+    if not isinstance(value, str) or not value:
+        raise UserError(f"{location}: expected a string, got {value!r}")
+    if name in CHOICES and value not in CHOICES[name]:
+        raise UserError(f"{location}: expected one of {', '.join(CHOICES[name])}, got {value!r}")
+    return value

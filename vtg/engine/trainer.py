@@ -1,0 +1,166 @@
+"""One training run: data, model, Lightning trainer, checkpoints and ``metrics.json`` in the output folder.
+
+The output folder receives ``config.yaml`` (the ``model:`` and ``train:`` sections actually used, a valid
+``--config`` for ``vtg train`` and ``vtg info``), ``last.ckpt`` (every epoch), ``best.ckpt`` (best
+``train.monitor``) and ``metrics.json`` (see :mod:`vtg.engine.history`).
+
+Multi-process training is PyTorch's DDP: under ``torchrun`` Lightning reads the process's rank and the
+world size from the environment and the number of local processes becomes the default ``devices``; the
+process group uses gloo on CPUs and NCCL on GPUs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import yaml
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.strategies import DDPStrategy
+
+from vtg.engine.atomic import atomic_write_text
+from vtg.engine.checkpoint import METADATA_KEY, AtomicCheckpointIO, check_dims, read_checkpoint
+from vtg.engine.datamodule import VTGDataModule
+from vtg.engine.epoch_seed import EpochSeed
+from vtg.engine.history import MetricsHistory
+from vtg.engine.module import VTGModule
+from vtg.engine.train_config import TrainConfig
+from vtg.errors import UserError
+
+LAST = "last.ckpt"
+BEST = "best.ckpt"
+
+
+@dataclasses.dataclass
+class TrainRun:
+    """What ``vtg train`` was asked to do (config and command line merged)."""
+
+    model_name: str
+    model_config: dict[str, Any]
+    train: TrainConfig
+    data: Path
+    out: Path
+    resume: Path | None = None
+    accelerator: str = "auto"
+    devices: int | None = None
+    train_split: str = "train"
+    val_split: str = "val"
+    config_source: str = "config"  # the YAML file, named in errors about its fields
+
+
+def check_resumable(run: TrainRun, dims: dict[str, int]) -> None:
+    """A :class:`UserError` when ``run.resume`` is not a checkpoint of this model, config and data."""
+    metadata = read_checkpoint(run.resume)[METADATA_KEY]
+    if metadata["model_name"] != run.model_name:
+        raise UserError(f"{run.resume}: checkpoint of model '{metadata['model_name']}', not '{run.model_name}'")
+    check_dims(run.resume, metadata["dims"], run.data, dims)
+    old, new = metadata["model_config"], run.model_config
+    changed = sorted(key for key in set(old) | set(new) if old.get(key) != new.get(key))
+    if changed:
+        raise UserError(
+            f"{run.config_source}: field 'model.{changed[0]}': {new.get(changed[0])!r} differs from "
+            f"{old.get(changed[0])!r} in checkpoint {run.resume} (a resumed run keeps the model's config)"
+        )
+
+
+def distributed_layout(devices: int | None) -> tuple[int, int]:
+    """``(devices, num_nodes)``: the given device count, else what ``torchrun`` launched, else 1."""
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    world = int(os.environ.get("WORLD_SIZE", str(local)))
+    return (devices or local), max(1, world // local)
+
+
+def batch_limit(value: int | float) -> int | float | None:
+    """Lightning's batch limit; all batches as ``None`` rather than 1.0, which Lightning reports in a line."""
+    return None if isinstance(value, float) and value == 1.0 else value
+
+
+def build_trainer(run: TrainRun, history: MetricsHistory) -> L.Trainer:
+    """The Lightning trainer of ``run`` with its callbacks and the atomic checkpoint plugin."""
+    train = run.train
+    devices, num_nodes = distributed_layout(run.devices)
+    strategy: Any = "auto"
+    if devices * num_nodes > 1:
+        strategy = DDPStrategy(find_unused_parameters=train.find_unused_parameters)
+    checkpoints = ModelCheckpoint(
+        dirpath=run.out,
+        filename=Path(BEST).stem,
+        monitor=train.monitor,
+        mode=train.monitor_mode,
+        save_top_k=1,
+        save_last=True,
+        # after validation and after MetricsHistory, so a checkpoint holds its whole epoch
+        save_on_train_epoch_end=True,
+        # a new run in an old folder replaces best.ckpt instead of writing best-v1.ckpt
+        enable_version_counter=False,
+        auto_insert_metric_name=False,
+    )
+    return L.Trainer(
+        accelerator=run.accelerator,
+        devices=devices,
+        num_nodes=num_nodes,
+        strategy=strategy,
+        max_epochs=train.epochs,
+        limit_train_batches=batch_limit(train.limit_train_batches),
+        limit_val_batches=batch_limit(train.limit_val_batches),
+        accumulate_grad_batches=train.accumulate_grad_batches,
+        gradient_clip_val=train.grad_clip or None,
+        # "warn": models with an op that has no deterministic kernel still run, with a warning
+        deterministic="warn" if train.deterministic else None,
+        # metrics of a couple of validation batches mean nothing, and the check would draw random numbers
+        num_sanity_val_steps=0,
+        use_distributed_sampler=False,  # VTGDataModule shards itself (see there)
+        callbacks=[EpochSeed(train.seed), history, checkpoints],
+        plugins=[AtomicCheckpointIO()],
+        logger=False,
+        default_root_dir=run.out,
+    )
+
+
+def fit(run: TrainRun) -> dict[str, Any]:
+    """Train ``run``; return its summary (final and best metrics, checkpoint paths), on every process."""
+    train = run.train
+    L.seed_everything(train.seed, workers=True, verbose=False)
+    data = VTGDataModule(
+        run.data,
+        run.train_split,
+        run.val_split,
+        batch_size=train.batch_size,
+        num_workers=train.num_workers,
+        seed=train.seed,
+        max_video_len=train.max_video_len,
+        max_query_len=train.max_query_len,
+    )
+    if run.resume is not None:
+        check_resumable(run, data.dims)
+    module = VTGModule(run.model_name, run.model_config, data.dims, train, run.config_source)
+    history = MetricsHistory(
+        run.out / "metrics.json",
+        train.monitor,
+        train.monitor_mode,
+        extra={"model": run.model_name, "data": str(run.data)},
+    )
+    trainer = build_trainer(run, history)
+    if trainer.is_global_zero:
+        config = {"model": {"name": run.model_name, **run.model_config}, "train": train.to_dict()}
+        atomic_write_text(run.out / "config.yaml", yaml.safe_dump(config, sort_keys=False))
+    with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
+        # the progress bar writes to stdout; --json keeps stdout for its one object
+        warnings.filterwarnings("ignore", ".*does not have many workers.*")
+        warnings.filterwarnings("ignore", ".*exists and is not empty.*")
+        trainer.fit(module, datamodule=data, ckpt_path=run.resume)
+    best = run.out / BEST
+    return {
+        "out": str(run.out),
+        "epochs": trainer.current_epoch,
+        "final": module.val_metrics,
+        "best": history.best(),
+        "checkpoints": {"last": str(run.out / LAST), "best": str(best) if best.is_file() else None},
+        "metrics_file": str(run.out / "metrics.json"),
+    }
