@@ -23,7 +23,7 @@ def _windows(record: dict, rng: np.random.Generator) -> list[list[float]]:
     rows = []  # (st, ed, score)
     for st, ed in record.get("relevant_windows", []):
         for _ in range(rng.integers(1, 4)):
-            sigma = 0.15 * (ed - st) + 1.0
+            sigma = 0.2 * (ed - st) + 2.0
             a, b = sorted(np.clip([st + rng.normal(0, sigma), ed + rng.normal(0, sigma)], 0, duration))
             rows.append([a, b, rng.uniform(0.4, 1.0)])
     count = int(rng.integers(11, 16))
@@ -49,12 +49,12 @@ def _saliency(record: dict, rng: np.random.Generator) -> list[float]:
     for clip, scores in zip(record.get("relevant_clip_ids", []), record.get("saliency_scores", [])):
         if clip < num_clips:
             target[clip] = np.mean(scores) / 4
-    predicted = target + rng.normal(0, 0.3, num_clips)
+    predicted = target + rng.normal(0, 0.6, num_clips)
     change = rng.random()
     if change < 0.1:
         predicted = predicted[: max(1, num_clips - int(rng.integers(1, 10)))]
     elif change < 0.2:
-        predicted = np.append(predicted, rng.normal(0, 0.3, int(rng.integers(1, 10))))
+        predicted = np.append(predicted, rng.normal(0, 0.6, int(rng.integers(1, 10))))
     return np.round(predicted, 1 if rng.random() < 0.2 else 4).tolist()
 
 
