@@ -32,9 +32,10 @@ FEATURES_KEY = "features"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--input", type=Path, required=True, help="folder of {vid}.npz with 'tokens' (T, K, L_v, F)")
-    parser.add_argument("--out", type=Path, required=True, help="folder to write {vid}.npz with 'features' (T, K, F)")
-    parser.add_argument("--method", required=True, choices=METHODS, help="pool over L_v: class token, mean, attention")
+    # not argparse-required: a --config file may set them, which argparse's required check does not see
+    parser.add_argument("--input", type=Path, help="folder of {vid}.npz with 'tokens' (T, K, L_v, F) (required)")
+    parser.add_argument("--out", type=Path, help="folder to write {vid}.npz with 'features' (T, K, F) (required)")
+    parser.add_argument("--method", help="pool over L_v: cls (class token), avg (mean) or attn (frozen AdaptivePool)")
     parser.add_argument("--levels", help="comma-separated 1-based level numbers to keep, e.g. 3,6,9,12 (default all)")
     parser.add_argument("--attn-weights", type=Path, help="frozen AdaptivePool weights (.npz or PyTorch state dict)")
     parser.add_argument("--attn-heads", type=int, default=16, help="heads of the AdaptivePool (InternVideo2: 16)")
@@ -42,13 +43,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
 
 
-def parse_levels(text: str | None) -> list[int] | None:
-    """``"3,6,9,12"`` -> [3, 6, 9, 12]; each a positive integer, none repeated."""
+def parse_levels(text: str | list | None) -> list[int] | None:
+    """``"3,6,9,12"`` (or the YAML list [3, 6, 9, 12]) -> [3, 6, 9, 12]; positive integers, none repeated."""
     if text is None:
         return None
+    parts = text if isinstance(text, list) else str(text).split(",")
     try:
-        levels = [int(part) for part in str(text).split(",")]
-    except ValueError:
+        levels = [int(part) for part in parts]
+    except (TypeError, ValueError):
         raise UserError(f"option --levels: expected comma-separated integers, got {text!r}") from None
     if any(level < 1 for level in levels) or len(set(levels)) != len(levels):
         raise UserError(f"option --levels: levels are distinct numbers from 1, got {text!r}")
@@ -56,6 +58,12 @@ def parse_levels(text: str | None) -> list[int] | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    for option in ("input", "out", "method"):
+        if getattr(args, option) is None:
+            raise UserError(f"option --{option}: required (on the command line or in --config)")
+    if args.method not in METHODS:
+        raise UserError(f"option --method: {args.method!r} is not one of {', '.join(METHODS)}")
+    args.input, args.out = Path(args.input), Path(args.out)
     levels = parse_levels(args.levels)
     if args.method != "attn" and args.attn_weights is not None:
         raise UserError("option --attn-weights: only used with --method attn")
@@ -73,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     pool: AdaptivePool | None = None
     if args.method == "attn" and args.attn_weights is not None:
         pool = load_adaptive_pool(args.attn_weights, args.attn_heads)
-    shape = None
+    num_levels = feature_dim = None
     for path in tqdm(files, desc="vtg pool-features", unit="video", file=sys.stderr):
         tokens = read_npz_array(path, TOKENS_KEY, (4,), "token file")  # (T, K, L_v, F)
         if levels is not None:
@@ -89,11 +97,18 @@ def run(args: argparse.Namespace) -> int:
                 raise UserError(f"{path}: tokens have F={tokens.shape[-1]}, the attention pool expects {expected}")
         features = pool_tokens(tokens, args.method, pool)  # (T, K', F')
         write_npz(args.out / path.name, **{FEATURES_KEY: features})
-        shape = features.shape
+        num_levels, feature_dim = features.shape[1:]
 
-    summary = {"videos": len(files), "out": str(args.out), "method": args.method, "levels": levels, "shape": shape}
+    summary = {
+        "videos": len(files),
+        "out": str(args.out),
+        "method": args.method,
+        "levels": levels or list(range(1, num_levels + 1)),
+        "feature_dim": feature_dim,
+    }
     if args.json:
-        print(json.dumps({**summary, "shape": list(shape)}))
+        print(json.dumps(summary))
     else:
-        print(f"pooled {len(files)} videos ({args.method}) into {args.out}; last shape (T, K, F) = {shape}")
+        what = f"{args.method}, levels {summary['levels']}"
+        print(f"pooled {len(files)} videos ({what}) into {args.out}: features (T, {num_levels}, {feature_dim})")
     return 0

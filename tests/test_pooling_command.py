@@ -31,7 +31,7 @@ def test_writes_one_feature_file_per_video(token_dir, tmp_path, capsys, method):
     argv = ["pool-features", "--input", str(token_dir), "--out", str(out), "--method", method]
     assert main([*argv, "--levels", "2,4", "--attn-heads", "2", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary["videos"] == 2 and summary["levels"] == [2, 4]
+    assert summary == {"videos": 2, "out": str(out), "method": method, "levels": [2, 4], "feature_dim": 8}
     tokens = np.load(token_dir / "vidA.npz")["tokens"]
     with np.load(out / "vidA.npz") as archive:
         assert archive.files == ["features"]
@@ -42,13 +42,14 @@ def test_writes_one_feature_file_per_video(token_dir, tmp_path, capsys, method):
     assert np.load(out / "vidB.npz")["features"].shape == (3, 2, 8)
 
 
-def test_all_levels_by_default_and_weights_file(token_dir, tmp_path):
+def test_all_levels_by_default_and_weights_file(token_dir, tmp_path, capsys):
     weights = tmp_path / "pool.npz"
     pool = seeded_adaptive_pool(8, 4, seed=9)
     np.savez(weights, **{k: v.numpy() for k, v in pool.state_dict().items()})
     out = tmp_path / "features"
     argv = ["pool-features", "--input", str(token_dir), "--out", str(out), "--method", "attn"]
     assert main([*argv, "--attn-weights", str(weights), "--attn-heads", "4"]) == 0
+    assert "levels [1, 2, 3, 4]" in capsys.readouterr().out
     tokens = np.load(token_dir / "vidB.npz")["tokens"]
     assert np.allclose(np.load(out / "vidB.npz")["features"], pool_tokens(tokens, "attn", pool), atol=1e-6)
 
@@ -77,12 +78,22 @@ def test_bad_token_files_are_one_line_errors(tmp_path, capsys, array, key, messa
         (["--levels", "2,x"], "option --levels: expected comma-separated integers"),
         (["--levels", "2,2"], "option --levels: levels are distinct"),
         (["--attn-weights", "missing.npz"], "option --attn-weights: only used with --method attn"),
+        (["--method", "max"], "option --method: 'max' is not one of cls, avg, attn"),
     ],
 )
 def test_bad_options_are_one_line_errors(token_dir, tmp_path, capsys, extra, message):
     argv = ["pool-features", "--input", str(token_dir), "--out", str(tmp_path / "o"), "--method", "cls", *extra]
     assert main(argv) == 2
     assert re.search(message, capsys.readouterr().err)
+
+
+def test_options_from_a_config_file(token_dir, tmp_path, capsys):
+    config = tmp_path / "pool.yaml"
+    config.write_text("method: avg\nlevels: [1, 3]\n")
+    out = tmp_path / "features"
+    assert main(["pool-features", "--config", str(config), "--input", str(token_dir), "--out", str(out)]) == 0
+    tokens = np.load(token_dir / "vidA.npz")["tokens"]
+    assert np.allclose(np.load(out / "vidA.npz")["features"], tokens[:, [0, 2]].mean(axis=2), atol=1e-6)
 
 
 def test_missing_input_folder_and_weights_file(tmp_path, token_dir, capsys):
