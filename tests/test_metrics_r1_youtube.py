@@ -1,0 +1,52 @@
+"""Hand-computed Charades-STA / TACoS (R1, mIoU) and YouTube Highlights (mAP per domain) cases."""
+
+from vtg.metrics import evaluate, evaluate_r1_miou, evaluate_youtube_highlights
+
+
+def moment(qid, window, duration=30):
+    return {"qid": qid, "query": "a person opens a door", "duration": duration, "relevant_windows": [window]}
+
+
+def test_r1_and_miou_of_the_top1_window():
+    truth = [moment(1, [0, 10]), moment(2, [10, 20]), moment(3, [0, 4])]
+    submission = [
+        {"qid": 1, "pred_relevant_windows": [[5, 15, 0.9], [0, 10, 0.1]]},  # IoU 1/3 (first listed)
+        {"qid": 2, "pred_relevant_windows": [[10, 18, 0.9]]},  # IoU 0.8
+        {"qid": 3, "pred_relevant_windows": [[0, 4, 0.9]]},  # IoU 1
+    ]
+    brief = evaluate_r1_miou(submission, truth)["brief"]
+    assert brief == {
+        "MR-R1@0.3": 100.0,
+        "MR-R1@0.5": round(200 / 3, 2),
+        "MR-R1@0.7": round(200 / 3, 2),
+        "MR-mIoU": round(100 * (1 / 3 + 0.8 + 1) / 3, 2),
+    }
+    assert evaluate("tacos", submission, truth) == evaluate("charades", submission, truth)
+
+
+def video(qid, domain, clip_ids, scores):
+    return {"qid": qid, "query": domain, "relevant_clip_ids": clip_ids, "saliency_scores": scores}
+
+
+def test_youtube_map_per_domain():
+    truth = [
+        video(1, "dog", [0, 2], [[1], [1]]),  # labels 1, 0, 1
+        video(2, "dog", [1], [[0]]),  # listed with saliency 0: no highlight, AP 0
+        video(3, "surfing", [0], [[1]]),  # labels 1, 0
+        video(4, "surfing", [5], [[1]]),  # clip 5 has no predicted score: not ranked, AP 0
+    ]
+    submission = [
+        {"qid": 1, "pred_saliency_scores": [0.9, 0.8, 0.7]},
+        {"qid": 2, "pred_saliency_scores": [0.9, 0.8]},
+        {"qid": 3, "pred_saliency_scores": [0.2, 0.9]},
+        {"qid": 4, "pred_saliency_scores": [0.2, 0.9, 0.1]},
+    ]
+    brief = evaluate_youtube_highlights(submission, truth)["brief"]
+    dog = (0.5 + 0.5 * (0.5 + 2 / 3) / 2 + 0.0) / 2
+    surfing = (1.0 * (0 + 0.5) / 2 + 0.0) / 2  # video 3: the positive is ranked second
+    assert brief == {
+        "HL-mAP-dog": round(100 * dog, 2),
+        "HL-mAP-surfing": round(100 * surfing, 2),
+        "HL-mAP": round(100 * (dog + surfing) / 2, 2),
+    }
+    assert list(brief) == ["HL-mAP-dog", "HL-mAP-surfing", "HL-mAP"]
