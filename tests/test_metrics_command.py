@@ -46,6 +46,15 @@ def test_json_and_out_file(tmp_path, capsys):
     assert printed["brief"]["MR-full-mAP"] == printed["full"]["MR-mAP"]["average"]
 
 
+def test_options_from_a_config_file(tmp_path, capsys):
+    config = tmp_path / "eval.yaml"
+    config.write_text(f"submission: {SMALL_SUB}\ngt: {SMALL_GT}\njson: true\n")
+    assert main(["eval", "--config", str(config)]) == 0
+    assert "MR-full-mAP" in json.loads(capsys.readouterr().out)["brief"]
+    assert main(["eval", "--gt", str(SMALL_GT)]) == 2
+    assert "field 'submission': required" in error_of(capsys)
+
+
 def test_nan_is_null_in_json(tmp_path, capsys):
     assert run_eval(tmp_path, [GT_LINE], [SUB_LINE], "--json") == 0
     brief = json.loads(capsys.readouterr().out)["brief"]

@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 
+from vtg.errors import UserError
 from vtg.metrics import evaluate_qvhighlights
 from vtg.metrics.moment_retrieval import windows_in_split
 
@@ -167,3 +168,13 @@ def test_rounding_to_two_decimals():
     truth = [gt(q, [[0, 10]]) for q in range(3)]
     submission = [pred(0, [[0, 10, 1]]), pred(1, [[50, 60, 1]]), pred(2, [[50, 60, 1]])]
     assert evaluate_qvhighlights(submission, truth)["brief"]["MR-full-R1@0.5"] == pytest.approx(33.33, abs=0)
+
+
+def test_errors_name_the_record_for_lists_held_in_memory():
+    with pytest.raises(UserError, match=r"ground truth\[1\]: field 'relevant_windows': window 0 \[5, 3\]"):
+        evaluate_qvhighlights([pred(1, [[0, 2, 1]]), pred(2, [[0, 2, 1]])], [gt(1, [[0, 2]]), gt(2, [[5, 3]])])
+    saliency_only = {"qid": 1, "pred_saliency_scores": [1.0]}
+    with pytest.raises(UserError, match=r"ground truth\[0\]: missing field 'duration'"):
+        evaluate_qvhighlights([saliency_only], [{"qid": 1, "relevant_clip_ids": [0], "saliency_scores": [[4, 4, 4]]}])
+    with pytest.raises(UserError, match=r"submission\[0\]: field 'pred_saliency_scores'"):
+        evaluate_qvhighlights([{"qid": 1, "pred_saliency_scores": []}], [HD_TRUTH])

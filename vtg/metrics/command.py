@@ -27,8 +27,9 @@ TITLES = {
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--submission", type=Path, required=True, help="predictions, JSON lines (official format)")
-    parser.add_argument("--gt", type=Path, required=True, help="ground truth, JSON lines (QVHighlights format)")
+    # not argparse-required, so that a config file may give them
+    parser.add_argument("--submission", type=Path, help="predictions, JSON lines (official format); required")
+    parser.add_argument("--gt", type=Path, help="ground truth, JSON lines (QVHighlights format); required")
     parser.add_argument("--dataset", choices=DATASETS, default="qvhighlights", help="which metrics to compute")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
     parser.add_argument("--out", type=Path, help="also write the JSON result to this file")
@@ -58,6 +59,9 @@ def format_table(title: str, brief: dict[str, float | None]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    for name in ("submission", "gt"):
+        if getattr(args, name) is None:
+            raise UserError(f"field '{name}': required (give --{name} FILE or '{name}:' in the config)")
     if not math.isfinite(args.window_tolerance) or args.window_tolerance < 0:
         raise UserError(f"field 'window_tolerance': expected a number >= 0, got {args.window_tolerance}")
     submission, ground_truth = load_jsonl(args.submission), load_jsonl(args.gt)

@@ -31,6 +31,8 @@ CLIP_LEN_S = 2.0
 
 def clip_scores(truth: Truth, num_annotators: int, clip_len: float = CLIP_LEN_S) -> np.ndarray:
     """Every clip's annotator scores (N, annotators), 0 for clips outside ``relevant_clip_ids``."""
+    if truth.duration is None:
+        raise UserError(f"{truth.where}: missing field 'duration'")
     num_clips = int(truth.duration / clip_len)
     if num_clips == 0:
         raise UserError(f"{truth.where}: field 'duration': {truth.duration:g} s is shorter than a {clip_len:g} s clip")
