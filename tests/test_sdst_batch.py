@@ -30,7 +30,7 @@ def make_batch(
     text = torch.randn(batch_size, lq, dims["text_levels"], dims["text_dim"], generator=g)
     video_mask = torch.arange(lv)[None] < torch.tensor(lengths)[:, None]
     text_mask = torch.ones(batch_size, lq, dtype=torch.bool)
-    text_mask[1, 4:] = False
+    text_mask[1:, 4:] = False  # every video but the first has 4 real text tokens
     video = video * video_mask[:, :, None, None]
     foreground = torch.zeros(batch_size, lv)
     saliency = torch.zeros(batch_size, lv)
