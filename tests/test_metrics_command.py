@@ -59,6 +59,8 @@ def test_nan_is_null_in_json(tmp_path, capsys):
     assert run_eval(tmp_path, [GT_LINE], [SUB_LINE], "--json") == 0
     brief = json.loads(capsys.readouterr().out)["brief"]
     assert brief["MR-middle-mAP"] is None and brief["MR-short-mAP"] == 100.0
+    assert run_eval(tmp_path, [GT_LINE], [SUB_LINE]) == 0
+    assert ["MR-middle-mAP", "n/a"] in [line.split() for line in capsys.readouterr().out.splitlines()]
 
 
 def test_other_datasets(tmp_path, capsys):

@@ -28,11 +28,15 @@ TITLES = {
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     # not argparse-required, so that a config file may give them
-    parser.add_argument("--submission", type=Path, help="predictions, JSON lines (official format); required")
-    parser.add_argument("--gt", type=Path, help="ground truth, JSON lines (QVHighlights format); required")
+    parser.add_argument(
+        "--submission", type=Path, metavar="PRED.jsonl", help="predictions, JSON lines (official format); required"
+    )
+    parser.add_argument(
+        "--gt", type=Path, metavar="GT.jsonl", help="ground truth, JSON lines (QVHighlights format); required"
+    )
     parser.add_argument("--dataset", choices=DATASETS, default="qvhighlights", help="which metrics to compute")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
-    parser.add_argument("--out", type=Path, help="also write the JSON result to this file")
+    parser.add_argument("--out", type=Path, metavar="FILE", help="also write the JSON result to this file")
     parser.add_argument(
         "--window-tolerance",
         type=float,
@@ -54,7 +58,7 @@ def json_ready(value):
 def format_table(title: str, brief: dict[str, float | None]) -> str:
     """The brief metrics as two aligned columns under ``title`` (``None``, a metric over no queries, is n/a)."""
     width = max(len(name) for name in brief)
-    rows = [f"{name:<{width}}  {'n/a' if value is None else f'{value:6.2f}'}" for name, value in brief.items()]
+    rows = [f"{name:<{width}}  {'n/a' if value is None else f'{value:.2f}':>6}" for name, value in brief.items()]
     return "\n".join([title, "-" * len(title), *rows])
 
 
