@@ -142,6 +142,8 @@ def test_missing_file_and_tolerance(tmp_path, capsys):
     capsys.readouterr()
     assert run_eval(tmp_path, [GT_LINE], [SUB_LINE], "--window-tolerance", "-1") == 2
     assert "window_tolerance" in error_of(capsys)
+    assert run_eval(tmp_path, [GT_LINE], [SUB_LINE], "--clip-len", "0") == 2
+    assert "field 'clip_len': expected a number > 0" in error_of(capsys)
 
 
 def test_metrics_import_no_torch():

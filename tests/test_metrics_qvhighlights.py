@@ -119,6 +119,14 @@ def test_highlight_scores_are_cut_or_zero_padded():
     assert cut["HL-min-Fair"]["HL-mAP"] == round(100 * 2 / 3, 2)
 
 
+def test_highlight_clip_length():
+    # with 1 s clips the 8 s video has 8 clips; clips 4-7 carry no saliency and rank below clips 0, 2
+    result = evaluate_qvhighlights([pred(1, [[0, 2, 1]], [0.9, 0.1, 0.8] + [0.0] * 5)], [HD_TRUTH], clip_len=1.0)
+    assert result["HL-min-Fair"]["HL-mAP"] == round(100 * 2 / 3, 2)
+    with pytest.raises(UserError, match=r"clip 2 is outside the video \(1 clips of 8 s\)"):
+        evaluate_qvhighlights([pred(1, [[0, 2, 1]], [0.9])], [HD_TRUTH], clip_len=8.0)
+
+
 def test_highlight_hit1():
     truth = [gt(q, [[0, 2]], duration=8, clip_ids=[1], scores=[[3, 1, 0]]) for q in range(4)]
     submission = [

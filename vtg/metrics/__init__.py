@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from vtg.errors import UserError
+from vtg.metrics.highlight import CLIP_LEN_S
 from vtg.metrics.jsonl import load_jsonl
 from vtg.metrics.qvhighlights import evaluate_qvhighlights
 from vtg.metrics.r1_miou import evaluate_r1_miou
@@ -29,10 +30,14 @@ def evaluate(
     ground_truth: Sequence[dict],
     *,
     window_tolerance: float = WINDOW_TOLERANCE_S,
+    clip_len: float = CLIP_LEN_S,
 ) -> dict:
-    """The official metrics of ``dataset`` (one of :data:`DATASETS`) for a submission and its ground truth."""
+    """The official metrics of ``dataset`` (one of :data:`DATASETS`) for a submission and its ground truth.
+
+    ``clip_len`` (seconds) matters only to QVHighlights highlight detection, which maps a duration to clips.
+    """
     if dataset == "qvhighlights":
-        return evaluate_qvhighlights(submission, ground_truth, window_tolerance=window_tolerance)
+        return evaluate_qvhighlights(submission, ground_truth, window_tolerance=window_tolerance, clip_len=clip_len)
     if dataset in ("charades", "tacos"):
         return evaluate_r1_miou(submission, ground_truth, window_tolerance=window_tolerance)
     if dataset == "youtube":
@@ -41,6 +46,7 @@ def evaluate(
 
 
 __all__ = [
+    "CLIP_LEN_S",
     "DATASETS",
     "WINDOW_TOLERANCE_S",
     "evaluate",

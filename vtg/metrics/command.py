@@ -1,7 +1,7 @@
 """``vtg eval``: score a predictions file against ground truth with the official metrics.
 
     vtg eval --submission PRED.jsonl --gt GT.jsonl [--dataset qvhighlights|charades|tacos|youtube]
-             [--json] [--out FILE] [--window-tolerance SECONDS]
+             [--json] [--out FILE] [--window-tolerance SECONDS] [--clip-len SECONDS]
 
 By default a table of the headline ("brief") metrics is printed; ``--json`` prints the whole result
 as one JSON object keyed by the official names, and ``--out`` writes that object to a file. A metric
@@ -16,7 +16,7 @@ import math
 from pathlib import Path
 
 from vtg.errors import UserError
-from vtg.metrics import DATASETS, WINDOW_TOLERANCE_S, evaluate, load_jsonl
+from vtg.metrics import CLIP_LEN_S, DATASETS, WINDOW_TOLERANCE_S, evaluate, load_jsonl
 
 TITLES = {
     "qvhighlights": "QVHighlights",
@@ -44,6 +44,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="how far a window may end after its video (default %(default)s s)",
     )
+    parser.add_argument(
+        "--clip-len",
+        type=float,
+        default=CLIP_LEN_S,
+        metavar="SECONDS",
+        help="clip length of the saliency scores, QVHighlights HD only (default %(default)s s, the official)",
+    )
 
 
 def json_ready(value):
@@ -68,8 +75,13 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"field '{name}': required (give --{name} FILE or '{name}:' in the config)")
     if not math.isfinite(args.window_tolerance) or args.window_tolerance < 0:
         raise UserError(f"field 'window_tolerance': expected a number >= 0, got {args.window_tolerance}")
+    if not math.isfinite(args.clip_len) or args.clip_len <= 0:
+        raise UserError(f"field 'clip_len': expected a number > 0, got {args.clip_len}")
     submission, ground_truth = load_jsonl(args.submission), load_jsonl(args.gt)
-    result = json_ready(evaluate(args.dataset, submission, ground_truth, window_tolerance=args.window_tolerance))
+    result = evaluate(
+        args.dataset, submission, ground_truth, window_tolerance=args.window_tolerance, clip_len=args.clip_len
+    )
+    result = json_ready(result)
     if args.out is not None:
         try:
             args.out.parent.mkdir(parents=True, exist_ok=True)

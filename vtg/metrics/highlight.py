@@ -2,7 +2,8 @@
 
 Definitions (those of the official ``standalone_eval/eval.py``):
 
-- a video of duration D has N = floor(D / 2) clips of 2 s; annotator a's score of clip i is its
+- a video of duration D has N = floor(D / c) clips of c = 2 s (``clip_len``; other datasets may set
+  their own); annotator a's score of clip i is its
   ``saliency_scores`` entry when i is in ``relevant_clip_ids`` and 0 otherwise (clips without saliency
   are negatives at every threshold);
 - at threshold "min" score c (Fair c = 2, Good c = 3, VeryGood c = 4), clip i is positive for annotator a
@@ -29,7 +30,7 @@ SALIENCY_THRESHOLDS = {"Fair": 2, "Good": 3, "VeryGood": 4}
 CLIP_LEN_S = 2.0
 
 
-def clip_scores(truth: Truth, num_annotators: int, clip_len: float = CLIP_LEN_S) -> np.ndarray:
+def clip_scores(truth: Truth, num_annotators: int, clip_len: float) -> np.ndarray:
     """Every clip's annotator scores (N, annotators), 0 for clips outside ``relevant_clip_ids``."""
     if truth.duration is None:
         raise UserError(f"{truth.where}: missing field 'duration'")
@@ -66,11 +67,11 @@ def annotator_count(truths: dict[int | str, Truth]) -> int:
 
 
 def evaluate_highlight(
-    predictions: dict[int | str, Prediction], truths: dict[int | str, Truth]
+    predictions: dict[int | str, Prediction], truths: dict[int | str, Truth], clip_len: float = CLIP_LEN_S
 ) -> dict[str, dict[str, float]]:
     """``{"HL-min-Fair": {"HL-mAP": .., "HL-Hit1": ..}, "HL-min-Good": .., "HL-min-VeryGood": ..}``."""
     num_annotators = annotator_count(truths)
-    gt_scores = {qid: clip_scores(truth, num_annotators) for qid, truth in truths.items()}
+    gt_scores = {qid: clip_scores(truth, num_annotators, clip_len) for qid, truth in truths.items()}
     results = {}
     for name, minimum in SALIENCY_THRESHOLDS.items():
         ap = np.zeros((len(truths), num_annotators))  # (Q, annotators)

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from vtg.errors import UserError
-from vtg.metrics.highlight import evaluate_highlight
+from vtg.metrics.highlight import CLIP_LEN_S, evaluate_highlight
 from vtg.metrics.jsonl import location, origin
 from vtg.metrics.moment_retrieval import evaluate_moment_retrieval
 from vtg.metrics.records import WINDOW_TOLERANCE_S, parse_ground_truth, parse_predictions
@@ -39,13 +39,18 @@ def _brief_retrieval(splits: dict) -> dict[str, float]:
 
 
 def evaluate_qvhighlights(
-    submission: Sequence[dict], ground_truth: Sequence[dict], *, window_tolerance: float = WINDOW_TOLERANCE_S
+    submission: Sequence[dict],
+    ground_truth: Sequence[dict],
+    *,
+    window_tolerance: float = WINDOW_TOLERANCE_S,
+    clip_len: float = CLIP_LEN_S,
 ) -> dict:
     """Official QVHighlights metrics of ``submission`` (prediction dicts) against ``ground_truth``.
 
     Both are sequences of dicts (e.g. from :func:`vtg.metrics.jsonl.load_jsonl`, whose errors then name
-    file and line); windows may end ``window_tolerance`` seconds after the video. Returns the official
-    layout above; ``result["brief"]`` holds the headline numbers.
+    file and line); windows may end ``window_tolerance`` seconds after the video, and saliency is given per
+    clip of ``clip_len`` seconds (2 in QVHighlights). Returns the official layout above; ``result["brief"]``
+    holds the headline numbers.
     """
     if not submission:
         raise UserError(f"{origin(submission, 'submission')}: no predictions")
@@ -71,7 +76,7 @@ def evaluate_qvhighlights(
         brief.update(_brief_retrieval(splits))
         details.update(splits)
     if saliency:
-        highlight = evaluate_highlight(predictions, truths)
+        highlight = evaluate_highlight(predictions, truths, clip_len)
         for name, scores in highlight.items():
             brief[f"{name}-mAP"] = scores["HL-mAP"]
             brief[f"{name}-Hit1"] = scores["HL-Hit1"]
