@@ -119,6 +119,14 @@ def test_highlight_scores_are_cut_or_zero_padded():
     assert cut["HL-min-Fair"]["HL-mAP"] == round(100 * 2 / 3, 2)
 
 
+def test_query_without_relevant_clips_has_only_negatives():
+    empty = gt(2, [[0, 2]], duration=8)
+    submission = [pred(1, [[0, 2, 1]], [0.9, 0.1, 0.8, 0.0]), pred(2, [[0, 2, 1]], [0.9, 0.1, 0.8, 0.0])]
+    result = evaluate_qvhighlights(submission, [HD_TRUTH, empty])
+    # HD_TRUTH alone: Fair AP 1, 1, 0 and a hit; the empty query adds AP 0, 0, 0 and a miss
+    assert result["HL-min-Fair"] == {"HL-mAP": round(100 * 2 / 6, 2), "HL-Hit1": 50.0}
+
+
 def test_highlight_clip_length():
     # with 1 s clips the 8 s video has 8 clips; clips 4-7 carry no saliency and rank below clips 0, 2
     result = evaluate_qvhighlights([pred(1, [[0, 2, 1]], [0.9, 0.1, 0.8] + [0.0] * 5)], [HD_TRUTH], clip_len=1.0)

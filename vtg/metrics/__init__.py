@@ -1,4 +1,4 @@
-"""Official evaluation metrics of video temporal grounding (numpy and scikit-learn only, no torch).
+"""Official evaluation metrics of video temporal grounding (numpy only, no torch).
 
 - :func:`evaluate_qvhighlights`: QVHighlights MR (R1, mAP, length splits) and HD (mAP, HIT@1), exactly
   as Moment-DETR's ``standalone_eval``;

@@ -2,12 +2,12 @@
 
 Definitions (those of the official ``standalone_eval/eval.py``):
 
-- a video of duration D has N = floor(D / c) clips of c = 2 s (``clip_len``; other datasets may set
-  their own); annotator a's score of clip i is its
-  ``saliency_scores`` entry when i is in ``relevant_clip_ids`` and 0 otherwise (clips without saliency
-  are negatives at every threshold);
-- at threshold "min" score c (Fair c = 2, Good c = 3, VeryGood c = 4), clip i is positive for annotator a
-  when its score >= c;
+- a video of duration D has N = floor(D / clip_len) clips (clip_len = 2 s in QVHighlights); annotator
+  a's score of clip i is its ``saliency_scores`` entry when i is in ``relevant_clip_ids`` and 0
+  otherwise (clips without saliency are negatives at every threshold; a query without any relevant clip,
+  which the official evaluator cannot index, has only negatives);
+- at threshold "min" score m (Fair m = 2, Good m = 3, VeryGood m = 4), clip i is positive for annotator a
+  when its score >= m;
 - the predicted scores are cut to N clips, or padded with zeros up to N, before ranking;
 - **HL-mAP**: :func:`vtg.metrics.ranking_ap.ranking_ap` of the ranking for each (query, annotator),
   averaged over all queries and annotators;
@@ -43,7 +43,8 @@ def clip_scores(truth: Truth, num_annotators: int, clip_len: float) -> np.ndarra
             f"({num_clips} clips of {clip_len:g} s)"
         )
     scores = np.zeros((num_clips, num_annotators))
-    scores[truth.clip_ids] = truth.saliency
+    if len(truth.clip_ids):
+        scores[truth.clip_ids] = truth.saliency
     return scores
 
 
