@@ -1,5 +1,8 @@
 """Hand-computed Charades-STA / TACoS (R1, mIoU) and YouTube Highlights (mAP per domain) cases."""
 
+import pytest
+
+from vtg.errors import UserError
 from vtg.metrics import evaluate, evaluate_r1_miou, evaluate_youtube_highlights
 
 
@@ -50,3 +53,11 @@ def test_youtube_map_per_domain():
         "HL-mAP": round(100 * (dog + surfing) / 2, 2),
     }
     assert list(brief) == ["HL-mAP-dog", "HL-mAP-surfing", "HL-mAP"]
+
+
+def test_youtube_video_without_highlight_and_missing_domain():
+    truth = [video(1, "dog", [], []), video(2, "dog", [0], [[4, 4, 4]])]
+    submission = [{"qid": 1, "pred_saliency_scores": [0.5]}, {"qid": 2, "pred_saliency_scores": [0.5, 0.1]}]
+    assert evaluate_youtube_highlights(submission, truth)["brief"] == {"HL-mAP-dog": 50.0, "HL-mAP": 50.0}
+    with pytest.raises(UserError, match=r"ground truth\[0\]: field 'query': expected the video's domain name"):
+        evaluate_youtube_highlights(submission[:1], [{"qid": 1, "relevant_clip_ids": [], "saliency_scores": []}])
