@@ -79,18 +79,21 @@ class ActivityRecord:
 
 def check_component(name: str, component: Component, location: str) -> None:
     """Shapes and ranges of one component; ``location`` names where it came from."""
-    where = f"{location}: field 'activity.{name}'"
+
+    def where(sub: str) -> str:
+        return f"{location}: field 'activity.{name}.{sub}'"
+
     if component.spikes.ndim != 1 or len(component.spikes) == 0:
-        raise UserError(f"{where}.spikes: expected one count per timestep, got shape {component.spikes.shape}")
+        raise UserError(f"{where('spikes')}: expected one count per timestep, got shape {component.spikes.shape}")
     if not np.isfinite(component.spikes).all() or (component.spikes < 0).any():
-        raise UserError(f"{where}.spikes: counts must be finite and >= 0")
+        raise UserError(f"{where('spikes')}: counts must be finite and >= 0")
     for field in ("neurons", "fan_out"):
         if getattr(component, field) < 0:
-            raise UserError(f"{where}.{field}: must be >= 0, got {getattr(component, field)}")
+            raise UserError(f"{where(field)}: must be >= 0, got {getattr(component, field)}")
     # tolerance: the model sums float32 counts, which may round just above the neuron count
     if component.spikes.max() > component.neurons * (1 + 1e-6):
         most = component.spikes.max()
-        raise UserError(f"{where}.spikes: {most:g} spikes in one step from {component.neurons} neurons")
+        raise UserError(f"{where('spikes')}: {most:g} spikes in one step from {component.neurons} neurons")
 
 
 def make_record(components: dict[str, Component], video_tokens: list[int], text_tokens: list[int], location: str):
@@ -145,14 +148,14 @@ def record_from_json(data: Any, location: str) -> ActivityRecord:
         raise UserError(f"{location}: field 'activity': expected a mapping component -> counts")
     components = {}
     for name, entry in data["activity"].items():
-        where = f"{location}: field 'activity.{name}'"
+        where = f"{location}: field 'activity.{name}"
         if not isinstance(entry, dict) or not REQUIRED_KEYS <= set(entry) <= REQUIRED_KEYS | {"fp_mults"}:
-            raise UserError(f"{where}: expected the keys spikes, neurons, fan_out (and optionally fp_mults)")
+            raise UserError(f"{where}': expected the keys spikes, neurons, fan_out (and optionally fp_mults)")
         if not isinstance(entry["spikes"], list):
-            raise UserError(f"{where}.spikes: expected a list of counts per timestep")
-        spikes = np.array([check_number(v, f"{where}.spikes") for v in entry["spikes"]], dtype=np.float64)
+            raise UserError(f"{where}.spikes': expected a list of counts per timestep")
+        spikes = np.array([check_number(v, f"{where}.spikes'") for v in entry["spikes"]], dtype=np.float64)
         components[name] = Component(
-            spikes, _int_field(entry["neurons"], f"{where}.neurons"), _int_field(entry["fan_out"], f"{where}.fan_out")
+            spikes, _int_field(entry["neurons"], f"{where}.neurons'"), _int_field(entry["fan_out"], f"{where}.fan_out'")
         )
     return make_record(components, tokens["video_tokens"], tokens["text_tokens"], location)
 
