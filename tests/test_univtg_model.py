@@ -94,12 +94,26 @@ def test_training_steps_reduce_the_loss():
     assert float(loss) < 0.5 * first
 
 
-def test_no_saliency_labels_gives_zero_saliency_losses_with_a_graph():
+def test_interval_only_queries_rank_their_foreground_clips():
+    batch = make_batch([6, 4], [4, 3], lv=6, lq=4)
+    model = small_model().eval()
+    outputs = model(batch)
+    batch["saliency_valid"][:] = False
+    as_labels = dict(batch, saliency=batch["foreground"].clone(), saliency_valid=torch.tensor([True, True]))
+    fallback, explicit = model.loss(outputs, batch), model.loss(outputs, as_labels)
+    for key in ["saliency_inter", "saliency_intra"]:
+        assert float(fallback[key]) > 0 and torch.allclose(fallback[key], explicit[key])
+
+
+def test_no_positive_clip_gives_zero_saliency_losses_with_a_graph():
     batch = make_batch([6, 4], [4, 3], lv=6, lq=4)
     batch["saliency_valid"][:] = False
+    batch["foreground"].zero_()
+    batch["boundary"].zero_()
     model = small_model()
     losses = model.loss(model(batch), batch)
     assert float(losses["saliency_inter"]) == 0.0 and float(losses["saliency_intra"]) == 0.0
+    assert float(losses["boundary"]) == 0.0 and float(losses["giou"]) == 0.0
     losses["total"].backward()
 
 

@@ -1,6 +1,8 @@
 """UniVTG's training losses for clip-wise predictions (f, d, s), with weights from the config.
 
-Over the real clips R of a batch, the foreground clips F ⊆ R and the queries with saliency labels S::
+Over the real clips R of a batch, the foreground clips F ⊆ R, each query's clip labels y (its annotated
+saliency where ``saliency_valid``, else the foreground indicator, as UniVTG labels interval-only
+datasets such as Charades-STA) and the queries S with at least one positive label::
 
     L_b      = 1/|F| sum_{i in F} SmoothL1(d_i, d*_i)                  (summed over ds and de)
     L_g      = 1/|F| sum_{i in F} (1 - GIoU([t_i - ds_i, t_i + de_i], [t_i - ds*_i, t_i + de*_i]))
@@ -83,12 +85,14 @@ class UniVTGCriterion:
         bce = F.binary_cross_entropy_with_logits(logits, foreground.to(logits.dtype), reduction="none")
         fg_loss = (bce * weights).sum() / mask.sum().clamp(min=1)
 
-        valid = batch["saliency_valid"]  # (B,)
-        if valid.any():
-            labels = batch["saliency"][valid] * mask[valid]  # (N, Lv)
+        # interval-only queries (no saliency annotation) rank their foreground clips above the rest
+        labels = torch.where(batch["saliency_valid"][:, None], batch["saliency"], foreground.to(logits.dtype))
+        labels = labels * mask  # (B, Lv)
+        keep = (labels > 0).any(dim=1)  # (B,): queries with a positive clip
+        if keep.any():
             tau = cfg.temperature
-            intra = intra_video_loss(outputs["saliency"][valid], labels, mask[valid], tau)
-            inter = inter_video_loss(outputs["video_features"][valid], outputs["sentence"][valid], labels, tau)
+            intra = intra_video_loss(outputs["saliency"][keep], labels[keep], mask[keep], tau)
+            inter = inter_video_loss(outputs["video_features"][keep], outputs["sentence"][keep], labels[keep], tau)
         else:
             intra = inter = zero
 
