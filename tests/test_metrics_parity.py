@@ -1,8 +1,12 @@
 """Parity with the official QVHighlights evaluator (jayleicn/moment_detr ``standalone_eval``).
 
 The expected numbers were produced by running the official evaluator on the same inputs (see the
-fixture's ``evaluator`` field); every key must agree to 0.01. The small fixture is built in; the
-full check regenerates a seeded submission for the real val annotations and skips without them.
+fixture's ``evaluator`` field); every key must agree to 0.01. The small fixture is built in: its first
+8 queries are hand-made edge cases (the right window listed 11th, windows listed out of score order,
+duplicates, tied scores, IoU exactly on a threshold, windows of exactly 10 and 30 s, a 149 s video, a
+top clip without saliency, saliency lists too short and too long), the other 24 are synthetic queries
+with several windows answered by ``noisy_submission(seed=11)``. The full check regenerates a seeded
+submission for the real val annotations and skips without them.
 """
 
 import json
