@@ -1,8 +1,10 @@
 """The ``model:`` section of a UniVTG-style teacher config, checked field by field.
 
-Defaults are UniVTG's own (showlab/UniVTG ``main/config.py`` and its QVHighlights script): 4 post-norm
-encoder layers, GELU feed-forward, 2-layer input projections with input dropout 0.5, conv heads of 3
-layers with kernel 3, loss weights b=10, g=1, f=10, background weight (eos) 0.1, NCE temperature 0.07.
+Defaults are UniVTG's own (showlab/UniVTG ``main/config.py`` and its QVHighlights script): hidden 1024,
+4 post-norm encoder layers of 8 heads with a GELU feed-forward of 1024, 2-layer input projections with
+input dropout 0.5, drop-path 0.1, conv heads of 3 layers with kernel 3, loss weights b=10, g=1, f=10,
+background weight (its ``eos_coef``) 0.1, NCE temperature 0.07, NMS at 0.7. The two saliency weights
+(0.1 each) are ours: UniVTG's scripts switch these terms on or off per dataset.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from vtg.errors import UserError, check_number
 
 @dataclasses.dataclass(frozen=True)
 class UniVTGConfig:
+    """Sizes, regularisation, loss weights and post-processing of :class:`~sdst_teacher.univtg.model.UniVTG`."""
+
     hidden_dim: int = 1024
     num_layers: int = 4
     num_heads: int = 8
