@@ -12,7 +12,7 @@ Definitions (those of the official ``standalone_eval/eval.py``):
 - **splits** by GT window length l: short 0 < l <= 10 s, middle 10 < l <= 30 s, long 30 < l <= 150 s.
   A query belongs to a split when at least one of its GT windows does, and is then scored against those
   windows only (with all of its predictions); "full" keeps every query and window. A split without
-  queries scores NaN.
+  queries scores NaN (where the official evaluator stops with an error).
 
 Every number is a percentage rounded to two decimals (:func:`vtg.metrics.percent.percent`).
 """
