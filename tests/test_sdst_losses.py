@@ -7,7 +7,10 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from test_sdst_batch import make_batch
+from test_sdst_batch import (
+    make_batch,
+    one_thread,  # noqa: F401  (autouse fixture: one torch thread here)
+)
 from torchvision.ops import sigmoid_focal_loss
 
 from sdst_teacher.sdst.config import SDSTConfig

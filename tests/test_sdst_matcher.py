@@ -6,6 +6,7 @@ import itertools
 
 import pytest
 import torch
+from test_sdst_batch import one_thread  # noqa: F401  (autouse fixture: one torch thread here)
 
 from sdst_teacher.sdst.matcher import HungarianMatcher
 

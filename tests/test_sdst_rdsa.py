@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from test_sdst_batch import one_thread  # noqa: F401  (autouse fixture: one torch thread here)
 from torch import nn
 
 from sdst_teacher.sdst.deformable_attention import DeformableAttention
