@@ -1,4 +1,4 @@
-"""UniVTG's loss terms and the clip-to-window post-processing against hand-computed values."""
+"""UniVTG's loss terms and its prediction (clip windows, NMS, highlight scores) against hand-computed values."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import yaml
 
 from sdst_teacher.univtg.config import UniVTGConfig
 from sdst_teacher.univtg.losses import UniVTGCriterion, inter_video_loss, intra_video_loss, temporal_giou
-from sdst_teacher.univtg.predict import clip_predictions
+from sdst_teacher.univtg.model import build
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -86,7 +86,7 @@ def test_criterion_weights_and_foreground_bce():
     assert float(losses["total"]) == pytest.approx(expected, rel=1e-4)
 
 
-def test_clip_predictions_windows_nms_and_highlights():
+def test_predict_windows_nms_and_highlights():
     outputs = {
         "foreground_logits": torch.tensor([[2.0, 1.0, 0.0, -1.0]]),
         # clip 0 (centre 0.5): [0.5 - 1, 0.5 + 1] -> clipped at 0; clip 1 overlaps it heavily
@@ -97,14 +97,15 @@ def test_clip_predictions_windows_nms_and_highlights():
         "video_mask": torch.tensor([[True, True, True, False]]),
         "meta": [{"qid": 7, "vid": "v", "query": "q", "duration": 5.0, "clip_len": 2.0}],
     }
-    (prediction,) = clip_predictions(batch, outputs, nms_threshold=0.7, max_windows=10)
+    dims = {"video_dim": 4, "text_dim": 4, "video_levels": 1, "text_levels": 1}
+    (prediction,) = build({"hidden_dim": 8, "num_heads": 2}, dims).predict(batch, outputs)
     sig = [1 / (1 + math.exp(-x)) for x in [2.0, 1.0, 0.0]]
     # windows in seconds: clip 0 [0, 3], clip 1 [0, 4] (IoU 0.75 with clip 0: suppressed), clip 2 [4, 5]
     expected = [[0.0, 3.0, sig[0]], [4.0, 5.0, sig[2]]]
-    assert np.allclose(prediction["pred_relevant_windows"], expected)
-    assert prediction["pred_saliency_scores"] == pytest.approx([sig[0] + 0.1, sig[1] - 0.2, sig[2] + 0.3])
-    (top1,) = clip_predictions(batch, outputs, nms_threshold=1.0, max_windows=1)
-    assert np.allclose(top1["pred_relevant_windows"], [[0.0, 3.0, sig[0]]])
+    assert np.allclose(prediction["pred_relevant_windows"], expected, atol=1e-4)
+    assert prediction["pred_saliency_scores"] == pytest.approx([sig[0] + 0.1, sig[1] - 0.2, sig[2] + 0.3], abs=1e-4)
+    (top1,) = build({"hidden_dim": 8, "num_heads": 2, "max_windows": 1}, dims).predict(batch, outputs)
+    assert np.allclose(top1["pred_relevant_windows"], [[0.0, 3.0, sig[0]]], atol=1e-4)
 
 
 @pytest.mark.parametrize("name", ["univtg_demo.yaml", "univtg_paper.yaml"])

@@ -28,8 +28,8 @@ from sdst_teacher.univtg.embeddings import TokenEmbedding
 from sdst_teacher.univtg.encoder_layer import EncoderLayer
 from sdst_teacher.univtg.heads import ConvHead, SaliencyHead
 from sdst_teacher.univtg.losses import UniVTGCriterion
-from sdst_teacher.univtg.predict import clip_predictions
 from vtg.errors import UserError
+from vtg.postprocess.predictions import batch_predictions
 
 
 class UniVTG(nn.Module):
@@ -92,9 +92,19 @@ class UniVTG(nn.Module):
 
     @torch.no_grad()
     def predict(self, batch: dict[str, Any], outputs: dict[str, Any]) -> list[dict[str, Any]]:
-        """Official prediction dicts: MR windows ranked by sigmoid(f) after 1-D NMS, HD = sigmoid(f) + s."""
-        return clip_predictions(
-            batch, outputs, nms_threshold=self.config.nms_threshold, max_windows=self.config.max_windows
+        """Official prediction dicts (SpikingVTG paper, Sec. 3), real clips only.
+
+        MR: clip i proposes [t_i - ds_i, t_i + de_i] (seconds, clamped to the video) scored by
+        sigmoid(f_i); 1-D NMS at ``nms_threshold`` keeps the best ``max_windows``. HD: sigmoid(f_i) + s_i.
+        """
+        foreground = outputs["foreground_logits"].sigmoid()  # (B, Lv)
+        return batch_predictions(
+            batch,
+            foreground,
+            outputs["boundary"],
+            foreground + outputs["saliency"],
+            nms_threshold=self.config.nms_threshold,
+            max_windows=self.config.max_windows,
         )
 
 
