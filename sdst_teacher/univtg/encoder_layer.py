@@ -67,6 +67,9 @@ class EncoderLayer(nn.Module):
         self.ffn = nn.Sequential(nn.Linear(dim, ffn_dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(ffn_dim, dim))
         self.norm2 = nn.LayerNorm(dim)
         self.droppath = droppath
+        for parameter in self.parameters():  # UniVTG initialises its encoder's matrices Xavier-uniform
+            if parameter.dim() > 1:
+                nn.init.xavier_uniform_(parameter)
 
     def forward(
         self, x: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor
