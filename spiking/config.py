@@ -1,0 +1,141 @@
+"""The ``model:`` section of a SpikingVTG config, checked field by field.
+
+Defaults are the paper's size where it states one (D = 1024, 4 encoder layers as UniVTG, Tc = 10 as
+in its energy table, NMS at 0.7, 1-D conv decoders) and UniVTG's loss weights (the paper's losses
+follow UniVTG, its Appendix B). Where neither says, the choice is ours and documented here:
+gamma = 0.99, Vth = 1, 8 heads, 3-layer kernel-3 decoders (UniVTG's heads), ffn_dim = D (the
+paper's energy formula counts 2 L D^2 for the feed-forward pair, i.e. an intermediate size of D).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from vtg.errors import UserError, check_number
+
+VARIANTS = ("base", "nf", "1bit_nf")
+ACTIVATIONS = ("gelu", "relu")
+GRADIENTS = ("implicit", "bptt")
+SOLVERS = ("gmres", "fixed_point")
+
+
+@dataclasses.dataclass(frozen=True)
+class SpikingVTGConfig:
+    variant: str = "base"  # base | nf (no softmax, no LayerNorm) | 1bit_nf (NF with 1-bit weights)
+    activation: str = "gelu"  # gelu | relu, the intermediate layer's activation
+    hidden_dim: int = 1024
+    num_layers: int = 4
+    num_heads: int = 8
+    ffn_dim: int = 1024
+    tc: int = 10  # timesteps simulated in training
+    inference_tc: int | None = None  # timesteps at evaluation; None = tc
+    leak: float = 0.99  # gamma of the encoder's LIF neurons (the decoders' IF neurons have gamma = 1)
+    threshold: float = 1.0  # Vth of every neuron
+    sfg: bool = True  # saliency feedback gating; False = the ablation without SFG (gate = 1)
+    grad: str = "implicit"  # implicit (at equilibrium) | bptt (surrogate gradients through time)
+    solver: str = "gmres"  # gmres | fixed_point, the implicit backward's adjoint solver (spiking/implicit.py)
+    solver_iters: int = 30  # vector-Jacobian products per adjoint solve; 0 = Jacobian-free back-propagation
+    solver_tol: float = 1e-4  # relative residual at which the adjoint solve stops
+    surrogate_alpha: float = 2.0  # slope of the arc-tangent surrogate (bptt only)
+    f_layers: int = 3
+    f_kernel: int = 3
+    d_layers: int = 3
+    d_kernel: int = 3
+    # losses: total = b * smooth-L1 + g * GIoU + f * BCE + inter * L_inter + intra * L_intra
+    loss_boundary: float = 10.0
+    loss_giou: float = 1.0
+    loss_foreground: float = 10.0
+    background_weight: float = 0.1
+    loss_saliency_inter: float = 0.1
+    loss_saliency_intra: float = 0.1
+    temperature: float = 0.07
+    # prediction
+    nms_threshold: float = 0.7
+    max_windows: int = 10
+
+    @property
+    def normalization_free(self) -> bool:
+        return self.variant in ("nf", "1bit_nf")
+
+    @property
+    def binary(self) -> bool:
+        return self.variant == "1bit_nf"
+
+    @property
+    def eval_tc(self) -> int:
+        return self.tc if self.inference_tc is None else self.inference_tc
+
+    @classmethod
+    def from_dict(cls, section: dict[str, Any], where: str = "model") -> SpikingVTGConfig:
+        """Build from a config mapping; unknown fields, wrong types and bad values are :class:`UserError`.
+
+        ``name`` (the registry key) is accepted and ignored.
+        """
+        if not isinstance(section, dict):
+            raise UserError(f"field '{where}': expected a mapping, got {type(section).__name__}")
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        values: dict[str, Any] = {}
+        for key, value in section.items():
+            if key == "name":
+                continue
+            if key not in fields:
+                raise UserError(f"field '{where}.{key}': unknown option (choose from {', '.join(fields)})")
+            values[key] = _typed(value, fields[key].type, f"field '{where}.{key}'")
+        config = cls(**values)
+        config._check(where)
+        return config
+
+    def _check(self, where: str) -> None:
+        def fail(name: str, message: str) -> None:
+            raise UserError(f"field '{where}.{name}': {message}, got {getattr(self, name)!r}")
+
+        choices_of = {"variant": VARIANTS, "activation": ACTIVATIONS, "grad": GRADIENTS, "solver": SOLVERS}
+        for name, choices in choices_of.items():
+            if getattr(self, name) not in choices:
+                fail(name, f"must be one of {', '.join(choices)}")
+        for name in ("hidden_dim", "num_layers", "num_heads", "ffn_dim", "tc", "max_windows"):
+            if getattr(self, name) < 1:
+                fail(name, "must be >= 1")
+        for name in ("f_layers", "d_layers"):
+            if getattr(self, name) < 1:
+                fail(name, "must be >= 1 (the read-out convolution counts)")
+        if self.solver_iters < 0:
+            fail("solver_iters", "must be >= 0")
+        if self.inference_tc is not None and self.inference_tc < 1:
+            fail("inference_tc", "must be >= 1")
+        if self.hidden_dim % self.num_heads:
+            fail("hidden_dim", f"must be divisible by num_heads={self.num_heads}")
+        for name in ("f_kernel", "d_kernel"):
+            if getattr(self, name) < 1 or getattr(self, name) % 2 == 0:
+                fail(name, "must be odd and >= 1 (one output per clip)")
+        if not 0.0 < self.leak <= 1.0:
+            fail("leak", "must be in (0, 1]")
+        for name in ("threshold", "solver_tol", "surrogate_alpha", "temperature"):
+            if getattr(self, name) <= 0:
+                fail(name, "must be > 0")
+        for name in ("loss_boundary", "loss_giou", "loss_foreground", "loss_saliency_inter", "loss_saliency_intra"):
+            if getattr(self, name) < 0:
+                fail(name, "must be >= 0")
+        for name in ("background_weight", "nms_threshold"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                fail(name, "must be in [0, 1]")
+
+
+def _typed(value: Any, kind: str, location: str) -> Any:
+    """Check ``value`` against a dataclass field's annotation (as a string, PEP 563)."""
+    if kind == "str":
+        if not isinstance(value, str):
+            raise UserError(f"{location}: expected a string, got {value!r}")
+        return value
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise UserError(f"{location}: expected true or false, got {value!r}")
+        return value
+    if kind in ("int", "int | None"):
+        if value is None and kind == "int | None":
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise UserError(f"{location}: expected an integer, got {value!r}")
+        return value
+    return check_number(value, location)

@@ -1,0 +1,48 @@
+"""Spiking 1-D convolution decoders of SpikingVTG (paper Sec. 4.4).
+
+Over the last encoder layer's spikes on the video tokens x[t] (B, Lv, D), per timestep::
+
+    h_0[t] = x[t]
+    h_j[t] = IF_j(Conv_j(h_{j-1}[t]))          j = 1 .. n-1, IF = Eq. 1 with gamma = 1
+    y[t]   = Conv_n(h_{n-1}[t])                the last convolution has no neuron: its output is read out
+    y      = (1 / Tc) sum_t y[t]               temporal mean
+
+so ``layers = n`` counts every convolution, the read-out one included (the paper's final layer "with
+a single output channel, whose temporal mean goes through a sigmoid": a spiking last layer would
+bound the mean to [-1, 1] and the sigmoid to (0.27, 0.73)). The f decoder has one output channel
+(the foreground logit), the d decoder two (ds, de; the model makes them non-negative with softplus).
+Convolutions are 'same'-padded; spikes on padded clips are zeroed after every neuron so that they
+never leak into real clips through the kernel. In steady-state mode the IF neurons return
+clamp(I / Vth, -1, 1) and the decoder is its equilibrium map; the temporal mean of the linear
+read-out is then the read-out of the mean rate.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from spiking.neuron import TernaryLIF
+from spiking.quant import make_conv1d
+
+
+class SpikingConvDecoder(nn.Module):
+    """``layers`` convolutions of kernel ``kernel``; IF neurons after all but the last.
+
+    Neurons (the activity probes' names): ``neurons.{j}`` after ``convs.{j}``.
+    """
+
+    def __init__(self, hidden: int, out_channels: int, layers: int, kernel: int, threshold: float, binary: bool):
+        super().__init__()
+        self.convs = nn.ModuleList(
+            make_conv1d(hidden, hidden if j < layers - 1 else out_channels, kernel, binary) for j in range(layers)
+        )
+        self.neurons = nn.ModuleList(TernaryLIF(gamma=1.0, threshold=threshold) for _ in range(layers - 1))
+
+    def forward(self, spikes: torch.Tensor, video_mask: torch.Tensor) -> torch.Tensor:
+        """Video-token spikes (B, Lv, D), real clips (B, Lv) -> this timestep's read-out (B, Lv, C)."""
+        keep = video_mask[:, None, :].to(spikes.dtype)  # (B, 1, Lv)
+        h = spikes.transpose(1, 2) * keep  # (B, D, Lv)
+        for conv, neuron in zip(self.convs[:-1], self.neurons):
+            h = neuron(conv(h)) * keep  # (B, D, Lv)
+        return self.convs[-1](h).transpose(1, 2)  # (B, Lv, C)

@@ -1,0 +1,44 @@
+"""Input projections of SpikingVTG: backbone features to the core's hidden size D (paper Sec. 4.3).
+
+    V = W_v video + b_v + P       (B, Lv, D), P the sinusoidal clip positions of the Transformer
+    Q = W_t text + b_t            (B, Lq, D)
+
+The paper projects both modalities into a shared space of size D and is silent on positions; the
+clip positions follow UniVTG (the teacher whose representations CLRM matches), which adds them to
+the video tokens. Both are real-valued and computed once per query: over the Tc timesteps they are
+a constant input current (the input neurons' bias b_1 of Eq. 3 is the projections' bias). The
+projections are 1-bit in 1-bit NF like every other weight matrix of the model.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from spiking.quant import make_linear
+
+
+def sinusoidal_positions(length: int, dim: int, device=None, dtype=torch.float32) -> torch.Tensor:
+    """P[i, 2k] = sin(i / 10000^(2k/D)), P[i, 2k+1] = cos(i / 10000^(2k/D)) -> (length, dim)."""
+    position = torch.arange(length, device=device, dtype=dtype)[:, None]  # (L, 1)
+    frequency = torch.exp(torch.arange(0, dim, 2, device=device, dtype=dtype) * (-math.log(10000.0) / dim))
+    table = torch.zeros(length, dim, device=device, dtype=dtype)  # (L, D)
+    table[:, 0::2] = torch.sin(position * frequency)
+    table[:, 1::2] = torch.cos(position * frequency[: dim // 2])
+    return table
+
+
+class InputProjection(nn.Module):
+    """Video and text features (last backbone level) -> V (B, Lv, D) and Q (B, Lq, D)."""
+
+    def __init__(self, video_dim: int, text_dim: int, hidden: int, binary: bool):
+        super().__init__()
+        self.video = make_linear(video_dim, hidden, binary)
+        self.text = make_linear(text_dim, hidden, binary)
+
+    def forward(self, video: torch.Tensor, text: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        v = self.video(video)  # (B, Lv, D)
+        v = v + sinusoidal_positions(v.shape[1], v.shape[2], v.device, v.dtype)  # (B, Lv, D)
+        return v, self.text(text)  # (B, Lv, D), (B, Lq, D)

@@ -1,0 +1,267 @@
+"""SpikingVTG: spiking transformer core, saliency feedback gating, spiking decoders (paper Sec. 4).
+
+``build(config, dims)`` is the registry entry (``vtg.models``: ``spikingvtg`` -> ``spiking.model:build``).
+The model follows docs/ARCHITECTURE.md: ``model(batch)``, ``model.loss(outputs, batch)``,
+``model.predict(batch, outputs)``, ``model(batch, return_hidden=True)`` for CLRM.
+
+Forward pass:
+
+* The Tc timesteps are simulated by :meth:`SpikingVTG.step` (the discrete-time model, see its
+  docstring for the order of operations). Evaluation reads the outputs off the simulation: f and d
+  are the temporal means of the decoders' read-outs, s is SFG's score after the last step.
+* Training with ``grad: implicit`` (the paper's method, Sec. 4.5) simulates without a graph, takes
+  the last layer's ASR z* = a_N[Tc] as the equilibrium and differentiates the steady-state map
+  (Eqs. 4-5, :meth:`SpikingVTG.steady_state`) at z* (spiking/implicit.py); the heads, hidden states
+  and attention maps are then those of the steady-state map at the equilibrium (the decoders' IF
+  layers included), so every output carries the implicit gradient. ``grad: bptt`` back-propagates
+  through the Tc timesteps with surrogate gradients instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from spiking.activity import ActivityRecorder, sfg_activity, spiking_vtg_probes
+from spiking.config import SpikingVTGConfig
+from spiking.decoders import SpikingConvDecoder
+from spiking.encoder_layer import SpikingEncoderLayer
+from spiking.implicit import ImplicitEquilibrium
+from spiking.inference import predictions
+from spiking.inputs import InputProjection
+from spiking.losses import SpikingVTGCriterion
+from spiking.neuron import TernaryLIF, heaviside_atan, reset_neurons, set_steady_state
+from spiking.sfg import SaliencyFeedbackGate
+from vtg.errors import UserError
+
+
+@dataclasses.dataclass
+class Context:
+    """What stays constant over the timesteps of one batch."""
+
+    video: torch.Tensor  # (B, Lv, D) V, projected video with positions
+    text: torch.Tensor  # (B, Lq, D) Q, projected query
+    video_mask: torch.Tensor  # (B, Lv) bool
+    token_mask: torch.Tensor  # (B, L) bool, L = Lv + Lq, video tokens first
+    sentence: torch.Tensor  # (B, D) M, SFG's pooled sentence
+
+
+@dataclasses.dataclass
+class Step:
+    """One timestep of the spiking model (or one application of its steady-state map)."""
+
+    hidden: list[torch.Tensor]  # per layer (B, L, D): output spikes (or equilibrium ASR)
+    attentions: list[torch.Tensor]  # per layer (B, H, L, L)
+    foreground: torch.Tensor  # (B, Lv) f decoder read-out
+    boundary: torch.Tensor  # (B, Lv, 2) d decoder read-out (before softplus)
+    score: torch.Tensor  # (B, Lv) F_s, cosine of the last layer's ASR with M
+    gate: torch.Tensor  # (B, Lv) the gate of the next timestep's video input
+
+
+class SpikingVTG(nn.Module):
+    """The SpikingVTG student: base, NF and 1-bit NF variants (paper Secs. 4.1-4.6).
+
+    Attributes:
+        inference_tc: timesteps simulated in evaluation mode (``model.inference_tc = 4`` to trade
+            accuracy for energy, paper Fig. 4); ``forward(batch, tc=N)`` overrides it for one call.
+    """
+
+    def __init__(self, config: SpikingVTGConfig, dims: dict[str, int]):
+        super().__init__()
+        self.config = config
+        self.inference_tc = config.eval_tc
+        hidden, binary, nf = config.hidden_dim, config.binary, config.normalization_free
+        self.inputs = InputProjection(dims["video_dim"], dims["text_dim"], hidden, binary)
+        self.sfg = SaliencyFeedbackGate(hidden, nf, config.sfg)
+        self.input_lif = TernaryLIF(config.leak, config.threshold)
+        self.layers = nn.ModuleList(
+            SpikingEncoderLayer(
+                hidden, config.num_heads, config.ffn_dim, config.leak, config.threshold, config.activation, nf, binary
+            )
+            for _ in range(config.num_layers)
+        )
+        self.f_decoder = SpikingConvDecoder(hidden, 1, config.f_layers, config.f_kernel, config.threshold, binary)
+        self.d_decoder = SpikingConvDecoder(hidden, 2, config.d_layers, config.d_kernel, config.threshold, binary)
+        for neuron in self.modules():
+            if isinstance(neuron, TernaryLIF):
+                neuron.spike_grad = heaviside_atan(config.surrogate_alpha)
+        self.implicit = ImplicitEquilibrium(config.solver_iters, config.solver_tol, config.solver)
+        self.criterion = SpikingVTGCriterion(config)
+
+    # ----------------------------------------------------------------------------------------------
+    # The discrete-time model
+
+    def prepare(self, batch: dict[str, Any]) -> Context:
+        """Project the batch's last feature level and pool the sentence (once per batch)."""
+        video, text = batch["video"][:, :, -1], batch["text"][:, :, -1]  # (B, Lv, Dv), (B, Lq, Dt)
+        if video.shape[-1] != self.inputs.video.in_features or text.shape[-1] != self.inputs.text.in_features:
+            raise UserError(
+                f"batch: feature sizes video {video.shape[-1]}, text {text.shape[-1]} do not match the model's "
+                f"video_dim {self.inputs.video.in_features}, text_dim {self.inputs.text.in_features}"
+            )
+        dtype = next(self.parameters()).dtype
+        v, q = self.inputs(video.to(dtype), text.to(dtype))  # (B, Lv, D), (B, Lq, D)
+        video_mask, text_mask = batch["video_mask"], batch["text_mask"]  # (B, Lv), (B, Lq)
+        return Context(
+            video=v,
+            text=q,
+            video_mask=video_mask,
+            token_mask=torch.cat([video_mask, text_mask], dim=1),  # (B, L)
+            sentence=self.sfg.sentence(q, text_mask),  # (B, D)
+        )
+
+    def _core(self, ctx: Context, gate: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Input neurons and encoder layers for one timestep, given this step's gate (B, Lv)."""
+        current = torch.cat([ctx.video * gate[:, :, None], ctx.text], dim=1)  # (B, L, D) [Vbar; Q], Eq. 2
+        x = self.input_lif(current * ctx.token_mask[:, :, None])  # (B, L, D); padded tokens get no current
+        hidden, attentions = [], []
+        for layer in self.layers:
+            x, weights = layer(x, ctx.token_mask)  # (B, L, D), (B, H, L, L)
+            hidden.append(x)
+            attentions.append(weights)
+        return hidden, attentions
+
+    def _decode(self, video_activity: torch.Tensor, ctx: Context) -> tuple[torch.Tensor, torch.Tensor]:
+        """Both decoders on the last layer's video tokens (B, Lv, D) -> f (B, Lv), d (B, Lv, 2)."""
+        foreground = self.f_decoder(video_activity, ctx.video_mask)[:, :, 0]  # (B, Lv)
+        return foreground, self.d_decoder(video_activity, ctx.video_mask)  # (B, Lv), (B, Lv, 2)
+
+    def step(self, ctx: Context, gate: torch.Tensor) -> Step:
+        """One timestep t of the spiking model; ``gate`` (B, Lv) is Fbar_s[t-1] (ones at the first step).
+
+        Order of operations (every neuron: u <- gamma u + I; s = +1 if u >= Vth, -1 if u <= -Vth,
+        else 0; u <- u - Vth s; its ASR is updated with s in the same call; there is no synaptic delay,
+        so a spike emitted at step t reaches every downstream layer within step t):
+
+        1. input current I_in = [V * gate; Q] on real tokens (0 on padding);   s_in = LIF_in(I_in)
+        2. for each encoder layer, with x its input spikes (s_in for layer 0):
+           a. q = W_q x + b_q;  s_k = LIF_k(W_k x + b_k);  s_v = LIF_v(W_v x + b_v)
+           b. alpha = ReLU(q s_k^T) / L (NF; softmax(q s_k^T / sqrt(d_h)) in base) per head, padded keys 0
+           c. s_attn = LIF_attn(alpha s_v)
+           d. s_so = LIF_so(W_so s_attn + b_so + x)            (LayerNorm around the sum in base)
+           e. s_int = LIF_int(act(W_int s_so + b_int))
+           f. x = s_out = LIF_out(W_out s_int + b_out + s_so)  (LayerNorm around the sum in base)
+        3. SFG: a_Nv = ASR of the last layer's out neurons on the video tokens (after this step);
+           F_s = cos(a_Nv, M); the next step's gate = min-max(F_s) over real clips (1 without SFG)
+        4. decoders on the last layer's spikes of the real clips (padding zeroed):
+           h = IF(conv(h)) for all but the last convolution; read-outs f[t] = conv_f(h_f),
+           d[t] = conv_d(h_d); the model averages them over the Tc steps.
+
+        In 1-bit NF every W above (the convolutions too, and the input projections that made V and Q)
+        is beta * sgn(W - mean W); W_p of SFG stays real.
+        """
+        hidden, attentions = self._core(ctx, gate)
+        lv = ctx.video.shape[1]
+        score, next_gate = self.sfg(self.layers[-1].out_lif.rate[:, :lv], ctx.sentence, ctx.video_mask)
+        foreground, boundary = self._decode(hidden[-1][:, :lv], ctx)
+        return Step(hidden, attentions, foreground, boundary, score, next_gate)
+
+    def steady_state(self, z: torch.Tensor, ctx: Context) -> Step:
+        """The steady-state map (Eqs. 4-5) at the last layer's equilibrium ASR z (B, L, D).
+
+        Every neuron returns clamp(I / Vth, -1, 1) of its rate-driven input current; the gate is SFG
+        applied to z (Eq. 5), so ``steady_state(z).hidden[-1]`` is F(z) with the fixed point z* = F(z*).
+        ``hidden`` holds each layer's equilibrium ASR, ``foreground``/``boundary`` the decoders'
+        read-outs of their equilibrium rates.
+        """
+        lv = ctx.video.shape[1]
+        set_steady_state(self, True)
+        try:
+            score, gate = self.sfg(z[:, :lv], ctx.sentence, ctx.video_mask)
+            hidden, attentions = self._core(ctx, gate)
+            foreground, boundary = self._decode(hidden[-1][:, :lv], ctx)
+        finally:
+            set_steady_state(self, False)
+        return Step(hidden, attentions, foreground, boundary, score, gate)
+
+    def simulate(self, ctx: Context, tc: int) -> tuple[dict[str, Any], torch.Tensor]:
+        """Run Tc timesteps from rest; returns the spiking model's outputs and z* = a_N[Tc] (B, L, D)."""
+        reset_neurons(self)
+        gate = ctx.video_mask.to(ctx.video.dtype)  # (B, Lv): no gating at the first step
+        foreground = boundary = attention_sum = None
+        with ActivityRecorder(spiking_vtg_probes(self, ctx.token_mask, ctx.video_mask)) as recorder:
+            for _ in range(tc):
+                out = self.step(ctx, gate)
+                gate = out.gate
+                foreground = out.foreground if foreground is None else foreground + out.foreground
+                boundary = out.boundary if boundary is None else boundary + out.boundary
+                attention_sum = (
+                    out.attentions if attention_sum is None else [s + a for s, a in zip(attention_sum, out.attentions)]
+                )
+        activity = recorder.result()
+        activity["sfg"] = sfg_activity(tc, ctx.video_mask, self.config.hidden_dim)
+        rates = [layer.out_lif.rate for layer in self.layers]  # per layer (B, L, D)
+        lv = ctx.video.shape[1]
+        outputs = {
+            "foreground_logits": foreground / tc,  # (B, Lv)
+            "boundary": F.softplus(boundary / tc),  # (B, Lv, 2)
+            "saliency": out.score,  # (B, Lv) F_s after the last step
+            "saliency_gate": out.gate,  # (B, Lv) its min-max normalisation
+            "video_features": rates[-1][:, :lv],  # (B, Lv, D)
+            "hidden_states": rates,
+            "attentions": [s / tc for s in attention_sum],  # mean over Tc, (B, H, L, L) each
+            "activity": activity,
+        }
+        return outputs, rates[-1]
+
+    # ----------------------------------------------------------------------------------------------
+    # The model interface of docs/ARCHITECTURE.md
+
+    def forward(self, batch: dict[str, Any], tc: int | None = None, return_hidden: bool = False) -> dict[str, Any]:
+        """Clip-wise outputs; ``tc`` defaults to ``config.tc`` in training and ``inference_tc`` otherwise."""
+        tc = tc if tc is not None else (self.config.tc if self.training else self.inference_tc)
+        if tc < 1:
+            raise UserError(f"field 'model.inference_tc': must be >= 1, got {tc}")
+        ctx = self.prepare(batch)
+        implicit = self.training and self.config.grad == "implicit" and torch.is_grad_enabled()
+        if not implicit:
+            outputs, _ = self.simulate(ctx, tc)
+        else:
+            with torch.no_grad():
+                outputs, z_star = self.simulate(ctx, tc)
+            outputs.update(self._at_equilibrium(ctx, z_star))
+        outputs["sentence"] = ctx.sentence  # (B, D)
+        outputs["video_mask"] = ctx.video_mask
+        if not return_hidden:
+            del outputs["hidden_states"], outputs["attentions"]
+        return outputs
+
+    def _at_equilibrium(self, ctx: Context, z_star: torch.Tensor) -> dict[str, Any]:
+        """The differentiable outputs at the equilibrium z*, with the implicit gradient of Sec. 4.5."""
+        if self.sfg.enabled:
+            z = self.implicit(lambda state: self.steady_state(state, ctx).hidden[-1], z_star)  # (B, L, D)
+        else:
+            z = z_star  # without feedback the map ignores z: F is feed-forward and J = 0
+        eq = self.steady_state(z, ctx)
+        lv = ctx.video.shape[1]
+        score, gate = self.sfg(eq.hidden[-1][:, :lv], ctx.sentence, ctx.video_mask)  # (B, Lv) x 2
+        return {
+            "foreground_logits": eq.foreground,  # (B, Lv)
+            "boundary": F.softplus(eq.boundary),  # (B, Lv, 2)
+            "saliency": score,
+            "saliency_gate": gate,
+            "video_features": eq.hidden[-1][:, :lv],  # (B, Lv, D)
+            "hidden_states": eq.hidden,
+            "attentions": eq.attentions,
+        }
+
+    def loss(self, outputs: dict[str, Any], batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        return self.criterion(outputs, batch)
+
+    @torch.no_grad()
+    def predict(self, batch: dict[str, Any], outputs: dict[str, Any]) -> list[dict[str, Any]]:
+        return predictions(batch, outputs, self.config.nms_threshold, self.config.max_windows)
+
+
+def build(config: dict[str, Any], dims: dict[str, int]) -> SpikingVTG:
+    """Build SpikingVTG from the ``model:`` section and the data dimensions (``video_dim``, ``text_dim``)."""
+    parsed = SpikingVTGConfig.from_dict(config)
+    for key in ("video_dim", "text_dim"):
+        value = dims.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise UserError(f"dataset: '{key}' must be a positive integer, got {value!r}")
+    return SpikingVTG(parsed, dims)

@@ -1,0 +1,137 @@
+"""Ternary leaky integrate-and-fire neuron of SpikingVTG (paper Eq. 1), built on snnTorch's LIF base.
+
+The neuron keeps its state (membrane potential and the running average spiking rate) between calls,
+like snnTorch's ``init_hidden=True`` neurons, so that a layer reads as a plain feed-forward module and
+one call is one timestep. It has two modes:
+
+* spiking (default): one discrete timestep of Eq. 1, ternary spikes, subtractive reset;
+* steady state (``steady_state = True``): the equilibrium map of Eq. 4, a* = clamp(I / Vth, -1, 1),
+  used to differentiate at equilibrium (Xiao et al., NeurIPS 2021; SpikingBERT, AAAI 2024).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from snntorch._neurons.neurons import LIF, SpikingNeuron
+
+
+class _HeavisideATan(torch.autograd.Function):
+    """H(x) = 1 if x >= 0 else 0, with the arc-tangent surrogate gradient in the backward pass.
+
+    dH/dx ~ (alpha / 2) / (1 + (pi alpha x / 2)^2)  (Fang et al., ICCV 2021, as in snnTorch's ``atan``).
+    snnTorch's own ``atan`` fires on x > 0; Eq. 1 fires on u >= Vth, which matters in fixed point
+    (the Lava model compares integers, where u == Vth happens).
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, alpha: float) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        ctx.alpha = alpha
+        return (x >= 0).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_output: torch.Tensor):
+        (x,) = ctx.saved_tensors
+        slope = ctx.alpha / 2 / (1 + (math.pi / 2 * ctx.alpha * x) ** 2)
+        return grad_output * slope, None
+
+
+def heaviside_atan(alpha: float = 2.0):
+    """Spike function for snnTorch's ``spike_grad``: step at 0 (inclusive), arc-tangent surrogate."""
+
+    def spike(x: torch.Tensor) -> torch.Tensor:
+        return _HeavisideATan.apply(x, alpha)
+
+    return spike
+
+
+class TernaryLIF(LIF):
+    """Ternary leaky integrate-and-fire neuron with subtractive reset (SpikingVTG, Eq. 1).
+
+    .. math::
+
+        u[t+\\delta] &= \\gamma u[t] + I[t]  \\qquad (I[t] = W s_{prev}[t] + b) \\\\
+        s[t+1] &= +1 \\text{ if } u[t+\\delta] \\ge V_{th};\\ -1 \\text{ if } u[t+\\delta] \\le -V_{th};
+                  \\ 0 \\text{ otherwise} \\\\
+        u[t+1] &= u[t+\\delta] - V_{th} s[t+1] \\\\
+        a[t] &= \\sum_{\\tau \\le t} \\gamma^{t-\\tau} s[\\tau] / \\sum_{\\tau \\le t} \\gamma^{t-\\tau}
+
+    The ternary spike is two of snnTorch's threshold crossings, ``fire(u) - fire(-u)``, with
+    snnTorch's ``threshold``, ``beta`` (= gamma) and surrogate ``spike_grad`` (used only when
+    back-propagating through time). The reset is detached from the graph, as snnTorch's ``mem_reset``
+    does. gamma = 1 gives the integrate-and-fire (IF) neuron of the decoders (paper Sec. 4.4), whose
+    ASR is the plain mean of the spikes.
+
+    In steady-state mode the call returns the equilibrium ASR of Eqs. 4-5 instead,
+    a* = clamp(I / Vth, -1, 1), where I is the (rate-driven) input current: this is the map that is
+    differentiated at equilibrium.
+
+    Example::
+
+        import torch
+        from spiking.neuron import TernaryLIF
+
+        lif = TernaryLIF(gamma=0.9, threshold=1.0)
+        lif.reset_state()
+        current = torch.tensor([0.6, -1.2, 0.1])
+        for t in range(3):
+            spikes = lif(current)      # (3,) in {-1, 0, 1}
+        rate = lif.rate                # (3,) the ASR a[t] after 3 steps
+    """
+
+    def __init__(self, gamma: float = 1.0, threshold: float = 1.0, surrogate_alpha: float = 2.0):
+        super().__init__(
+            beta=gamma, threshold=threshold, spike_grad=heaviside_atan(surrogate_alpha), reset_mechanism="subtract"
+        )
+        # snnTorch keeps every neuron in a class-level list for its init_hidden helpers, which would keep
+        # every model ever built alive; this neuron manages its own state, so it leaves that list.
+        if SpikingNeuron.instances and SpikingNeuron.instances[-1] is self:
+            SpikingNeuron.instances.pop()
+        self.steady_state = False
+        self.reset_state()
+
+    def reset_state(self) -> None:
+        """Forget the membrane potential and the spike history (call before each new input)."""
+        self.mem: torch.Tensor | None = None
+        self._rate_sum: torch.Tensor | None = None  # sum_tau gamma^(t - tau) s[tau]
+        self._rate_norm = 0.0  # sum_tau gamma^(t - tau)
+
+    def forward(self, current: torch.Tensor) -> torch.Tensor:
+        """One timestep: input current I[t] -> spikes s[t+1] in {-1, 0, 1} (or a* in steady-state mode)."""
+        if self.steady_state:
+            return torch.clamp(current / self.threshold, -1.0, 1.0)
+        if self.mem is None:
+            self.mem = torch.zeros_like(current)
+        mem = self.beta * self.mem + current  # u[t + delta]
+        spikes = self.fire(mem) - self.fire(-mem)  # +1 at u >= Vth, -1 at u <= -Vth
+        self.mem = mem - self.threshold * spikes.detach()  # reset by subtraction
+        gamma = float(self.beta)
+        self._rate_sum = spikes if self._rate_sum is None else gamma * self._rate_sum + spikes
+        self._rate_norm = gamma * self._rate_norm + 1.0
+        return spikes
+
+    @property
+    def rate(self) -> torch.Tensor:
+        """The average spiking rate a[t] of Eq. 1 over the steps since :meth:`reset_state`."""
+        if self._rate_sum is None:
+            raise RuntimeError("TernaryLIF.rate read before any timestep was simulated")
+        return self._rate_sum / self._rate_norm
+
+    def extra_repr(self) -> str:
+        return f"gamma={float(self.beta)}, threshold={float(self.threshold)}"
+
+
+def set_steady_state(module: torch.nn.Module, steady: bool) -> None:
+    """Switch every :class:`TernaryLIF` inside ``module`` to steady-state (True) or spiking (False) mode."""
+    for neuron in module.modules():
+        if isinstance(neuron, TernaryLIF):
+            neuron.steady_state = steady
+
+
+def reset_neurons(module: torch.nn.Module) -> None:
+    """Reset the state of every :class:`TernaryLIF` inside ``module``."""
+    for neuron in module.modules():
+        if isinstance(neuron, TernaryLIF):
+            neuron.reset_state()
