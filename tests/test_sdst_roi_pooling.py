@@ -57,3 +57,10 @@ def test_actionness_head_output_range_and_shape():
         torch.tensor([9.0, 7.0]),
     )
     assert out.shape == (2, 2) and torch.all((out > 0) & (out < 1))
+
+
+def test_features_fade_to_zero_past_the_ends():
+    features = torch.ones(1, 1, 4)
+    pooled = roi_pool_1d(features, torch.tensor([[[3.5, 4.5], [5.0, 6.0]]]), size=1)[0, :, 0, 0]  # (2,)
+    # [3.5, 4.5]: one sample, at 4.0, halfway between clip 3's centre (3.5) and the zero beyond (4.5)
+    assert pooled.tolist() == pytest.approx([0.5, 0.0])
