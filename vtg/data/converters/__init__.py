@@ -36,7 +36,7 @@ def convert(
         records, clamped = convert_tacos(source)
     for number, record in enumerate(records, start=1):
         parse_annotation(
-            record, f"{out}:{number} (converted from {source})", clip_len if dataset == "youtube" else None, True
+            record, f"{source}: converted query {number}", clip_len if dataset == "youtube" else None, True
         )
     count = write_jsonl(out, records)
     return {

@@ -72,6 +72,11 @@ def convert_youtube(path: Path, clip_len: float) -> tuple[list[dict[str, Any]], 
             if fps <= 0:
                 raise UserError(f"{location}: field 'fps': expected a positive number, got {fps}")
             duration = frames / fps
+        if (len(labels) - 1) * clip_len >= duration:
+            raise UserError(
+                f"{location}: field 'match': {len(labels)} clips of {clip_len} s do not fit in {duration:g} s "
+                "(check --clip-len)"
+            )
         clips = [i for i, label in enumerate(labels) if label > 0]
         if not clips:
             continue
