@@ -138,3 +138,8 @@ def test_unknown_dataset_and_missing_input(tmp_path, capsys):
     assert code == 2 and "option --dataset: unknown dataset 'activitynet' (choose from charades, tacos, youtube)" in err
     code, _, err = convert(capsys, "--dataset", "tacos", "--input", str(tmp_path / "none.json"), "--out", "o.jsonl")
     assert code == 2 and "none.json: TACoS annotation file not found" in err
+
+
+def test_bad_clip_len(capsys):
+    code, _, err = convert(capsys, "--dataset", "youtube", "--input", "x", "--out", "o.jsonl", "--clip-len", "-1")
+    assert code == 2 and "option --clip-len: expected a positive number" in err
