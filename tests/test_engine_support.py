@@ -18,7 +18,20 @@ from torch import nn
 import vtg.models
 from vtg.cli import main
 
-TINY_CONFIG = "model:\n  name: tiny\n  hidden: 8\n  dropout: 0.2\ntrain:\n  batch_size: 4\n  lr: 0.01\n  seed: 3\n"
+# constant learning rate after a warm-up: the schedule does not depend on the number of epochs, so a run
+# of 1 epoch resumed for a 2nd follows the same learning rates as a run of 2
+TINY_CONFIG = """\
+model:
+  name: tiny
+  hidden: 8
+  dropout: 0.2
+train:
+  batch_size: 4
+  lr: 0.01
+  schedule: constant
+  warmup_steps: 3
+  seed: 3
+"""
 
 
 class TinyModel(nn.Module):
@@ -75,10 +88,12 @@ def build(config: dict[str, Any], dims: dict[str, int]) -> TinyModel:
     return TinyModel(config, dims)
 
 
-@pytest.fixture
-def tiny_model(monkeypatch):
-    """Register the tiny model as ``tiny`` for the test."""
-    monkeypatch.setitem(vtg.models.MODEL_BUILDERS, "tiny", "test_engine_support:build")
+@pytest.fixture(scope="session")
+def tiny_model():
+    """Register the tiny model as ``tiny`` while the tests that ask for it run."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(vtg.models.MODEL_BUILDERS, "tiny", "test_engine_support:build")
+        yield "tiny"
 
 
 @pytest.fixture(scope="session")
@@ -89,9 +104,22 @@ def tiny_data(tmp_path_factory) -> Path:
     return root
 
 
-@pytest.fixture
-def tiny_config(tmp_path) -> Path:
+@pytest.fixture(scope="session")
+def tiny_config(tmp_path_factory) -> Path:
     """A config file for the tiny model."""
-    path = tmp_path / "tiny.yaml"
+    path = tmp_path_factory.mktemp("config") / "tiny.yaml"
     path.write_text(TINY_CONFIG)
     return path
+
+
+def train_args(config: Path, data: Path, out: Path, *extra: str) -> list[str]:
+    """``vtg train`` arguments for the tiny model (CPU, JSON output)."""
+    return ["train", "--config", str(config), "--data", str(data), "--out", str(out), "--accelerator", "cpu", *extra]
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_model, tiny_data, tiny_config, tmp_path_factory) -> Path:
+    """The output folder of a 2-epoch training run of the tiny model (constant learning rate)."""
+    out = tmp_path_factory.mktemp("runs") / "two_epochs"
+    assert main(train_args(tiny_config, tiny_data, out, "--epochs", "2")) == 0
+    return out

@@ -80,6 +80,9 @@ class VTGDataModule(L.LightningDataModule):
             collate_fn=collate,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
+            # each iterator draws a seed (for its workers) from this generator rather than from torch's global
+            # one, whose state EpochSeed sets for the model's randomness alone
+            generator=torch.Generator().manual_seed(self.seed),
         )
 
     def transfer_batch_to_device(self, batch: dict[str, Any], device: torch.device, dataloader_idx: int) -> dict:

@@ -88,19 +88,13 @@ def build_trainer(run: TrainRun, history: MetricsHistory) -> L.Trainer:
     strategy: Any = "auto"
     if devices * num_nodes > 1:
         strategy = DDPStrategy(find_unused_parameters=train.find_unused_parameters)
-    checkpoints = ModelCheckpoint(
-        dirpath=run.out,
-        filename=Path(BEST).stem,
-        monitor=train.monitor,
-        mode=train.monitor_mode,
-        save_top_k=1,
-        save_last=True,
-        # after validation and after MetricsHistory, so a checkpoint holds its whole epoch
-        save_on_train_epoch_end=True,
-        # a new run in an old folder replaces best.ckpt instead of writing best-v1.ckpt
-        enable_version_counter=False,
-        auto_insert_metric_name=False,
-    )
+    # save_on_train_epoch_end: after validation and after MetricsHistory, so a checkpoint holds its whole epoch;
+    # no version counter: a new run in an old folder replaces best.ckpt instead of writing best-v1.ckpt
+    common = {"dirpath": run.out, "save_top_k": 1, "save_on_train_epoch_end": True, "enable_version_counter": False}
+    best = ModelCheckpoint(filename=Path(BEST).stem, monitor=train.monitor, mode=train.monitor_mode, **common)
+    # last.ckpt has a callback of its own: Lightning 2.6's save_last=True only writes it on epochs that
+    # improved the monitored metric. It comes after `best`, so that it holds best's updated state.
+    last = ModelCheckpoint(filename=Path(LAST).stem, monitor=None, **common)
     return L.Trainer(
         accelerator=run.accelerator,
         devices=devices,
@@ -116,7 +110,7 @@ def build_trainer(run: TrainRun, history: MetricsHistory) -> L.Trainer:
         # metrics of a couple of validation batches mean nothing, and the check would draw random numbers
         num_sanity_val_steps=0,
         use_distributed_sampler=False,  # VTGDataModule shards itself (see there)
-        callbacks=[EpochSeed(train.seed), history, checkpoints],
+        callbacks=[EpochSeed(train.seed), history, best, last],
         plugins=[AtomicCheckpointIO()],
         logger=False,
         default_root_dir=run.out,
