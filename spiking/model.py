@@ -223,14 +223,14 @@ class SpikingVTG(nn.Module):
         else:
             with torch.no_grad():
                 outputs, z_star = self.simulate(ctx, tc)
-            outputs.update(self._at_equilibrium(ctx, z_star))
+            outputs.update(self.at_equilibrium(ctx, z_star))
         outputs["sentence"] = ctx.sentence  # (B, D)
         outputs["video_mask"] = ctx.video_mask
         if not return_hidden:
             del outputs["hidden_states"], outputs["attentions"]
         return outputs
 
-    def _at_equilibrium(self, ctx: Context, z_star: torch.Tensor) -> dict[str, Any]:
+    def at_equilibrium(self, ctx: Context, z_star: torch.Tensor) -> dict[str, Any]:
         """The differentiable outputs at the equilibrium z*, with the implicit gradient of Sec. 4.5."""
         if self.sfg.enabled:
             z = self.implicit(lambda state: self.steady_state(state, ctx).hidden[-1], z_star)  # (B, L, D)
