@@ -52,12 +52,13 @@ def test_detection_ap_tied_scores_keep_listed_order():
 
 
 def test_ranking_ap_interpolated_mean_over_recall_levels():
-    # precision 1, 1/2, 2/3, 1/2 at recall 1/2, 1/2, 1, 1 -> mean(1, 2/3)
-    assert ranking_ap(np.array([1, 0, 1, 0]), np.array([0.9, 0.8, 0.7, 0.6])) == pytest.approx(5 / 6)
+    scores = np.array([0.9, 0.8, 0.7, 0.6])
+    labels = np.array([[1, 0, 0, 1], [0, 0, 0, 1], [1, 0, 1, 1], [0, 0, 0, 1]])  # one column per case
+    # column 0: precision 1, 1/2, 2/3, 1/2 at recall 1/2, 1/2, 1, 1 -> mean(1, 2/3)
+    # column 1: no positive -> 0; column 2: one positive at rank 3 -> 1/3; column 3: all positive -> 1
+    np.testing.assert_allclose(ranking_ap(labels, scores), [5 / 6, 0.0, 1 / 3, 1.0])
     # a tie uncovering a positive and a negative is one level: precision 1/2 then 2/3 -> mean(2/3, 2/3)
-    assert ranking_ap(np.array([1, 0, 1]), np.array([0.5, 0.5, 0.1])) == pytest.approx(2 / 3)
-    assert ranking_ap(np.array([0, 0, 0]), np.array([0.3, 0.2, 0.1])) == 0.0
-    assert ranking_ap(np.array([1, 1]), np.array([0.3, 0.2])) == 1.0
+    np.testing.assert_allclose(ranking_ap(np.array([[1], [0], [1]]), np.array([0.5, 0.5, 0.1])), [2 / 3])
 
 
 def test_trapezoid_ap():

@@ -73,16 +73,18 @@ def evaluate_highlight(
     """``{"HL-min-Fair": {"HL-mAP": .., "HL-Hit1": ..}, "HL-min-Good": .., "HL-min-VeryGood": ..}``."""
     num_annotators = annotator_count(truths)
     gt_scores = {qid: clip_scores(truth, num_annotators, clip_len) for qid, truth in truths.items()}
-    results = {}
-    for name, minimum in SALIENCY_THRESHOLDS.items():
-        ap = np.zeros((len(truths), num_annotators))  # (Q, annotators)
-        hits = np.zeros(len(truths))  # (Q,)
-        for q, (qid, scores) in enumerate(gt_scores.items()):
-            positive = scores >= minimum  # (N, annotators)
-            predicted = predictions[qid].saliency
-            top = int(np.argmax(predicted))
-            hits[q] = top < len(positive) and positive[top].any()
-            ranked = fit_length(predicted, len(positive))
-            ap[q] = [ranking_ap(positive[:, a], ranked) for a in range(num_annotators)]
-        results[f"HL-min-{name}"] = {"HL-mAP": percent(ap.mean()), "HL-Hit1": percent(hits.mean())}
-    return results
+    minimums = np.array(list(SALIENCY_THRESHOLDS.values()))  # (T,)
+    ap = np.zeros((len(truths), len(minimums), num_annotators))  # (Q, T, annotators)
+    hits = np.zeros((len(truths), len(minimums)))  # (Q, T)
+    for q, (qid, scores) in enumerate(gt_scores.items()):
+        positive = scores[:, None, :] >= minimums[None, :, None]  # (N, T, annotators)
+        predicted = predictions[qid].saliency
+        top = int(np.argmax(predicted))
+        if top < len(positive):
+            hits[q] = positive[top].any(axis=1)
+        ranked = fit_length(predicted, len(positive))
+        ap[q] = ranking_ap(positive.reshape(len(positive), -1), ranked).reshape(len(minimums), num_annotators)
+    return {
+        f"HL-min-{name}": {"HL-mAP": percent(ap[:, t].mean()), "HL-Hit1": percent(hits[:, t].mean())}
+        for t, name in enumerate(SALIENCY_THRESHOLDS)
+    }

@@ -17,18 +17,22 @@ from __future__ import annotations
 import numpy as np
 
 
-def ranking_ap(labels: np.ndarray, scores: np.ndarray) -> float:
-    """AP of ``scores`` (n,) ranking the positives of ``labels`` (n,) in {0, 1}; n >= 1."""
+def ranking_ap(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """AP of one ranking, ``scores`` (n,), for each column of ``labels`` (n, c) in {0, 1}: (c,); n >= 1.
+
+    Several label columns (annotators, thresholds) share one sort of the scores.
+    """
+    scores = np.asarray(scores, dtype=float)
     labels = np.asarray(labels, dtype=bool)
-    if labels.all() or not labels.any():
-        return float(labels[0])
-    order = np.argsort(-np.asarray(scores, dtype=float), kind="stable")
-    ranked_scores, ranked_labels = np.asarray(scores, dtype=float)[order], labels[order]
+    order = np.argsort(-scores, kind="stable")
     # last rank of each run of equal scores: the K thresholds
-    level_end = np.append(np.flatnonzero(np.diff(ranked_scores) != 0), len(ranked_scores) - 1)  # (K,)
-    hits = np.cumsum(ranked_labels)[level_end]  # (K,)
-    precision = hits / (level_end + 1)
-    recall = hits / labels.sum()
-    interpolated = np.maximum.accumulate(precision[::-1])[::-1]
-    gained = recall > np.append(0.0, recall[:-1])
-    return float(interpolated[gained].mean())
+    level_end = np.append(np.flatnonzero(np.diff(scores[order]) != 0), len(scores) - 1)  # (K,)
+    hits = np.cumsum(labels[order], axis=0)[level_end]  # (K, c)
+    positives = labels.sum(axis=0)  # (c,)
+    precision = hits / (level_end + 1)[:, None]  # (K, c)
+    recall = hits / np.maximum(positives, 1)  # (K, c); a column without positives scores 0 below
+    interpolated = np.maximum.accumulate(precision[::-1], axis=0)[::-1]  # (K, c)
+    gained = recall > np.vstack([np.zeros((1, recall.shape[1])), recall[:-1]])  # (K, c)
+    # mean over the levels that gain recall; with all labels 1 every precision is 1 (AP 1), with all
+    # labels 0 no level gains recall (AP 0), the official special cases
+    return (interpolated * gained).sum(axis=0) / np.maximum(gained.sum(axis=0), 1)
