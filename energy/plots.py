@@ -66,7 +66,7 @@ def plot_energy_vs_tc(report: dict, path: Path) -> Path:
     ax.set_ylabel("energy per query (mJ, 45 nm)")
     ax.set_title(f"Energy against timesteps ({report['table']['name']} op table, {report['snn_op']})")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7, loc="center right")  # clear of the reference line at the top
+    ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
@@ -79,11 +79,12 @@ def plot_accuracy_vs_efficiency(report: dict, metrics: list[str], path: Path) ->
     efficiency = [p["efficiency"] for p in points]
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     reference = report["reference"]
-    for metric in metrics:
+    for k, metric in enumerate(metrics):
         values = [p["metrics"][metric] for p in points]
         (line,) = ax.plot(efficiency, values, marker="o", label=f"student {metric}")
-        for p, x, y in zip(points, efficiency, values):
-            ax.annotate(f"Tc={p['tc']}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        if k == 0:  # the Tc labels once: every metric's points share the same E_f
+            for p, x, y in zip(points, efficiency, values):
+                ax.annotate(f"Tc={p['tc']}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
         if reference.get("metrics") and metric in reference["metrics"]:
             ax.axhline(
                 reference["metrics"][metric],

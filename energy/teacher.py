@@ -10,11 +10,13 @@ Element-wise work (softmax, LayerNorm, GELU) is not counted, as in the paper.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
 from torch.utils import flop_counter
+from tqdm import tqdm
 
 from energy.ops import OpTable
 
@@ -61,12 +63,14 @@ def split_batch(batch: dict[str, Any]) -> list[dict[str, Any]]:
     return queries
 
 
-def run_teacher(model: torch.nn.Module, batches: Iterable[dict[str, Any]], table: OpTable) -> tuple[list[dict], dict]:
+def run_teacher(
+    model: torch.nn.Module, batches: Iterable[dict[str, Any]], table: OpTable, progress: bool = True
+) -> tuple[list[dict], dict]:
     """Predictions of ``model`` and its FP-MAC energy per query (mean, mJ), one query at a time."""
     model.eval()
     predictions: list[dict] = []
     macs: list[float] = []
-    for batch in batches:
+    for batch in tqdm(batches, desc="teacher", unit="batch", file=sys.stderr, disable=not progress):
         for single in split_batch(batch):
             count, outputs = count_macs(lambda single=single: model(single))
             macs.append(count)

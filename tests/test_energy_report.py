@@ -1,0 +1,286 @@
+"""Tc sweeps, the report writer and plots, and vtg energy report end to end on a tiny SpikingVTG."""
+
+from __future__ import annotations
+
+import json
+
+import matplotlib.image
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from energy.activity import Component, make_record, record_from_outputs
+from energy.analytic import ann_layer_macs
+from energy.float_work import FloatShape
+from energy.measured import measure
+from energy.ops import PAPER
+from energy.report import build_report, markdown, write_report
+from energy.sweep import TcPoint, ann_reference_mj, parse_tcs, run_at_tc, sweep
+from vtg.cli import main
+from vtg.errors import UserError
+
+SHAPE = FloatShape(hidden=8, video_dim=6, text_dim=5, layers=1, heads=2, softmax=False, layernorm=False)
+
+
+def mask_batch(video: list[int], text: list[int]) -> dict:
+    lv, lq = max(video), max(text)
+    return {
+        "video_mask": torch.tensor([[i < v for i in range(lv)] for v in video]),
+        "text_mask": torch.tensor([[i < q for i in range(lq)] for q in text]),
+        "meta": [{"qid": f"{v}-{q}"} for v, q in zip(video, text)],
+    }
+
+
+class ConstantActivityModel(nn.Module):
+    """A stand-in spiking model: the same spikes at every step; its 'accuracy' grows with Tc."""
+
+    def forward(self, batch, tc: int):
+        spikes = torch.full((tc,), 10.0)
+        return {
+            "activity": {
+                "layer0.k": {"spikes": spikes, "neurons": 40, "fan_out": 6},
+                "decoder.input": {"spikes": spikes / 2, "neurons": 20, "fan_out": 3},
+            },
+            "tc": tc,
+        }
+
+    def predict(self, batch, outputs):
+        return [{"qid": meta["qid"], "tc": outputs["tc"]} for meta in batch["meta"]]
+
+
+class AttributeTcModel(ConstantActivityModel):
+    """Takes its Tc from ``inference_tc`` rather than a forward argument."""
+
+    inference_tc = 1
+
+    def forward(self, batch):
+        return super().forward(batch, self.inference_tc)
+
+
+def test_parse_tcs():
+    assert parse_tcs("8, 1,2") == [1, 2, 8]
+    for bad in ("0,1", "1,x", "2,2", "", "1.5"):
+        with pytest.raises(UserError, match="--tc"):
+            parse_tcs(bad)
+
+
+@pytest.mark.parametrize("model", [ConstantActivityModel(), AttributeTcModel()])
+def test_sweep_energy_is_linear_in_tc_for_constant_activity(model):
+    batches = [mask_batch([4, 3], [2, 2]), mask_batch([5], [3])]
+    points = sweep(
+        model,
+        batches,
+        [1, 2, 4, 8],
+        SHAPE,
+        PAPER,
+        "int_acc",
+        lambda predictions: {"score": 10.0 * predictions[0]["tc"]},
+        progress=False,
+    )
+    assert [p.tc for p in points] == [1, 2, 4, 8] and points[2].metrics == {"score": 40.0}
+    total = np.array([p.energy.total_mj for p in points])
+    tcs = np.array([1, 2, 4, 8])
+    slope, intercept = np.polyfit(tcs, total, 1)
+    assert total == pytest.approx(intercept + slope * tcs, rel=1e-9)
+    # per step: 2 batches x (10 x 6 + 5 x 3) int accumulations plus the per-step float work
+    spiking = np.array([p.energy.spiking_mj for p in points])
+    assert spiking == pytest.approx(tcs * 2 * (60 + 15) * 0.1e-9)
+    assert points[0].energy.queries == 3
+    assert points[0].rates == {"decoder.input": pytest.approx(5 / 20), "layer0.k": pytest.approx(10 / 40)}
+
+
+def test_model_without_tc_control_is_a_user_error():
+    class NoTc(nn.Module):
+        def forward(self, batch):
+            return {}
+
+    with pytest.raises(UserError, match="no number of timesteps"):
+        run_at_tc(NoTc(), {}, 2)
+
+
+def test_ann_reference_is_the_paper_encoder_per_query():
+    batches = [mask_batch([4, 3], [2, 2]), mask_batch([5], [3])]
+    expected = np.mean([3 * ann_layer_macs(L, 8) for L in (6, 5, 8)]) * 4.6e-9
+    assert ann_reference_mj(batches, 8, 3, PAPER) == pytest.approx(expected)
+
+
+def fake_points(tcs=(1, 2, 4, 8)) -> list[TcPoint]:
+    points = []
+    for tc in tcs:
+        components = {"layer0.k": Component(np.full(tc, 10.0), 40, 6), "decoder.f.0": Component(np.full(tc, 2.0), 9, 3)}
+        record = make_record(components, [4, 3], [2, 2], "test")
+        metrics = {"MR-full-R1@0.5": 30 + 5 * np.log2(tc), "HL-min-VeryGood-Hit1": 40 + 3 * np.log2(tc), "other": 1.0}
+        points.append(TcPoint(tc, metrics, measure(record, SHAPE, PAPER, "int_acc"), {"layer0.k": 0.25}))
+    return points
+
+
+def make_report(reference: dict) -> dict:
+    return build_report(
+        fake_points(),
+        reference,
+        PAPER,
+        "int_acc",
+        {"checkpoint": "s.ckpt", "variant": "1bit_nf"},
+        {"root": "data", "split": "val", "queries": 2},
+    )
+
+
+def test_report_files_and_contents(tmp_path):
+    reference = {
+        "kind": "teacher",
+        "name": "univtg",
+        "total_mj": 0.01,
+        "metrics": {"MR-full-R1@0.5": 50.0, "HL-min-VeryGood-Hit1": 60.0, "other": 2.0},
+    }
+    points = fake_points()
+    paths = write_report(make_report(reference), tmp_path / "out")
+    assert sorted(p.name for p in paths.values()) == [
+        "accuracy_vs_efficiency.png",
+        "accuracy_vs_tc.png",
+        "energy_vs_tc.png",
+        "report.json",
+        "report.md",
+    ]
+    for name in ("accuracy_vs_efficiency", "accuracy_vs_tc", "energy_vs_tc"):
+        image = matplotlib.image.imread(paths[name])
+        assert image.ndim == 3 and image.shape[0] > 200 and image.std() > 0  # a drawn picture, not a blank
+    saved = json.loads(paths["json"].read_text())
+    assert saved["metrics_plotted"] == ["MR-full-R1@0.5", "HL-min-VeryGood-Hit1"]
+    for row, point in zip(saved["points"], points):
+        assert row["efficiency"] == pytest.approx(0.01 / (point.energy.total_mj / 2))
+    efficiency = [row["efficiency"] for row in saved["points"]]
+    assert efficiency == sorted(efficiency, reverse=True)  # more timesteps, more energy, lower E_f
+    text = paths["markdown"].read_text()
+    assert "| univtg | 50 | 60 |" in text and "| 8 | 45 | 49 |" in text
+    assert "![energy_vs_tc](energy_vs_tc.png)" in text
+
+
+def test_report_without_teacher_uses_the_formula_reference():
+    reference = {"kind": "ann_formula", "name": "non-spiking encoder", "total_mj": 0.01, "metrics": None}
+    report = make_report(reference)
+    text = markdown(report, [])
+    assert "non-spiking encoder (ann_formula)" in text and "| 1 | 30 | 40 |" in text
+    assert all(row["efficiency"] > 0 for row in report["points"])
+
+
+@pytest.fixture(scope="module")
+def tiny_spiking():
+    """A tiny untrained SpikingVTG (base variant, quick leak) and two queries of the synthetic data."""
+    pytest.importorskip("spiking.model")
+    from vtg.data.collate import collate
+    from vtg.models import build_model
+
+    torch.manual_seed(0)
+    dims = {"video_dim": 6, "text_dim": 5, "video_levels": 1, "text_levels": 1}
+    config = {
+        "variant": "base",
+        "hidden_dim": 16,
+        "num_layers": 1,
+        "num_heads": 2,
+        "ffn_dim": 16,
+        "leak": 0.5,
+        "f_layers": 2,
+        "d_layers": 2,
+    }
+    model = build_model("spikingvtg", config, dims).eval()
+    items = []
+    for n, (lv, lq) in enumerate([(12, 4), (9, 6)]):
+        items.append(
+            {
+                "video": torch.randn(lv, 1, 6) * 2,
+                "text": torch.randn(lq, 1, 5) * 2,
+                "foreground": torch.zeros(lv),
+                "boundary": torch.zeros(lv, 2),
+                "saliency": torch.zeros(lv),
+                "saliency_valid": False,
+                "windows": torch.zeros(0, 2),
+                "meta": {"qid": n, "vid": f"v{n}", "query": "q", "duration": 2.0 * lv, "clip_len": 2.0},
+            }
+        )
+    return model, collate(items), dims, config
+
+
+def test_measured_energy_of_spiking_model_grows_linearly_with_tc(tiny_spiking):
+    model, batch, dims, _ = tiny_spiking
+    with torch.no_grad():
+        longest = record_from_outputs(run_at_tc(model, batch, 8)["activity"], batch)
+    per_step = sum(c.spikes * c.fan_out for c in longest.components.values()) * 0.9e-9  # FP-ACC, mJ (8,)
+    shape = FloatShape(hidden=16, video_dim=6, text_dim=5, layers=1, heads=2, softmax=True, layernorm=True)
+    tcs = [1, 2, 4, 8]
+    points = sweep(model, [batch], tcs, shape, PAPER, "fp_acc", lambda p: {"n": len(p)}, progress=False)
+    spiking = np.array([p.energy.spiking_mj for p in points])
+    # a run of Tc steps costs the first Tc steps of a longer run: energy is the sum of per-step costs
+    assert spiking == pytest.approx(np.cumsum(per_step)[np.array(tcs) - 1], rel=1e-6)
+    total = np.array([p.energy.total_mj for p in points])
+    assert np.all(np.diff(total) > 0)
+    slope, intercept = np.polyfit(tcs, total, 1)
+    residual = total - (intercept + slope * np.array(tcs))
+    assert 1 - (residual**2).sum() / ((total - total.mean()) ** 2).sum() > 0.99  # R^2 of a straight line
+    late, early = (total[3] - total[2]) / 4, (total[2] - total[1]) / 2  # energy per step, steps 5-8 and 3-4
+    assert late == pytest.approx(early, rel=0.2)
+
+
+def save_checkpoint(path, name: str, config: dict, dims: dict) -> None:
+    from vtg.engine.checkpoint import MODEL_PREFIX, atomic_save, checkpoint_metadata
+    from vtg.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model(name, config, dims)
+    state = {MODEL_PREFIX + key: value for key, value in model.state_dict().items()}
+    atomic_save({"vtg": checkpoint_metadata(name, config, dims, {}, {}), "state_dict": state}, path)
+
+
+def test_cli_report_end_to_end(tmp_path, tiny_spiking, capsys):
+    _, _, _, config = tiny_spiking
+    data = tmp_path / "data"
+    assert main(["data", "synth", "--out", str(data), "--preset", "tiny", "--json"]) == 0
+    dims = json.loads(capsys.readouterr().out)
+    dims = {key: dims[key] for key in ("video_dim", "text_dim", "video_levels", "text_levels")}
+    save_checkpoint(tmp_path / "student.ckpt", "spikingvtg", {**config, "variant": "1bit_nf"}, dims)
+    save_checkpoint(
+        tmp_path / "teacher.ckpt", "univtg", {"hidden_dim": 16, "num_layers": 2, "num_heads": 2, "ffn_dim": 16}, dims
+    )
+    out = tmp_path / "report"
+    student, teacher = str(tmp_path / "student.ckpt"), str(tmp_path / "teacher.ckpt")
+    args = [
+        "energy",
+        "report",
+        "--checkpoint",
+        student,
+        "--teacher",
+        teacher,
+        "--data",
+        str(data),
+        "--split",
+        "val",
+        "--tc",
+        "1,2,4",
+        "--limit",
+        "3",
+        "--out",
+        str(out),
+        "--json",
+    ]
+    assert main(args) == 0
+    summary = json.loads(capsys.readouterr().out)
+    for name in ("report.json", "report.md", "accuracy_vs_tc.png", "energy_vs_tc.png", "accuracy_vs_efficiency.png"):
+        assert (out / name).is_file()
+    report = json.loads((out / "report.json").read_text())
+    assert report["snn_op"] == "int_acc" and report["reference"]["kind"] == "teacher"
+    assert report["data"]["queries"] == 3 and report["reference"]["metrics"]
+    energies = [p["total_mj"] for p in summary["points"]]
+    assert [p["tc"] for p in summary["points"]] == [1, 2, 4] and energies == sorted(energies)
+    assert all("MR-full-R1@0.5" in p["metrics"] for p in summary["points"])
+
+
+def test_cli_report_rejects_a_teacher_as_student(tmp_path, tiny_spiking, capsys):
+    data = tmp_path / "data"
+    assert main(["data", "synth", "--out", str(data), "--preset", "tiny"]) == 0
+    dims = {"video_dim": 16, "text_dim": 16, "video_levels": 2, "text_levels": 2}
+    save_checkpoint(tmp_path / "t.ckpt", "univtg", {"hidden_dim": 16, "num_layers": 1, "num_heads": 2}, dims)
+    capsys.readouterr()
+    args = ["energy", "report", "--checkpoint", str(tmp_path / "t.ckpt"), "--data", str(data), "--out", str(tmp_path)]
+    assert main(args) == 2
+    assert "takes SpikingVTG" in capsys.readouterr().err
+    assert main(args[:-2] + ["--limit", "0"]) == 2
