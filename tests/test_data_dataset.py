@@ -125,3 +125,8 @@ def test_bad_dataset_folder_is_one_line_and_exit_2(tmp_path, capsys, breakage, e
 def test_unknown_split(tmp_path, capsys):
     code, err = run_cli(capsys, "data", "info", "--root", str(make_dataset(tmp_path)), "--split", "train")
     assert code == 2 and "field 'splits': no split 'train' (has: val)" in err
+
+
+def test_debug_shows_the_traceback(tmp_path, capsys):
+    code, err = run_cli(capsys, "data", "info", "--root", str(tmp_path / "none"), "--debug")
+    assert code == 2 and "Traceback" in err and err.endswith(f"vtg: error: {tmp_path / 'none'}: dataset folder not found")

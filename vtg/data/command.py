@@ -21,8 +21,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from vtg.data.converters import CONVERTERS
     from vtg.data.synth import PRESETS
 
+    # --debug is also accepted after the action's own options (the CLI reads it from the whole argv)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    synth = actions.add_parser("synth", help="write the built-in synthetic dataset")
+    synth = actions.add_parser("synth", parents=[common], help="write the built-in synthetic dataset")
     synth.add_argument("--out", type=Path, required=True, help="dataset folder to write")
     synth.add_argument("--seed", type=int, default=0, help="random seed (same seed, same bytes)")
     synth.add_argument("--preset", default="demo", help=f"size: {', '.join(PRESETS)} (default demo)")
@@ -32,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     synth.add_argument("--force", action="store_true", help="write into a folder that is not empty")
     synth.add_argument("--json", action="store_true", help="print the summary as one JSON object")
 
-    convert = actions.add_parser("convert", help="convert public annotations to QVHighlights jsonl")
+    convert = actions.add_parser("convert", parents=[common], help="convert public annotations to QVHighlights jsonl")
     convert.add_argument("--dataset", required=True, help=f"source format: {', '.join(CONVERTERS)}")
     convert.add_argument("--input", type=Path, required=True, help="the annotation file as distributed")
     convert.add_argument(
@@ -42,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     convert.add_argument("--out", type=Path, required=True, help="jsonl file to write")
     convert.add_argument("--json", action="store_true", help="print the summary as one JSON object")
 
-    info = actions.add_parser("info", help="check a dataset folder and print its sizes and dims")
+    info = actions.add_parser("info", parents=[common], help="check a dataset folder and print its sizes and dims")
     info.add_argument("--root", type=Path, required=True, help="dataset folder (with dataset.yaml)")
     info.add_argument("--split", help="split to read (default: every split)")
     info.add_argument("--json", action="store_true", help="print the result as one JSON object")
@@ -68,15 +71,17 @@ def run_synth(args: argparse.Namespace) -> int:
     if args.out.is_dir() and any(args.out.iterdir()) and not args.force:
         raise UserError(f"{args.out}: option --out: folder is not empty (use --force to overwrite)")
     summary = write_synthetic(args.out, args.seed, args.preset, args.levels, args.train, args.val)
-    queries = summary["queries"]
+    queries, levels = summary["queries"], summary["video_levels"]
+    video_shape = f"(T, {levels}, {summary['video_dim']})" if levels > 1 else f"(T, {summary['video_dim']})"
+    text_shape = f"({levels}, L, {summary['text_dim']})" if levels > 1 else f"(L, {summary['text_dim']})"
     return report(
         summary,
         args.json,
         [
             f"wrote {args.out} (preset {args.preset}, seed {args.seed}, {summary['bytes'] / 1e6:.1f} MB):",
             f"  train.jsonl {queries['train']} queries, val.jsonl {queries['val']} queries, dataset.yaml",
-            f"  video features (T, {summary['video_levels']}, {summary['video_dim']}), "
-            f"text features ({summary['text_levels']}, L, {summary['text_dim']}), clips of {summary['clip_len']} s",
+            f"  video features {video_shape} in {', '.join(summary['video_feature_dirs'])}/, "
+            f"text features {text_shape} in {summary['text_feature_dir']}/, clips of {summary['clip_len']} s",
         ],
     )
 

@@ -78,6 +78,7 @@ class Preset:
     text_noise: float = 0.3
     min_tokens: int = 8
     max_tokens: int = 30
+    video_dirs: tuple[str, ...] = ("video_features",)  # names of the folders of ``video_dims``
 
 
 PRESETS: dict[str, Preset] = {
@@ -87,16 +88,16 @@ PRESETS: dict[str, Preset] = {
     "demo": Preset(train=800, val=200, video_dims=(64,), text_dim=64, levels=3, min_clips=30, max_clips=75),
     # QVHighlights' dims (SlowFast 2304 + CLIP 512 video, CLIP 512 text, 150 s videos), few queries
     "qvhighlights": Preset(
-        train=120, val=40, video_dims=(2304, 512), text_dim=512, levels=1, min_clips=75, max_clips=75
+        train=120,
+        val=40,
+        video_dims=(2304, 512),
+        video_dirs=("slowfast_features", "clip_features"),
+        text_dim=512,
+        levels=1,
+        min_clips=75,
+        max_clips=75,
     ),
 }
-
-
-def feature_dir_names(preset: Preset) -> list[str]:
-    """The video feature folders of a preset: one, or one per backbone as in QVHighlights."""
-    if len(preset.video_dims) == 1:
-        return ["video_features"]
-    return [f"video_features_{i}" for i in range(len(preset.video_dims))]
 
 
 def unit_vectors(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
@@ -126,7 +127,7 @@ def place_windows(rng: np.random.Generator, n_clips: int) -> list[tuple[int, int
 
 def saliency_for(rng: np.random.Generator, length: int) -> np.ndarray:
     """(length, 3) integer scores 0-4 of three annotators, highest mid-window."""
-    bump = np.sin(np.pi * (np.arange(length) + 0.5) / length)  # (n,) in (0, 1]
+    bump = np.sin(np.pi * (np.arange(length) + 0.5) / length)  # (length,) in (0, 1]
     base = 1.0 + 3.0 * bump * rng.uniform(0.6, 1.0)
     scores = np.rint(base[:, None] + rng.normal(0.0, 0.7, (length, 3)))
     return np.clip(scores, 0, 4).astype(int)
@@ -205,7 +206,7 @@ def write_synthetic(
 
     rng = np.random.default_rng(seed)
     world = SyntheticWorld(rng, preset)
-    video_dirs = [out / name for name in feature_dir_names(preset)]
+    video_dirs = [out / name for name in preset.video_dirs]
     text_dir = out / "text_features"
     for directory in [*video_dirs, text_dir]:
         directory.mkdir(parents=True, exist_ok=True)
@@ -225,7 +226,7 @@ def write_synthetic(
 
     description = {
         "clip_len": preset.clip_len,
-        "video_feature_dirs": feature_dir_names(preset),
+        "video_feature_dirs": list(preset.video_dirs),
         "text_feature_dir": text_dir.name,
         "splits": {split: f"{split}.jsonl" for split in splits},
     }
@@ -241,6 +242,8 @@ def write_synthetic(
         "video_levels": preset.levels,
         "text_levels": preset.levels,
         "clip_len": preset.clip_len,
+        "video_feature_dirs": list(preset.video_dirs),
+        "text_feature_dir": text_dir.name,
         "bytes": size,
     }
 
