@@ -129,4 +129,5 @@ def test_unknown_split(tmp_path, capsys):
 
 def test_debug_shows_the_traceback(tmp_path, capsys):
     code, err = run_cli(capsys, "data", "info", "--root", str(tmp_path / "none"), "--debug")
-    assert code == 2 and "Traceback" in err and err.endswith(f"vtg: error: {tmp_path / 'none'}: dataset folder not found")
+    assert code == 2 and "Traceback" in err
+    assert err.endswith(f"vtg: error: {tmp_path / 'none'}: dataset folder not found")
