@@ -17,7 +17,12 @@ from vtg.data.converters.youtube import convert_youtube
 from vtg.data.jsonl import write_jsonl
 from vtg.errors import UserError
 
-CONVERTERS = {"charades": convert_charades, "tacos": convert_tacos, "youtube": convert_youtube}
+# name -> reader(source, durations file, clip length) -> (records, windows cut at the video's end)
+CONVERTERS = {
+    "charades": lambda source, durations, clip_len: convert_charades(source, durations),
+    "tacos": lambda source, durations, clip_len: convert_tacos(source),
+    "youtube": lambda source, durations, clip_len: convert_youtube(source, clip_len),
+}
 
 
 def convert(
@@ -28,12 +33,7 @@ def convert(
         raise UserError(f"option --dataset: unknown dataset {dataset!r} (choose from {', '.join(CONVERTERS)})")
     if clip_len <= 0:
         raise UserError(f"option --clip-len: expected a positive number of seconds, got {clip_len}")
-    if dataset == "charades":
-        records, clamped = convert_charades(source, durations)
-    elif dataset == "youtube":
-        records, clamped = convert_youtube(source, clip_len)
-    else:
-        records, clamped = convert_tacos(source)
+    records, clamped = CONVERTERS[dataset](source, durations, clip_len)
     for number, record in enumerate(records, start=1):
         parse_annotation(
             record, f"{source}: converted query {number}", clip_len if dataset == "youtube" else None, True
