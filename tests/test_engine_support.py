@@ -17,6 +17,7 @@ from torch import nn
 
 import vtg.models
 from vtg.cli import main
+from vtg.postprocess.predictions import batch_predictions
 
 # constant learning rate after a warm-up: the schedule does not depend on the number of epochs, so a run
 # of 1 epoch resumed for a 2nd follows the same learning rates as a run of 2
@@ -61,26 +62,8 @@ class TinyModel(nn.Module):
 
     @torch.no_grad()
     def predict(self, batch: dict[str, Any], outputs: dict[str, torch.Tensor]) -> list[dict[str, Any]]:
-        predictions = []
-        for b, meta in enumerate(batch["meta"]):
-            n = int(batch["video_mask"][b].sum())
-            clip_len, duration = float(meta["clip_len"]), float(meta["duration"])
-            scores = outputs["foreground_logits"][b, :n].sigmoid().cpu()  # (n,)
-            offsets = outputs["boundary"][b, :n].cpu()  # (n, 2)
-            centres = torch.arange(n) + 0.5
-            starts = ((centres - offsets[:, 0]) * clip_len).clamp(0, duration)
-            ends = ((centres + offsets[:, 1]) * clip_len).clamp(0, duration)
-            order = scores.argsort(descending=True)[:5].tolist()
-            predictions.append(
-                {
-                    "qid": meta["qid"],
-                    "query": meta["query"],
-                    "vid": meta["vid"],
-                    "pred_relevant_windows": [[float(starts[i]), float(ends[i]), float(scores[i])] for i in order],
-                    "pred_saliency_scores": (scores + outputs["saliency"][b, :n].cpu()).tolist(),
-                }
-            )
-        return predictions
+        foreground = outputs["foreground_logits"].sigmoid()  # (B, Lv)
+        return batch_predictions(batch, foreground, outputs["boundary"], foreground + outputs["saliency"])
 
 
 def build(config: dict[str, Any], dims: dict[str, int]) -> TinyModel:

@@ -69,9 +69,9 @@ def run(args: argparse.Namespace) -> int:
     from vtg.data.annotations import annotation_to_record
     from vtg.data.collate import collate
     from vtg.data.dataset import VTGDataset
-    from vtg.engine.atomic import atomic_write_text
     from vtg.engine.checkpoint import METADATA_KEY, check_dims, load_model
     from vtg.engine.evaluation import score_predictions
+    from vtg.postprocess.predictions import write_predictions
 
     if args.batch_size is not None and args.batch_size < 1:
         raise UserError(f"option --batch-size: expected at least 1, got {args.batch_size}")
@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     predictions = predict(model, loader, device)
 
     out = args.out if args.out is not None else args.checkpoint.parent / f"{args.split}_preds.jsonl"
-    atomic_write_text(out, "".join(json.dumps(prediction) + "\n" for prediction in predictions))
+    write_predictions(out, predictions)
     metrics = None
     if all(annotation.windows for annotation in dataset.annotations):
         metrics = score_predictions(predictions, [annotation_to_record(a) for a in dataset.annotations])

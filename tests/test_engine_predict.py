@@ -1,0 +1,65 @@
+"""``vtg predict``: official prediction lines, metrics equal to validation's, one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+
+from vtg.cli import main
+from vtg.data.predictions import read_predictions
+from vtg.engine.checkpoint import METADATA_KEY
+
+pytest_plugins = ["test_engine_support"]
+
+
+def test_predict_writes_valid_jsonl_and_metrics_of_validation(tiny_run, tiny_data, tmp_path, capsys):
+    out = tmp_path / "preds.jsonl"
+    checkpoint = tiny_run / "best.ckpt"
+    code = main(["predict", "--checkpoint", str(checkpoint), "--data", str(tiny_data), "--out", str(out), "--json"])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["predictions"] == str(out) and summary["count"] == 8
+
+    predictions = read_predictions(out)  # checks fields, window order and numbers
+    val_qids = [json.loads(line)["qid"] for line in (tiny_data / "val.jsonl").read_text().splitlines()]
+    assert [p["qid"] for p in predictions] == val_qids
+    for prediction in predictions:
+        assert prediction["pred_relevant_windows"] and prediction["pred_saliency_scores"]
+        assert {"vid", "query"} <= set(prediction)
+
+    # the metrics of the checkpoint's own validation, recomputed from the written predictions' model
+    saved = torch.load(checkpoint, weights_only=False)[METADATA_KEY]["metrics"]
+    assert summary["metrics"]["MR-full-mAP"] == saved["MR-full-mAP"]
+    assert summary["metrics"]["HL-min-VeryGood-Hit1"] == saved["HL-min-VeryGood-Hit1"]
+
+
+def test_predict_prints_metrics_for_people(tiny_run, tiny_data, tmp_path, capsys):
+    out = tmp_path / "preds.jsonl"
+    assert (
+        main(["predict", "--checkpoint", str(tiny_run / "last.ckpt"), "--data", str(tiny_data), "--out", str(out)]) == 0
+    )
+    text = capsys.readouterr().out
+    assert f"wrote 8 predictions to {out}" in text and "MR-full-R1@0.5" in text
+
+
+def test_tc_of_a_model_that_is_not_spiking_is_an_error(tiny_run, tiny_data, tmp_path, capsys):
+    code = main(["predict", "--checkpoint", str(tiny_run / "last.ckpt"), "--data", str(tiny_data), "--tc", "4"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--tc" in err and "'tiny'" in err and len(err.strip().splitlines()) == 1
+
+
+def test_predict_on_data_with_other_dims_names_them(tiny_run, tmp_path, capsys):
+    other = tmp_path / "other"
+    assert main(["data", "synth", "--preset", "tiny", "--out", str(other), "--levels", "1", "--val", "2"]) == 0
+    capsys.readouterr()
+    code = main(["predict", "--checkpoint", str(tiny_run / "last.ckpt"), "--data", str(other)])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "video_levels=1" in err and "video_levels=2" in err
+
+
+def test_predict_with_missing_checkpoint_is_one_line(tiny_data, tmp_path, capsys):
+    code = main(["predict", "--checkpoint", str(tmp_path / "none.ckpt"), "--data", str(tiny_data)])
+    err = capsys.readouterr().err
+    assert code == 2 and "none.ckpt" in err and "not found" in err
