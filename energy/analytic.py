@@ -3,10 +3,12 @@
 Non-spiking encoder layer (L tokens, hidden D, feed-forward width D), in FP-MAC::
 
     E_A = [3 L D^2  +  (L D^2 + L^2 D)  +  2 L D^2] x e_fp_mac
-           Q,K,V      QK^T and AV, out    feed-forward
+           Q, K, V    attention            feed-forward
 
 The paper prints the last term as ``2 L D^3``; that is a typo: only ``2 L D^2`` gives its 5.98 mJ for
-L = 200, D = 1024 (23.9 mJ for UniVTG's 4 layers), and 2LD^3 would be 2 000 times larger.
+L = 200, D = 1024 (23.9 mJ for UniVTG's 4 layers); with 2LD^3, E_A would be about 2 J. Its attention
+term holds one L^2 D product where an encoder does two (QK^T and AV, 2 L^2 D): kept as printed, so that
+the numbers are the paper's; :mod:`energy.teacher` counts a real teacher's products by running it.
 
 Spiking layer, one timestep: a spike of a neuron triggers one accumulation per downstream synapse
 (its *fan-out*), whatever its sign (ternary spikes count as |s|). The formula is therefore a sum of
