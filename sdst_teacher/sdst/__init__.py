@@ -5,6 +5,7 @@ One concept per module: ``config`` (keys and ablation switches), ``position`` (s
 ``blocks`` (post-norm blocks, DropPath), ``dense_stream`` (Eq. 3-4), ``sparse_stream`` (Eq. 5-6),
 ``sampling`` (bilinear 1-D sampling), ``deformable_attention`` (Eq. 7-9), ``rdsa`` (Eq. 10-11),
 ``queries`` (R and H), ``layer`` (Eq. 1-2), ``heads``, ``roi_pooling``, ``segments``, ``matcher``,
-``losses`` (Eq. 17, InfoNCE), ``criterion`` (Eq. 12-14, 16-22), ``soft_nms``, ``postprocess`` (Eq. 23),
+``losses`` (Eq. 17, InfoNCE), ``criterion`` (Eq. 12-14, 16-22), ``postprocess`` (Eq. 23, with the shared
+soft-NMS of ``vtg.postprocess``),
 ``model`` and ``parameters`` (counts by module).
 """

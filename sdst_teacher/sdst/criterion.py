@@ -29,7 +29,8 @@ import torch.nn.functional as F
 from sdst_teacher.sdst.config import SDSTConfig
 from sdst_teacher.sdst.losses import focal_loss, info_nce
 from sdst_teacher.sdst.matcher import HungarianMatcher
-from sdst_teacher.sdst.segments import cw_to_se, paired_iou, pairwise_iou, se_to_cw
+from sdst_teacher.sdst.segments import cw_to_se, paired_iou, se_to_cw
+from vtg.postprocess.iou import temporal_iou
 
 
 def normalised_targets(batch: dict[str, Any]) -> list[torch.Tensor]:
@@ -99,7 +100,7 @@ class SDSTCriterion:
         goal = torch.zeros_like(actionness)  # (B, M); a video without moments has actionness 0 everywhere
         for b, target in enumerate(targets):
             if len(target):
-                goal[b] = pairwise_iou(cw_to_se(spans[b].detach()), cw_to_se(target)).max(dim=1).values
+                goal[b] = temporal_iou(cw_to_se(spans[b].detach()), cw_to_se(target)).max(dim=1).values
         return (actionness - goal).abs().mean()
 
     @staticmethod

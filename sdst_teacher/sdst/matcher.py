@@ -14,7 +14,8 @@ from __future__ import annotations
 import torch
 from scipy.optimize import linear_sum_assignment
 
-from sdst_teacher.sdst.segments import cw_to_se, pairwise_iou
+from sdst_teacher.sdst.segments import cw_to_se
+from vtg.postprocess.iou import temporal_iou
 
 
 class HungarianMatcher:
@@ -31,7 +32,7 @@ class HungarianMatcher:
         negative = (1 - self.alpha) * prob**self.gamma * -(1 - prob + 1e-8).log()
         cost_cls = (positive - negative)[:, None]  # (M, 1)
         cost_l1 = torch.cdist(spans, targets, p=1)  # (M, M*)
-        cost_iou = -pairwise_iou(cw_to_se(spans), cw_to_se(targets))  # (M, M*)
+        cost_iou = -temporal_iou(cw_to_se(spans), cw_to_se(targets))  # (M, M*)
         return self.cost_cls * cost_cls + self.cost_l1 * cost_l1 + self.cost_iou * cost_iou
 
     @torch.no_grad()

@@ -2,8 +2,9 @@
 
 Each query's confidence is C = sqrt(p * Y^a) (Eq. 23), p = sigmoid of the class logit and Y^a the
 actionness; its segment (normalised centre-width) becomes seconds through the video's duration, clipped
-to [0, duration]. Soft-NMS then ranks them and keeps at most ``max_windows``. Saliency: the cosine scores
-of Eq. 16, one per real clip.
+to [0, duration]. Soft-NMS (the shared :func:`vtg.postprocess.soft_nms.soft_nms_1d`) then ranks them and
+keeps at most ``max_windows``, with no score floor, so every video gets ``min(M, max_windows)`` windows.
+Saliency: the cosine scores of Eq. 16, one per real clip.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 import torch
 
 from sdst_teacher.sdst.segments import cw_to_se
-from sdst_teacher.sdst.soft_nms import soft_nms
+from vtg.postprocess.soft_nms import soft_nms_1d
 
 
 class PostProcess:
@@ -29,8 +30,14 @@ class PostProcess:
         predictions = []
         for b, meta in enumerate(batch["meta"]):
             duration = float(meta["duration"])
-            kept, scores = soft_nms(
-                segments[b] * duration, confidence[b], self.method, self.sigma, self.threshold, self.max_windows
+            kept, scores = soft_nms_1d(
+                segments[b] * duration,
+                confidence[b],
+                method=self.method,
+                sigma=self.sigma,
+                iou_threshold=self.threshold,
+                score_threshold=0.0,
+                max_windows=self.max_windows,
             )  # (K, 2) seconds, (K,)
             windows = [[float(s), float(e), float(c)] for (s, e), c in zip(kept.tolist(), scores.tolist())]
             num_clips = int(batch["video_mask"][b].sum())

@@ -1,4 +1,6 @@
-"""1-D segments: centre-width <-> start-end conversion and intersection-over-union.
+"""1-D segments: centre-width <-> start-end conversion and the IoU of paired segments (differentiable, Eq. 19).
+
+The IoU of every segment with every other is the shared :func:`vtg.postprocess.iou.temporal_iou`.
 
 Spans are normalised to the video's duration, so a segment is either ``(c, w)`` (centre, width, the
 layout of the references R of Sec. 3.3.1) or ``(s, e)`` (start, end), all in [0, 1].
@@ -19,16 +21,6 @@ def se_to_cw(spans: torch.Tensor) -> torch.Tensor:
     """(..., 2) start-end to (..., 2) centre-width."""
     start, end = spans.unbind(-1)
     return torch.stack([0.5 * (start + end), end - start], dim=-1)
-
-
-def pairwise_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """IoU of every start-end segment of ``a`` (N, 2) with every one of ``b`` (M, 2): (N, M).
-
-    A pair of empty segments (zero union) has IoU 0.
-    """
-    inter = (torch.minimum(a[:, None, 1], b[None, :, 1]) - torch.maximum(a[:, None, 0], b[None, :, 0])).clamp(min=0)
-    union = (a[:, 1] - a[:, 0])[:, None] + (b[:, 1] - b[:, 0])[None, :] - inter  # (N, M)
-    return inter / union.clamp(min=1e-6)
 
 
 def paired_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
