@@ -172,6 +172,15 @@ def record_to_json(record: ActivityRecord) -> dict[str, Any]:
     }
 
 
+def write_activity_json(path: str | Path, records: list[ActivityRecord], snn_op: str, model: dict[str, Any]) -> None:
+    """Write records in the activity JSON form (what a Lava run hands to ``vtg energy measure``).
+
+    ``model`` is the mapping form of :class:`energy.float_work.FloatShape` (``dataclasses.asdict``).
+    """
+    data = {"format": FORMAT, "snn_op": snn_op, "model": model, "records": [record_to_json(r) for r in records]}
+    Path(path).write_text(json.dumps(data) + "\n")
+
+
 def load_activity_json(path: str | Path) -> dict[str, Any]:
     """Read an activity JSON: returns ``{"snn_op", "model" (mapping), "records" (list of records)}``."""
     path = Path(path)

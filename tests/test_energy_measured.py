@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import operator
@@ -11,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from energy.activity import Component, load_activity_json, make_record, record_from_outputs, record_to_json
+from energy.activity import Component, load_activity_json, make_record, record_from_outputs, write_activity_json
 from energy.analytic import formula, spiking_accumulations
 from energy.float_work import FloatShape, float_macs
 from energy.measured import encoder_terms, measure
@@ -114,30 +115,10 @@ def test_record_from_model_outputs():
     assert measure(record, NF_SHAPE, PAPER, "fp_acc").components_mj["sfg"] == 0
 
 
-def activity_file(tmp_path, records, **overrides):
-    data = {
-        "format": "vtg-activity/1",
-        "snn_op": "int_acc",
-        "model": {
-            "hidden": 4,
-            "video_dim": 5,
-            "text_dim": 6,
-            "layers": 2,
-            "heads": 2,
-            "softmax": False,
-            "layernorm": False,
-        },
-    }
-    data["records"] = records
-    data.update(overrides)
-    path = tmp_path / "activity.json"
-    path.write_text(json.dumps(data))
-    return path
-
-
 def test_activity_json_round_trip_and_cli_measure(tmp_path, capsys):
     records = [fake_record(seed=3), fake_record(seed=4)]
-    path = activity_file(tmp_path, [record_to_json(r) for r in records])
+    path = tmp_path / "activity.json"
+    write_activity_json(path, records, "int_acc", dataclasses.asdict(NF_SHAPE))
     loaded = load_activity_json(path)
     assert loaded["snn_op"] == "int_acc"
     expected = functools.reduce(operator.add, (measure(r, NF_SHAPE, PAPER, "int_acc") for r in records))
