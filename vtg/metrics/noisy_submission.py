@@ -34,7 +34,7 @@ def _windows(record: dict, rng: np.random.Generator) -> list[list[float]]:
     windows = np.array(rows)  # (n, 3)
     snap = rng.random(len(windows)) < 0.3
     windows[snap, :2] = np.round(windows[snap, :2] / CLIP_LEN_S) * CLIP_LEN_S
-    windows[:, :2] = np.round(windows[:, :2], 2)
+    windows[:, :2] = np.clip(np.round(windows[:, :2], 2), 0, duration)  # snapping may pass an odd duration
     windows[:, 2] = np.round(windows[:, 2], 1 if rng.random() < 0.15 else 4)
     if rng.random() < 0.3:  # an exact duplicate of a window, score included
         i, j = rng.choice(len(windows), size=2, replace=False)
