@@ -132,6 +132,11 @@ def test_qids_that_differ_are_named(tmp_path, capsys):
     assert "1 qid(s) not in" in err and "(e.g. 99)" in err
 
 
+def test_qid_type_mismatch_is_explained(tmp_path, capsys):
+    assert run_eval(tmp_path, [GT_LINE], [{**SUB_LINE, "qid": "1"}]) == 2
+    assert 'qids compare with their JSON type, so 1 and "1" differ' in error_of(capsys)
+
+
 def test_missing_file_and_tolerance(tmp_path, capsys):
     assert main(["eval", "--submission", str(tmp_path / "none.jsonl"), "--gt", str(SMALL_GT)]) == 2
     assert f"{tmp_path / 'none.jsonl'}: file not found" in error_of(capsys)

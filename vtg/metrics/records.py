@@ -195,4 +195,6 @@ def _check_same_qids(predictions: dict, truths: dict, sub_origin: str, gt_origin
         parts.append(f"{len(missing)} qid(s) of {gt_origin} missing (e.g. {', '.join(map(repr, missing[:shown]))})")
     if extra:
         parts.append(f"{len(extra)} qid(s) not in {gt_origin} (e.g. {', '.join(map(repr, extra[:shown]))})")
+    if {str(q) for q in missing} & {str(q) for q in extra}:
+        parts.append('qids compare with their JSON type, so 1 and "1" differ')
     raise UserError(f"{sub_origin}: field 'qid': submission and ground truth differ: {'; '.join(parts)}")
