@@ -17,6 +17,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 DPI = 120
 
 
+def _save(fig, ax, path: Path) -> Path:
+    # the legend goes under the axes: inside, it would hide the reference lines at the top
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path
+
+
 def _tc_axis(ax, tcs: list[int]) -> None:
     ax.set_xscale("log", base=2)
     ax.set_xticks(tcs, [str(tc) for tc in tcs])
@@ -26,7 +35,7 @@ def _tc_axis(ax, tcs: list[int]) -> None:
 def plot_accuracy_vs_tc(report: dict, metrics: list[str], path: Path) -> Path:
     """Each metric (%) against Tc; the reference's value of the metric as a dashed line of the same colour."""
     tcs = [p["tc"] for p in report["points"]]
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    fig, ax = plt.subplots(figsize=(6.4, 5.2))
     reference = report["reference"]
     for metric in metrics:
         (line,) = ax.plot(tcs, [p["metrics"][metric] for p in report["points"]], marker="o", label=f"student {metric}")
@@ -41,18 +50,14 @@ def plot_accuracy_vs_tc(report: dict, metrics: list[str], path: Path) -> Path:
     ax.set_ylabel("score (%)")
     ax.set_title("Accuracy against timesteps")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
-    return path
+    return _save(fig, ax, path)
 
 
 def plot_energy_vs_tc(report: dict, path: Path) -> Path:
     """Energy per query (mJ) against Tc on log-log axes (linear growth is slope 1), with the reference."""
     points = report["points"]
     tcs = [p["tc"] for p in points]
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    fig, ax = plt.subplots(figsize=(6.4, 5.2))
     ax.plot(tcs, [p["energy"]["total_mj"] for p in points], marker="o", label="student total")
     ax.plot(tcs, [p["energy"]["encoder_mj"] for p in points], marker="s", label="student encoder (spikes)")
     ax.plot(tcs, [p["energy"]["float_mj"] for p in points], marker="^", label="student floating-point work")
@@ -66,18 +71,14 @@ def plot_energy_vs_tc(report: dict, path: Path) -> Path:
     ax.set_ylabel("energy per query (mJ, 45 nm)")
     ax.set_title(f"Energy against timesteps ({report['table']['name']} op table, {report['snn_op']})")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7, loc="best")
-    fig.tight_layout()
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
-    return path
+    return _save(fig, ax, path)
 
 
 def plot_accuracy_vs_efficiency(report: dict, metrics: list[str], path: Path) -> Path:
     """Each metric (%) against E_f (log axis), points labelled by Tc; the reference sits at E_f = 1."""
     points = report["points"]
     efficiency = [p["efficiency"] for p in points]
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    fig, ax = plt.subplots(figsize=(6.4, 5.2))
     reference = report["reference"]
     for k, metric in enumerate(metrics):
         values = [p["metrics"][metric] for p in points]
@@ -98,11 +99,7 @@ def plot_accuracy_vs_efficiency(report: dict, metrics: list[str], path: Path) ->
     ax.set_ylabel("score (%)")
     ax.set_title("Accuracy against energy efficiency")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
-    return path
+    return _save(fig, ax, path)
 
 
 def plot_report(report: dict, metrics: list[str], out: Path) -> list[Path]:
