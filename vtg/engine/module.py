@@ -91,8 +91,9 @@ class VTGModule(L.LightningModule):
                 f"{self.config_source}: field 'train.monitor': {monitor!r} is not a val metric "
                 f"(choose from {', '.join(metrics)}, or a val/<loss term>)"
             )
-        # every process holds the same gathered metrics, so no further reduction is needed
-        self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=False)
+        # every process holds the same gathered metrics: their mean over processes is a no-op, but it tells
+        # Lightning that the value is global (it warns about unsynchronised epoch values otherwise)
+        self.log_dict(metrics, on_step=False, on_epoch=True, sync_dist=True)
         self.val_metrics = metrics
 
     def configure_optimizers(self) -> dict[str, Any]:
