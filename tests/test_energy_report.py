@@ -260,7 +260,7 @@ def test_cli_report_end_to_end(tmp_path, tiny_spiking, capsys):
         "--tc",
         "1,2,4",
         "--limit",
-        "3",
+        "2",
         "--out",
         str(out),
         "--json",
