@@ -96,7 +96,9 @@ def check_component(name: str, component: Component, location: str) -> None:
         raise UserError(f"{where('spikes')}: {most:g} spikes in one step from {component.neurons} neurons")
 
 
-def make_record(components: dict[str, Component], video_tokens: list[int], text_tokens: list[int], location: str):
+def make_record(
+    components: dict[str, Component], video_tokens: list[int], text_tokens: list[int], location: str
+) -> ActivityRecord:
     """An :class:`ActivityRecord`, checked: components present, one Tc, one token count per query."""
     if not components:
         raise UserError(f"{location}: field 'activity': no components")
@@ -107,6 +109,8 @@ def make_record(components: dict[str, Component], video_tokens: list[int], text_
         raise UserError(f"{location}: field 'activity': components disagree on Tc ({sorted(steps)})")
     if len(video_tokens) != len(text_tokens) or not video_tokens:
         raise UserError(f"{location}: fields 'video_tokens'/'text_tokens': one count per query in each")
+    if min(video_tokens) < 1 or min(text_tokens) < 1:
+        raise UserError(f"{location}: fields 'video_tokens'/'text_tokens': every query has at least one token")
     return ActivityRecord(components, list(video_tokens), list(text_tokens))
 
 

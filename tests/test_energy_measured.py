@@ -145,6 +145,7 @@ def test_activity_json_round_trip_and_cli_measure(tmp_path, capsys):
         (lambda d: d["records"][0]["activity"]["layer0.k"].pop("neurons"), "activity.layer0.k"),
         (lambda d: d["records"][0]["activity"]["layer0.k"].update(fan_out=1.5), "activity.layer0.k.fan_out"),
         (lambda d: d["records"][0].update(video_tokens=[3]), "video_tokens"),
+        (lambda d: d["records"][0].update(text_tokens=[0, 2]), "at least one token"),
     ],
 )
 def test_activity_json_errors_are_one_line_naming_the_field(tmp_path, capsys, change, message):
