@@ -172,6 +172,7 @@ def run_report(args: argparse.Namespace) -> int:
         raise UserError(f"{args.checkpoint}: a {metadata['model_name']} checkpoint; --checkpoint takes SpikingVTG")
     config = model.config
     shape, snn_op = shape_of_spiking_model(config, dims), snn_op_of(config)
+    ann_encoder = ann_reference_mj(loader, shape.hidden, shape.layers, table)
 
     if args.teacher is not None:
         teacher, teacher_metadata = _load(args.teacher, args.data, dims)
@@ -184,17 +185,12 @@ def run_report(args: argparse.Namespace) -> int:
             **energy,
         }
     else:
-        reference = {
-            "kind": "ann_formula",
-            "name": "non-spiking encoder",
-            "metrics": None,
-            "total_mj": ann_reference_mj(loader, shape.hidden, shape.layers, table),
-        }
+        reference = {"kind": "ann_formula", "name": "non-spiking encoder", "metrics": None, "total_mj": ann_encoder}
 
     points = sweep(model, loader, tcs, shape, table, snn_op, lambda p: score_predictions(p, truth))
     student = {"checkpoint": str(args.checkpoint), "variant": config.variant, "shape": dataclasses.asdict(shape)}
     data = {"root": str(args.data), "split": args.split, "queries": queries}
-    report = build_report(points, reference, table, snn_op, student, data)
+    report = build_report(points, reference, ann_encoder, table, snn_op, student, data)
     paths = write_report(report, args.out)
     summary = {
         "out": str(args.out),

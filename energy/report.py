@@ -5,11 +5,13 @@
     {"student": {...}, "data": {...}, "table": {name, source, ops_pj}, "snn_op": "int_acc",
      "reference": {"kind": "teacher" | "ann_formula", "name", "total_mj", "metrics" (or null)},
      "metrics_plotted": [...],
-     "points": [{"tc", "metrics", "rates", "efficiency",
+     "ann_encoder_mj": E_A of a non-spiking encoder of the student's depth and width (section 5.1),
+     "points": [{"tc", "metrics", "rates", "efficiency", "encoder_efficiency",
                  "energy": {"queries", "total_mj", "encoder_mj", "decoder_mj", "float_mj",
                             "components_mj", "float_kinds_mj"}}, ...]}
 
-Energies are mJ per query; ``efficiency`` is E_f = reference total_mj / student total_mj.
+Energies are mJ per query; ``efficiency`` is E_f = reference total_mj / student total_mj (whole models);
+``encoder_efficiency`` is the paper's E_A / E_S: ``ann_encoder_mj`` / the student's encoder_mj.
 """
 
 from __future__ import annotations
@@ -37,8 +39,18 @@ PREFERRED_METRICS = (
 MAX_PLOTTED = 4
 
 
+def _ratio(reference: float, student: float) -> float | None:
+    return reference / student if student > 0 else None  # a silent student has no finite ratio
+
+
 def build_report(
-    points: list[TcPoint], reference: dict, table: OpTable, snn_op: str, student: dict, data: dict
+    points: list[TcPoint],
+    reference: dict,
+    ann_encoder_mj: float,
+    table: OpTable,
+    snn_op: str,
+    student: dict,
+    data: dict,
 ) -> dict:
     """Gather the sweep's points and the reference into the report mapping (see the module docstring)."""
     rows = []
@@ -50,7 +62,8 @@ def build_report(
                 "metrics": point.metrics,
                 "energy": energy,
                 "rates": point.rates,
-                "efficiency": reference["total_mj"] / energy["total_mj"] if energy["total_mj"] > 0 else None,
+                "efficiency": _ratio(reference["total_mj"], energy["total_mj"]),
+                "encoder_efficiency": _ratio(ann_encoder_mj, energy["encoder_mj"]),
             }
         )
     available = [m for m in rows[0]["metrics"] if all(m in r["metrics"] for r in rows)]
@@ -61,6 +74,7 @@ def build_report(
         "table": {"name": table.name, "source": table.source, "ops_pj": table.ops_pj},
         "snn_op": snn_op,
         "reference": reference,
+        "ann_encoder_mj": ann_encoder_mj,
         "metrics_plotted": plotted[:MAX_PLOTTED],
         "points": rows,
     }
@@ -83,20 +97,23 @@ def markdown(report: dict, images: list[Path]) -> str:
         f"- op table: {report['table']['name']} ({report['table']['source']})",
         f"- reference: {reference['name']} ({reference['kind']}), {_number(reference['total_mj'])} mJ per query",
         "",
-        "Energies are mJ per query at 45 nm; E_f = E_reference / E_student.",
+        "Energies are mJ per query at 45 nm; E_f = E_reference / E_student (whole models); E_A/E_S = the",
+        f"paper's encoder ratio, E_A = {_number(report['ann_encoder_mj'])} mJ for a non-spiking encoder of the "
+        "student's depth and width.",
         "",
-        "| Tc | " + " | ".join(metrics) + " | total mJ | encoder mJ | decoder mJ | float mJ | E_f |",
-        "|---|" + "---|" * (len(metrics) + 5),
+        "| Tc | " + " | ".join(metrics) + " | total mJ | encoder mJ | decoder mJ | float mJ | E_f | E_A/E_S |",
+        "|---|" + "---|" * (len(metrics) + 6),
     ]
     if reference.get("metrics"):
         values = " | ".join(_number(reference["metrics"].get(m)) for m in metrics)
-        lines.append(f"| {reference['name']} | {values} | {_number(reference['total_mj'])} | | | | 1 |")
+        lines.append(f"| {reference['name']} | {values} | {_number(reference['total_mj'])} | | | | 1 | |")
     for row in report["points"]:
         e = row["energy"]
         values = " | ".join(_number(row["metrics"][m]) for m in metrics)
         lines.append(
             f"| {row['tc']} | {values} | {_number(e['total_mj'])} | {_number(e['encoder_mj'])} | "
-            f"{_number(e['decoder_mj'])} | {_number(e['float_mj'])} | {_number(row['efficiency'])} |"
+            f"{_number(e['decoder_mj'])} | {_number(e['float_mj'])} | {_number(row['efficiency'])} | "
+            f"{_number(row['encoder_efficiency'])} |"
         )
     last = report["points"][-1]
     lines += ["", f"## Breakdown at Tc = {last['tc']}", ""]

@@ -119,6 +119,7 @@ def make_report(reference: dict) -> dict:
     return build_report(
         fake_points(),
         reference,
+        0.002,
         PAPER,
         "int_acc",
         {"checkpoint": "s.ckpt", "variant": "1bit_nf"},
@@ -162,6 +163,8 @@ def test_report_without_teacher_uses_the_formula_reference():
     text = markdown(report, [])
     assert "non-spiking encoder (ann_formula)" in text and "| 1 | 30 | 40 |" in text
     assert all(row["efficiency"] > 0 for row in report["points"])
+    for row, point in zip(report["points"], fake_points()):
+        assert row["encoder_efficiency"] == pytest.approx(0.002 / (point.energy.encoder_mj / 2))
 
 
 @pytest.fixture(scope="module")
