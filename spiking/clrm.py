@@ -94,8 +94,8 @@ def resolve_layer_map(spec: Any, num_student: int, num_teacher: int, source: str
                 item = int(item)
             if isinstance(item, bool) or not isinstance(item, int) or not 0 <= item < count:
                 raise UserError(
-                    f"{source}: field 'distill.layer_map': {key!r}: {value!r}: {side} layer {item!r} is not in 0..{count - 1} "
-                    f"(the {side} has {count} layers)"
+                    f"{source}: field 'distill.layer_map': {key!r}: {value!r}: {side} layer {item!r} is not in "
+                    f"0..{count - 1} (the {side} has {count} layers)"
                 )
             pair.append(item)
         resolved[pair[0]] = pair[1]
