@@ -17,10 +17,10 @@ def epoch_seed(seed: int, epoch: int, rank: int) -> int:
 class EpochSeed(L.Callback):
     """Re-seed torch, numpy and ``random`` at the start of each training epoch.
 
-    Lightning's checkpoints do not hold the random generators' states, and the generators are also drawn
-    on by validation (each ``DataLoader`` iterator draws a base seed). Seeding each epoch from its number
-    makes dropout and any other randomness of epoch e the same whether or not the run was resumed before
-    it; the rank makes the processes of a DDP run draw different dropout masks.
+    Lightning's checkpoints do not hold the random generators' states, so a resumed run would otherwise
+    start epoch e with the generators as model construction left them, not as epoch e - 1 did. Seeding
+    each epoch from its number makes dropout and any other randomness of epoch e the same whether or not
+    the run was resumed before it; the rank makes the processes of a DDP run draw different masks.
     """
 
     def __init__(self, seed: int) -> None:

@@ -1,0 +1,37 @@
+"""The ``train:`` section: defaults, command-line overrides, and errors naming file and field."""
+
+from __future__ import annotations
+
+import pytest
+
+from vtg.engine.train_config import TrainConfig
+from vtg.errors import UserError
+
+
+def test_section_then_overrides():
+    config = TrainConfig.from_sections({"lr": 1, "epochs": 3, "limit_train_batches": 0.5}, {"epochs": 5, "lr": None})
+    assert config.lr == 1.0 and isinstance(config.lr, float)
+    assert config.epochs == 5 and config.limit_train_batches == 0.5 and config.batch_size == TrainConfig.batch_size
+    assert TrainConfig.from_sections(None, {}).to_dict() == TrainConfig().to_dict()
+
+
+@pytest.mark.parametrize(
+    ("section", "overrides", "where"),
+    [
+        ({"epochs": 0}, {}, "cfg.yaml: field 'train.epochs'"),
+        ({"epochs": 2.5}, {}, "cfg.yaml: field 'train.epochs'"),
+        ({"deterministic": "yes"}, {}, "cfg.yaml: field 'train.deterministic'"),
+        ({"lr": float("nan")}, {}, "cfg.yaml: field 'train.lr'"),
+        ({"min_lr_ratio": 2}, {}, "cfg.yaml: field 'train.min_lr_ratio'"),
+        ({"limit_val_batches": 1.5}, {}, "cfg.yaml: field 'train.limit_val_batches'"),
+        ({"monitor_mode": "up"}, {}, "cfg.yaml: field 'train.monitor_mode'"),
+        ({"max_video_len": 0}, {}, "cfg.yaml: field 'train.max_video_len'"),
+        ({}, {"batch_size": 0}, "option --batch-size"),
+        ({}, {"lr": 0.0}, "option --lr"),
+        ([1, 2], {}, "cfg.yaml: field 'train'"),
+    ],
+)
+def test_mistakes_name_their_place(section, overrides, where):
+    with pytest.raises(UserError) as error:
+        TrainConfig.from_sections(section, overrides, source="cfg.yaml")
+    assert str(error.value).startswith(where)
