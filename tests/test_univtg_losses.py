@@ -74,7 +74,8 @@ def test_criterion_weights_and_foreground_bce():
         "saliency_valid": torch.tensor([False]),
     }
     losses = UniVTGCriterion(config)(outputs, batch)
-    smooth_l1 = 0.5 * 0.5**2 + (1.0 - 0.5)  # |0.5| < 1 -> 0.5 x^2; |1| -> |x| - 0.5
+    # on fractions of the 2 real clips: (0.5, 1) against (0.75, 0.5); both |x| < 1 -> 0.5 x^2
+    smooth_l1 = 0.5 * 0.25**2 + 0.5 * 0.5**2
     # pred [-1, 2], target [-1.5, 1] around the same centre
     inter, union, enclosing = 1.0 + 1.0, 3.0 + 2.5 - 2.0, 1.5 + 2.0
     giou = inter / union - (enclosing - union) / enclosing

@@ -3,13 +3,14 @@
 Given the encoded video tokens H_v (B, Lv, D) and text tokens H_q (B, Lq, D)::
 
     f_i = Conv_f(H_v)_i                              foreground logit of clip i
-    d_i = softplus(Conv_d(H_v)_i) = (ds_i, de_i)     offsets in clip units, >= 0
+    d_i = n sigmoid(Conv_d(H_v)_i) = (ds_i, de_i)    offsets in clip units, in [0, n] for n real clips
     M   = H_q^T softmax(H_q w_p)                     attention-pooled sentence vector (B, D)
     s_i = cos(H_v,i, M)                              saliency in [-1, 1]
 
-Conv is a stack of 1-D convolutions with ReLU between them (UniVTG's ``Conv``). UniVTG predicts
-sigmoid offsets in units of the whole video; here offsets are in clip units (the ARCHITECTURE.md
-convention), so they are unbounded above and softplus keeps them non-negative.
+Conv is a stack of 1-D convolutions with ReLU between them (UniVTG's ``Conv``). As in UniVTG the
+offsets are predicted as sigmoid fractions of the video's length, which keeps the regression on the
+same scale whatever the video's length (its loss weights assume this); they are returned in clip units
+(the ARCHITECTURE.md convention) by scaling with the number of real clips n.
 """
 
 from __future__ import annotations
@@ -42,6 +43,19 @@ class ConvHead(nn.Module):
             if i < len(self.convs) - 1:
                 x = F.relu(x)
         return x.transpose(1, 2)  # (B, Lv, out_dim)
+
+
+class BoundaryHead(nn.Module):
+    """(ds_i, de_i) = n sigmoid(Conv_d(H_v)_i): distances to the moment's start and end, in clip units."""
+
+    def __init__(self, dim: int, num_layers: int, kernel: int):
+        super().__init__()
+        self.conv = ConvHead(dim, 2, num_layers, kernel)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """x (B, Lv, D), mask (B, Lv) -> (B, Lv, 2) in [0, n_b] for the n_b real clips of video b."""
+        num_clips = mask.sum(dim=1).to(x.dtype)[:, None, None]  # (B, 1, 1)
+        return self.conv(x, mask).sigmoid() * num_clips  # (B, Lv, 2)
 
 
 class AttentionPool(nn.Module):

@@ -4,7 +4,7 @@ Over the real clips R of a batch, the foreground clips F ⊆ R, each query's cli
 saliency where ``saliency_valid``, else the foreground indicator, as UniVTG labels interval-only
 datasets such as Charades-STA) and the queries S with at least one positive label::
 
-    L_b      = 1/|F| sum_{i in F} SmoothL1(d_i, d*_i)                  (summed over ds and de)
+    L_b      = 1/|F| sum_{i in F} SmoothL1(d_i / n, d*_i / n)          (summed over ds and de)
     L_g      = 1/|F| sum_{i in F} (1 - GIoU([t_i - ds_i, t_i + de_i], [t_i - ds*_i, t_i + de*_i]))
     L_f      = 1/|R| sum_{i in R} w_i BCE(sigmoid(f_i), f*_i),  w_i = 1 on F, background_weight elsewhere
     L_intra  = mean over (b in S, clip p with y_p > 0) of
@@ -13,6 +13,10 @@ datasets such as Charades-STA) and the queries S with at least one positive labe
                c_bk = cos(h_{b, p_b}, M_k),  p_b = the clip of query b with the highest label
 
     total = b L_b + g L_g + f L_f + inter L_inter + intra L_intra
+
+with n the number of real clips of the clip's video: as in UniVTG, offsets are regressed as fractions of
+the video, so that L_b has the scale its weight b = 10 was chosen for (in clip units it would be up to
+n times larger and swamp the other terms).
 
 L_intra is UniVTG's intra-video ranking contrast (each positive clip against the clips of its video
 ranked lower, taken here over every positive rather than one sampled per step, so the loss is
@@ -75,8 +79,9 @@ class UniVTGCriterion:
         zero = logits.sum() * 0.0  # keeps a graph when a term has nothing to average
 
         pred, target = outputs["boundary"][foreground], batch["boundary"][foreground]  # (F, 2)
+        num_clips = mask.sum(dim=1, keepdim=True).expand_as(mask)[foreground].to(pred.dtype)[:, None]  # (F, 1)
         if len(pred):
-            boundary = F.smooth_l1_loss(pred, target, reduction="sum") / len(pred)
+            boundary = F.smooth_l1_loss(pred / num_clips, target / num_clips, reduction="sum") / len(pred)
             giou = (1.0 - temporal_giou(pred, target)).mean()
         else:
             boundary = giou = zero

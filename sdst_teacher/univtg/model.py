@@ -7,11 +7,12 @@ tokens the encoder runs over L = Lv + Lq tokens, video first::
     token:  clip 0..   | text token 0..
     mask:   video_mask | text_mask        (padded tokens are never attended to)
 
-``forward(batch)`` returns ``foreground_logits`` (B, Lv), ``boundary`` (B, Lv, 2) = (ds, de) >= 0 in
-clip units, ``saliency`` (B, Lv) = cos(clip token, pooled sentence) with 0 on padded clips, and for the
-losses ``video_features`` (B, Lv, D) and ``sentence`` (B, D). ``return_hidden=True`` adds
-``hidden_states`` (one (B, L, D) per layer: that layer's output after its second LayerNorm) and
-``attentions`` (one (B, H, L, L) per layer: softmax probabilities, rows sum to 1 over real keys).
+``forward(batch)`` returns ``foreground_logits`` (B, Lv), ``boundary`` (B, Lv, 2) = (ds, de) in clip
+units (between 0 and the video's number of clips), ``saliency`` (B, Lv) = cos(clip token, pooled
+sentence) with 0 on padded clips, and for the losses ``video_features`` (B, Lv, D) and ``sentence``
+(B, D). ``return_hidden=True`` adds ``hidden_states`` (one (B, L, D) per layer: that layer's output
+after its second LayerNorm) and ``attentions`` (one (B, H, L, L) per layer: softmax probabilities,
+rows sum to 1 over real keys).
 Only the last level of multi-level features is used: ``video[:, :, -1]`` and ``text[:, :, -1]``.
 """
 
@@ -20,13 +21,12 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from sdst_teacher.univtg.config import UniVTGConfig
 from sdst_teacher.univtg.embeddings import TokenEmbedding
 from sdst_teacher.univtg.encoder_layer import EncoderLayer
-from sdst_teacher.univtg.heads import ConvHead, SaliencyHead
+from sdst_teacher.univtg.heads import BoundaryHead, ConvHead, SaliencyHead
 from sdst_teacher.univtg.losses import UniVTGCriterion
 from vtg.errors import UserError
 from vtg.postprocess.predictions import batch_predictions
@@ -46,7 +46,7 @@ class UniVTG(nn.Module):
             for _ in range(config.num_layers)
         )
         self.foreground_head = ConvHead(dim, 1, config.head_layers, config.head_kernel)
-        self.boundary_head = ConvHead(dim, 2, config.head_layers, config.head_kernel)
+        self.boundary_head = BoundaryHead(dim, config.head_layers, config.head_kernel)
         self.saliency_head = SaliencyHead(dim)
         self.criterion = UniVTGCriterion(config)
 
@@ -76,7 +76,7 @@ class UniVTG(nn.Module):
         saliency, sentence = self.saliency_head(video_h, video_mask, text_h, text_mask)  # (B, Lv), (B, D)
         outputs: dict[str, Any] = {
             "foreground_logits": self.foreground_head(video_h, video_mask).squeeze(-1),  # (B, Lv)
-            "boundary": F.softplus(self.boundary_head(video_h, video_mask)),  # (B, Lv, 2)
+            "boundary": self.boundary_head(video_h, video_mask),  # (B, Lv, 2)
             "saliency": saliency,
             "video_features": video_h,
             "sentence": sentence,
