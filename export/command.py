@@ -1,0 +1,62 @@
+"""``vtg-export``: write a trained model for a deployment target.
+
+    vtg-export --target lava --checkpoint C --out BUNDLE [--tc N]
+
+Each target lives in its own module (``TARGETS``) defining ``export(model, checkpoint, args) -> Path``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from vtg.errors import UserError
+
+# target name -> module defining export(model, checkpoint, args)
+TARGETS: dict[str, str] = {
+    "lava": "export.lava_target",
+    "onnx": "export.onnx_target",
+    "nir": "export.nir_target",
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--target", required=True, choices=sorted(TARGETS), help="what to export for")
+    parser.add_argument("--checkpoint", type=Path, required=True, help="a checkpoint written by vtg train")
+    parser.add_argument("--out", type=Path, required=True, help="the folder (lava) or file to write")
+    parser.add_argument("--tc", type=int, help="timesteps to simulate (default: the model's inference Tc)")
+    parser.add_argument(
+        "--max-clips", type=int, help="longest video (clips) the bundle accepts (default: the training length, or 256)"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from vtg.engine.checkpoint import load_model
+
+    if not args.checkpoint.is_file():
+        raise UserError(f"{args.checkpoint}: checkpoint not found")
+    if args.max_clips is not None and args.max_clips < 1:
+        raise UserError(f"option --max-clips: expected at least 1, got {args.max_clips}")
+    try:
+        target = importlib.import_module(TARGETS[args.target])
+    except ModuleNotFoundError as error:
+        if error.name != TARGETS[args.target]:
+            raise
+        raise UserError(f"option --target: '{args.target}' is not available in this installation") from None
+    model, checkpoint = load_model(args.checkpoint)
+    written = target.export(model, checkpoint, args)
+    print(f"wrote {written}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from vtg.cli import main_single
+
+    return main_single("vtg-export", "export.command", "Export a trained model for Lava, ONNX or NIR.", argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,262 @@
+"""The integer model of 1-bit NF SpikingVTG: number formats, rounding, and the weights it runs on.
+
+This is what a Loihi-style chip computes for one timestep of :meth:`spiking.model.SpikingVTG.step`
+(same order of operations). Every quantity below is a signed integer; ``x >> n`` is an arithmetic
+(flooring) shift. Rounding, everywhere it happens at run time, is **round half up**:
+
+    rshift(x, n)  = (x + 2^(n-1)) >> n                      (x / 2^n rounded, n >= 1)
+    rdiv(a, b)    = floor((2a + b) / (2b))                  (a / b rounded, b > 0)
+    isqrt(n)      = floor(sqrt(n))                           (exact integer square root, n >= 0)
+
+Constants (manifest ``fixed_point``): F = 12 fraction bits of every membrane, 24-bit signed state,
+leak G = round(gamma 2^12).
+
+**Weights** are 1-bit: W_q = sgn(W - mean W) in {-1, +1} (int8), beta = mean|W| per matrix. beta is
+folded into the layer's threshold and bias, so a spike costs one integer addition: for a population
+fed by a 1-bit layer with scale beta, the membrane U counts units of beta 2^-F (u = U beta / 2^F) and
+
+    I      = (W_q s) << F + B,          B = round(b 2^F / beta)          (bias, int)
+    Theta  = round(Vth 2^F / beta)                                       (threshold, int)
+    R      = round(2^F / beta)          the weight of a residual spike (self-output, output)
+
+**Ternary LIF** (every encoder neuron; the decoders' IF neurons have G = 2^12, i.e. no leak)::
+
+    U <- sat24(rshift(G U, 12) + I)          sat24 clamps to [-(2^23 - 1), 2^23 - 1]
+    s  = [U >= Theta] - [U <= -Theta]        in {-1, 0, 1}
+    U <- U - Theta s                          reset by subtraction
+
+**Input projections** (once per query, from features quantised to X = rint(x 2^12) clipped to 16
+bits): V = rshift(beta_v' (W_qv X), 16 + 12 - F) + P_v[i], with beta_v' = round(beta_v 2^16) and
+P_v[i] = round((b_v + pos_i) 2^F) (bias plus the clip's sinusoidal position); Q likewise with b_t.
+The input neurons' membrane counts 2^-F (Theta_in = Vth 2^F), their current is
+[rshift(V g, 12); Q] on real tokens, g the gate below.
+
+**Attention** (per layer, per head, over the L real tokens; padded keys weigh 0): the query is the
+integer current of its 1-bit layer (units beta_q 2^-F, no neuron), scores S = Q s_k^T are exact,
+``ReLU`` is exact, and the 1/L of Eq. 7 and beta_q are one fixed-point multiply per query:
+I_attn = rshift((ReLU(S) s_v) K_L, 24), K_L = rdiv(round(beta_q 2^24), L). The attention neurons
+count 2^-F.
+
+**Intermediate activation** on the int neurons' current Y (units beta_int 2^-F): ReLU is exact
+(it commutes with beta); GELU is a table: bins of 2^k units (k the largest with 2^k beta 2^-F <=
+2^-6) over |y| < 8, each holding round(GELU(y_mid) 2^F / beta) of the bin's midpoint; Y above the
+table is passed through, below it gives 0.
+
+**SFG**: the last layer's video ASR is kept as a trace A <- rshift(G A, 12) + s 2^8 (the ASR's
+normaliser is the same for every clip, and the cosine ignores it). The sentence M (once per query):
+logits z_j = Q_j W_p' (W_p' = round(W_p 2^12)), rescaled to at most 20 bits by a right shift,
+M = sum_j ReLU(z_j) Q_j rescaled to at most 15 bits (positive scale factors leave the cosine
+unchanged; NF's 1/Lq is one of them). Per clip, c_i = rdiv((A_i . M) 2^16, isqrt(|A_i|^2)
+isqrt(|M|^2)) (0 when a norm is 0), i.e. cos in units 2^-16. Over the real clips,
+g_i = rdiv((c_i - min c) 2^12, max c - min c), or 2^12 for all if max c = min c (the float model's
+"no gating"), 0 on padding; the first step uses g = 2^12.
+
+**Decoders**: 1-bit convolutions ('same' padding) with folded beta and IF neurons as above; spikes on
+padded clips are zeroed; the read-out convolution's integer current Y (units beta_n 2^-F) is summed
+over the Tc steps, and the host reads out y = sum Y beta_n / (2^F Tc) (foreground logit; boundary
+through softplus). The saliency outputs are c 2^-16 (score) and g 2^-12 (gate).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+
+MEMBRANE_FRAC_BITS = 12  # F
+STATE_BITS = 24
+LEAK_BITS = 12
+FEATURE_FRAC_BITS = 12
+FEATURE_BITS = 16
+INPUT_SCALE_FRAC_BITS = 16
+ATTENTION_SHIFT = 24
+POOL_FRAC_BITS = 12
+LOGIT_BITS = 20
+SENTENCE_BITS = 15
+TRACE_FRAC_BITS = 8
+COSINE_FRAC_BITS = 16
+GATE_FRAC_BITS = 12
+GELU_STEP = 2.0**-6  # the GELU table's widest bin, in real units
+GELU_RANGE = 8.0  # |y| beyond which GELU(y) is ReLU(y) to double precision
+
+STATE_MAX = 2 ** (STATE_BITS - 1) - 1
+
+FORMATS = {
+    "membrane_frac_bits": MEMBRANE_FRAC_BITS,
+    "state_bits": STATE_BITS,
+    "leak_bits": LEAK_BITS,
+    "feature_frac_bits": FEATURE_FRAC_BITS,
+    "feature_bits": FEATURE_BITS,
+    "input_scale_frac_bits": INPUT_SCALE_FRAC_BITS,
+    "attention_shift": ATTENTION_SHIFT,
+    "pool_frac_bits": POOL_FRAC_BITS,
+    "logit_bits": LOGIT_BITS,
+    "sentence_bits": SENTENCE_BITS,
+    "trace_frac_bits": TRACE_FRAC_BITS,
+    "cosine_frac_bits": COSINE_FRAC_BITS,
+    "gate_frac_bits": GATE_FRAC_BITS,
+    "rounding": "half up: rshift(x, n) = (x + 2^(n-1)) >> n, rdiv(a, b) = floor((2a + b) / 2b)",
+    "weights": "1 bit: sgn(W - mean W), beta = mean |W| folded into thresholds and biases",
+}
+
+ENCODER_LINEARS = ("q", "k", "v", "so", "int", "out")
+
+
+# ------------------------------------------------------------------------------------------------
+# Run-time integer operations (numpy int64 arrays; the PyTorch reference has its own, on tensors)
+
+
+def rshift(x: np.ndarray, n: int) -> np.ndarray:
+    """x / 2^n rounded half up (n >= 1)."""
+    return (x + (1 << (n - 1))) >> n
+
+
+def rdiv(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a / b rounded half up, for b > 0."""
+    return (2 * a + b) // (2 * b)
+
+
+def isqrt(n: np.ndarray) -> np.ndarray:
+    """floor(sqrt(n)) of int64 n >= 0: a float estimate, then corrected by exact integer comparisons."""
+    root = np.floor(np.sqrt(n.astype(np.float64))).astype(np.int64)
+    root -= (root * root > n).astype(np.int64)
+    root += ((root + 1) * (root + 1) <= n).astype(np.int64)
+    return root
+
+
+def saturate(u: np.ndarray) -> np.ndarray:
+    """Clamp to the 24-bit signed state range."""
+    return np.clip(u, -STATE_MAX, STATE_MAX)
+
+
+def shift_to_bits(x: np.ndarray, bits: int) -> np.ndarray:
+    """Rescale x by a right shift (rounded) so that max|x| < 2^bits; a positive scale factor."""
+    excess = int(np.abs(x).max(initial=0)).bit_length() - bits
+    return rshift(x, excess) if excess > 0 else x
+
+
+def quantize_features(features: np.ndarray) -> np.ndarray:
+    """Real features -> X = rint(x 2^12) clipped to 16-bit signed (the sensor boundary, on the host)."""
+    limit = 2 ** (FEATURE_BITS - 1) - 1
+    return np.clip(np.rint(np.asarray(features, np.float64) * 2**FEATURE_FRAC_BITS), -limit, limit).astype(np.int64)
+
+
+# ------------------------------------------------------------------------------------------------
+# Export-time conversion of a trained model
+
+
+def _binary(layer: torch.nn.Module) -> tuple[np.ndarray, float]:
+    """1-bit layer -> (sgn(W - mean W) as int8 with sgn(0) = +1, beta = mean |W|)."""
+    weight = layer.weight.detach().double()
+    signs = torch.where(weight - weight.mean() >= 0, 1, -1).to(torch.int8)
+    return signs.numpy(), float(weight.abs().mean())
+
+
+def _bias(layer: torch.nn.Module) -> np.ndarray:
+    return layer.bias.detach().double().numpy()
+
+
+def _folded(value: np.ndarray | float, beta: float) -> np.ndarray:
+    """A real value added to a membrane of units beta 2^-F, as an integer."""
+    return np.rint(np.asarray(value, np.float64) * 2**MEMBRANE_FRAC_BITS / beta).astype(np.int64)
+
+
+def gelu_table(beta: float) -> tuple[np.ndarray, int, int]:
+    """GELU on currents of units beta 2^-F: (table, bin shift k, offset) with GELU_int(Y) =
+    table[(Y + offset) >> k] for -offset <= Y < offset, Y above, 0 below."""
+    unit = beta / 2**MEMBRANE_FRAC_BITS  # real value of one current unit
+    shift = max(0, math.floor(math.log2(GELU_STEP / unit)))
+    half = math.ceil(GELU_RANGE / unit / 2**shift)  # bins on each side of 0
+    mids = ((np.arange(2 * half) - half) * 2**shift + (2**shift - 1) / 2) * unit  # real midpoints
+    gelu = 0.5 * mids * (1 + np.vectorize(math.erf)(mids / math.sqrt(2)))
+    return np.rint(gelu / unit).astype(np.int64), shift, half * 2**shift
+
+
+def positions(length: int, dim: int) -> np.ndarray:
+    """The model's sinusoidal clip positions (spiking.inputs), in float64 -> (length, dim)."""
+    from spiking.inputs import sinusoidal_positions
+
+    return sinusoidal_positions(length, dim, dtype=torch.float64).numpy()
+
+
+def integer_parameters(model: Any, max_clips: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The fixed-point weights (name -> int array) and scalars of a 1-bit NF SpikingVTG model."""
+    config = model.config
+    f = MEMBRANE_FRAC_BITS
+    arrays: dict[str, np.ndarray] = {}
+    scalars: dict[str, Any] = {
+        "leak": int(round(config.leak * 2**LEAK_BITS)),
+        "input.threshold": int(round(config.threshold * 2**f)),
+    }
+    for name, layer, bias in (
+        ("video", model.inputs.video, _bias(model.inputs.video)[None] + positions(max_clips, config.hidden_dim)),
+        ("text", model.inputs.text, _bias(model.inputs.text)),
+    ):
+        arrays[f"input.{name}.sign"], beta = _binary(layer)
+        scalars[f"input.{name}.scale"] = int(round(beta * 2**INPUT_SCALE_FRAC_BITS))
+        arrays[f"input.{name}.bias"] = np.rint(bias * 2**f).astype(np.int64)
+    arrays["sfg.pool"] = np.rint(model.sfg.pool.weight.detach().double().numpy()[0] * 2**POOL_FRAC_BITS).astype(
+        np.int64
+    )
+    for i, layer in enumerate(model.layers):
+        attention = layer.attention
+        linears = dict(
+            zip(
+                ENCODER_LINEARS,
+                (attention.query, attention.key, attention.value, layer.self_output, layer.intermediate, layer.output),
+            )
+        )
+        for name, linear in linears.items():
+            key = f"layer{i}.{name}"
+            arrays[f"{key}.sign"], beta = _binary(linear)
+            arrays[f"{key}.bias"] = _folded(_bias(linear), beta)
+            scalars[f"{key}.threshold"] = int(_folded(config.threshold, beta))
+            if name in ("so", "out"):
+                scalars[f"{key}.residual"] = int(_folded(1.0, beta))
+            if name == "q":
+                scalars[f"{key}.attention_scale"] = int(round(beta * 2**ATTENTION_SHIFT))
+            if name == "int" and config.activation == "gelu":
+                arrays[f"{key}.gelu"], scalars[f"{key}.gelu_shift"], scalars[f"{key}.gelu_offset"] = gelu_table(beta)
+        scalars[f"layer{i}.attn.threshold"] = int(round(config.threshold * 2**f))
+    for head, decoder in (("f", model.f_decoder), ("d", model.d_decoder)):
+        for j, conv in enumerate(decoder.convs):
+            key = f"decoder.{head}.{j}"
+            arrays[f"{key}.sign"], beta = _binary(conv)
+            arrays[f"{key}.bias"] = _folded(_bias(conv), beta)
+            if j < len(decoder.convs) - 1:
+                scalars[f"{key}.threshold"] = int(_folded(config.threshold, beta))
+            else:
+                scalars[f"{key}.readout_scale"] = beta / 2**f
+    return arrays, scalars
+
+
+def float_parameters(model: Any, max_clips: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The floating-point weights (the effective beta sgn(.) of 1-bit layers) and scalars of an NF model."""
+    from spiking.quant import effective_weight
+
+    config = model.config
+
+    def weight(layer: torch.nn.Module) -> np.ndarray:
+        return effective_weight(layer).detach().double().numpy()
+
+    arrays: dict[str, np.ndarray] = {
+        "input.video.weight": weight(model.inputs.video),
+        "input.video.bias": _bias(model.inputs.video)[None] + positions(max_clips, config.hidden_dim),
+        "input.text.weight": weight(model.inputs.text),
+        "input.text.bias": _bias(model.inputs.text),
+        "sfg.pool": model.sfg.pool.weight.detach().double().numpy()[0],
+    }
+    for i, layer in enumerate(model.layers):
+        attention = layer.attention
+        modules = (attention.query, attention.key, attention.value, layer.self_output, layer.intermediate, layer.output)
+        for name, linear in zip(ENCODER_LINEARS, modules):
+            arrays[f"layer{i}.{name}.weight"] = weight(linear)
+            arrays[f"layer{i}.{name}.bias"] = _bias(linear)
+    for head, decoder in (("f", model.f_decoder), ("d", model.d_decoder)):
+        for j, conv in enumerate(decoder.convs):
+            arrays[f"decoder.{head}.{j}.weight"] = weight(conv)
+            arrays[f"decoder.{head}.{j}.bias"] = _bias(conv)
+    scalars = {"leak": float(config.leak), "threshold": float(config.threshold)}
+    return arrays, scalars

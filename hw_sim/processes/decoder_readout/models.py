@@ -1,0 +1,70 @@
+"""Floating- and fixed-point behaviour of :class:`DecoderReadout` (one timestep per Lava step)."""
+
+from __future__ import annotations
+
+import numpy as np
+from lava.magma.core.decorator import implements, requires, tag
+from lava.magma.core.model.py.ports import PyInPort
+from lava.magma.core.model.py.type import LavaPyType
+from lava.magma.core.resources import CPU
+from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
+
+from hw_sim.processes.base import SpikingProcessModel
+from hw_sim.processes.decoder_readout.process import DecoderReadout
+
+
+class AbstractDecoderReadoutModel(SpikingProcessModel):
+    """The step of :class:`DecoderReadout`; subclasses fix the number system."""
+
+    def run_spk(self) -> None:
+        self.receive_query()
+        spikes = self.s_in.recv()
+        if self.step_in_query == 0:
+            self.u_f[:], self.u_d[:] = 0, 0
+            self.foreground[:], self.boundary[:] = 0, 0
+        video_mask, _ = self.masks()
+        keep = video_mask[:, None]
+        x = spikes[: self.max_video] * keep  # (Lv, D) real clips only
+        self.count(0, x, video_mask)
+        populations = []
+        for head, readout in (("f", self.foreground), ("d", self.boundary)):
+            layers = self.proc_params["architecture"][f"{head}_layers"]
+            membranes = getattr(self, f"u_{head}")
+            h = x
+            for j in range(layers - 1):
+                key = f"decoder.{head}.{j}"
+                h = self.arithmetic.lif(membranes[j], self.arithmetic.conv(h, key), key) * keep
+                self.count(1 + len(populations), h, video_mask)
+                populations.append(h)
+            readout += self.arithmetic.conv(h, f"decoder.{head}.{layers - 1}")
+        self.send_record(populations)
+
+
+@implements(proc=DecoderReadout, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("floating_pt")
+class PyDecoderReadoutModelFloat(AbstractDecoderReadoutModel):
+    precision = "float"
+    s_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
+    lengths: np.ndarray = LavaPyType(np.ndarray, np.int64)
+    u_f: np.ndarray = LavaPyType(np.ndarray, float)
+    u_d: np.ndarray = LavaPyType(np.ndarray, float)
+    foreground: np.ndarray = LavaPyType(np.ndarray, float)
+    boundary: np.ndarray = LavaPyType(np.ndarray, float)
+    counts: np.ndarray = LavaPyType(np.ndarray, np.int64)
+
+
+@implements(proc=DecoderReadout, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt")
+class PyDecoderReadoutModelFixed(AbstractDecoderReadoutModel):
+    """Integer model: 24-bit IF membranes; the read-outs are sums of integer currents."""
+
+    precision = "fixed"
+    s_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int64, precision=2)
+    lengths: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=16)
+    u_f: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+    u_d: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+    foreground: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=48)
+    boundary: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=48)
+    counts: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=32)

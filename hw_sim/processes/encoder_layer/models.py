@@ -1,0 +1,78 @@
+"""Floating- and fixed-point behaviour of :class:`EncoderLayer` (one timestep per Lava step)."""
+
+from __future__ import annotations
+
+import numpy as np
+from lava.magma.core.decorator import implements, requires, tag
+from lava.magma.core.model.py.ports import PyInPort, PyOutPort
+from lava.magma.core.model.py.type import LavaPyType
+from lava.magma.core.resources import CPU
+from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
+
+from hw_sim.processes.base import SpikingProcessModel
+from hw_sim.processes.encoder_layer.process import POPULATIONS, EncoderLayer
+
+
+class AbstractEncoderLayerModel(SpikingProcessModel):
+    """The step of :class:`EncoderLayer`; subclasses fix the number system."""
+
+    def run_spk(self) -> None:
+        self.receive_query()
+        x = self.s_in.recv()
+        if self.step_in_query == 0:
+            for name in POPULATIONS:
+                getattr(self, f"u_{name}")[:] = 0
+        _, token_mask = self.masks()
+        a, key = self.arithmetic, f"layer{self.proc_params['index']}"
+
+        def lif(name: str, current: np.ndarray) -> np.ndarray:
+            return a.lif(getattr(self, f"u_{name}"), current, f"{key}.{name}")
+
+        q = a.linear(x, f"{key}.q")
+        k = lif("k", a.linear(x, f"{key}.k"))
+        v = lif("v", a.linear(x, f"{key}.v"))
+        attn = lif("attn", a.attention(q, k, v, token_mask, self.proc_params["index"]))
+        so = lif("so", a.linear(attn, f"{key}.so") + a.residual(x, f"{key}.so"))
+        inter = lif("int", a.activation(a.linear(so, f"{key}.int"), f"{key}.int"))
+        out = lif("out", a.linear(inter, f"{key}.out") + a.residual(so, f"{key}.out"))
+        self.s_out.send(out)
+        populations = [k, v, attn, so, inter, out]
+        for p, spikes in enumerate(populations):
+            self.count(p, spikes, token_mask)
+        self.send_record(populations)
+
+
+@implements(proc=EncoderLayer, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("floating_pt")
+class PyEncoderLayerModelFloat(AbstractEncoderLayerModel):
+    precision = "float"
+    s_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
+    lengths: np.ndarray = LavaPyType(np.ndarray, np.int64)
+    u_k: np.ndarray = LavaPyType(np.ndarray, float)
+    u_v: np.ndarray = LavaPyType(np.ndarray, float)
+    u_attn: np.ndarray = LavaPyType(np.ndarray, float)
+    u_so: np.ndarray = LavaPyType(np.ndarray, float)
+    u_int: np.ndarray = LavaPyType(np.ndarray, float)
+    u_out: np.ndarray = LavaPyType(np.ndarray, float)
+    counts: np.ndarray = LavaPyType(np.ndarray, np.int64)
+
+
+@implements(proc=EncoderLayer, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt")
+class PyEncoderLayerModelFixed(AbstractEncoderLayerModel):
+    """Integer model: ternary spikes in and out, 24-bit membranes."""
+
+    precision = "fixed"
+    s_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int64, precision=2)
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int64, precision=2)
+    lengths: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=16)
+    u_k: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+    u_v: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+    u_attn: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+    u_so: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+    u_int: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+    u_out: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+    counts: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=32)

@@ -1,0 +1,75 @@
+"""Floating- and fixed-point behaviour of :class:`InputSFG` (one timestep per Lava step)."""
+
+from __future__ import annotations
+
+import numpy as np
+from lava.magma.core.decorator import implements, requires, tag
+from lava.magma.core.model.py.ports import PyInPort, PyOutPort
+from lava.magma.core.model.py.type import LavaPyType
+from lava.magma.core.resources import CPU
+from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
+
+from hw_sim.processes.base import SpikingProcessModel
+from hw_sim.processes.input_sfg.process import InputSFG
+
+
+class AbstractInputSFGModel(SpikingProcessModel):
+    """The step of :class:`InputSFG`; subclasses fix the number system."""
+
+    def _unpack(self, packet: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The injected packet -> video (Lv_max, Dv), text (Lq_max, Dt)."""
+        split = 2 + self.max_video * self.proc_params["architecture"]["video_dim"]
+        video = packet[2:split].reshape(self.max_video, -1)
+        return video, packet[split:].reshape(self.max_text, -1)
+
+    def run_spk(self) -> None:
+        packet = self.receive_query()
+        if self.step_in_query == 0:  # a new query: its features, and the state from rest
+            video, text = self._unpack(packet)
+            self.context = self.arithmetic.prepare(video, text, int(self.lengths[1]))
+            self.sfg_state = self.arithmetic.new_trace(self.trace.shape)
+            self.gate[:] = self.arithmetic.initial_gate(self.masks()[0])
+            self.u[:] = 0
+        video_mask, token_mask = self.masks()
+        current = self.arithmetic.input_current(self.context, self.gate, token_mask)
+        spikes = self.arithmetic.lif(self.u, current, "input")
+        self.s_out.send(spikes)
+        self.count(0, spikes, token_mask)
+        self.send_record([spikes])
+        last = self.a_in.recv()  # the last encoder layer's spikes of this same step
+        self.score[:], self.gate[:] = self.arithmetic.sfg(
+            self.sfg_state, last[: self.max_video], self.context, video_mask
+        )
+        self.trace[:] = self.sfg_state["trace"]
+
+
+@implements(proc=InputSFG, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("floating_pt")
+class PyInputSFGModelFloat(AbstractInputSFGModel):
+    precision = "float"
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
+    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
+    lengths: np.ndarray = LavaPyType(np.ndarray, np.int64)
+    u: np.ndarray = LavaPyType(np.ndarray, float)
+    trace: np.ndarray = LavaPyType(np.ndarray, float)
+    score: np.ndarray = LavaPyType(np.ndarray, float)
+    gate: np.ndarray = LavaPyType(np.ndarray, float)
+    counts: np.ndarray = LavaPyType(np.ndarray, np.int64)
+
+
+@implements(proc=InputSFG, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt")
+class PyInputSFGModelFixed(AbstractInputSFGModel):
+    """Integer model: ternary spikes on the ports, 24-bit membranes, integer trace, score and gate."""
+
+    precision = "fixed"
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int64, precision=2)
+    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int64, precision=2)
+    lengths: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=16)
+    u: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+    trace: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+    score: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=18)
+    gate: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=13)
+    counts: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=32)
