@@ -67,7 +67,7 @@ def export(model: Any, checkpoint: dict[str, Any], args: argparse.Namespace) -> 
         "architecture": architecture(model, max_clips),
         "tc": tc,
         "neuron": {
-            "model": "ternary LIF, reset by subtraction: u <- gamma u + I; s = [u >= Vth] - [u <= -Vth]; u <- u - Vth s",
+            "model": "ternary LIF, subtractive reset: u <- gamma u + I; s = [u >= Vth] - [u <= -Vth]; u <- u - Vth s",
             "leak": config.leak,
             "threshold": config.threshold,
             "decoder_leak": 1.0,

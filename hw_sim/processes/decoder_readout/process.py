@@ -31,7 +31,8 @@ class DecoderReadout(AbstractProcess):
     ``foreground`` (Lv, 1) and ``boundary`` (Lv, 2) accumulate y over the query's Tc steps (integer
     currents of units beta_n 2^-F in fixed point; the runner divides by Tc and rescales).
 
-    Ports: ``features`` (the injected packet; its first two entries are the real lengths), ``s_in`` (L, D), ``record`` (P, Lv, D) for the P IF populations.
+    Ports: ``features`` (the injected packet; its first two entries are the real lengths),
+    ``s_in`` (L, D), ``record`` (P, Lv, D) for the P IF populations.
     Vars: ``lengths`` (2,), ``u_f`` (n_f - 1, Lv, D), ``u_d`` (n_d - 1, Lv, D) membranes (at least one
     row), ``foreground``, ``boundary``, ``counts`` (Tc, 1 + P): the decoders' input spikes, then each
     population's.

@@ -32,7 +32,8 @@ class EncoderLayer(AbstractProcess):
     Weights are the layer's (1-bit: beta folded into thresholds, export/fixed_point.py) and reach the
     model as proc_params, fixed at compile time.
 
-    Ports: ``features`` (the injected packet; its first two entries are the real lengths), ``s_in`` (L, D), ``s_out`` (L, D), ``record`` (6, L, max(D, F)).
+    Ports: ``features`` (the injected packet; its first two entries are the real lengths),
+    ``s_in`` (L, D), ``s_out`` (L, D), ``record`` (6, L, max(D, F)).
     Vars: ``lengths`` (2,), membranes ``u_k``, ``u_v``, ``u_attn``, ``u_so``, ``u_out`` (L, D) and
     ``u_int`` (L, F), ``counts`` (Tc, 6) spikes per step and population on the real tokens.
     """
