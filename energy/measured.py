@@ -8,6 +8,10 @@ For each component c of an :class:`~energy.activity.ActivityRecord` (docs/ARCHIT
 and the floating-point work of :mod:`energy.float_work` in FP-MAC. Existing counters (syops,
 SpikingJelly) count only {0, 1} tensors, so a -1 spike would be missed; |s| x fan-out does not miss it.
 
+As in the paper, every spike-triggered accumulation of the 1-bit NF model is priced INT-ACC, although
+those of K and V add real-valued operands (the query q and the attention weights alpha, not binary
+weights); pricing them FP-ACC would raise the K and V terms by 9x with the paper's table.
+
 The fan-out is the one the model reports: for ``k`` that is L (QK^T with spiking K), not the paper's D
 (see :mod:`energy.analytic`). Fed back as IFRs, rate x neurons x fan-out, the structural formula of
 :mod:`energy.analytic` gives the same encoder total (:func:`encoder_terms`).
