@@ -15,6 +15,7 @@ from test_sdst_batch import (
     one_thread,  # noqa: F401  (autouse fixture: one torch thread here)
 )
 
+from sdst_teacher.sdst.dense_stream import DenseStream
 from sdst_teacher.sdst.model import build
 from sdst_teacher.sdst.parameters import count_parameters
 from vtg.errors import UserError
@@ -177,3 +178,13 @@ def test_presets_build(name, dims):
     else:
         batch = make_batch(dims, lengths=(6, 9))
         model.loss(model(batch), batch)["total"].backward()
+
+
+def test_beta_gate_is_clamped_but_keeps_its_gradient():
+    dense, video = torch.full((1, 2, 3), 2.0), torch.full((1, 2, 3), 1.0)
+    for value, expected in ((-0.3, 1.0), (0.25, 1.25), (1.7, 2.0)):  # beta = 0, 0.25, 1
+        theta = torch.tensor(value, requires_grad=True)
+        out = DenseStream.gate(dense, video, theta)
+        assert torch.allclose(out, torch.full_like(out, expected))
+        out.sum().backward()
+        assert float(theta.grad) == pytest.approx(6.0)  # d/dbeta of sum(beta D + (1 - beta) V) = sum(D - V)

@@ -28,9 +28,14 @@ class DenseStream(nn.Module):
         self.ffn = FeedForwardBlock(dim, ffn_ratio, droppath)
 
     @staticmethod
-    def gate(dense: torch.Tensor, video: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
-        """Eq. 3: beta D + (1 - beta) V with beta = clamp(theta, 0, 1); dense, video (B, L, D), beta () -> (B, L, D)."""
-        beta = beta.clamp(0.0, 1.0)
+    def gate(dense: torch.Tensor, video: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+        """Eq. 3: beta D + (1 - beta) V with beta = clamp(theta, 0, 1); dense, video (B, L, D), theta () -> (B, L, D).
+
+        theta starts at 0, on the edge of [0, 1]: with a plain clamp, the first step that pushes it below 0 would
+        freeze beta at 0 for good (zero gradient outside the interval). The clamp is therefore applied in the
+        forward pass only (straight-through), so beta can leave 0 whenever the loss later asks for it.
+        """
+        beta = theta + (theta.clamp(0.0, 1.0) - theta).detach()  # value clamp(theta), gradient 1
         return beta * dense + (1.0 - beta) * video
 
     def forward(
