@@ -29,6 +29,7 @@ train:
 """
 
 
+@pytest.mark.slow
 def test_two_gloo_processes_train_one_epoch(tiny_data, tmp_path, capsys):
     config, out = tmp_path / "univtg.yaml", tmp_path / "ddp"
     config.write_text(CONFIG)

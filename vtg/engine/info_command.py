@@ -23,7 +23,9 @@ DIM_DEFAULTS = {"video_levels": 1, "text_levels": 1}
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", type=Path, help="checkpoint to describe")
     # dest differs from the config's "model:" section, which must not become this option's default
-    parser.add_argument("--model", dest="model_name", help="without --checkpoint: model to build (or model.name)")
+    parser.add_argument(
+        "--model", dest="model_name", metavar="NAME", help="without --checkpoint: model to build (or model.name)"
+    )
     parser.add_argument(
         "--dims",
         help="without --checkpoint: video_dim=N,text_dim=N[,video_levels=K,text_levels=K] (levels default to 1)",

@@ -18,8 +18,9 @@ from vtg.errors import UserError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", type=Path, required=True, help="checkpoint written by vtg train")
-    parser.add_argument("--data", type=Path, required=True, help="dataset folder (with dataset.yaml)")
+    # required, but not by argparse: a config's top-level keys may give them
+    parser.add_argument("--checkpoint", type=Path, help="checkpoint written by vtg train; required")
+    parser.add_argument("--data", type=Path, help="dataset folder (with dataset.yaml); required")
     parser.add_argument("--split", default="val", help="split of dataset.yaml to predict (default val)")
     parser.add_argument("--tc", type=int, help="inference timesteps of a spiking model")
     parser.add_argument("--out", type=Path, help="predictions file (default: CHECKPOINT_DIR/SPLIT_preds.jsonl)")
@@ -73,6 +74,9 @@ def run(args: argparse.Namespace) -> int:
     from vtg.engine.evaluation import score_predictions
     from vtg.postprocess.predictions import write_predictions
 
+    for option in ("checkpoint", "data"):
+        if getattr(args, option) is None:
+            raise UserError(f"option --{option}: required")
     if args.batch_size is not None and args.batch_size < 1:
         raise UserError(f"option --batch-size: expected at least 1, got {args.batch_size}")
     model, checkpoint = load_model(args.checkpoint)

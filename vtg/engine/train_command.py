@@ -33,8 +33,9 @@ def number_of_batches(text: str) -> int | float:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     # dest differs from the config's "model:" section, which must not become this option's default
-    parser.add_argument("--model", dest="model_name", help="spikingvtg, sdst or univtg (default: model.name)")
-    parser.add_argument("--data", type=Path, required=True, help="dataset folder (with dataset.yaml)")
+    parser.add_argument("--model", dest="model_name", metavar="NAME", help="spikingvtg, sdst or univtg (model.name)")
+    # required, but not by argparse: a config's top-level "data:" may give it
+    parser.add_argument("--data", type=Path, help="dataset folder (with dataset.yaml); required")
     parser.add_argument("--out", type=Path, help="output folder (default: runs/MODEL)")
     parser.add_argument("--epochs", type=int, help="number of epochs (train.epochs)")
     parser.add_argument("--batch-size", type=int, help="batch size per process (train.batch_size)")
@@ -87,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
     from vtg.engine.train_config import TrainConfig
     from vtg.engine.trainer import TrainRun, fit
 
+    if args.data is None:
+        raise UserError("option --data: required (the dataset folder)")
     source = str(args.config) if args.config is not None else "config"
     name, model_config = model_section(args.config_dict, args.model_name, source)
     overrides = {
