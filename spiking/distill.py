@@ -1,0 +1,310 @@
+"""The CLRM transfer recipe: a frozen teacher, a SpikingVTG student, and the training engine (paper Sec. 4.5.1).
+
+The recipe is a model that follows the model interface of docs/ARCHITECTURE.md, so the engine
+(Lightning, checkpoints, resume, progress, metrics) trains it as it trains any model:
+
+* :class:`DistillationModel` holds the student (any variant: base, NF, 1-bit NF), the teacher (SDST or
+  the UniVTG-style one, frozen: eval mode, no gradient, whatever mode the engine sets) and the CLRM
+  loss with its projections W_d. ``forward`` runs both with ``return_hidden=True`` (the teacher under
+  ``no_grad``); ``loss`` is the weighted sum below; ``predict`` is the student's.
+* The schedule, per epoch e (0-based), with E_c = ``clrm_epochs``::
+
+      e <  E_c (CLRM stage):  total = L_CLRM + clrm_stage_task_weight * L_task
+      e >= E_c (task stage):  total = L_task + task_stage_clrm_weight * L_CLRM
+
+  ``clrm_epochs: 0`` with ``task_stage_clrm_weight > 0`` is joint training from the start; the
+  defaults (a CLRM stage, then task training) follow SpikingBERT's two stages (paper ref. [26]).
+* :class:`DistillModule` is the engine's :class:`~vtg.engine.module.VTGModule` with that model; it tells
+  the model the epoch and adds the recipe to the checkpoints' metadata.
+
+Checkpoints: ``OUT/last.ckpt`` and ``OUT/best.ckpt`` hold the whole recipe (student under ``model.student.``,
+projections under ``model.clrm.``, the frozen teacher under ``model.teacher.``) for ``--resume``. At the
+end of a run :func:`write_student_checkpoint` writes ``OUT/student.ckpt`` from ``last.ckpt``: the student
+alone in the engine's format (model ``spikingvtg``), which ``load_model``, ``vtg predict``, ``vtg info``,
+``vtg-export`` and ``vtg energy`` read like any SpikingVTG checkpoint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+import yaml
+from torch import nn
+
+from spiking.clrm import CLRMConfig, CLRMLoss, resolve_layer_map
+from vtg.engine.atomic import atomic_write_text
+from vtg.engine.checkpoint import (
+    METADATA_KEY,
+    atomic_save,
+    check_dims,
+    checkpoint_metadata,
+    load_model,
+    read_checkpoint,
+)
+from vtg.engine.datamodule import VTGDataModule
+from vtg.engine.history import MetricsHistory
+from vtg.engine.module import VTGModule
+from vtg.engine.train_config import TrainConfig
+from vtg.engine.trainer import BEST, LAST, TrainRun, build_trainer, check_resumable
+from vtg.errors import UserError, check_number
+
+TEACHERS = ("sdst", "univtg")
+STUDENT = "spikingvtg"
+STUDENT_CHECKPOINT = "student.ckpt"
+DISTILL_KEY = "distill"  # the recipe's entry in checkpoint["vtg"]
+
+
+@dataclasses.dataclass(frozen=True)
+class DistillConfig:
+    """The ``distill:`` section: the CLRM loss (:class:`~spiking.clrm.CLRMConfig`) and the schedule."""
+
+    clrm: CLRMConfig = CLRMConfig()
+    clrm_epochs: int = 3
+    clrm_stage_task_weight: float = 0.0
+    task_stage_clrm_weight: float = 0.0
+
+    @classmethod
+    def from_dict(cls, section: Any, source: str, epochs: int) -> DistillConfig:
+        """Check the section of config file ``source`` (unknown fields are errors) for a run of ``epochs``."""
+        if section is None:
+            section = {}
+        if not isinstance(section, dict):
+            raise UserError(f"{source}: field 'distill': expected a mapping, got {type(section).__name__}")
+        schedule = ("clrm_epochs", "clrm_stage_task_weight", "task_stage_clrm_weight")
+        known = schedule + tuple(f.name for f in dataclasses.fields(CLRMConfig))
+        for key in section:
+            if key not in known:
+                raise UserError(f"{source}: field 'distill.{key}': unknown option (choose from {', '.join(known)})")
+        clrm_epochs = section.get("clrm_epochs", cls.clrm_epochs)
+        if isinstance(clrm_epochs, bool) or not isinstance(clrm_epochs, int) or not 0 <= clrm_epochs <= epochs:
+            raise UserError(
+                f"{source}: field 'distill.clrm_epochs': expected an integer in 0..{epochs} (train.epochs), "
+                f"got {clrm_epochs!r}"
+            )
+        weights = {}
+        for name in schedule[1:]:
+            weights[name] = check_number(section.get(name, getattr(cls, name)), f"{source}: field 'distill.{name}'")
+            if weights[name] < 0:
+                raise UserError(f"{source}: field 'distill.{name}': must be >= 0, got {weights[name]}")
+        return cls(clrm=CLRMConfig.from_dict(section, source), clrm_epochs=clrm_epochs, **weights)
+
+    def weights(self, epoch: int) -> tuple[float, float]:
+        """``(clrm_weight, task_weight)`` of ``epoch`` (see the module docstring)."""
+        if epoch < self.clrm_epochs:
+            return 1.0, self.clrm_stage_task_weight
+        return self.task_stage_clrm_weight, 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The section as written to ``config.yaml`` (a valid ``distill:`` section)."""
+        flat = dataclasses.asdict(self)
+        return {**flat.pop("clrm"), **flat}
+
+
+def load_teacher(path: Path, data: Path, dims: dict[str, int]) -> tuple[nn.Module, dict[str, Any]]:
+    """The frozen teacher of checkpoint ``path`` (SDST or UniVTG-style, trained on data of ``dims``)."""
+    teacher, checkpoint = load_model(path)
+    metadata = checkpoint[METADATA_KEY]
+    if metadata["model_name"] not in TEACHERS:
+        raise UserError(
+            f"{path}: option --teacher: checkpoint of model '{metadata['model_name']}', not a teacher "
+            f"(train one with vtg train --model {' or '.join(TEACHERS)})"
+        )
+    check_dims(path, metadata["dims"], data, dims)
+    teacher.requires_grad_(False)
+    return teacher.eval(), metadata
+
+
+class DistillationModel(nn.Module):
+    """Student + frozen teacher + CLRM, behind the model interface (forward / loss / predict)."""
+
+    def __init__(self, student: nn.Module, teacher: nn.Module, clrm: CLRMLoss, config: DistillConfig):
+        super().__init__()
+        self.student = student
+        self.teacher = teacher
+        self.clrm = clrm
+        self.config = config
+        self.clrm_weight, self.task_weight = config.weights(0)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Take the loss weights of ``epoch`` from the schedule."""
+        self.clrm_weight, self.task_weight = self.config.weights(epoch)
+
+    def train(self, mode: bool = True) -> DistillationModel:
+        super().train(mode)
+        self.teacher.eval()  # frozen: no dropout or drop-path, whatever the engine asks for
+        return self
+
+    def forward(self, batch: dict[str, Any], return_hidden: bool = True) -> dict[str, Any]:
+        """The student's outputs (with hidden states and attentions) and, under ``teacher``, the teacher's."""
+        outputs = self.student(batch, return_hidden=True)
+        with torch.no_grad():
+            teacher = self.teacher(batch, return_hidden=True)
+        outputs["teacher"] = {"hidden_states": teacher["hidden_states"], "attentions": teacher["attentions"]}
+        return outputs
+
+    def loss(self, outputs: dict[str, Any], batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """``total`` of the schedule, the student's task terms, ``task`` (their total) and the CLRM terms."""
+        task = self.student.loss(outputs, batch)
+        clrm = self.clrm(outputs, outputs["teacher"], batch)
+        total = self.task_weight * task["total"] + self.clrm_weight * clrm["clrm"]
+        terms = {name: value for name, value in task.items() if name != "total"}
+        return {"total": total, "task": task["total"], **clrm, **terms}
+
+    def predict(self, batch: dict[str, Any], outputs: dict[str, Any]) -> list[dict[str, Any]]:
+        return self.student.predict(batch, outputs)
+
+
+def teacher_layout(teacher: nn.Module, batch: dict[str, Any]) -> tuple[int, int]:
+    """``(number of layers, hidden size)`` of the teacher's ``hidden_states``, read off one batch."""
+    with torch.no_grad():
+        hidden = teacher(batch, return_hidden=True)["hidden_states"]  # per layer (B, L_t, d_t)
+    return len(hidden), hidden[0].shape[-1]
+
+
+class DistillModule(VTGModule):
+    """The engine's LightningModule around :class:`DistillationModel` (student config as ``model_config``).
+
+    Args:
+        probe: one batch of the data, to read the teacher's layer count and width (W_d is d_s x d_t).
+        distill_metadata: what the checkpoints record about the recipe (teacher, resolved layer map).
+    """
+
+    def __init__(
+        self,
+        student_config: dict[str, Any],
+        dims: dict[str, int],
+        train: TrainConfig,
+        teacher: nn.Module,
+        recipe: DistillConfig,
+        probe: dict[str, Any],
+        distill_metadata: dict[str, Any],
+        config_source: str = "config",
+    ) -> None:
+        super().__init__(STUDENT, student_config, dims, train, config_source)  # builds the student first
+        student = self.model
+        num_teacher, teacher_dim = teacher_layout(teacher, probe)
+        layer_map = resolve_layer_map(recipe.clrm.layer_map, student.config.num_layers, num_teacher, config_source)
+        clrm = CLRMLoss(layer_map, student.config.hidden_dim, teacher_dim, recipe.clrm)
+        self.model = DistillationModel(student, teacher, clrm, recipe)
+        self.distill_metadata = {**distill_metadata, "layer_map": layer_map, "config": recipe.to_dict()}
+
+    def on_train_epoch_start(self) -> None:
+        self.model.set_epoch(self.current_epoch)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_save_checkpoint(checkpoint)
+        checkpoint[METADATA_KEY][DISTILL_KEY] = self.distill_metadata
+
+
+def write_student_checkpoint(recipe_path: Path, out: Path) -> Path:
+    """``out``: the student of the recipe checkpoint ``recipe_path`` alone, in the engine's format."""
+    checkpoint = read_checkpoint(recipe_path)
+    metadata = checkpoint[METADATA_KEY]
+    prefix = "model.student."
+    state = {
+        "model." + key[len(prefix) :]: value
+        for key, value in checkpoint["state_dict"].items()
+        if key.startswith(prefix)
+    }
+    student = checkpoint_metadata(
+        STUDENT, metadata["model_config"], metadata["dims"], metadata["train_config"], metadata["metrics"]
+    )
+    student[DISTILL_KEY] = {**metadata[DISTILL_KEY], "from_checkpoint": str(recipe_path)}
+    atomic_save({"state_dict": state, METADATA_KEY: student}, out)
+    return out
+
+
+def check_recipe(resume: Path, teacher_metadata: dict[str, Any], recipe: DistillConfig, source: str) -> None:
+    """A :class:`UserError` when ``resume`` is not a checkpoint of this recipe and teacher."""
+    old = read_checkpoint(resume)[METADATA_KEY].get(DISTILL_KEY)
+    if old is None:
+        raise UserError(f"{resume}: not a checkpoint of vtg distill (option --resume)")
+    if old["config"] != recipe.to_dict():
+        raise UserError(f"{source}: field 'distill': differs from checkpoint {resume} (a resumed run keeps its recipe)")
+    if (
+        old["teacher_model"] != teacher_metadata["model_name"]
+        or old["teacher_config"] != teacher_metadata["model_config"]
+    ):
+        raise UserError(f"option --teacher: not the teacher checkpoint {resume} was trained with ({old['teacher']})")
+
+
+def fit_distillation(run: TrainRun, teacher_path: Path, section: Any) -> dict[str, Any]:
+    """Train ``run``'s student with CLRM from the teacher of ``teacher_path``; return the run's summary.
+
+    Mirrors :func:`vtg.engine.trainer.fit` with :class:`DistillModule` for :class:`VTGModule`, and writes
+    ``OUT/student.ckpt`` at the end.
+    """
+    train = run.train
+    recipe = DistillConfig.from_dict(section, run.config_source, train.epochs)
+    data = VTGDataModule(
+        run.data,
+        run.train_split,
+        run.val_split,
+        batch_size=train.batch_size,
+        num_workers=train.num_workers,
+        seed=train.seed,
+        max_video_len=train.max_video_len,
+        max_query_len=train.max_query_len,
+    )
+    teacher, teacher_metadata = load_teacher(teacher_path, run.data, data.dims)
+    if run.resume is not None:
+        check_resumable(run, data.dims)
+        check_recipe(run.resume, teacher_metadata, recipe, run.config_source)
+    probe = next(iter(data.val_dataloader()))
+    # seeded after the teacher is built, so that the student starts from the weights a label-only run
+    # (vtg train, same seed) starts from
+    L.seed_everything(train.seed, workers=True, verbose=False)
+    module = DistillModule(
+        run.model_config,
+        data.dims,
+        train,
+        teacher,
+        recipe,
+        probe,
+        {
+            "teacher": str(teacher_path),
+            "teacher_model": teacher_metadata["model_name"],
+            "teacher_config": teacher_metadata["model_config"],
+        },
+        run.config_source,
+    )
+    extra = {"model": STUDENT, "teacher": str(teacher_path), "data": str(run.data)}
+    history = MetricsHistory(run.out / "metrics.json", train.monitor, train.monitor_mode, extra=extra)
+    trainer = build_trainer(run, history)
+    if trainer.is_global_zero:
+        config = {
+            "teacher": str(teacher_path),
+            "model": {"name": STUDENT, **run.model_config},
+            "train": train.to_dict(),
+            "distill": recipe.to_dict(),
+        }
+        atomic_write_text(run.out / "config.yaml", yaml.safe_dump(config, sort_keys=False))
+    with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
+        warnings.filterwarnings("ignore", ".*does not have many workers.*")
+        warnings.filterwarnings("ignore", ".*exists and is not empty.*")
+        trainer.fit(module, datamodule=data, ckpt_path=run.resume)
+    student = run.out / STUDENT_CHECKPOINT
+    if trainer.is_global_zero:
+        write_student_checkpoint(run.out / LAST, student)
+    best = run.out / BEST
+    return {
+        "out": str(run.out),
+        "epochs": trainer.current_epoch,
+        "teacher": str(teacher_path),
+        "layer_map": module.distill_metadata["layer_map"],
+        "final": module.val_metrics,
+        "best": history.best(),
+        "checkpoints": {
+            "last": str(run.out / LAST),
+            "best": str(best) if best.is_file() else None,
+            "student": str(student),
+        },
+        "metrics_file": str(run.out / "metrics.json"),
+    }
