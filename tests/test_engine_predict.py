@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
+import pytest
 import torch
 
 from vtg.cli import main
 from vtg.data.predictions import read_predictions
 from vtg.engine.checkpoint import METADATA_KEY
+from vtg.engine.predict_command import set_timesteps
+from vtg.errors import UserError
 
 pytest_plugins = ["test_engine_support"]
 
@@ -63,3 +67,13 @@ def test_predict_with_missing_checkpoint_is_one_line(tiny_data, tmp_path, capsys
     code = main(["predict", "--checkpoint", str(tmp_path / "none.ckpt"), "--data", str(tiny_data)])
     err = capsys.readouterr().err
     assert code == 2 and "none.ckpt" in err and "not found" in err
+
+
+def test_tc_sets_the_inference_timesteps_of_a_spiking_model():
+    spiking = SimpleNamespace(inference_tc=8)
+    set_timesteps(spiking, "spikingvtg", 4)
+    assert spiking.inference_tc == 4
+    set_timesteps(spiking, "spikingvtg", None)
+    assert spiking.inference_tc == 4
+    with pytest.raises(UserError, match="option --tc: expected at least 1"):
+        set_timesteps(spiking, "spikingvtg", 0)

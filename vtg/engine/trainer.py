@@ -117,11 +117,10 @@ def build_trainer(run: TrainRun, history: MetricsHistory) -> L.Trainer:
     )
 
 
-def fit(run: TrainRun) -> dict[str, Any]:
-    """Train ``run``; return its summary (final and best metrics, checkpoint paths), on every process."""
+def open_data(run: TrainRun) -> VTGDataModule:
+    """The train and validation splits of ``run.data`` (a missing folder, split or file is a UserError)."""
     train = run.train
-    L.seed_everything(train.seed, workers=True, verbose=False)
-    data = VTGDataModule(
+    return VTGDataModule(
         run.data,
         run.train_split,
         run.val_split,
@@ -131,18 +130,20 @@ def fit(run: TrainRun) -> dict[str, Any]:
         max_video_len=train.max_video_len,
         max_query_len=train.max_query_len,
     )
-    if run.resume is not None:
-        check_resumable(run, data.dims)
-    module = VTGModule(run.model_name, run.model_config, data.dims, train, run.config_source)
-    history = MetricsHistory(
-        run.out / "metrics.json",
-        train.monitor,
-        train.monitor_mode,
-        extra={"model": run.model_name, "data": str(run.data)},
-    )
+
+
+def fit_module(
+    run: TrainRun, module: VTGModule, data: VTGDataModule, config: dict[str, Any], extra: dict[str, Any]
+) -> dict[str, Any]:
+    """Train ``module`` (a :class:`VTGModule` or a subclass) on ``data`` as ``run`` says; return the summary.
+
+    ``config`` is written to ``OUT/config.yaml`` and ``extra`` into ``metrics.json``. The summary (on every
+    process) holds ``out``, ``epochs``, ``final`` (last val metrics), ``best`` (the best epoch's entry),
+    ``checkpoints`` (``last``, ``best``) and ``metrics_file``.
+    """
+    history = MetricsHistory(run.out / "metrics.json", run.train.monitor, run.train.monitor_mode, extra=extra)
     trainer = build_trainer(run, history)
     if trainer.is_global_zero:
-        config = {"model": {"name": run.model_name, **run.model_config}, "train": train.to_dict()}
         atomic_write_text(run.out / "config.yaml", yaml.safe_dump(config, sort_keys=False))
     with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
         # the progress bar writes to stdout; --json keeps stdout for its one object
@@ -158,3 +159,14 @@ def fit(run: TrainRun) -> dict[str, Any]:
         "checkpoints": {"last": str(run.out / LAST), "best": str(best) if best.is_file() else None},
         "metrics_file": str(run.out / "metrics.json"),
     }
+
+
+def fit(run: TrainRun) -> dict[str, Any]:
+    """Train ``run``'s model (``vtg train``); return the summary of :func:`fit_module`."""
+    L.seed_everything(run.train.seed, workers=True, verbose=False)
+    data = open_data(run)
+    if run.resume is not None:
+        check_resumable(run, data.dims)
+    module = VTGModule(run.model_name, run.model_config, data.dims, run.train, run.config_source)
+    config = {"model": {"name": run.model_name, **run.model_config}, "train": run.train.to_dict()}
+    return fit_module(run, module, data, config, extra={"model": run.model_name, "data": str(run.data)})
