@@ -1,18 +1,28 @@
 """The ``train:`` section of a config, checked field by field, with command-line overrides on top.
 
-Example (every field optional; the defaults are those of :class:`TrainConfig`)::
+Every field is optional; the defaults are those of :class:`TrainConfig`::
 
     train:
       epochs: 20
-      batch_size: 16
-      lr: 0.001                # AdamW
+      batch_size: 16              # per process
+      lr: 0.001                   # AdamW
       weight_decay: 0.0001
-      schedule: cosine         # or constant; after warmup_steps of linear warm-up
+      schedule: cosine            # or constant; both after warmup_steps of linear warm-up (per optimizer step)
       warmup_steps: 0
-      min_lr_ratio: 0.0        # cosine ends at lr * min_lr_ratio
-      grad_clip: 0.0           # max gradient norm, 0 = no clipping
+      min_lr_ratio: 0.0           # cosine ends at lr * min_lr_ratio
+      grad_clip: 0.0              # max gradient norm, 0 = no clipping
+      accumulate_grad_batches: 1
       seed: 0
-      monitor: MR-full-mAP     # val metric that chooses best.ckpt
+      num_workers: 0              # DataLoader worker processes
+      max_video_len: null         # keep at most this many clips (and query tokens) per item
+      max_query_len: null
+      monitor: MR-full-mAP        # val metric (or val/<loss term>) that chooses best.ckpt
+      monitor_mode: max
+      limit_train_batches: 1.0    # a fraction of the batches, or an integer number of them
+      limit_val_batches: 1.0
+      deterministic: true         # torch's deterministic algorithms where they exist
+      precision: 32-true          # or 16-mixed, bf16-mixed (GPUs)
+      find_unused_parameters: true  # DDP: parameters without gradient in some steps
 """
 
 from __future__ import annotations
@@ -23,7 +33,11 @@ from typing import Any
 
 from vtg.errors import UserError
 
-CHOICES = {"schedule": ("constant", "cosine"), "monitor_mode": ("max", "min")}
+CHOICES = {
+    "schedule": ("constant", "cosine"),
+    "monitor_mode": ("max", "min"),
+    "precision": ("32-true", "16-mixed", "bf16-mixed"),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +63,7 @@ class TrainConfig:
     limit_train_batches: int | float = 1.0
     limit_val_batches: int | float = 1.0
     deterministic: bool = True
+    precision: str = "32-true"  # Lightning's: mixed precision ("16-mixed", "bf16-mixed") is for GPUs
     # models whose loss leaves some parameters without gradient (e.g. an unused head) need this under DDP
     find_unused_parameters: bool = True
 

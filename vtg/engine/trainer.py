@@ -105,6 +105,7 @@ def build_trainer(run: TrainRun, history: MetricsHistory) -> L.Trainer:
         limit_val_batches=batch_limit(train.limit_val_batches),
         accumulate_grad_batches=train.accumulate_grad_batches,
         gradient_clip_val=train.grad_clip or None,
+        precision=train.precision,
         # "warn": models with an op that has no deterministic kernel still run, with a warning
         deterministic="warn" if train.deterministic else None,
         # metrics of a couple of validation batches mean nothing, and the check would draw random numbers
