@@ -1,8 +1,8 @@
 """Shared by the engine tests: a tiny clip-wise model registered as ``tiny``, and a tiny dataset.
 
 The model follows the interface of docs/ARCHITECTURE.md (build/forward/loss/predict) with dropout, so
-that runs depend on the random generators (what resume and seeding must get right). Importable by name
-(``test_engine_support:build``) so that a ``torchrun`` child process can build it too.
+that runs depend on the random generators (what resume and seeding must get right). The registry holds
+import paths, so the tests register it as ``test_engine_support:build``.
 """
 
 from __future__ import annotations
