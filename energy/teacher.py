@@ -5,7 +5,8 @@ accumulates of its matrix products and convolutions: E = MACs x e_fp_mac, as the
 "FLOPs used in attention and linear layers" (section 5.1). The MACs are counted by PyTorch's
 ``FlopCounterMode`` (matmul, linear, conv, batched matmul and fused attention; one MAC = 2 FLOPs) while
 the model runs one query at a time, trimmed to its real clips and tokens, so that padding is not priced.
-Element-wise work (softmax, LayerNorm, GELU) is not counted, as in the paper.
+Element-wise work (softmax, LayerNorm, GELU) and sampling (SDST's deformable attention reads its
+points with ``grid_sample``) are not counted, as the paper counts only products.
 """
 
 from __future__ import annotations
