@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import shutil
 from types import SimpleNamespace
 
 import pytest
 import torch
+import yaml
 
 from vtg.cli import main
 from vtg.data.predictions import read_predictions
@@ -77,3 +79,21 @@ def test_tc_sets_the_inference_timesteps_of_a_spiking_model():
     assert spiking.inference_tc == 4
     with pytest.raises(UserError, match="option --tc: expected at least 1"):
         set_timesteps(spiking, "spikingvtg", 0)
+
+
+def test_split_without_ground_truth_gets_predictions_and_no_metrics(tiny_run, tiny_data, tmp_path, capsys):
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data, data)
+    lines = [json.loads(line) for line in (data / "val.jsonl").read_text().splitlines()]
+    test_lines = [{k: v for k, v in line.items() if k in ("qid", "query", "vid", "duration")} for line in lines]
+    (data / "test.jsonl").write_text("".join(json.dumps(line) + "\n" for line in test_lines))
+    config = yaml.safe_load((data / "dataset.yaml").read_text())
+    config["splits"]["test"] = "test.jsonl"
+    (data / "dataset.yaml").write_text(yaml.safe_dump(config))
+
+    out = tmp_path / "test_preds.jsonl"
+    args = ["predict", "--checkpoint", str(tiny_run / "last.ckpt"), "--data", str(data), "--split", "test"]
+    assert main([*args, "--out", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["metrics"] is None and summary["count"] == len(test_lines)
+    assert [p["qid"] for p in read_predictions(out)] == [line["qid"] for line in test_lines]
