@@ -42,12 +42,15 @@ count 2^-F.
 2^-6) over |y| < 8, each holding round(GELU(y_mid) 2^F / beta) of the bin's midpoint; Y above the
 table is passed through, below it gives 0.
 
-**SFG**: the last layer's video ASR is kept as a trace A <- rshift(G A, 12) + s 2^8 (the ASR's
-normaliser is the same for every clip, and the cosine ignores it). The sentence M (once per query):
-logits z_j = Q_j W_p' (W_p' = round(W_p 2^12)), rescaled to at most 20 bits by a right shift,
-M = sum_j ReLU(z_j) Q_j rescaled to at most 15 bits (positive scale factors leave the cosine
-unchanged; NF's 1/Lq is one of them). Per clip, c_i = rdiv((A_i . M) 2^16, isqrt(|A_i|^2)
-isqrt(|M|^2)) (0 when a norm is 0), i.e. cos in units 2^-16. Over the real clips,
+**SFG** (spiking/sfg.py: F_s = a.M / (sqrt(|a|^2 + eps^2) |M|), NF pooling phi(z) = (1 + ReLU(z)) / Lq):
+the last layer's video ASR a = A / N is kept as two traces, A <- rshift(G A, 12) + s 2^8 and
+N <- rshift(G N, 12) + 2^8 (the integer images of sum gamma^(t-tau) s and sum gamma^(t-tau)).
+The sentence M (once per query): logits z_j = Q_j W_p' (W_p' = round(W_p 2^12), units 2^-24),
+weights w_j = ReLU(z_j) + 2^24 (the "1 +"), rescaled to at most 20 bits by a right shift,
+M = sum_j w_j Q_j rescaled to at most 15 bits (positive scale factors leave the cosine unchanged;
+1/Lq is one of them). Per clip, with E = round(eps 2^12),
+c_i = rdiv((A_i . M) 2^16, isqrt(|A_i|^2 + rshift(N E, 12)^2) isqrt(|M|^2)) (0 when M = 0), i.e. the
+score in units 2^-16. Over the real clips,
 g_i = rdiv((c_i - min c) 2^12, max c - min c), or 2^12 for all if max c = min c (the float model's
 "no gating"), 0 on padding; the first step uses g = 2^12.
 
@@ -64,6 +67,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from export.model_map import weight_layers
 
 MEMBRANE_FRAC_BITS = 12  # F
 STATE_BITS = 24
@@ -100,9 +105,6 @@ FORMATS = {
     "rounding": "half up: rshift(x, n) = (x + 2^(n-1)) >> n, rdiv(a, b) = floor((2a + b) / 2b)",
     "weights": "1 bit: sgn(W - mean W), beta = mean |W| folded into thresholds and biases",
 }
-
-ENCODER_LINEARS = ("q", "k", "v", "so", "int", "out")
-
 
 # ------------------------------------------------------------------------------------------------
 # Run-time integer operations (numpy int64 arrays; the PyTorch reference has its own, on tensors)
@@ -174,15 +176,10 @@ def gelu_table(beta: float) -> tuple[np.ndarray, int, int]:
     return np.rint(gelu / unit).astype(np.int64), shift, half * 2**shift
 
 
-def positions(length: int, dim: int) -> np.ndarray:
-    """The model's sinusoidal clip positions (spiking.inputs), in float64 -> (length, dim)."""
-    from spiking.inputs import sinusoidal_positions
-
-    return sinusoidal_positions(length, dim, dtype=torch.float64).numpy()
-
-
 def integer_parameters(model: Any, max_clips: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """The fixed-point weights (name -> int array) and scalars of a 1-bit NF SpikingVTG model."""
+    from spiking.inputs import sinusoidal_positions
+
     config = model.config
     f = MEMBRANE_FRAC_BITS
     arrays: dict[str, np.ndarray] = {}
@@ -190,73 +187,42 @@ def integer_parameters(model: Any, max_clips: int) -> tuple[dict[str, np.ndarray
         "leak": int(round(config.leak * 2**LEAK_BITS)),
         "input.threshold": int(round(config.threshold * 2**f)),
     }
-    for name, layer, bias in (
-        ("video", model.inputs.video, _bias(model.inputs.video)[None] + positions(max_clips, config.hidden_dim)),
-        ("text", model.inputs.text, _bias(model.inputs.text)),
-    ):
-        arrays[f"input.{name}.sign"], beta = _binary(layer)
-        scalars[f"input.{name}.scale"] = int(round(beta * 2**INPUT_SCALE_FRAC_BITS))
-        arrays[f"input.{name}.bias"] = np.rint(bias * 2**f).astype(np.int64)
-    arrays["sfg.pool"] = np.rint(model.sfg.pool.weight.detach().double().numpy()[0] * 2**POOL_FRAC_BITS).astype(
-        np.int64
-    )
-    for i, layer in enumerate(model.layers):
-        attention = layer.attention
-        linears = dict(
-            zip(
-                ENCODER_LINEARS,
-                (attention.query, attention.key, attention.value, layer.self_output, layer.intermediate, layer.output),
-            )
-        )
-        for name, linear in linears.items():
-            key = f"layer{i}.{name}"
-            arrays[f"{key}.sign"], beta = _binary(linear)
-            arrays[f"{key}.bias"] = _folded(_bias(linear), beta)
+    positions = sinusoidal_positions(max_clips, config.hidden_dim, dtype=torch.float64).numpy()  # (max_clips, D)
+    readouts = {f"decoder.f.{config.f_layers - 1}", f"decoder.d.{config.d_layers - 1}"}  # no neuron: read out
+    for key, layer in weight_layers(model).items():
+        arrays[f"{key}.sign"], beta = _binary(layer)
+        if key.startswith("input."):
+            bias = _bias(layer) + (positions if key == "input.video" else 0.0)  # (max_clips, D) or (D,)
+            scalars[f"{key}.scale"] = int(round(beta * 2**INPUT_SCALE_FRAC_BITS))
+            arrays[f"{key}.bias"] = np.rint(bias * 2**f).astype(np.int64)
+            continue
+        arrays[f"{key}.bias"] = _folded(_bias(layer), beta)
+        if key in readouts:
+            scalars[f"{key}.readout_scale"] = beta / 2**f
+        else:
             scalars[f"{key}.threshold"] = int(_folded(config.threshold, beta))
-            if name in ("so", "out"):
-                scalars[f"{key}.residual"] = int(_folded(1.0, beta))
-            if name == "q":
-                scalars[f"{key}.attention_scale"] = int(round(beta * 2**ATTENTION_SHIFT))
-            if name == "int" and config.activation == "gelu":
-                arrays[f"{key}.gelu"], scalars[f"{key}.gelu_shift"], scalars[f"{key}.gelu_offset"] = gelu_table(beta)
+        if key.endswith((".so", ".out")):
+            scalars[f"{key}.residual"] = int(_folded(1.0, beta))
+        if key.endswith(".q"):
+            scalars[f"{key}.attention_scale"] = int(round(beta * 2**ATTENTION_SHIFT))
+        if key.endswith(".int") and config.activation == "gelu":
+            arrays[f"{key}.gelu"], scalars[f"{key}.gelu_shift"], scalars[f"{key}.gelu_offset"] = gelu_table(beta)
+    for i in range(config.num_layers):
         scalars[f"layer{i}.attn.threshold"] = int(round(config.threshold * 2**f))
-    for head, decoder in (("f", model.f_decoder), ("d", model.d_decoder)):
-        for j, conv in enumerate(decoder.convs):
-            key = f"decoder.{head}.{j}"
-            arrays[f"{key}.sign"], beta = _binary(conv)
-            arrays[f"{key}.bias"] = _folded(_bias(conv), beta)
-            if j < len(decoder.convs) - 1:
-                scalars[f"{key}.threshold"] = int(_folded(config.threshold, beta))
-            else:
-                scalars[f"{key}.readout_scale"] = beta / 2**f
+    scalars["sfg.eps"] = int(round(model.sfg.eps * 2**LEAK_BITS))
+    pool = model.sfg.pool.weight.detach().double().numpy()[0]  # (D,) W_p stays real: 12 fraction bits
+    arrays["sfg.pool"] = np.rint(pool * 2**POOL_FRAC_BITS).astype(np.int64)
     return arrays, scalars
 
 
-def float_parameters(model: Any, max_clips: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """The floating-point weights (the effective beta sgn(.) of 1-bit layers) and scalars of an NF model."""
+def float_parameters(model: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The floating-point weights (the effective beta sgn(.) of 1-bit layers), biases and scalars."""
     from spiking.quant import effective_weight
 
-    config = model.config
-
-    def weight(layer: torch.nn.Module) -> np.ndarray:
-        return effective_weight(layer).detach().double().numpy()
-
-    arrays: dict[str, np.ndarray] = {
-        "input.video.weight": weight(model.inputs.video),
-        "input.video.bias": _bias(model.inputs.video)[None] + positions(max_clips, config.hidden_dim),
-        "input.text.weight": weight(model.inputs.text),
-        "input.text.bias": _bias(model.inputs.text),
-        "sfg.pool": model.sfg.pool.weight.detach().double().numpy()[0],
-    }
-    for i, layer in enumerate(model.layers):
-        attention = layer.attention
-        modules = (attention.query, attention.key, attention.value, layer.self_output, layer.intermediate, layer.output)
-        for name, linear in zip(ENCODER_LINEARS, modules):
-            arrays[f"layer{i}.{name}.weight"] = weight(linear)
-            arrays[f"layer{i}.{name}.bias"] = _bias(linear)
-    for head, decoder in (("f", model.f_decoder), ("d", model.d_decoder)):
-        for j, conv in enumerate(decoder.convs):
-            arrays[f"decoder.{head}.{j}.weight"] = weight(conv)
-            arrays[f"decoder.{head}.{j}.bias"] = _bias(conv)
-    scalars = {"leak": float(config.leak), "threshold": float(config.threshold)}
-    return arrays, scalars
+    arrays: dict[str, np.ndarray] = {}
+    for key, layer in weight_layers(model).items():
+        arrays[f"{key}.weight"] = effective_weight(layer).detach().double().numpy()
+        arrays[f"{key}.bias"] = _bias(layer)
+    arrays["sfg.pool"] = model.sfg.pool.weight.detach().double().numpy()[0]
+    scalars = {"leak": float(model.config.leak), "threshold": float(model.config.threshold)}
+    return arrays, {**scalars, "sfg.eps": float(model.sfg.eps), "sfg.flat": float(model.sfg.flat)}

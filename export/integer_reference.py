@@ -97,9 +97,10 @@ class IntegerReference:
         out_current = self._linear(inter, f"{key}.out") + so * c[f"{key}.out.residual"]
         return self._lif(f"{key}.out", out_current, g, c[f"{key}.out.threshold"])
 
-    def _sfg(self, trace: torch.Tensor, sentence: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-clip cosine c (units 2^-16) and the min-max gate g (units 2^-12) from the ASR trace."""
-        norms = _isqrt((trace * trace).sum(1)) * _isqrt((sentence * sentence).sum())  # (Lv,)
+    def _sfg(self, trace: torch.Tensor, norm: int, sentence: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-clip score c (units 2^-16) and the min-max gate g (units 2^-12) from the ASR traces."""
+        eps = _rshift(torch.tensor(norm * self.c["sfg.eps"]), fp.LEAK_BITS)
+        norms = _isqrt((trace * trace).sum(1) + eps * eps) * _isqrt((sentence * sentence).sum())  # (Lv,)
         dots = (trace @ sentence) * (1 << fp.COSINE_FRAC_BITS)  # (Lv,)
         cosine = torch.where(norms > 0, _rdiv(dots, norms.clamp(min=1)), torch.zeros_like(dots))
         low, high = cosine.min(), cosine.max()
@@ -120,14 +121,15 @@ class IntegerReference:
             + self.w["input.video.bias"][:lv]
         )
         q = _rshift((xt @ self.w["input.text.sign"].T) * c["input.text.scale"], shift) + self.w["input.text.bias"]
-        logits = torch.relu(_shift_to_bits(q @ self.w["sfg.pool"], fp.LOGIT_BITS))  # (Lq,)
-        sentence = _shift_to_bits((logits[:, None] * q).sum(0), fp.SENTENCE_BITS)  # (D,)
+        one = 1 << (fp.MEMBRANE_FRAC_BITS + fp.POOL_FRAC_BITS)  # 1 in the logits' units
+        weights = _shift_to_bits(torch.relu(q @ self.w["sfg.pool"]) + one, fp.LOGIT_BITS)  # (Lq,)
+        sentence = _shift_to_bits((weights[:, None] * q).sum(0), fp.SENTENCE_BITS)  # (D,)
 
         self.u: dict[str, torch.Tensor] = {}
         self.spikes: dict[str, list[torch.Tensor]] = {}
         one = 1 << fp.GATE_FRAC_BITS
         gate = torch.full((lv,), one, dtype=torch.long)
-        trace = torch.zeros_like(v)
+        trace, norm = torch.zeros_like(v), 0
         readout = {"f": 0, "d": 0}
         for _ in range(tc):
             current = torch.cat([_rshift(v * gate[:, None], fp.GATE_FRAC_BITS), q])  # (L, D)
@@ -135,7 +137,8 @@ class IntegerReference:
             for i in range(self.arch["num_layers"]):
                 x = self._layer(i, x)
             trace = _rshift(c["leak"] * trace, fp.LEAK_BITS) + x[:lv] * (1 << fp.TRACE_FRAC_BITS)
-            cosine, gate = self._sfg(trace, sentence)
+            norm = _rshift(c["leak"] * norm, fp.LEAK_BITS) + (1 << fp.TRACE_FRAC_BITS)
+            cosine, gate = self._sfg(trace, norm, sentence)
             for head in ("f", "d"):
                 h = x[:lv]
                 layers = self.arch[f"{head}_layers"]

@@ -8,6 +8,7 @@ LayerNorm are non-local operations that Loihi-style cores do not have (paper Sec
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,7 @@ def export(model: Any, checkpoint: dict[str, Any], args: argparse.Namespace) -> 
     max_clips = args.max_clips or train.get("max_video_len") or DEFAULT_MAX_CLIPS
     model = model.double().eval()
     arrays = {}
-    float_arrays, float_scalars = fp.float_parameters(model, max_clips)
+    float_arrays, float_scalars = fp.float_parameters(model)
     arrays["float"] = float_arrays
     fixed = None
     if config.binary:
@@ -65,6 +66,7 @@ def export(model: Any, checkpoint: dict[str, Any], args: argparse.Namespace) -> 
         fixed = {"formats": fp.FORMATS, "scalars": scalars}
     manifest = {
         "architecture": architecture(model, max_clips),
+        "model_config": dataclasses.asdict(config),  # to rebuild the PyTorch model (export/float_reference.py)
         "tc": tc,
         "neuron": {
             "model": "ternary LIF, subtractive reset: u <- gamma u + I; s = [u >= Vth] - [u <= -Vth]; u <- u - Vth s",

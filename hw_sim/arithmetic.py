@@ -55,8 +55,9 @@ class FixedPoint:
             + self.w["input.text.bias"]
         )
         real = q[:n_text]
-        logits = np.maximum(fp.shift_to_bits(real @ self.w["sfg.pool"], fp.LOGIT_BITS), 0)
-        sentence = fp.shift_to_bits((logits[:, None] * real).sum(0), fp.SENTENCE_BITS)
+        one = 1 << (fp.MEMBRANE_FRAC_BITS + fp.POOL_FRAC_BITS)  # 1 in the logits' units
+        weights = fp.shift_to_bits(np.maximum(real @ self.w["sfg.pool"], 0) + one, fp.LOGIT_BITS)
+        sentence = fp.shift_to_bits((weights[:, None] * real).sum(0), fp.SENTENCE_BITS)
         return {"video": v, "text": q, "sentence": sentence, "sentence_norm": fp.isqrt((sentence * sentence).sum())}
 
     def initial_gate(self, video_mask: np.ndarray) -> np.ndarray:
@@ -67,13 +68,15 @@ class FixedPoint:
         return np.concatenate([video, ctx["text"]]) * token_mask[:, None]
 
     def new_trace(self, shape: tuple[int, ...]) -> dict[str, np.ndarray]:
-        return {"trace": np.zeros(shape, np.int64)}
+        return {"trace": np.zeros(shape, np.int64), "norm": np.zeros(1, np.int64)}
 
     def sfg(self, state: dict, spikes: np.ndarray, ctx: dict, video_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Update the ASR trace with the last layer's video spikes; score c (2^-16) and gate g (2^-12)."""
-        trace = state["trace"]
+        trace, norm = state["trace"], state["norm"]
         trace[:] = fp.rshift(self.c["leak"] * trace, fp.LEAK_BITS) + spikes * (1 << fp.TRACE_FRAC_BITS)
-        norms = fp.isqrt((trace * trace).sum(1)) * ctx["sentence_norm"]
+        norm[:] = fp.rshift(self.c["leak"] * norm, fp.LEAK_BITS) + (1 << fp.TRACE_FRAC_BITS)
+        eps = fp.rshift(norm * self.c["sfg.eps"], fp.LEAK_BITS)
+        norms = fp.isqrt((trace * trace).sum(1) + eps * eps) * ctx["sentence_norm"]
         dots = (trace @ ctx["sentence"]) * (1 << fp.COSINE_FRAC_BITS)
         score = np.where(norms > 0, fp.rdiv(dots, np.maximum(norms, 1)), 0)
         real = score[video_mask]
@@ -112,9 +115,16 @@ class FloatingPoint:
     dtype = np.float64
 
     def __init__(self, arrays: dict[str, np.ndarray], scalars: dict[str, Any], architecture: dict[str, Any]):
+        from spiking.inputs import sinusoidal_positions
+
         self.w = {name: np.asarray(a, np.float64) for name, a in arrays.items()}
         self.c = scalars
         self.arch = architecture
+        # the clip positions the model adds to V (spiking/inputs.py)
+        self.positions = sinusoidal_positions(
+            architecture["max_clips"], architecture["hidden_dim"], dtype=torch.float64
+        )
+        self.positions = self.positions.numpy()
 
     def lif(self, u: np.ndarray, current: np.ndarray, population: str) -> np.ndarray:
         theta = self.c["threshold"]
@@ -125,10 +135,10 @@ class FloatingPoint:
         return s
 
     def prepare(self, video: np.ndarray, text: np.ndarray, n_text: int) -> dict[str, np.ndarray]:
-        v = video @ self.w["input.video.weight"].T + self.w["input.video.bias"][: video.shape[0]]
+        v = video @ self.w["input.video.weight"].T + self.w["input.video.bias"] + self.positions[: video.shape[0]]
         q = text @ self.w["input.text.weight"].T + self.w["input.text.bias"]
         real = q[:n_text]
-        weights = np.maximum(real @ self.w["sfg.pool"], 0) / max(n_text, 1)  # NF's ReLU(.) / Lq
+        weights = (1.0 + np.maximum(real @ self.w["sfg.pool"], 0)) / max(n_text, 1)  # NF's (1 + ReLU(.)) / Lq
         return {"video": v, "text": q, "sentence": (weights[:, None] * real).sum(0)}
 
     def initial_gate(self, video_mask: np.ndarray) -> np.ndarray:
@@ -142,18 +152,18 @@ class FloatingPoint:
 
     def sfg(self, state: dict, spikes: np.ndarray, ctx: dict, video_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """ASR a = sum gamma^(t-tau) s / sum gamma^(t-tau); cosine with M; min-max gate (spiking/sfg.py)."""
-        gamma, eps = self.c["leak"], 1e-6
+        gamma, eps, flat = self.c["leak"], self.c["sfg.eps"], self.c["sfg.flat"]
         state["trace"][:] = gamma * state["trace"] + spikes
         state["norm"][:] = gamma * state["norm"] + 1.0
         rate = state["trace"] / state["norm"][0]
         m = ctx["sentence"]
-        # torch.nn.functional.cosine_similarity: each norm clamped at eps
-        score = (rate @ m) / (np.maximum(np.linalg.norm(rate, axis=1), eps) * max(np.linalg.norm(m), eps))
+        # the clip norm smoothed by eps, the sentence norm floored at ``flat`` (spiking/sfg.py)
+        score = (rate @ m) / (np.sqrt((rate * rate).sum(1) + eps**2) * max(np.linalg.norm(m), flat))
         if not self.arch["sfg"]:
             return score, self.initial_gate(video_mask)
         real = score[video_mask]
         low, high = real.min(), real.max()
-        if high - low <= eps:
+        if high - low <= flat:
             return score, self.initial_gate(video_mask)
         return score, np.where(video_mask, (score - low) / (high - low), 0.0)
 

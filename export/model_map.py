@@ -1,0 +1,51 @@
+"""Bundle names of a SpikingVTG model's weight layers and neuron populations.
+
+The names are shared by the bundle's weight files, the Lava processes, the integer reference and the
+activity records::
+
+    input.video, input.text                      input projections (Linear)
+    layer{i}.{q,k,v,so,int,out}                  encoder layer i: attention q/k/v, self-output,
+                                                 intermediate, output (Linear)
+    decoder.{f,d}.{j}                            decoder convolutions (Conv1d), j = 0 .. n - 1
+
+    input, layer{i}.{k,v,attn,so,int,out}, decoder.{f,d}.{j}   neuron populations (TernaryLIF)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+ENCODER_LINEARS = ("q", "k", "v", "so", "int", "out")
+ENCODER_POPULATIONS = ("k", "v", "attn", "so", "int", "out")
+
+
+def weight_layers(model: Any) -> dict[str, nn.Module]:
+    """Bundle name -> the model's linear or convolution layer."""
+    layers: dict[str, nn.Module] = {"input.video": model.inputs.video, "input.text": model.inputs.text}
+    for i, layer in enumerate(model.layers):
+        attention = layer.attention
+        modules = (attention.query, attention.key, attention.value, layer.self_output, layer.intermediate, layer.output)
+        layers.update({f"layer{i}.{name}": module for name, module in zip(ENCODER_LINEARS, modules)})
+    for head, decoder in (("f", model.f_decoder), ("d", model.d_decoder)):
+        layers.update({f"decoder.{head}.{j}": conv for j, conv in enumerate(decoder.convs)})
+    return layers
+
+
+def neuron_populations(model: Any) -> dict[str, nn.Module]:
+    """Population name -> the model's TernaryLIF module."""
+    populations: dict[str, nn.Module] = {"input": model.input_lif}
+    for i, layer in enumerate(model.layers):
+        neurons = (
+            layer.attention.k_lif,
+            layer.attention.v_lif,
+            layer.attention.attn_lif,
+            layer.so_lif,
+            layer.int_lif,
+            layer.out_lif,
+        )
+        populations.update({f"layer{i}.{name}": neuron for name, neuron in zip(ENCODER_POPULATIONS, neurons)})
+    for head, decoder in (("f", model.f_decoder), ("d", model.d_decoder)):
+        populations.update({f"decoder.{head}.{j}": neuron for j, neuron in enumerate(decoder.neurons)})
+    return populations
