@@ -26,20 +26,16 @@ alone in the engine's format (model ``spikingvtg``), which ``load_model``, ``vtg
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import sys
-import warnings
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
-import yaml
+from lightning.pytorch.utilities import rank_zero_only
 from torch import nn
 
 from spiking.clrm import CLRMConfig, CLRMLoss, resolve_layer_map
-from vtg.engine.atomic import atomic_write_text
 from vtg.engine.checkpoint import (
     METADATA_KEY,
     atomic_save,
@@ -49,10 +45,9 @@ from vtg.engine.checkpoint import (
     read_checkpoint,
 )
 from vtg.engine.datamodule import VTGDataModule
-from vtg.engine.history import MetricsHistory
 from vtg.engine.module import VTGModule
 from vtg.engine.train_config import TrainConfig
-from vtg.engine.trainer import BEST, LAST, TrainRun, build_trainer, check_resumable
+from vtg.engine.trainer import TrainRun, check_resumable, fit_module, open_data
 from vtg.errors import UserError, check_number
 
 TEACHERS = ("sdst", "univtg")
@@ -235,24 +230,11 @@ def check_recipe(resume: Path, teacher_metadata: dict[str, Any], recipe: Distill
         raise UserError(f"option --teacher: not the teacher checkpoint {resume} was trained with ({old['teacher']})")
 
 
-def fit_distillation(run: TrainRun, teacher_path: Path, section: Any) -> dict[str, Any]:
-    """Train ``run``'s student with CLRM from the teacher of ``teacher_path``; return the run's summary.
-
-    Mirrors :func:`vtg.engine.trainer.fit` with :class:`DistillModule` for :class:`VTGModule`, and writes
-    ``OUT/student.ckpt`` at the end.
-    """
-    train = run.train
-    recipe = DistillConfig.from_dict(section, run.config_source, train.epochs)
-    data = VTGDataModule(
-        run.data,
-        run.train_split,
-        run.val_split,
-        batch_size=train.batch_size,
-        num_workers=train.num_workers,
-        seed=train.seed,
-        max_video_len=train.max_video_len,
-        max_query_len=train.max_query_len,
-    )
+def build_distill_module(
+    run: TrainRun, data: VTGDataModule, teacher_path: Path, recipe: DistillConfig
+) -> DistillModule:
+    """The recipe's LightningModule: the teacher of ``teacher_path`` checked against ``data`` (and against
+    ``run.resume``, when resuming), the student built as ``vtg train`` builds it with the same seed."""
     teacher, teacher_metadata = load_teacher(teacher_path, run.data, data.dims)
     if run.resume is not None:
         check_resumable(run, data.dims)
@@ -260,51 +242,33 @@ def fit_distillation(run: TrainRun, teacher_path: Path, section: Any) -> dict[st
     probe = next(iter(data.val_dataloader()))
     # seeded after the teacher is built, so that the student starts from the weights a label-only run
     # (vtg train, same seed) starts from
-    L.seed_everything(train.seed, workers=True, verbose=False)
-    module = DistillModule(
-        run.model_config,
-        data.dims,
-        train,
-        teacher,
-        recipe,
-        probe,
-        {
-            "teacher": str(teacher_path),
-            "teacher_model": teacher_metadata["model_name"],
-            "teacher_config": teacher_metadata["model_config"],
-        },
-        run.config_source,
-    )
-    extra = {"model": STUDENT, "teacher": str(teacher_path), "data": str(run.data)}
-    history = MetricsHistory(run.out / "metrics.json", train.monitor, train.monitor_mode, extra=extra)
-    trainer = build_trainer(run, history)
-    if trainer.is_global_zero:
-        config = {
-            "teacher": str(teacher_path),
-            "model": {"name": STUDENT, **run.model_config},
-            "train": train.to_dict(),
-            "distill": recipe.to_dict(),
-        }
-        atomic_write_text(run.out / "config.yaml", yaml.safe_dump(config, sort_keys=False))
-    with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
-        warnings.filterwarnings("ignore", ".*does not have many workers.*")
-        warnings.filterwarnings("ignore", ".*exists and is not empty.*")
-        trainer.fit(module, datamodule=data, ckpt_path=run.resume)
-    student = run.out / STUDENT_CHECKPOINT
-    if trainer.is_global_zero:
-        write_student_checkpoint(run.out / LAST, student)
-    best = run.out / BEST
-    return {
-        "out": str(run.out),
-        "epochs": trainer.current_epoch,
+    L.seed_everything(run.train.seed, workers=True, verbose=False)
+    teacher_info = {
         "teacher": str(teacher_path),
-        "layer_map": module.distill_metadata["layer_map"],
-        "final": module.val_metrics,
-        "best": history.best(),
-        "checkpoints": {
-            "last": str(run.out / LAST),
-            "best": str(best) if best.is_file() else None,
-            "student": str(student),
-        },
-        "metrics_file": str(run.out / "metrics.json"),
+        "teacher_model": teacher_metadata["model_name"],
+        "teacher_config": teacher_metadata["model_config"],
     }
+    return DistillModule(
+        run.model_config, data.dims, run.train, teacher, recipe, probe, teacher_info, run.config_source
+    )
+
+
+def fit_distillation(run: TrainRun, teacher_path: Path, section: Any) -> dict[str, Any]:
+    """Train ``run``'s student with CLRM from the teacher of ``teacher_path`` through the engine
+    (:func:`vtg.engine.trainer.fit_module`), write ``OUT/student.ckpt``; return the run's summary."""
+    recipe = DistillConfig.from_dict(section, run.config_source, run.train.epochs)
+    data = open_data(run)
+    module = build_distill_module(run, data, teacher_path, recipe)
+    config = {
+        "teacher": str(teacher_path),
+        "model": {"name": STUDENT, **run.model_config},
+        "train": run.train.to_dict(),
+        "distill": recipe.to_dict(),
+    }
+    extra = {"model": STUDENT, "teacher": str(teacher_path), "data": str(run.data)}
+    summary = fit_module(run, module, data, config, extra)
+    student = run.out / STUDENT_CHECKPOINT
+    if rank_zero_only.rank == 0:
+        write_student_checkpoint(Path(summary["checkpoints"]["last"]), student)
+    summary["checkpoints"]["student"] = str(student)
+    return {**summary, "teacher": str(teacher_path), "layer_map": module.distill_metadata["layer_map"]}
