@@ -104,3 +104,13 @@ def test_planted_concept_is_clearer_at_deeper_levels(tiny):
     dataset = VTGDataset(tiny, "train")
     shallow, deep = separation(window_and_background(dataset, 0)), separation(window_and_background(dataset, -1))
     assert deep > 0.3 and deep > 2 * shallow
+
+
+def test_options_from_a_config_file_and_a_missing_one(tmp_path, capsys):
+    config = tmp_path / "synth.yaml"
+    config.write_text(f"preset: tiny\nseed: 3\nout: {tmp_path / 'from_config'}\ntrain: 4\nval: 2\n")
+    assert main(["data", "synth", "--config", str(config)]) == 0
+    assert len((tmp_path / "from_config" / "train.jsonl").read_text().splitlines()) == 4
+    capsys.readouterr()
+    assert main(["data", "synth", "--preset", "tiny"]) == 2
+    assert "vtg: error: option --out: required by 'vtg data synth'" in capsys.readouterr().err

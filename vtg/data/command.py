@@ -15,44 +15,40 @@ from pathlib import Path
 
 from vtg.errors import UserError
 
+# options each action cannot do without (checked in run: one flat parser lets --config set every option)
+REQUIRED = {"synth": ("out",), "convert": ("dataset", "input", "out"), "info": ("root",)}
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Sub-actions ``synth``, ``convert`` and ``info``."""
+    """The action (``synth``, ``convert`` or ``info``) and the options of each."""
     from vtg.data.converters import CONVERTERS
     from vtg.data.synth import PRESETS
 
-    # --debug is also accepted after the action's own options (the CLI reads it from the whole argv)
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    synth = actions.add_parser("synth", parents=[common], help="write the built-in synthetic dataset")
-    synth.add_argument("--out", type=Path, required=True, help="dataset folder to write")
-    synth.add_argument("--seed", type=int, default=0, help="random seed (same seed, same bytes)")
+    parser.add_argument("action", choices=list(REQUIRED), help="what to do")
+    parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    synth = parser.add_argument_group("synth: write the built-in synthetic dataset")
+    synth.add_argument("--out", type=Path, help="synth: dataset folder to write; convert: jsonl file to write")
+    synth.add_argument("--seed", type=int, default=0, help="random seed (same seed, same bytes; default 0)")
     synth.add_argument("--preset", default="demo", help=f"size: {', '.join(PRESETS)} (default demo)")
     synth.add_argument("--levels", type=int, help="number of backbone levels K (overrides the preset)")
     synth.add_argument("--train", type=int, help="number of training queries (overrides the preset)")
     synth.add_argument("--val", type=int, help="number of validation queries (overrides the preset)")
     synth.add_argument("--force", action="store_true", help="write into a folder that is not empty")
-    synth.add_argument("--json", action="store_true", help="print the summary as one JSON object")
-
-    convert = actions.add_parser("convert", parents=[common], help="convert public annotations to QVHighlights jsonl")
-    convert.add_argument("--dataset", required=True, help=f"source format: {', '.join(CONVERTERS)}")
-    convert.add_argument("--input", type=Path, required=True, help="the annotation file as distributed")
-    convert.add_argument(
-        "--durations", type=Path, help="charades: video durations (charades.json; default: beside --input)"
-    )
+    convert = parser.add_argument_group("convert: public annotations to QVHighlights jsonl")
+    convert.add_argument("--dataset", help=f"source format: {', '.join(CONVERTERS)}")
+    convert.add_argument("--input", type=Path, help="the annotation file as distributed")
+    convert.add_argument("--durations", type=Path, help="charades: charades.json (default: beside --input)")
     convert.add_argument("--clip-len", type=float, default=2.0, help="youtube: seconds per labelled clip")
-    convert.add_argument("--out", type=Path, required=True, help="jsonl file to write")
-    convert.add_argument("--json", action="store_true", help="print the summary as one JSON object")
-
-    info = actions.add_parser("info", parents=[common], help="check a dataset folder and print its sizes and dims")
-    info.add_argument("--root", type=Path, required=True, help="dataset folder (with dataset.yaml)")
+    info = parser.add_argument_group("info: check a dataset folder and print its sizes and dims")
+    info.add_argument("--root", type=Path, help="dataset folder (with dataset.yaml)")
     info.add_argument("--split", help="split to read (default: every split)")
-    info.add_argument("--json", action="store_true", help="print the result as one JSON object")
 
 
 def run(args: argparse.Namespace) -> int:
-    """Dispatch to the chosen action."""
+    """Check the chosen action's required options, then run it."""
+    for name in REQUIRED[args.action]:
+        if getattr(args, name) is None:
+            raise UserError(f"option --{name.replace('_', '-')}: required by 'vtg data {args.action}'")
     return {"synth": run_synth, "convert": run_convert, "info": run_info}[args.action](args)
 
 
