@@ -236,3 +236,18 @@ def test_teacher_energy_is_per_query_and_ignores_padding():
     # the encoder alone (4 L D^2 + 2 L^2 D + 2 L D F per layer) is a lower bound of the whole model
     encoder = sum(2 * (4 * L * 256 + 2 * L * L * 16 + 2 * L * 256) for L in (10, 9)) / 2
     assert energy["fp_macs"] > encoder
+
+
+def test_sdst_teacher_is_counted_too():
+    import yaml
+
+    with open("configs/sdst_demo.yaml") as handle:
+        config = yaml.safe_load(handle)["model"]
+    config.pop("name")
+    config.update(hidden_dim=16, num_heads=2, num_queries=4, rdsa_cnn_hidden=8, rdsa_latent_dim=8)  # a fast size
+    dims = {"video_dim": 6, "text_dim": 5, "video_levels": 1, "text_levels": 1}
+    torch.manual_seed(0)
+    teacher = build_model("sdst", config, dims)
+    predictions, energy = run_teacher(teacher, [tiny_batch([(8, 3), (6, 4)])], PAPER, progress=False)
+    assert [p["qid"] for p in predictions] == [0, 1] and energy["queries"] == 2
+    assert energy["fp_macs"] > 0 and energy["total_mj"] == pytest.approx(energy["fp_macs"] * 4.6e-9)
