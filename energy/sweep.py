@@ -67,7 +67,7 @@ def mean_rates(records: Sequence[ActivityRecord]) -> dict[str, float]:
         for name, component in record.components.items():
             spikes[name] = spikes.get(name, 0.0) + float(component.spikes.sum())
             neuron_steps[name] = neuron_steps.get(name, 0.0) + component.neurons * len(component.spikes)
-    return {name: spikes[name] / neuron_steps[name] for name in sorted(spikes)}
+    return {name: spikes[name] / neuron_steps[name] if neuron_steps[name] else 0.0 for name in sorted(spikes)}
 
 
 def sweep(
