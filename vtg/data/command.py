@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from vtg.errors import UserError
@@ -95,6 +96,8 @@ def run_convert(args: argparse.Namespace) -> int:
 
 def run_info(args: argparse.Namespace) -> int:
     """``vtg data info``: load every query of the split(s), which checks every file, and print sizes."""
+    from tqdm import tqdm
+
     from vtg.data.dataset import VTGDataset
     from vtg.data.dataset_config import load_dataset_config
 
@@ -103,7 +106,10 @@ def run_info(args: argparse.Namespace) -> int:
     summary = {"root": str(args.root), "clip_len": config.clip_len, "splits": {}}
     for split in splits:
         dataset = VTGDataset(args.root, split)
-        clips = [dataset[i]["video"].shape[0] for i in range(len(dataset))]
+        clips = [
+            dataset[i]["video"].shape[0]
+            for i in tqdm(range(len(dataset)), desc=f"reading {split}", unit="query", file=sys.stderr)
+        ]
         summary["splits"][split] = {"queries": len(dataset), "max_clips": max(clips)}
         summary.update(dataset.dims)
     lines = [f"{args.root}: clips of {config.clip_len} s"]
