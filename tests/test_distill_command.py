@@ -1,0 +1,182 @@
+"""``vtg distill`` end to end on the tiny synthetic set: recipe and student checkpoints, the comparison,
+resuming, the student's start from the label-only run's weights, and one-line errors."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+import yaml
+
+from spiking.distill import DistillConfig, DistillModule, build_distill_module
+from vtg.cli import main
+from vtg.engine.checkpoint import METADATA_KEY, atomic_save, checkpoint_metadata, load_model, model_state_dict
+from vtg.engine.module import VTGModule
+from vtg.engine.train_config import TrainConfig
+from vtg.models import build_model
+
+DIMS = {"video_dim": 16, "text_dim": 16, "video_levels": 2, "text_levels": 2}  # the tiny preset's
+STUDENT = {
+    "name": "spikingvtg",
+    "variant": "1bit_nf",
+    "hidden_dim": 8,
+    "num_layers": 2,
+    "num_heads": 2,
+    "ffn_dim": 8,
+    "tc": 3,
+    "solver_iters": 4,
+    "f_layers": 2,
+    "d_layers": 2,
+}
+TEACHER = {"hidden_dim": 12, "num_layers": 3, "num_heads": 3, "ffn_dim": 16}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models: intra-op threads only add contention on a shared 2-core machine."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def write_teacher(path: Path, name: str, config: dict) -> Path:
+    """A teacher checkpoint in the engine's format (untrained: CLRM needs only its representations)."""
+    torch.manual_seed(1)
+    model = build_model(name, config, DIMS)
+    state = {f"model.{key}": value for key, value in model.state_dict().items()}
+    metadata = checkpoint_metadata(name, config, DIMS, TrainConfig(batch_size=4).to_dict(), {})
+    atomic_save({"state_dict": state, METADATA_KEY: metadata}, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("distill")
+    data = root / "tiny"
+    assert main(["data", "synth", "--preset", "tiny", "--out", str(data), "--seed", "0"]) == 0
+    config = root / "distill.yaml"
+    section = {"clrm_epochs": 1, "lambda_l2": 0.1, "layer_map": {0: 1, 1: 2}}
+    train = {"epochs": 2, "batch_size": 4, "lr": 0.01, "schedule": "constant"}
+    config.write_text(yaml.safe_dump({"model": STUDENT, "train": train, "distill": section}))
+    return {"root": root, "data": data, "config": config, "teacher": write_teacher(root / "t.ckpt", "univtg", TEACHER)}
+
+
+def distill_args(setup: dict, out: Path, *extra: str) -> list[str]:
+    return [
+        "distill",
+        *("--teacher", str(setup["teacher"]), "--config", str(setup["config"]), "--data", str(setup["data"])),
+        *("--out", str(out), "--accelerator", "cpu", "--limit-train-batches", "2", "--limit-val-batches", "1"),
+        *extra,
+    ]
+
+
+@pytest.fixture(scope="module")
+def compared(setup) -> tuple[Path, dict]:
+    """A distillation run with --compare (2 epochs: one CLRM epoch, one task epoch) and its JSON summary."""
+    out = setup["root"] / "run"
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        assert main(distill_args(setup, out, "--compare", "--json")) == 0
+    return out, json.loads(stdout.getvalue())
+
+
+def test_run_writes_recipe_student_and_comparison(compared):
+    out, summary = compared
+    assert {"last.ckpt", "best.ckpt", "student.ckpt", "metrics.json", "config.yaml"} <= {p.name for p in out.iterdir()}
+    assert summary["epochs"] == 2 and summary["layer_map"] == {"0": 1, "1": 2}
+    entries = json.loads((out / "metrics.json").read_text())["epochs"]
+    assert all(entry["train/clrm"] > 0 and entry["val/clrm_att"] > 0 for entry in entries)
+    # epoch 0 is the CLRM stage (total = CLRM), epoch 1 task training (total = task)
+    assert entries[0]["train/total"] == pytest.approx(entries[0]["train/clrm"], rel=1e-5)
+    assert entries[1]["train/total"] == pytest.approx(entries[1]["train/task"], rel=1e-5)
+    config = yaml.safe_load((out / "config.yaml").read_text())
+    assert config["teacher"] == summary["teacher"] and config["distill"]["clrm_epochs"] == 1
+
+    report = json.loads((out / "comparison.json").read_text())
+    assert set(report["models"]) == {"teacher", "distilled", "label_only"}
+    assert report["models"]["teacher"]["model"] == "univtg" and report["models"]["distilled"]["variant"] == "1bit_nf"
+    assert report["budget"] == {"epochs": 2, "batch_size": 4, "lr": 0.01, "seed": 0}
+    distilled, label = report["models"]["distilled"]["metrics"], report["models"]["label_only"]["metrics"]
+    gap = report["gaps"]["distilled_minus_label_only"]
+    assert gap["MR-full-R1@0.5"] == pytest.approx(distilled["MR-full-R1@0.5"] - label["MR-full-R1@0.5"], abs=1e-3)
+    assert "HL-min-VeryGood-Hit1" in report["headline"]
+    table = (out / "comparison.md").read_text()
+    assert "| distilled: spikingvtg (1bit_nf) |" in table and "teacher minus distilled" in table
+
+
+def test_student_checkpoint_is_a_plain_student(compared):
+    out, _ = compared
+    student, checkpoint = load_model(out / "student.ckpt")
+    assert checkpoint[METADATA_KEY]["model_name"] == "spikingvtg"
+    assert checkpoint[METADATA_KEY]["distill"]["teacher_model"] == "univtg"
+    recipe = torch.load(out / "last.ckpt", weights_only=False)["state_dict"]
+    for name, value in student.state_dict().items():
+        assert torch.equal(value, recipe[f"model.student.{name}"]), name
+    label_only = model_state_dict(torch.load(out / "label_only" / "last.ckpt", weights_only=False))
+    assert not all(torch.equal(value, label_only[name]) for name, value in student.state_dict().items())
+
+
+def test_predict_reads_the_student_checkpoint(compared, setup, capsys):
+    out, _ = compared
+    code = main(["predict", "--checkpoint", str(out / "student.ckpt"), "--data", str(setup["data"]), "--json"])
+    assert code == 0 and json.loads(capsys.readouterr().out)["count"] == 8
+
+
+def test_resumed_run_equals_uninterrupted_run(compared, setup, capsys):
+    out = setup["root"] / "resumed"
+    assert main(distill_args(setup, out, "--epochs", "1")) == 0
+    assert main(distill_args(setup, out, "--resume", "auto")) == 0
+    capsys.readouterr()
+    resumed, _ = load_model(out / "student.ckpt")
+    straight, _ = load_model(compared[0] / "student.ckpt")
+    for name, value in straight.state_dict().items():
+        torch.testing.assert_close(resumed.state_dict()[name], value, rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_student_starts_from_the_label_only_runs_weights(setup):
+    """Same seed, same student: the teacher's construction does not shift the student's initialisation."""
+    from vtg.engine.checkpoint import read_checkpoint
+    from vtg.engine.trainer import TrainRun, open_data
+
+    train = TrainConfig(batch_size=4, seed=3)
+    model_config = {k: v for k, v in STUDENT.items() if k != "name"}
+    run = TrainRun("spikingvtg", model_config, train, setup["data"], setup["root"] / "unused", config_source="c")
+    L.seed_everything(3)
+    label_only = VTGModule("spikingvtg", model_config, DIMS, train).model.state_dict()
+    module = build_distill_module(run, open_data(run), setup["teacher"], DistillConfig())
+    assert isinstance(module, DistillModule)
+    for name, value in module.model.student.state_dict().items():
+        assert torch.equal(value, label_only[name]), name
+    assert read_checkpoint(setup["teacher"])  # untouched
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"teacher": "missing.ckpt"}, "missing.ckpt: checkpoint not found"),
+        ({"distill": {"layer_map": {0: 7}}}, "field 'distill.layer_map'"),
+        ({"distill": {"clrm_epochs": 9}}, "field 'distill.clrm_epochs'"),
+        ({"model": {"name": "univtg"}}, "field 'model.name': the student must be 'spikingvtg'"),
+        ({"teacher": "STUDENT"}, "not a teacher"),
+    ],
+)
+def test_user_mistakes_are_one_line(setup, compared, tmp_path, capsys, change, message):
+    config = yaml.safe_load(setup["config"].read_text())
+    change = dict(change)
+    teacher = change.pop("teacher", str(setup["teacher"]))
+    if teacher == "STUDENT":
+        teacher = str(compared[0] / "student.ckpt")
+    for section, values in change.items():
+        config[section].update(values)
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config))
+    args = ["distill", "--teacher", teacher, "--config", str(path), "--data", str(setup["data"])]
+    assert main([*args, "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
