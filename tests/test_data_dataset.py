@@ -119,7 +119,8 @@ def test_bad_dataset_folder_is_one_line_and_exit_2(tmp_path, capsys, breakage, e
     root = make_dataset(tmp_path)
     breakage(root)
     code, err = run_cli(capsys, "data", "info", "--root", str(root))
-    assert code == 2 and expected in err and "\n" not in err and "Traceback" not in err
+    last = err.splitlines()[-1]  # progress bars may come before the error line
+    assert code == 2 and last.startswith("vtg: error: ") and expected in last and "Traceback" not in err
 
 
 def test_unknown_split(tmp_path, capsys):
