@@ -188,3 +188,29 @@ def test_beta_gate_is_clamped_but_keeps_its_gradient():
         assert torch.allclose(out, torch.full_like(out, expected))
         out.sum().backward()
         assert float(theta.grad) == pytest.approx(6.0)  # d/dbeta of sum(beta D + (1 - beta) V) = sum(D - V)
+
+
+def test_count_parameters_by_module_depth():
+    model = tiny()
+    top = count_parameters(model)
+    assert set(top) == {
+        "betas",
+        "layers",
+        "queries",
+        "class_head",
+        "regression_head",
+        "text_pooling",
+        "actionness_head",
+        "total",
+    }
+    deep = count_parameters(model, depth=3)
+    streams = {k: v for k, v in deep.items() if k.startswith("layers.0.")}
+    assert set(streams) == {
+        "layers.0.video_proj",
+        "layers.0.text_proj",
+        "layers.0.dense_stream",
+        "layers.0.sparse_stream",
+    }
+    assert sum(streams.values()) == top["layers"]
+    assert deep["layers.0.dense_stream"] == sum(p.numel() for p in model.layers[0].dense_stream.parameters())
+    assert deep["total"] == top["total"]
