@@ -106,10 +106,12 @@ def run_info(args: argparse.Namespace) -> int:
     summary = {"root": str(args.root), "clip_len": config.clip_len, "splits": {}}
     for split in splits:
         dataset = VTGDataset(args.root, split)
-        clips = [
-            dataset[i]["video"].shape[0]
-            for i in tqdm(range(len(dataset)), desc=f"reading {split}", unit="query", file=sys.stderr)
-        ]
+        clips = []
+        # a context manager, so that an error line starts on a fresh line after the bar
+        with tqdm(total=len(dataset), desc=f"reading {split}", unit="query", file=sys.stderr) as bar:
+            for i in range(len(dataset)):
+                clips.append(dataset[i]["video"].shape[0])
+                bar.update()
         summary["splits"][split] = {"queries": len(dataset), "max_clips": max(clips)}
         summary.update(dataset.dims)
     lines = [f"{args.root}: clips of {config.clip_len} s"]
