@@ -60,18 +60,19 @@ class SparseStream(nn.Module):
         for name in self.order:
             block = self.blocks[name]
             if name == "ca":
-                hidden, _ = block(hidden, text, text_pad, pos_q=query_pos)
+                hidden, _ = block(hidden, text, text_pad, pos_q=query_pos)  # (B, M, D), Eq. 5's CA
             elif name == "sa":
+                # (B, M, D), Eq. 5's SA: proposals exchange information, told apart by their references
                 hidden, _ = block(hidden, hidden, None, pos_q=query_pos, pos_k=query_pos)
             elif name == "ffn":
-                hidden = block(hidden)
+                hidden = block(hidden)  # (B, M, D), Eq. 6's PFFN
             elif self.attention_kind == "standard_ca":
                 pos = clip_encoding(dense.shape[1], dense.shape[2], dense.device)[None]  # (1, L, D)
-                hidden, _ = block(hidden, dense, video_pad, pos_q=query_pos, pos_k=pos)
+                hidden, _ = block(hidden, dense, video_pad, pos_q=query_pos, pos_k=pos)  # (B, M, D), every clip
             else:
                 hidden, extras["offsets"], extras["weights"] = block(
                     hidden, query_pos, references, dense, ~video_pad, span
-                )
+                )  # (B, M, D), Eq. 9 with Eq. 8 (Def. CA) or Eq. 10-11 (RDSA)
         return hidden, extras
 
 
