@@ -1,0 +1,105 @@
+"""``vtg simulate``: run an exported bundle in the Loihi-style Lava CPU simulation.
+
+    vtg simulate --bundle B --data DIR --split val [--limit N] [--tc N] [--precision fixed|float]
+                 [--compare-torch] [--out DIR] [--json]
+
+Writes ``predictions.jsonl`` (official format), ``activity.json`` (spike counts per component and
+timestep, docs/ARCHITECTURE.md) and ``metrics.json`` into ``--out`` (default: BUNDLE/simulation_<split>).
+``--compare-torch`` also runs the PyTorch reference of the same precision on the same queries and
+reports ``spike_mismatches`` and the largest output differences (hw_sim/simulation.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+from vtg.errors import UserError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--bundle", type=Path, required=True, help="a folder written by vtg-export --target lava")
+    parser.add_argument("--data", type=Path, required=True, help="dataset folder (dataset.yaml)")
+    parser.add_argument("--split", default="val", help="split of dataset.yaml to simulate (default: val)")
+    parser.add_argument("--limit", type=int, help="simulate only the first N queries")
+    parser.add_argument("--tc", type=int, help="timesteps per query (default: the bundle's)")
+    parser.add_argument(
+        "--precision", choices=("fixed", "float"), help="fixed_pt or floating_pt models (default: fixed when present)"
+    )
+    parser.add_argument("--compare-torch", action="store_true", help="check against the PyTorch reference")
+    parser.add_argument("--out", type=Path, help="folder for predictions, activity and metrics")
+    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+
+def run(args: argparse.Namespace) -> int:
+    from export.bundle import read_bundle
+    from hw_sim.simulation import load_queries, simulate_split
+    from vtg.data.annotations import annotation_to_record
+    from vtg.engine.atomic import atomic_write_text
+    from vtg.engine.evaluation import score_predictions
+
+    bundle = read_bundle(args.bundle)
+    precision = args.precision or ("fixed" if "fixed" in bundle.precisions else "float")
+    if precision not in bundle.precisions:
+        raise UserError(f"option --precision: the bundle {args.bundle} has no {precision!r} weights")
+    tc = args.tc if args.tc is not None else bundle.manifest["tc"]
+    if tc < 1:
+        raise UserError(f"option --tc: expected at least 1, got {tc}")
+    if args.limit is not None and args.limit < 1:
+        raise UserError(f"option --limit: expected at least 1, got {args.limit}")
+    dataset, queries = load_queries(args.data, args.split, args.limit, bundle)
+    report = simulate_split(bundle, queries, precision, tc, compare=args.compare_torch, progress=True)
+
+    truths = [annotation_to_record(a) for a in dataset.annotations]
+    labelled = all(a.windows for a in dataset.annotations)
+    metrics = score_predictions(report.predictions, truths) if labelled else None
+    summary = {
+        "bundle": str(args.bundle),
+        "split": args.split,
+        "precision": precision,
+        "tc": tc,
+        "queries": report.queries,
+        "queries_per_s": report.queries_per_s,
+        "compile_s": report.compile_s,
+        "lava_processes": report.num_processes,
+        "spike_mismatches": report.spike_mismatches,
+        "metrics": metrics,
+    }
+    if args.compare_torch:
+        reference_metrics = score_predictions(report.reference_predictions, truths) if labelled else None
+        summary.update(
+            spikes_compared=report.spikes_compared,
+            output_differences=report.output_differences,
+            reference_metrics=reference_metrics,
+            metrics_equal=reference_metrics == metrics,
+            reference_queries_per_s=report.queries / report.reference_seconds if report.reference_seconds else None,
+        )
+    out = args.out if args.out is not None else args.bundle / f"simulation_{args.split}"
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "predictions.jsonl", "".join(json.dumps(p) + "\n" for p in report.predictions))
+    atomic_write_text(out / "activity.json", json.dumps({"tc": tc, "precision": precision, **report.activity}))
+    atomic_write_text(out / "metrics.json", json.dumps(_finite(summary), indent=1))
+    summary["out"] = str(out)
+    if args.json:
+        print(json.dumps(_finite(summary)))
+        return 0
+    print(f"simulated {report.queries} queries in Lava ({precision}, Tc={tc}): {report.queries_per_s:.2f} queries/s")
+    print(f"  {report.num_processes} Lava processes, compiled and started in {report.compile_s:.1f} s; wrote {out}")
+    if args.compare_torch:
+        print(f"  spike mismatches against PyTorch: {report.spike_mismatches} of {report.spikes_compared}")
+        for name, value in report.output_differences.items():
+            print(f"  max |difference| {name:18s} {value:.3g}")
+    for name, value in (metrics or {}).items():
+        print(f"  {name:24s} {value:8.2f}")
+    return 0
+
+
+def _finite(value):
+    """JSON has no NaN or infinity: they become null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    return value

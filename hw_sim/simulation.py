@@ -1,0 +1,162 @@
+"""Simulate a split of a dataset with a bundle in Lava, optionally against the PyTorch references.
+
+:func:`simulate_split` is what ``vtg simulate`` and benchmarks/lava_vs_torch.py run: one Lava network
+(compiled once), Tc Lava steps per query, predictions in the official format, the activity dict, and
+with ``compare`` the reference of the same precision run on the same queries:
+
+* fixed point: the PyTorch integer reference (export/integer_reference.py); every spike of every
+  population, token and step must agree (``spike_mismatches`` = 0), and so must the outputs;
+* floating point: the PyTorch model itself in float64 (export/float_reference.py); outputs agree to
+  :data:`FLOAT_TOLERANCE` (sums in another order can flip a spike that sits exactly on a threshold).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from export.bundle import Bundle
+from hw_sim.activity import ActivityCounter
+from hw_sim.runner import LavaSimulation, QueryResult
+from vtg.errors import UserError
+
+FLOAT_TOLERANCE = 1e-6  # max |Lava float - PyTorch float64| on the read-outs, when no spike differs
+OUTPUTS = ("foreground_logits", "boundary", "score", "gate")
+
+
+@dataclasses.dataclass
+class Query:
+    """One query's real features (last backbone level) and its meta data."""
+
+    video: np.ndarray  # (Lv, Dv)
+    text: np.ndarray  # (Lq, Dt)
+    meta: dict[str, Any]
+
+
+@dataclasses.dataclass
+class SimulationReport:
+    predictions: list[dict[str, Any]]
+    activity: dict[str, dict[str, Any]]
+    queries: int
+    seconds: float  # simulation time of the queries, compiling and starting excluded
+    compile_s: float
+    num_processes: int
+    spike_mismatches: int | None = None
+    spikes_compared: int | None = None
+    output_differences: dict[str, float] | None = None
+    reference_predictions: list[dict[str, Any]] | None = None
+    reference_seconds: float | None = None
+
+    @property
+    def queries_per_s(self) -> float:
+        return self.queries / self.seconds if self.seconds > 0 else float("inf")
+
+
+def load_queries(data: str, split: str, limit: int | None, bundle: Bundle) -> tuple[Any, list[Query]]:
+    """The split's first ``limit`` queries (videos cut to the bundle's ``max_clips``), checked against the bundle."""
+    from vtg.data.dataset import VTGDataset
+
+    arch = bundle.architecture
+    dataset = VTGDataset(data, split, max_video_len=arch["max_clips"], require_labels=False)
+    if len(dataset) == 0:
+        raise UserError(f"{dataset.config.split_path(split)}: split '{split}' has no query")
+    dims = dataset.dims
+    if dims["video_dim"] != arch["video_dim"] or dims["text_dim"] != arch["text_dim"]:
+        raise UserError(
+            f"{data}: features of size video {dims['video_dim']}, text {dims['text_dim']}; the bundle "
+            f"{bundle.path} expects video_dim {arch['video_dim']}, text_dim {arch['text_dim']}"
+        )
+    count = len(dataset) if limit is None else min(limit, len(dataset))
+    queries = []
+    for i in range(count):
+        item = dataset[i]
+        queries.append(Query(item["video"][:, -1].double().numpy(), item["text"][:, -1].double().numpy(), item["meta"]))
+    return dataset, queries
+
+
+def prediction(result: Any, meta: dict[str, Any], arch: dict[str, Any]) -> dict[str, Any]:
+    """The official prediction line from read-outs (as the model's predict: HD scores sigmoid(f) + gate)."""
+    from vtg.postprocess.predictions import clipwise_prediction
+
+    foreground = torch.sigmoid(torch.as_tensor(np.asarray(result.foreground_logits, np.float64)))
+    boundary = torch.as_tensor(np.asarray(result.boundary, np.float64))
+    saliency = foreground + torch.as_tensor(np.asarray(result.gate, np.float64))
+    return clipwise_prediction(meta, foreground, boundary, saliency, arch["nms_threshold"], arch["max_windows"])
+
+
+def simulate_split(
+    bundle: Bundle,
+    queries: list[Query],
+    precision: str,
+    tc: int,
+    compare: bool = False,
+    progress: bool = True,
+    on_query: Any = None,
+) -> SimulationReport:
+    """Run every query through one Lava network; ``on_query(i, result)`` is called after each."""
+    arch = bundle.architecture
+    max_video = max(q.video.shape[0] for q in queries)
+    max_text = max(q.text.shape[0] for q in queries)
+    reference = _reference(bundle, precision) if compare else None
+    counter = ActivityCounter(arch, tc, precision)
+    predictions, reference_predictions = [], []
+    mismatches = compared = 0
+    differences = dict.fromkeys(OUTPUTS, 0.0)
+    seconds = reference_seconds = 0.0
+    with LavaSimulation(bundle, precision, tc, max_video, max_text, record=compare) as sim:
+        bar = tqdm(queries, desc=f"lava {precision}", unit="query", file=sys.stderr, disable=not progress)
+        for i, query in enumerate(bar):
+            begin = time.perf_counter()
+            result = sim.run_query(query.video, query.text)
+            seconds += time.perf_counter() - begin
+            counter.add(result.counts, query.video.shape[0], query.text.shape[0])
+            predictions.append(prediction(result, query.meta, arch))
+            if reference is not None:
+                begin = time.perf_counter()
+                expected = reference(query.video, query.text, tc)
+                reference_seconds += time.perf_counter() - begin
+                reference_predictions.append(prediction(_numpy(expected), query.meta, arch))
+                for name, spikes in expected.spikes.items():
+                    mismatches += int((spikes.numpy() != result.spikes[name]).sum())
+                    compared += spikes.numel()
+                for name in OUTPUTS:
+                    gap = np.abs(np.asarray(getattr(expected, name)) - getattr(result, name)).max()
+                    differences[name] = max(differences[name], float(gap))
+            if on_query is not None:
+                on_query(i, result)
+        compile_s, num_processes = sim.compile_s, sim.num_processes
+    return SimulationReport(
+        predictions=predictions,
+        activity=counter.result(),
+        queries=len(queries),
+        seconds=seconds - compile_s,  # the first query compiled the network and started its OS processes
+        compile_s=compile_s,
+        num_processes=num_processes,
+        spike_mismatches=mismatches if compare else None,
+        spikes_compared=compared if compare else None,
+        output_differences=differences if compare else None,
+        reference_predictions=reference_predictions if compare else None,
+        reference_seconds=reference_seconds if compare else None,
+    )
+
+
+def _reference(bundle: Bundle, precision: str):
+    """run(video, text, tc) -> ReferenceRun of the PyTorch reference of ``precision``."""
+    if precision == "fixed":
+        from export.integer_reference import IntegerReference
+
+        return IntegerReference(*bundle.parameters("fixed")).run
+    from export.float_reference import float_reference, model_from_bundle
+
+    model = model_from_bundle(bundle)
+    return lambda video, text, tc: float_reference(model, video, text, tc)
+
+
+def _numpy(run: Any) -> QueryResult:
+    return QueryResult(*(getattr(run, name).detach().numpy() for name in OUTPUTS), counts={}, spikes=None)
