@@ -6,7 +6,7 @@
      "reference": {"kind": "teacher" | "ann_formula", "name", "total_mj", "metrics" (or null)},
      "metrics_plotted": [...],
      "ann_encoder_mj": E_A of a non-spiking encoder of the student's depth and width (section 5.1),
-     "points": [{"tc", "metrics", "rates", "efficiency", "encoder_efficiency",
+     "points": [{"tc", "metrics", "rates", "paper_ifr", "efficiency", "encoder_efficiency",
                  "energy": {"queries", "total_mj", "encoder_mj", "decoder_mj", "float_mj",
                             "components_mj", "float_kinds_mj"}}, ...]}
 
@@ -21,6 +21,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from energy.measured import paper_ifr
 from energy.ops import OpTable
 from energy.plots import plot_report
 from energy.sweep import TcPoint
@@ -62,6 +63,7 @@ def build_report(
                 "metrics": point.metrics,
                 "energy": energy,
                 "rates": point.rates,
+                "paper_ifr": paper_ifr(point.rates),
                 "efficiency": _ratio(reference["total_mj"], energy["total_mj"]),
                 "encoder_efficiency": _ratio(ann_encoder_mj, energy["encoder_mj"]),
             }
@@ -122,6 +124,11 @@ def markdown(report: dict, images: list[Path]) -> str:
         lines.append(f"| {name} | {_number(mj)} | {_number(last['rates'].get(name), 3)} |")
     for name, mj in last["energy"]["float_kinds_mj"].items():
         lines.append(f"| float: {name} | {_number(mj)} | |")
+    lines += ["", "## Mean rates in the paper's terms (IFR, mean over layers)", ""]
+    names = list(report["points"][0]["paper_ifr"])
+    lines += ["| Tc | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for row in report["points"]:
+        lines.append(f"| {row['tc']} | " + " | ".join(_number(row["paper_ifr"][n], 3) for n in names) + " |")
     lines += ["", "## Plots", ""] + [f"![{image.stem}]({image.name})" for image in images]
     return "\n".join(lines) + "\n"
 

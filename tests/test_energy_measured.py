@@ -15,7 +15,7 @@ from torch import nn
 from energy.activity import Component, load_activity_json, make_record, record_from_outputs, write_activity_json
 from energy.analytic import formula, spiking_accumulations
 from energy.float_work import FloatShape, float_macs
-from energy.measured import encoder_terms, measure
+from energy.measured import encoder_terms, measure, paper_ifr
 from energy.ops import PAPER
 from energy.teacher import count_macs, run_teacher, split_batch
 from vtg.cli import main
@@ -251,3 +251,8 @@ def test_sdst_teacher_is_counted_too():
     predictions, energy = run_teacher(teacher, [tiny_batch([(8, 3), (6, 4)])], PAPER, progress=False)
     assert [p["qid"] for p in predictions] == [0, 1] and energy["queries"] == 2
     assert energy["fp_macs"] > 0 and energy["total_mj"] == pytest.approx(energy["fp_macs"] * 4.6e-9)
+
+
+def test_paper_ifr_averages_layers_under_the_paper_names():
+    rates = {"layer0.input": 0.4, "layer1.input": 0.2, "layer0.k": 0.1, "layer0.so": 0.9, "decoder.f.0": 0.5}
+    assert paper_ifr(rates) == {"in": pytest.approx(0.3), "k": 0.1}

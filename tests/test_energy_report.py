@@ -160,6 +160,7 @@ def test_report_files_and_contents(tmp_path):
 def test_report_without_teacher_uses_the_formula_reference():
     reference = {"kind": "ann_formula", "name": "non-spiking encoder", "total_mj": 0.01, "metrics": None}
     report = make_report(reference)
+    assert report["points"][0]["paper_ifr"] == {"k": 0.25}
     text = markdown(report, [])
     assert "non-spiking encoder (ann_formula)" in text and "| 1 | 30 | 40 |" in text
     assert all(row["efficiency"] > 0 for row in report["points"])
