@@ -1,0 +1,116 @@
+"""``vtg-export --target lava``: the bundle's contents, refused variants, and bad bundles read by ``vtg simulate``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from export.bundle import read_bundle
+from export.command import TARGETS
+from export.command import main as export_main
+from vtg.cli import main as vtg_main
+from vtg.engine.checkpoint import atomic_save, checkpoint_metadata
+from vtg.errors import UserError
+from vtg.models import build_model
+
+DIMS = {"video_dim": 12, "text_dim": 10, "video_levels": 1, "text_levels": 1}
+
+
+def write_checkpoint(path: Path, variant: str) -> Path:
+    torch.manual_seed(0)
+    config = {"variant": variant, "hidden_dim": 16, "num_layers": 1, "num_heads": 2, "ffn_dim": 24, "tc": 3}
+    model = build_model("spikingvtg", config, DIMS)
+    state = {"model." + key: value for key, value in model.state_dict().items()}
+    atomic_save({"state_dict": state, "vtg": checkpoint_metadata("spikingvtg", config, DIMS, {}, {})}, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("bundle")
+    checkpoint = write_checkpoint(root / "model.ckpt", "1bit_nf")
+    assert (
+        export_main(["--target", "lava", "--checkpoint", str(checkpoint), "--out", str(root / "b"), "--tc", "5"]) == 0
+    )
+    return root / "b"
+
+
+def test_targets_dispatch_to_one_module_each():
+    assert TARGETS == {"lava": "export.lava_target", "onnx": "export.onnx_target", "nir": "export.nir_target"}
+
+
+def test_one_bit_bundle_describes_itself(bundle):
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert manifest["format"] == "vtg-lava-bundle" and manifest["format_version"] == 1
+    assert manifest["tc"] == 5
+    assert manifest["architecture"]["variant"] == "1bit_nf" and manifest["architecture"]["ffn_dim"] == 24
+    assert manifest["fixed_point"]["formats"]["state_bits"] == 24
+    assert manifest["neuron"]["threshold"] == 1.0
+    sign = manifest["tensors"]["fixed/layer0.int.sign"]
+    assert sign["shape"] == [24, 16] and sign["dtype"] == "int8" and len(sign["sha256"]) == 64
+    loaded = read_bundle(bundle)
+    assert loaded.precisions == ["fixed", "float"]
+    weight = loaded.arrays["float"]["layer0.int.weight"]
+    assert np.unique(np.abs(weight)).size == 1  # beta sgn(.): one magnitude per matrix
+
+
+def test_nf_bundle_is_float_only(tmp_path):
+    checkpoint = write_checkpoint(tmp_path / "nf.ckpt", "nf")
+    assert export_main(["--target", "lava", "--checkpoint", str(checkpoint), "--out", str(tmp_path / "b")]) == 0
+    loaded = read_bundle(tmp_path / "b")
+    assert loaded.precisions == ["float"] and loaded.manifest["fixed_point"] is None
+    with pytest.raises(UserError, match="no 'fixed' weights"):
+        loaded.parameters("fixed")
+
+
+def test_base_variant_is_refused_in_one_line(tmp_path, capsys):
+    checkpoint = write_checkpoint(tmp_path / "base.ckpt", "base")
+    assert export_main(["--target", "lava", "--checkpoint", str(checkpoint), "--out", str(tmp_path / "b")]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "variant 'base' cannot be mapped" in error
+    assert not (tmp_path / "b").exists()
+
+
+def copy_bundle(source: Path, target: Path) -> Path:
+    target.mkdir()
+    for file in source.rglob("*.*"):
+        destination = target / file.relative_to(source)
+        destination.parent.mkdir(exist_ok=True)
+        destination.write_bytes(file.read_bytes())
+    return target
+
+
+def simulate_error(bundle: Path, capsys) -> str:
+    code = vtg_main(["simulate", "--bundle", str(bundle), "--data", str(bundle / "no-data"), "--json"])
+    error = capsys.readouterr().err
+    assert code == 2 and error.count("\n") == 1
+    return error
+
+
+def test_missing_weight_file(bundle, tmp_path, capsys):
+    broken = copy_bundle(bundle, tmp_path / "b")
+    (broken / "fixed" / "layer0.k.sign.npy").unlink()
+    assert "layer0.k.sign.npy: missing" in simulate_error(broken, capsys)
+
+
+def test_checksum_mismatch(bundle, tmp_path, capsys):
+    broken = copy_bundle(bundle, tmp_path / "b")
+    file = broken / "float" / "layer0.q.bias.npy"
+    np.save(file, np.load(file) + 1.0)
+    assert "layer0.q.bias.npy: sha256 does not match" in simulate_error(broken, capsys)
+
+
+def test_version_mismatch(bundle, tmp_path, capsys):
+    broken = copy_bundle(bundle, tmp_path / "b")
+    manifest = json.loads((broken / "manifest.json").read_text())
+    manifest["format_version"] = 99
+    (broken / "manifest.json").write_text(json.dumps(manifest))
+    assert "field 'format_version'" in simulate_error(broken, capsys)
+
+
+def test_not_a_bundle(tmp_path, capsys):
+    assert "manifest.json: not found" in simulate_error(tmp_path, capsys)
