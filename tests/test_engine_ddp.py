@@ -12,6 +12,7 @@ import torch
 
 from vtg.cli import main
 from vtg.engine.checkpoint import METADATA_KEY
+from vtg.engine.trainer import distributed_layout
 
 pytest_plugins = ["test_engine_support"]
 
@@ -53,3 +54,22 @@ def test_two_gloo_processes_train_one_epoch(tiny_data, tmp_path, capsys):
     assert main(["predict", "--checkpoint", str(out / "last.ckpt"), "--data", str(tiny_data), "--json"]) == 0
     metrics = json.loads(capsys.readouterr().out)["metrics"]
     assert checkpoint[METADATA_KEY]["metrics"] == pytest.approx(metrics, abs=0.011)
+
+
+@pytest.mark.parametrize(
+    ("env", "devices", "layout"),
+    [
+        ({}, None, (1, 1)),
+        ({}, 2, (2, 1)),
+        # a child process of Lightning's own launcher (vtg train --devices 2): WORLD_SIZE alone
+        ({"WORLD_SIZE": "2", "LOCAL_RANK": "1"}, 2, (2, 1)),
+        # torchrun --nnodes 2 --nproc_per_node 4
+        ({"WORLD_SIZE": "8", "LOCAL_WORLD_SIZE": "4"}, None, (4, 2)),
+    ],
+)
+def test_distributed_layout(monkeypatch, env, devices, layout):
+    for name in ("WORLD_SIZE", "LOCAL_WORLD_SIZE", "LOCAL_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert distributed_layout(devices) == layout

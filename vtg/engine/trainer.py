@@ -70,8 +70,14 @@ def check_resumable(run: TrainRun, dims: dict[str, int]) -> None:
 
 
 def distributed_layout(devices: int | None) -> tuple[int, int]:
-    """``(devices, num_nodes)``: the given device count, else what ``torchrun`` launched, else 1."""
-    local = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    """``(devices, num_nodes)``: the given device count, else what ``torchrun`` launched, else 1.
+
+    Only torchrun sets ``LOCAL_WORLD_SIZE``; Lightning's own launcher (``--devices N`` without torchrun)
+    gives its child processes ``WORLD_SIZE`` alone, which must not be read as more nodes.
+    """
+    if "LOCAL_WORLD_SIZE" not in os.environ:
+        return devices or 1, 1
+    local = int(os.environ["LOCAL_WORLD_SIZE"])
     world = int(os.environ.get("WORLD_SIZE", str(local)))
     return (devices or local), max(1, world // local)
 
