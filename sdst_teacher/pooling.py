@@ -116,9 +116,9 @@ def load_adaptive_pool(path: str | Path, num_heads: int) -> AdaptivePool:
     """The frozen AdaptivePool stored in ``path`` (``.npz`` of arrays or a PyTorch state dict).
 
     Names are this module's (``norm1_q.weight``, ``cross_attn.q.weight``, ``cross_attn.q_bias``,
-    ``cross_attn.proj.bias``, ...), which are InternVideo2's: keys of a whole InternVideo2 checkpoint
-    are accepted too, the ``...clip_projector.`` prefix being dropped. Widths (F, inner width, F')
-    come from the weights; the number of heads cannot, so it is given.
+    ``cross_attn.proj.bias``, ...; ``cross_attn.k_bias`` may be absent), which are InternVideo2's: keys
+    of a whole InternVideo2 checkpoint are accepted too, the ``...clip_projector.`` prefix being dropped.
+    Widths (F, inner width, F') come from the weights; the number of heads cannot, so it is given.
     """
     path = Path(path)
     state = _read_state_dict(path)
@@ -135,6 +135,8 @@ def load_adaptive_pool(path: str | Path, num_heads: int) -> AdaptivePool:
     out_dim = state["cross_attn.proj.weight"].shape[0]
     pool = AdaptivePool(dim, num_heads, inner_dim, out_dim)
     expected = pool.state_dict()
+    # BEiT-style checkpoints store no key bias: it shifts all of a query's scores equally, softmax ignores it
+    state.setdefault("cross_attn.k_bias", torch.zeros(inner_dim))
     missing = sorted(set(expected) - set(state))
     if missing:
         raise UserError(f"{path}: attention-pool weights lack {', '.join(missing)}")

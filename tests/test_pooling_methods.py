@@ -68,6 +68,7 @@ def test_weights_load_from_an_internvideo2_style_state_dict(tmp_path):
     source.cross_attn.proj = torch.nn.Linear(8, 6)  # a projecting pool: F' = 6, as InternVideo2's 3200 -> 768
     state = {f"vision_encoder.clip_projector.{k}": v for k, v in source.state_dict().items()}
     state["vision_encoder.blocks.0.attn.qkv.weight"] = torch.zeros(3, 3)  # other modules are ignored
+    del state["vision_encoder.clip_projector.cross_attn.k_bias"]  # optional: a constant shift of the scores
     torch.save(state, tmp_path / "pool.pt")
     np.savez(tmp_path / "pool.npz", **{k: v.numpy() for k, v in source.state_dict().items()})
     tokens = np.random.default_rng(2).standard_normal((2, 3, 4, 8)).astype(np.float32)
