@@ -146,11 +146,11 @@ class IntegerReference:
                     key = f"decoder.{head}.{j}"
                     h = self._lif(key, self._conv(h, key), 1 << fp.LEAK_BITS, c[f"{key}.threshold"])
                 readout[head] = readout[head] + self._conv(h, f"decoder.{head}.{layers - 1}")
-        scale = {h: c[f"decoder.{h}.{self.arch[f'{h}_layers'] - 1}.readout_scale"] / tc for h in ("f", "d")}
+        scale = {h: c[f"decoder.{h}.{self.arch[f'{h}_layers'] - 1}.readout_scale"] for h in ("f", "d")}
         return ReferenceRun(
             spikes={name: torch.stack(steps) for name, steps in self.spikes.items()},
-            foreground_logits=readout["f"][:, 0].double() * scale["f"],
-            boundary=F.softplus(readout["d"].double() * scale["d"]),
+            foreground_logits=readout["f"][:, 0].double() * scale["f"] / tc,
+            boundary=F.softplus(readout["d"].double() * scale["d"] / tc),
             score=cosine.double() / 2**fp.COSINE_FRAC_BITS,
             gate=gate.double() / one,
         )

@@ -74,6 +74,9 @@ def run(args: argparse.Namespace) -> int:
             output_differences=report.output_differences,
             reference_metrics=reference_metrics,
             metrics_equal=reference_metrics == metrics,
+            metrics_max_difference=max((abs(metrics[k] - reference_metrics[k]) for k in metrics), default=0.0)
+            if labelled
+            else None,
             reference_queries_per_s=report.queries / report.reference_seconds if report.reference_seconds else None,
         )
     out = args.out if args.out is not None else args.bundle / f"simulation_{args.split}"

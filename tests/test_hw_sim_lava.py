@@ -1,0 +1,103 @@
+"""The Lava simulation of an exported 1-bit NF model against its PyTorch references (``vtg simulate``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from export.bundle import read_bundle
+from export.lava_target import export
+from hw_sim.simulation import FLOAT_TOLERANCE, load_queries, simulate_split
+from vtg.cli import main as vtg_main
+from vtg.models import build_model
+
+TC = 3
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory) -> tuple[Path, Path]:
+    """A tiny synthetic dataset and the bundle of a small random 1-bit NF model over its features."""
+    root = tmp_path_factory.mktemp("lava")
+    data = root / "data"
+    assert vtg_main(["data", "synth", "--out", str(data), "--preset", "tiny", "--seed", "3"]) == 0
+    torch.manual_seed(0)
+    config = {"variant": "1bit_nf", "hidden_dim": 16, "num_layers": 2, "num_heads": 2, "ffn_dim": 16, "tc": TC}
+    dims = {"video_dim": 16, "text_dim": 16, "video_levels": 2, "text_levels": 2}
+    model = build_model("spikingvtg", config, dims)
+    export(model, {}, argparse.Namespace(checkpoint=Path("random"), out=root / "bundle", tc=None, max_clips=64))
+    return data, root / "bundle"
+
+
+def simulate(capsys, *argv: str) -> dict:
+    assert vtg_main(["simulate", *argv, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_fixed_point_matches_the_integer_reference_spike_for_spike(setup, tmp_path, capsys):
+    data, bundle = setup
+    out = tmp_path / "run"
+    result = simulate(capsys, "--bundle", str(bundle), "--data", str(data), "--compare-torch", "--out", str(out))
+    assert result["precision"] == "fixed" and result["tc"] == TC and result["queries"] == 8  # every val query
+    assert result["spike_mismatches"] == 0 and result["spikes_compared"] > 10_000
+    assert result["output_differences"] == {"foreground_logits": 0.0, "boundary": 0.0, "score": 0.0, "gate": 0.0}
+    assert result["metrics_equal"] and "MR-full-mAP" in result["metrics"]
+    assert result["queries_per_s"] > 0 and result["lava_processes"] == 9  # injector, input, 2 layers, decoder + 4
+    lines = (out / "predictions.jsonl").read_text().splitlines()
+    assert len(lines) == 8 and {"qid", "pred_relevant_windows", "pred_saliency_scores"} <= json.loads(lines[0]).keys()
+    activity = json.loads((out / "activity.json").read_text())
+    assert len(activity["layer1.out"]["spikes"]) == TC and activity["layer1.out"]["neurons"] > 0
+    assert activity["layer1.input"]["spikes"] == activity["layer0.out"]["spikes"]
+    assert sum(activity["layer0.input"]["spikes"]) > 0 and activity["sfg"]["int_mults"][0] > 0
+
+
+def test_floating_point_matches_pytorch_float(setup, capsys):
+    data, bundle = setup
+    argv = ["--bundle", str(bundle), "--data", str(data), "--precision", "float", "--limit", "3", "--compare-torch"]
+    result = simulate(capsys, *argv)
+    assert result["precision"] == "float" and result["queries"] == 3
+    assert result["spike_mismatches"] == 0
+    assert max(result["output_differences"].values()) < FLOAT_TOLERANCE
+    assert result["metrics_max_difference"] < 1e-9, result
+
+
+def lava_children() -> set[int]:
+    """Child processes of this one, multiprocessing's resource tracker excepted."""
+    pid = os.getpid()
+    children = set()
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children") as handle:
+            children.update(int(child) for child in handle.read().split())
+    alive = set()
+    for child in children:
+        try:
+            with open(f"/proc/{child}/cmdline", "rb") as handle:
+                if b"resource_tracker" not in handle.read():
+                    alive.add(child)
+        except FileNotFoundError:
+            pass
+    return alive
+
+
+def test_no_lava_process_is_left_after_a_failure_midway(setup):
+    data, bundle = setup
+    _, queries = load_queries(str(data), "val", 3, read_bundle(bundle))
+    before = lava_children()
+    started = []
+
+    def fail_after_first(index, result):
+        started.append(lava_children() - before)
+        raise RuntimeError("injected failure")
+
+    with pytest.raises(RuntimeError, match="injected failure"):
+        simulate_split(read_bundle(bundle), queries, "fixed", TC, progress=False, on_query=fail_after_first)
+    assert len(started[0]) >= 5  # the Lava processes were running
+    deadline = time.monotonic() + 10
+    while lava_children() - before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not lava_children() - before
