@@ -1,0 +1,209 @@
+"""``vtg-export --target onnx``: SpikingVTG as an ONNX *step model*, checked against PyTorch with onnxruntime.
+
+    vtg-export --target onnx --checkpoint C --out model.onnx [--tc N]
+
+**Why a step model, not the network unrolled over Tc.** Neuromorphic and edge runtimes run a
+spiking network one timestep at a time and keep its state between calls; they choose Tc at run
+time (SpikingVTG's energy-accuracy trade-off is exactly the choice of Tc, paper Fig. 4), may stop
+early, and never hold Tc copies of the graph. The graph is one call of
+:class:`export.step_module.StepModule` (see there for every input, state and output): the features
+and masks are the same at every call, the state (membrane potentials of every population, the ASR
+trace SFG reads, the gate, the sums of the decoders' read-outs, the step count) goes in and comes
+back, and the outputs after call t are the model's outputs at Tc = t. The unrolled graph would be
+simpler to check, but the check below covers the step model's contract step by step. The input
+projections are recomputed at every call (one extra linear layer per step) so that the file is one
+self-contained graph.
+
+The graph is exported with ``torch.onnx.export`` (opset 17) with dynamic axes ``batch``, ``clips``
+(Lv), ``query`` (Lq) and ``tokens`` (L = Lv + Lq), from a float32 copy of the model in which every
+1-bit Brevitas layer is a plain layer holding its effective weights beta sgn(W - mean W) (+-beta).
+The file's ``metadata_props`` name the state tensors (``vtg.state``: name -> initial value), the
+default Tc (``vtg.tc``) and the loop a runtime runs (``vtg.usage``).
+
+**Check.** The written graph passes ``onnx.checker`` and is run with onnxruntime on random features
+of other sizes than the ones it was traced with (so that a shape frozen by the trace is caught),
+with padded clips and tokens, for Tc steps. Each step is given the state PyTorch reached, so the
+check compares the exported function itself and one disagreement cannot snowball over later steps.
+The largest absolute differences of the outputs (f logits, boundaries, saliency), of the next state
+and of the spikes are printed. **Tolerance**: 1e-4 on the real-valued outputs and state (float32
+sums in another order differ by about 1e-6 here); spikes must agree exactly. A membrane potential
+within float32 rounding of +-Vth may fire in one runtime and not the other, which this check
+reports as a failure rather than hides. Beyond the tolerance the export fails with a
+:class:`~vtg.errors.UserError` (exit 2) and nothing is written.
+
+Only SpikingVTG checkpoints are exported (any variant: base's softmax and LayerNorm are ordinary
+ONNX operators); another model is refused with one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import torch
+
+from export.step_module import FEATURE_INPUTS, OUTPUTS, StepModule
+from vtg.engine.atomic import atomic_write
+from vtg.errors import UserError
+
+OPSET = 17
+TOLERANCE = 1e-4
+TRACE_SIZES = (2, 16, 8)  # batch, clips, query tokens of the example the graph is traced with
+CHECK_SIZES = (3, 12, 6)  # other sizes for the check, so that a shape frozen by the trace is caught
+
+
+def random_features(step: StepModule, batch: int, clips: int, query: int, seed: int) -> list[torch.Tensor]:
+    """Unit-norm random features (like L2-normalised backbone features), the later samples padded.
+
+    Returns [video (B, Lv, Dv), text (B, Lq, Dt), video_mask (B, Lv), text_mask (B, Lq)].
+    """
+    generator = torch.Generator().manual_seed(seed)
+    inputs = step.model.inputs
+
+    def features(length: int, dim: int) -> torch.Tensor:
+        x = torch.randn(batch, length, dim, generator=generator)  # (B, length, dim)
+        return x / x.norm(dim=-1, keepdim=True)
+
+    def mask(length: int) -> torch.Tensor:
+        real = length - torch.arange(batch) * (length // 4)  # (B,) sample b has b * length/4 padded positions
+        return torch.arange(length)[None, :] < real.clamp(min=1)[:, None]  # (B, length) bool
+
+    return [
+        features(clips, inputs.video.in_features),
+        features(query, inputs.text.in_features),
+        mask(clips),
+        mask(query),
+    ]
+
+
+def io_names(step: StepModule) -> tuple[list[str], list[str]]:
+    """The graph's input names and output names (a name can be both only once in ONNX, hence in./out.)."""
+    inputs = [*FEATURE_INPUTS, *(f"state_in.{name}" for name in step.state_names)]
+    outputs = [*OUTPUTS, *step.spike_names, *(f"state_out.{name}" for name in step.state_names)]
+    return inputs, outputs
+
+
+def dynamic_axes(step: StepModule) -> dict[str, dict[int, str]]:
+    """Symbolic axes of every input and output (see export/step_module.py for the shapes)."""
+    clip_major = {0: "batch", 1: "clips"}
+    token_major = {0: "batch", 1: "tokens"}
+    axes = {"video": clip_major, "video_mask": clip_major, "text": {0: "batch", 1: "query"}}
+    axes["text_mask"] = axes["text"]
+    axes.update({name: clip_major for name in OUTPUTS})
+    per_population = {
+        name: ({0: "batch", 2: "clips"} if name.startswith("decoder.") else token_major) for name in step.populations
+    }
+    for name, population_axes in per_population.items():
+        axes[f"spikes.{name}"] = population_axes
+        for side in ("state_in", "state_out"):
+            axes[f"{side}.mem.{name}"] = population_axes
+    for side in ("state_in", "state_out"):
+        axes.update({f"{side}.asr.sum": token_major, f"{side}.gate": clip_major})
+        axes.update({f"{side}.foreground.sum": clip_major, f"{side}.boundary.sum": clip_major})
+    return axes
+
+
+def metadata(step: StepModule, tc: int) -> dict[str, str]:
+    """``metadata_props`` of the written file: how a runtime drives the step model."""
+    initial = {name: "0" for name in step.state_names}
+    initial["state_in.gate"] = "video_mask as float (no gating at the first step)"
+    return {
+        "vtg.format": "vtg-onnx-step",
+        "vtg.format_version": "1",
+        "vtg.variant": step.model.config.variant,
+        "vtg.tc": str(tc),
+        "vtg.tolerance": str(TOLERANCE),
+        "vtg.state": json.dumps({f"state_in.{name}": initial[name] for name in step.state_names}),
+        "vtg.usage": (
+            "state = initial; repeat Tc times: outputs = run(video, text, video_mask, text_mask, state); "
+            "state_in.X = outputs['state_out.X']; read foreground_logits, boundary, saliency after the last call"
+        ),
+    }
+
+
+def to_onnx(step: StepModule, tc: int) -> onnx.ModelProto:
+    """Trace ``step`` at :data:`TRACE_SIZES` and return the ONNX model with its metadata."""
+    example = random_features(step, *TRACE_SIZES, seed=0)
+    state = step.initial_state(example[2], example[3])
+    inputs, outputs = io_names(step)
+    buffer = io.BytesIO()
+    with torch.no_grad(), warnings.catch_warnings():
+        # the trace warns where the model reads a tensor as a Python number: the feature-size check in
+        # prepare() and the leak gamma, both constants of the model, so the warnings say nothing here
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        torch.onnx.export(
+            step,
+            (*example, *state),
+            buffer,
+            opset_version=OPSET,
+            input_names=inputs,
+            output_names=outputs,
+            dynamic_axes=dynamic_axes(step),
+        )
+    proto = onnx.load_from_string(buffer.getvalue())
+    for key, value in metadata(step, tc).items():
+        proto.metadata_props.add(key=key, value=value)
+    return proto
+
+
+def compare(step: StepModule, proto: onnx.ModelProto, tc: int) -> dict[str, float]:
+    """Largest |onnxruntime - PyTorch| over Tc steps, each step from PyTorch's state (see module docstring).
+
+    Keys: each of :data:`OUTPUTS`, ``state`` (every next-state tensor) and ``spikes`` (every population).
+    """
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    features = random_features(step, *CHECK_SIZES, seed=1)
+    state = step.initial_state(features[2], features[3])
+    input_names, _ = io_names(step)
+    worst = dict.fromkeys([*OUTPUTS, "state", "spikes"], 0.0)
+    for _ in range(tc):
+        feed = {name: tensor.numpy() for name, tensor in zip(input_names, (*features, *state))}
+        ours = session.run(None, feed)  # flat, in io_names order
+        with torch.no_grad():
+            theirs = [tensor.numpy() for tensor in step(*features, *state)]
+        outputs, spikes, next_state = step.split(theirs)
+        onnx_outputs, onnx_spikes, onnx_state = step.split(ours)
+        for name in OUTPUTS:
+            worst[name] = max(worst[name], _largest(outputs[name], onnx_outputs[name]))
+        worst["state"] = max([worst["state"], *map(_largest, next_state, onnx_state)])
+        worst["spikes"] = max([worst["spikes"], *(_largest(spikes[n], onnx_spikes[n]) for n in spikes)])
+        state = [torch.from_numpy(array) for array in next_state]
+    return worst
+
+
+def _largest(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64)).max(initial=0.0))
+
+
+def export(model: Any, checkpoint: dict[str, Any], args: argparse.Namespace) -> Path:
+    """Write the checked ONNX step model of ``model`` to ``args.out``; return its path."""
+    name = checkpoint.get("vtg", {}).get("model_name") if isinstance(checkpoint, dict) else None
+    if name != "spikingvtg":
+        raise UserError(f"{args.checkpoint}: model '{name}' is not spiking; the onnx target exports spikingvtg models")
+    tc = args.tc if args.tc is not None else model.config.eval_tc
+    if tc < 1:
+        raise UserError(f"option --tc: expected at least 1, got {tc}")
+    out = Path(args.out)
+    if out.is_dir():
+        raise UserError(f"option --out: {out} is a folder; the onnx target writes one file (e.g. model.onnx)")
+    step = StepModule(model)
+    proto = to_onnx(step, tc)
+    onnx.checker.check_model(proto)
+    worst = compare(step, proto, tc)
+    print(f"onnxruntime vs PyTorch, {tc} steps, largest |difference| (tolerance {TOLERANCE:g}, spikes exact):")
+    for key, value in worst.items():
+        print(f"  {key:<18} {value:.3g}")
+    failed = [key for key, value in worst.items() if value > (0.0 if key == "spikes" else TOLERANCE)]
+    if failed:
+        details = ", ".join(f"{key} {worst[key]:.3g}" for key in failed)
+        raise UserError(f"{out}: onnxruntime differs from PyTorch beyond the tolerance ({details}); not written")
+    atomic_write(out, lambda file: file.write(proto.SerializeToString()))
+    return out
