@@ -26,6 +26,7 @@ def test_predict_writes_valid_jsonl_and_metrics_of_validation(tiny_run, tiny_dat
     assert code == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["predictions"] == str(out) and summary["count"] == 8
+    assert summary["model"] == "tiny" and summary["tc"] is None
 
     predictions = read_predictions(out)  # checks fields, window order and numbers
     val_qids = [json.loads(line)["qid"] for line in (tiny_data / "val.jsonl").read_text().splitlines()]

@@ -106,7 +106,15 @@ def run(args: argparse.Namespace) -> int:
         metrics = score_predictions(predictions, [annotation_to_record(a) for a in dataset.annotations])
 
     if args.json:
-        print(json.dumps({"predictions": str(out), "count": len(predictions), "split": args.split, "metrics": metrics}))
+        summary = {
+            "predictions": str(out),
+            "count": len(predictions),
+            "split": args.split,
+            "model": metadata["model_name"],
+            "tc": getattr(model, "inference_tc", None),  # the timesteps a spiking model ran
+            "metrics": metrics,
+        }
+        print(json.dumps(summary))
         return 0
     print(f"wrote {len(predictions)} predictions to {out}")
     for name, value in (metrics or {}).items():
