@@ -103,7 +103,7 @@ def simulate_split(
     arch = bundle.architecture
     max_video = max(q.video.shape[0] for q in queries)
     max_text = max(q.text.shape[0] for q in queries)
-    reference = _reference(bundle, precision) if compare else None
+    reference = reference_runner(bundle, precision) if compare else None
     counter = ActivityCounter(arch, tc, precision)
     predictions, reference_predictions = [], []
     mismatches = compared = 0
@@ -146,7 +146,7 @@ def simulate_split(
     )
 
 
-def _reference(bundle: Bundle, precision: str):
+def reference_runner(bundle: Bundle, precision: str):
     """run(video, text, tc) -> ReferenceRun of the PyTorch reference of ``precision``."""
     if precision == "fixed":
         from export.integer_reference import IntegerReference
