@@ -1,0 +1,131 @@
+"""vtg-export --target onnx: the step model's contract, onnxruntime against PyTorch, 1-bit weights, refusals."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import onnxruntime
+import pytest
+import torch
+from test_export_onnx_support import as_batch, features, spiking_checkpoint, write_checkpoint
+
+from export import onnx_target
+from export.command import main
+from export.step_module import FEATURE_INPUTS, OUTPUTS, StepModule
+from vtg.engine.checkpoint import load_model
+
+pytest_plugins = ["test_export_onnx_support"]
+
+
+def export_onnx(checkpoint, out, *extra):
+    return main(["--target", "onnx", "--checkpoint", str(checkpoint), "--out", str(out), *extra])
+
+
+def run_steps(session: onnxruntime.InferenceSession, inputs: dict[str, torch.Tensor], tc: int) -> list[dict]:
+    """A runtime's loop: the state at rest from the file's metadata, Tc calls, state fed back."""
+    meta = {prop.key: prop.value for prop in onnx.load(session._model_path).metadata_props}
+    state_names = list(json.loads(meta["vtg.state"]))
+    feed = {name: inputs[name].numpy() for name in FEATURE_INPUTS}
+    shapes = {arg.name: arg.shape for arg in session.get_inputs()}
+    batch, clips = inputs["video_mask"].shape
+    sizes = {"batch": batch, "clips": clips, "query": inputs["text_mask"].shape[1]}
+    sizes["tokens"] = sizes["clips"] + sizes["query"]
+    for name in state_names:
+        feed[name] = np.zeros([sizes.get(d, d) for d in shapes[name]], np.float32)
+    feed["state_in.gate"] = inputs["video_mask"].numpy().astype(np.float32)
+    names = [arg.name for arg in session.get_outputs()]
+    steps = []
+    for _ in range(tc):
+        results = dict(zip(names, session.run(None, feed)))
+        feed.update({name: results[name.replace("state_in.", "state_out.")] for name in state_names})
+        steps.append(results)
+    return steps
+
+
+@pytest.mark.parametrize("variant", ["nf", "1bit_nf"])
+def test_step_module_over_tc_is_the_model(tmp_path, variant):
+    model, _ = load_model(spiking_checkpoint(tmp_path / "m.ckpt", variant))
+    step = StepModule(model)
+    inputs = features(2, 7, 5)
+    with torch.no_grad():
+        reference = model(as_batch(inputs), tc=4)
+        state = step.initial_state(inputs["video_mask"], inputs["text_mask"])
+        for _ in range(4):
+            outputs, spikes, state = step.split(step(*inputs.values(), *state))
+    for name in OUTPUTS:
+        torch.testing.assert_close(outputs[name], reference[name], atol=1e-5, rtol=0)
+    assert set(spikes) == {name.removeprefix("spikes.") for name in step.spike_names}
+    assert all(set(s.unique().tolist()) <= {-1.0, 0.0, 1.0} for s in spikes.values())
+    assert any((s == -1).any() for s in spikes.values())  # ternary spikes do occur
+
+
+@pytest.mark.parametrize("variant", ["nf", "1bit_nf"])
+def test_onnxruntime_runs_the_exported_model_like_pytorch(tmp_path, capsys, variant):
+    checkpoint = spiking_checkpoint(tmp_path / "m.ckpt", variant)
+    out = tmp_path / "deploy" / "model.onnx"
+    assert export_onnx(checkpoint, out, "--tc", "5") == 0
+    printed = capsys.readouterr().out
+    for name in (*OUTPUTS, "spikes"):
+        assert name in printed
+    onnx.checker.check_model(str(out))
+    meta = {prop.key: prop.value for prop in onnx.load(str(out)).metadata_props}
+    assert meta["vtg.tc"] == "5" and meta["vtg.variant"] == variant
+
+    # other sizes than traced or checked (dynamic axes), free-running for Tc steps like a runtime
+    model, _ = load_model(checkpoint)
+    inputs = features(1, 9, 4) | {"video_mask": torch.ones(1, 9, dtype=torch.bool)}
+    session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    steps = run_steps(session, inputs, tc=5)
+    with torch.no_grad():
+        for tc in (1, 5):  # outputs after call t are the model's at Tc = t
+            reference = model(as_batch(inputs), tc=tc)
+            for name in OUTPUTS:
+                np.testing.assert_allclose(steps[tc - 1][name], reference[name].numpy(), atol=1e-4, rtol=0)
+    last_layer = f"spikes.layer{model.config.num_layers - 1}.out"
+    assert steps[-1][last_layer].shape == (1, 13, model.config.hidden_dim)
+
+
+def test_one_bit_weights_are_exported_as_plus_minus_beta(tmp_path):
+    out = tmp_path / "model.onnx"
+    assert export_onnx(spiking_checkpoint(tmp_path / "m.ckpt", "1bit_nf"), out) == 0
+    hidden = 16
+    matrices = [
+        onnx.numpy_helper.to_array(t) for t in onnx.load(str(out)).graph.initializer if len(t.dims) >= 2
+    ]  # weights of the projections, encoder linears, decoder convolutions and SFG's W_p (D, 1)
+    binary = [w for w in matrices if w.shape != (hidden, 1)]
+    assert len(binary) == 2 + 2 * 6 + 3 + 2
+    for weight in binary:
+        assert len(np.unique(np.abs(weight))) == 1 and (weight > 0).any() and (weight < 0).any()
+
+
+def test_a_graph_that_disagrees_with_pytorch_is_refused_and_not_written(tmp_path, capsys, monkeypatch):
+    to_onnx = onnx_target.to_onnx
+
+    def corrupted(step, tc):
+        proto = to_onnx(step, tc)
+        bias = next(t for t in proto.graph.initializer if t.name.endswith("layers.0.self_output.bias"))
+        bias.CopyFrom(onnx.numpy_helper.from_array(onnx.numpy_helper.to_array(bias) + 0.3, bias.name))
+        return proto
+
+    monkeypatch.setattr(onnx_target, "to_onnx", corrupted)
+    out = tmp_path / "model.onnx"
+    assert export_onnx(spiking_checkpoint(tmp_path / "m.ckpt", "nf"), out) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "differs from PyTorch beyond the tolerance" in err[-1] and str(out) in err[-1]
+    assert not out.exists()
+
+
+def test_refusals_are_one_line(tmp_path, capsys):
+    teacher = write_checkpoint(tmp_path / "u.ckpt", "univtg", hidden_dim=16, num_layers=1, num_heads=2, ffn_dim=16)
+    spiking = spiking_checkpoint(tmp_path / "m.ckpt", "nf")
+    cases = [
+        ((teacher, tmp_path / "a.onnx"), "model 'univtg' is not spiking"),
+        ((spiking, tmp_path / "b.onnx", "--tc", "0"), "option --tc"),
+        ((spiking, tmp_path), "option --out"),
+    ]
+    for args, message in cases:
+        assert export_onnx(*args) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0]

@@ -1,0 +1,52 @@
+"""Shared by the export tests (onnx, nir): tiny SpikingVTG checkpoints written like the engine writes them.
+
+The checkpoints hold random weights: the export targets must reproduce whatever weights they are given,
+so training would only slow the tests down.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from vtg.engine.checkpoint import MODEL_PREFIX, atomic_save, checkpoint_metadata
+from vtg.models import build_model
+
+DIMS = {"video_dim": 12, "text_dim": 10, "video_levels": 1, "text_levels": 1}
+TINY = {"hidden_dim": 16, "num_layers": 2, "num_heads": 2, "ffn_dim": 24, "tc": 4, "f_layers": 3, "d_layers": 2}
+
+
+def write_checkpoint(path: Path, name: str = "spikingvtg", seed: int = 0, **config: Any) -> Path:
+    """Build model ``name`` from ``config`` with seeded random weights and save it as a vtg checkpoint."""
+    torch.manual_seed(seed)
+    model = build_model(name, config, DIMS)
+    state = {MODEL_PREFIX + key: value for key, value in model.state_dict().items()}
+    atomic_save({"state_dict": state, "vtg": checkpoint_metadata(name, config, DIMS, {}, {})}, path)
+    return path
+
+
+def spiking_checkpoint(path: Path, variant: str, **overrides: Any) -> Path:
+    """A tiny SpikingVTG checkpoint of ``variant`` (base, nf, 1bit_nf)."""
+    return write_checkpoint(path, variant=variant, **{**TINY, **overrides})
+
+
+def features(batch: int, clips: int, query: int, seed: int = 5) -> dict[str, torch.Tensor]:
+    """Random features and masks (the last sample padded) as the step model's inputs."""
+    generator = torch.Generator().manual_seed(seed)
+    video_mask = torch.ones(batch, clips, dtype=torch.bool)
+    text_mask = torch.ones(batch, query, dtype=torch.bool)
+    video_mask[-1, clips - clips // 3 :] = False
+    text_mask[-1, query - query // 3 :] = False
+    return {
+        "video": torch.randn(batch, clips, DIMS["video_dim"], generator=generator) / 3,
+        "text": torch.randn(batch, query, DIMS["text_dim"], generator=generator) / 3,
+        "video_mask": video_mask,
+        "text_mask": text_mask,
+    }
+
+
+def as_batch(inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The step model's inputs as a model batch (one feature level)."""
+    return {**inputs, "video": inputs["video"][:, :, None], "text": inputs["text"][:, :, None]}
