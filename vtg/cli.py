@@ -62,6 +62,10 @@ def run_guarded(prog: str, argv: Sequence[str], body: Callable[[], int | None]) 
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader of our output (e.g. `| head`) went away: not an error of ours, and nothing left to say
+        sys.stderr.close()
+        return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
