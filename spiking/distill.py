@@ -27,6 +27,7 @@ alone in the engine's format (model ``spikingvtg``), which ``load_model``, ``vtg
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -266,7 +267,10 @@ def fit_distillation(run: TrainRun, teacher_path: Path, section: Any) -> dict[st
         "distill": recipe.to_dict(),
     }
     extra = {"model": STUDENT, "teacher": str(teacher_path), "data": str(run.data)}
-    summary = fit_module(run, module, data, config, extra)
+    with warnings.catch_warnings():
+        # the frozen teacher is meant to be in eval mode during training
+        warnings.filterwarnings("ignore", ".*module\\(s\\) in eval mode at the start of training.*")
+        summary = fit_module(run, module, data, config, extra)
     student = run.out / STUDENT_CHECKPOINT
     if rank_zero_only.rank == 0:
         write_student_checkpoint(Path(summary["checkpoints"]["last"]), student)

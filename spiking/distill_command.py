@@ -111,6 +111,8 @@ def run(args: argparse.Namespace) -> int:
             summary["comparison_metrics"] = report["models"]
     if rank_zero_only.rank == 0:
         print_summary(summary, args.json)
-        if args.compare and not args.json:
-            print(f"  comparison: {summary['comparison']['markdown']}")
+        if not args.json:
+            print(f"  student: {summary['checkpoints']['student']}")
+            if args.compare:
+                print(f"  comparison: {summary['comparison']['markdown']}")
     return 0
