@@ -5,15 +5,15 @@
     vtg energy formula --seq-len 200 --hidden 1024 --layers 4 --tc 10 --ifr in=0.40,k=0.18,v=0.19,attn=0.03,int=0.09
                        [--snn-op int_acc|fp_acc] [--k-term paper|qk] [--table paper|horowitz|FILE.yaml] [--json]
     vtg energy table [--table paper|horowitz|FILE.yaml] [--json]
-    vtg energy measure --activity FILE.json [--table ...] [--json]
+    vtg energy measure --activity FILE.json | --simulation DIR [--bundle B] [--table ...] [--json]
     vtg energy report --checkpoint C [--teacher T] --data DIR [--split val] [--tc 1,2,4,8,16] [--out DIR]
                       [--limit N] [--batch-size B] [--table ...] [--json]
 
 ``formula`` is the paper's section 5.1 analysis (:mod:`energy.analytic`); ``measure`` prices the spike
-counts of an activity JSON such as a Lava run writes (:mod:`energy.activity`); ``report`` runs a
-SpikingVTG checkpoint at each Tc, scores it, measures its energy and writes ``report.json``,
-``report.md`` and three PNG plots, with the teacher (or, without one, a non-spiking encoder of the same
-depth and width) as the reference.
+counts of an activity JSON (:mod:`energy.activity`) or of a ``vtg simulate`` folder (:mod:`energy.lava_run`);
+``report`` runs a SpikingVTG checkpoint at each Tc, scores it, measures its energy and writes
+``report.json``, ``report.md`` and three PNG plots, with the teacher (or, without one, a non-spiking
+encoder of the same depth and width) as the reference.
 """
 
 from __future__ import annotations
@@ -52,8 +52,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     t = actions.add_parser("table", help="print an op-energy table")
     common(t)
 
-    m = actions.add_parser("measure", help="energy of the spike counts in an activity JSON (e.g. a Lava run)")
-    m.add_argument("--activity", type=Path, required=True, help="activity JSON (format vtg-activity/1)")
+    m = actions.add_parser("measure", help="energy of measured spike counts: an activity JSON or a Lava run")
+    source = m.add_mutually_exclusive_group(required=True)
+    source.add_argument("--activity", type=Path, help="activity JSON (format vtg-activity/1)")
+    source.add_argument("--simulation", type=Path, help="output folder of vtg simulate (activity.json, metrics.json)")
+    m.add_argument("--bundle", type=Path, help="with --simulation: the Lava bundle (default: metrics.json's)")
     common(m)
 
     r = actions.add_parser("report", help="energy-accuracy trade-off of a checkpoint over Tc")
@@ -105,23 +108,30 @@ def run_table(args: argparse.Namespace) -> int:
 def run_measure(args: argparse.Namespace) -> int:
     from energy.activity import load_activity_json
     from energy.float_work import FloatShape
+    from energy.lava_run import load_simulation
     from energy.measured import encoder_terms, measure
 
     table = load_table(args.table)
-    data = load_activity_json(args.activity)
-    shape = FloatShape.from_mapping(data["model"], str(args.activity))
-    energies = [measure(record, shape, table, data["snn_op"]) for record in data["records"]]
-    total = functools.reduce(operator.add, energies)
+    if args.simulation is not None:
+        record, shape, snn_op = load_simulation(args.simulation, args.bundle)
+        records = [record]
+    else:
+        if args.bundle is not None:
+            raise UserError("option '--bundle': goes with --simulation (an activity JSON carries its model)")
+        data = load_activity_json(args.activity)
+        records, snn_op = data["records"], data["snn_op"]
+        shape = FloatShape.from_mapping(data["model"], str(args.activity))
+    total = functools.reduce(operator.add, (measure(record, shape, table, snn_op) for record in records))
     # the structural formula, fed the measured rates, neurons and fan-outs (it must equal encoder_mj)
     formula_mj = sum(
-        record.tc * table.mj(data["snn_op"], spiking_accumulations(terms))
-        for record in data["records"]
+        record.tc * table.mj(snn_op, spiking_accumulations(terms))
+        for record in records
         for terms in encoder_terms(record).values()
     )
-    summary = {"table": table.name, "snn_op": data["snn_op"], **total.per_query()}
+    summary = {"table": table.name, "snn_op": snn_op, **total.per_query()}
     summary["encoder_formula_mj"] = formula_mj / total.queries
     lines = [
-        f"{total.queries} queries, op table {table.name}, spikes priced as {data['snn_op']}; mJ per query:",
+        f"{total.queries} queries, op table {table.name}, spikes priced as {snn_op}; mJ per query:",
         f"  total {summary['total_mj']:.4g} = encoder {summary['encoder_mj']:.4g} + decoder "
         f"{summary['decoder_mj']:.4g} + floating-point {summary['float_mj']:.4g}",
         f"  encoder by the structural formula from the measured rates: {summary['encoder_formula_mj']:.4g}",
@@ -171,7 +181,7 @@ def run_report(args: argparse.Namespace) -> int:
     if metadata["model_name"] != "spikingvtg":
         raise UserError(f"{args.checkpoint}: a {metadata['model_name']} checkpoint; --checkpoint takes SpikingVTG")
     config = model.config
-    shape, snn_op = shape_of_spiking_model(config, dims), snn_op_of(config)
+    shape, snn_op = shape_of_spiking_model(dataclasses.asdict(config), dims), snn_op_of(config.variant)
     ann_encoder = ann_reference_mj(loader, shape.hidden, shape.layers, table)
 
     if args.teacher is not None:

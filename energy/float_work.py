@@ -69,17 +69,21 @@ class FloatShape:
         return cls(**values)
 
 
-def shape_of_spiking_model(config: Any, dims: dict[str, int]) -> FloatShape:
-    """The :class:`FloatShape` of a SpikingVTG model from its config (``model.config``) and data dims."""
+def shape_of_spiking_model(architecture: dict[str, Any], dims: dict[str, int]) -> FloatShape:
+    """The :class:`FloatShape` of a SpikingVTG model from its config fields and the data dims.
+
+    ``architecture`` holds the ``model:`` config's names (``variant``, ``hidden_dim``, ``num_layers``,
+    ``num_heads``): ``dataclasses.asdict(model.config)``, or a Lava bundle's manifest ``architecture``.
+    """
+    base = architecture["variant"] == "base"  # the NF variants drop softmax and LayerNorm (section 4.6)
     return FloatShape(
-        hidden=config.hidden_dim,
+        hidden=int(architecture["hidden_dim"]),
         video_dim=int(dims["video_dim"]),
         text_dim=int(dims["text_dim"]),
-        layers=config.num_layers,
-        heads=config.num_heads,
-        # the NF variants drop softmax and LayerNorm (paper section 4.6)
-        softmax=not config.normalization_free,
-        layernorm=not config.normalization_free,
+        layers=int(architecture["num_layers"]),
+        heads=int(architecture["num_heads"]),
+        softmax=base,
+        layernorm=base,
     )
 
 

@@ -20,7 +20,6 @@ The fan-out is the one the model reports: for ``k`` that is L (QK^T with spiking
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 from energy.activity import DECODER_PREFIX, ENCODER_PREFIX, ActivityRecord
 from energy.analytic import Term
@@ -80,9 +79,9 @@ class Energy:
         }
 
 
-def snn_op_of(config: Any) -> str:
-    """How a spike of a SpikingVTG model is priced: INT-ACC with binary weights (1-bit NF), else FP-ACC."""
-    return "int_acc" if config.binary else "fp_acc"
+def snn_op_of(variant: str) -> str:
+    """How a spike of a SpikingVTG variant is priced: INT-ACC with binary weights (1-bit NF), else FP-ACC."""
+    return "int_acc" if variant == "1bit_nf" else "fp_acc"
 
 
 def measure(record: ActivityRecord, shape: FloatShape, table: OpTable, snn_op: str) -> Energy:

@@ -256,3 +256,62 @@ def test_sdst_teacher_is_counted_too():
 def test_paper_ifr_averages_layers_under_the_paper_names():
     rates = {"layer0.input": 0.4, "layer1.input": 0.2, "layer0.k": 0.1, "layer0.so": 0.9, "decoder.f.0": 0.5}
     assert paper_ifr(rates) == {"in": pytest.approx(0.3), "k": 0.1}
+
+
+def simulation_folder(tmp_path, variant: str = "1bit_nf") -> tuple[object, dict]:
+    """A ``vtg simulate`` output folder, its activity counted by hw_sim's own counter, and its bundle."""
+    from hw_sim.activity import ActivityCounter
+
+    arch = {
+        "variant": variant,
+        "hidden_dim": 8,
+        "ffn_dim": 12,
+        "num_layers": 2,
+        "num_heads": 2,
+        "video_dim": 6,
+        "text_dim": 5,
+        "f_layers": 2,
+        "f_kernel": 3,
+        "d_layers": 2,
+        "d_kernel": 3,
+    }
+    tc, rng = 3, np.random.default_rng(0)
+    counter = ActivityCounter(arch, tc, "fixed")
+    populations = ["input", "decoder.input", "decoder.f.0", "decoder.d.0"] + [
+        f"layer{i}.{name}" for i in range(2) for name in ("k", "v", "attn", "so", "int", "out")
+    ]
+    for n_video, n_text in ((7, 3), (4, 2)):
+        counter.add({name: rng.integers(0, n_video + 1, tc) for name in populations}, n_video, n_text)
+    bundle, out = tmp_path / "bundle", tmp_path / "simulation_val"
+    bundle.mkdir()
+    out.mkdir()
+    (bundle / "manifest.json").write_text(json.dumps({"format": "vtg-lava-bundle", "architecture": arch}))
+    (out / "activity.json").write_text(json.dumps({"tc": tc, "precision": "fixed", **counter.result()}))
+    (out / "metrics.json").write_text(json.dumps({"bundle": str(bundle), "queries": 2}))
+    return out, counter.result()
+
+
+def test_lava_simulation_folder_is_measured(tmp_path, capsys):
+    pytest.importorskip("hw_sim.activity")
+    out, activity = simulation_folder(tmp_path)
+    assert main(["energy", "measure", "--simulation", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["snn_op"] == "int_acc" and summary["queries"] == 2
+    spiking = sum(sum(e["spikes"]) * e["fan_out"] for e in activity.values()) * 0.1e-9
+    assert summary["encoder_mj"] + summary["decoder_mj"] == pytest.approx(spiking / 2)
+    assert summary["encoder_formula_mj"] == pytest.approx(summary["encoder_mj"])
+    # NF float work from the totals: 11 clips, 5 text tokens, D = 8, Tc = 3
+    macs = 11 * 6 * 8 + 5 * 5 * 8 + 2 * 5 * 8 + 3 * 4 * 11 * 8 + 3 * 11 * 3
+    assert summary["float_mj"] == pytest.approx(macs * 4.6e-9 / 2)
+
+
+def test_lava_simulation_folder_errors(tmp_path, capsys):
+    pytest.importorskip("hw_sim.activity")
+    out, _ = simulation_folder(tmp_path)
+    (out / "metrics.json").write_text(json.dumps({"bundle": str(tmp_path / "bundle")}))
+    assert main(["energy", "measure", "--simulation", str(out)]) == 2
+    assert "metrics.json: field 'queries': missing" in capsys.readouterr().err
+    assert main(["energy", "measure", "--simulation", str(tmp_path / "nowhere")]) == 2
+    assert "activity.json: not found" in capsys.readouterr().err
+    assert main(["energy", "measure", "--activity", str(out / "activity.json"), "--bundle", "b"]) == 2
+    assert "--bundle" in capsys.readouterr().err
