@@ -1,0 +1,273 @@
+"""``vtg-export --target nir``: the parts of SpikingVTG that NIR can express, as one NIRGraph.
+
+    vtg-export --target nir --checkpoint C --out model.nir [--tc N] [--max-clips N]
+
+NIR (neuromorphs/NIR 1.0) describes networks of fixed-weight synapses and neuron populations whose
+incoming edges are summed. SpikingVTG is such a network only in parts: its attention multiplies two
+signals and SFG gates the input by a normalised cosine. The graph therefore holds the expressible
+parts, and wherever a signal leaves them it ends in an ``Output`` node (``out.<signal>``) and comes
+back through an ``Input`` node (``in.<signal>``); the host computes what lies between (each such
+node's metadata ``role`` says what). Node names follow export/model_map.py: ``<layer>`` for an
+Affine or Conv1d, ``<population>.neuron`` for its neurons.
+
+**Exported** (NF and 1-bit NF; 1-bit weights as their float values beta sgn(W - mean W) = +-beta):
+
+* input projections ``input.video``, ``input.text`` (Affine; the host adds the clip positions P,
+  which differ per clip, so they are no Affine bias, and gates and concatenates: ``in.input``);
+* the input neurons and, per encoder layer i (input x = the previous population's spikes):
+  ``layer{i}.q`` (Affine, read out), ``layer{i}.k``/``.v`` (Affine -> LIF, read out),
+  ``in.layer{i}.attn`` -> attn LIF -> ``layer{i}.so`` (Affine) -> so LIF <- x (residual edge),
+  so LIF -> ``layer{i}.int`` (Affine, read out before the activation),
+  ``in.layer{i}.int`` -> int LIF -> ``layer{i}.out`` (Affine) -> out LIF <- so LIF (residual edge);
+  the last out LIF is read out as ``out.encoder``. These chains act on one token: the tokens are
+  the batch of the graph (shape (D,));
+* the decoders: ``in.decoder.{f,d}`` (the last layer's spikes on the video's clips, (D, clips))
+  -> Conv1d -> IF -> ... -> Conv1d read-out ``out.decoder.{f,d}`` (per-step read-out).
+
+**Not exported** (computed by the host between an ``out.`` and an ``in.`` node):
+
+* the attention products q s_k^T and alpha s_v and ReLU(.)/L: products of two spike trains, where
+  NIR's synapses are weights fixed at export time;
+* the intermediate activation (GELU or ReLU): NIR 1.0 has no such node;
+* SFG: the attentive sentence pooling, the cosine between each clip's ASR and the sentence, the
+  min-max normalisation over the clips and the gating of the next step's video input, i.e. the
+  feedback loop from the last layer back to the input; also the ASR traces it reads;
+* the temporal mean of the read-outs, softplus of the boundaries, and the clip positions P;
+* the base variant as a whole: LayerNorm sits inside the so and out chains and softmax is global
+  (refused with one line, as for Lava); non-spiking checkpoints are refused likewise.
+
+**Neuron semantics, where NIR differs** (so a NIR backend approximates the exported neurons):
+
+* spikes are ternary in SpikingVTG (s = -1 when u <= -Vth); NIR's LIF/IF emit z in {0, 1}. Splitting
+  a population into a positive and a negative one would need the two to share one membrane, which
+  NIR cannot express;
+* SpikingVTG resets by subtraction (u <- u - Vth s); NIR resets to v_reset (written as 0);
+* SpikingVTG fires at u >= Vth, NIR at v > v_threshold;
+* time: u[t+1] = gamma u[t] + I[t] is NIR's LIF, tau dv/dt = (v_leak - v) + R I, integrated with
+  forward Euler at dt = one timestep: tau = dt / (1 - gamma), R = 1 / (1 - gamma), v_leak = 0, with
+  dt = :data:`DT`; a population with gamma = 1 (the decoders) is NIR's IF, dv/dt = R I, R = 1 / dt.
+
+The decoders' nodes are shaped for videos of exactly ``--max-clips`` clips (default: the training
+length, or 256): the model zeroes spikes on padded clips after every neuron, which a NIRGraph cannot.
+
+The graph's metadata ``vtg_manifest`` (a JSON string) repeats all of the above in machine-readable
+form: format, variant, tc, dt, clips, the neuron mapping, and the exported and not-exported parts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import nir
+import numpy as np
+import torch
+
+from export.lava_target import DEFAULT_MAX_CLIPS
+from export.model_map import weight_layers
+from spiking.quant import effective_weight
+from vtg.engine.atomic import atomic_write
+from vtg.errors import UserError
+
+FORMAT = "vtg-nir"
+FORMAT_VERSION = 1
+DT = 1e-3  # seconds per timestep: the time unit of tau and R (1 ms, Loihi's customary step)
+
+# what the host computes between an out. node and the matching in. node
+HOST_STEPS = {
+    "attention": "s_attn current = alpha s_v per head, alpha = ReLU(q s_k^T) / L over the real keys (Eq. 7)",
+    "activation": "int current = act(out.layer{i}.int), act = the model's GELU or ReLU",
+    "sfg": (
+        "F_s = cos(ASR of out.encoder on the clips, M), gate = min-max(F_s) over the clips; next step's "
+        "in.input = [(out.input.video + P) * gate; out.input.text] on real tokens"
+    ),
+    "readout": "f = mean over Tc of out.decoder.f; d = softplus(mean over Tc of out.decoder.d)",
+}
+
+
+def _array(tensor: torch.Tensor) -> np.ndarray:
+    return tensor.detach().to(torch.float32).cpu().numpy()
+
+
+class _GraphBuilder:
+    """Nodes and edges of the NIRGraph being written, with the neuron mapping of the module docstring."""
+
+    def __init__(self, gamma: float, threshold: float):
+        self.gamma, self.threshold = gamma, threshold
+        self.nodes: dict[str, nir.NIRNode] = {}
+        self.edges: list[tuple[str, str]] = []
+
+    def add(self, name: str, node: nir.NIRNode, *sources: str) -> str:
+        self.nodes[name] = node
+        self.edges.extend((source, name) for source in sources)
+        return name
+
+    def affine(self, name: str, layer: torch.nn.Module, source: str) -> str:
+        weight, bias = _array(effective_weight(layer)), _array(layer.bias)  # (out, in), (out,)
+        return self.add(name, nir.Affine(weight=weight, bias=bias), source)
+
+    def conv(self, name: str, layer: torch.nn.Module, clips: int, source: str) -> str:
+        weight = _array(effective_weight(layer))  # (C_out, C_in, k)
+        node = nir.Conv1d(
+            input_shape=clips,
+            weight=weight,
+            stride=1,
+            padding=weight.shape[2] // 2,  # 'same', as the model's
+            dilation=1,
+            groups=1,
+            bias=_array(layer.bias),
+        )
+        return self.add(name, node, source)
+
+    def neuron(self, population: str, shape: tuple[int, ...], gamma: float, *sources: str) -> str:
+        threshold = np.full(shape, self.threshold, np.float32)
+        zeros = np.zeros(shape, np.float32)
+        if gamma == 1.0:
+            node = nir.IF(r=np.full(shape, 1.0 / DT, np.float32), v_threshold=threshold, v_reset=zeros)
+        else:
+            tau = np.full(shape, DT / (1.0 - gamma), np.float32)
+            r = np.full(shape, 1.0 / (1.0 - gamma), np.float32)
+            node = nir.LIF(tau=tau, r=r, v_leak=zeros, v_threshold=threshold, v_reset=zeros)
+        return self.add(f"{population}.neuron", node, *sources)
+
+    def output(self, signal: str, shape: tuple[int, ...], role: str, source: str) -> str:
+        node = nir.Output(output_type={"output": np.array(shape)}, metadata={"role": role})
+        return self.add(f"out.{signal}", node, source)
+
+    def input(self, signal: str, shape: tuple[int, ...], role: str) -> str:
+        return self.add(f"in.{signal}", nir.Input(input_type={"input": np.array(shape)}, metadata={"role": role}))
+
+
+def build_graph(model: Any, clips: int, tc: int) -> nir.NIRGraph:
+    """The NIRGraph of an NF or 1-bit NF SpikingVTG ``model`` (see the module docstring)."""
+    config = model.config
+    hidden, ffn, gamma = config.hidden_dim, config.ffn_dim, config.leak
+    layers = weight_layers(model)
+    graph = _GraphBuilder(gamma, config.threshold)
+
+    for modality, features in (("video", model.inputs.video.in_features), ("text", model.inputs.text.in_features)):
+        source = graph.input(modality, (features,), f"{modality} features of one token (last backbone level)")
+        affine = graph.affine(f"input.{modality}", layers[f"input.{modality}"], source)
+        graph.output(
+            f"input.{modality}", (hidden,), f"projected {modality} token, to the host ({HOST_STEPS['sfg']})", affine
+        )
+    current = graph.input("input", (hidden,), f"input current of one token: {HOST_STEPS['sfg']}")
+    x = graph.neuron("input", (hidden,), gamma, current)
+
+    for i in range(config.num_layers):
+        name = f"layer{i}"
+        q = graph.affine(f"{name}.q", layers[f"{name}.q"], x)
+        graph.output(f"{name}.q", (hidden,), f"real-valued query, to the host: {HOST_STEPS['attention']}", q)
+        for part in ("k", "v"):
+            spikes = graph.neuron(
+                f"{name}.{part}", (hidden,), gamma, graph.affine(f"{name}.{part}", layers[f"{name}.{part}"], x)
+            )
+            graph.output(f"{name}.{part}", (hidden,), f"{part} spikes, to the host: {HOST_STEPS['attention']}", spikes)
+        attn = graph.neuron(
+            f"{name}.attn", (hidden,), gamma, graph.input(f"{name}.attn", (hidden,), HOST_STEPS["attention"])
+        )
+        so = graph.neuron(f"{name}.so", (hidden,), gamma, graph.affine(f"{name}.so", layers[f"{name}.so"], attn), x)
+        intermediate = graph.affine(f"{name}.int", layers[f"{name}.int"], so)
+        graph.output(
+            f"{name}.int",
+            (ffn,),
+            f"intermediate current before the activation: {HOST_STEPS['activation']}",
+            intermediate,
+        )
+        activated = graph.input(f"{name}.int", (ffn,), HOST_STEPS["activation"])
+        int_spikes = graph.neuron(f"{name}.int", (ffn,), gamma, activated)
+        x = graph.neuron(
+            f"{name}.out", (hidden,), gamma, graph.affine(f"{name}.out", layers[f"{name}.out"], int_spikes), so
+        )
+    graph.output(
+        "encoder",
+        (hidden,),
+        f"last layer's spikes, to the host: ASR for SFG ({HOST_STEPS['sfg']}), clips to the decoders",
+        x,
+    )
+
+    for head, decoder in (("f", model.f_decoder), ("d", model.d_decoder)):
+        h = graph.input(f"decoder.{head}", (hidden, clips), "last layer's spikes on the video's clips, (D, clips)")
+        for j in range(len(decoder.convs) - 1):
+            conv = graph.conv(f"decoder.{head}.{j}", layers[f"decoder.{head}.{j}"], clips, h)
+            h = graph.neuron(f"decoder.{head}.{j}", (hidden, clips), 1.0, conv)
+        last = len(decoder.convs) - 1
+        readout = graph.conv(f"decoder.{head}.{last}", layers[f"decoder.{head}.{last}"], clips, h)
+        channels = decoder.convs[-1].out_channels
+        graph.output(f"decoder.{head}", (channels, clips), f"this step's read-out: {HOST_STEPS['readout']}", readout)
+
+    return nir.NIRGraph(
+        nodes=graph.nodes, edges=graph.edges, metadata={"vtg_manifest": json.dumps(manifest(model, clips, tc))}
+    )
+
+
+def manifest(model: Any, clips: int, tc: int) -> dict[str, Any]:
+    """The graph's ``vtg_manifest``: what was exported, what was not, and how the neurons map."""
+    config = model.config
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "variant": config.variant,
+        "tc": tc,
+        "dt": DT,
+        "clips": clips,
+        "weights": "1-bit: beta * sgn(W - mean W) as float" if config.binary else "float",
+        "neuron": {
+            "model": "u[t+1] = gamma u[t] + I[t]; s = [u >= Vth] - [u <= -Vth] in {-1, 0, 1}; u <- u - Vth s",
+            "leak": config.leak,
+            "threshold": config.threshold,
+            "decoder_leak": 1.0,
+            "as_nir": (
+                "LIF: tau = dt/(1-gamma), r = 1/(1-gamma), v_leak = 0, v_reset = 0 (forward Euler); "
+                "gamma = 1: IF, r = 1/dt"
+            ),
+            "differences": [
+                "ternary spikes: NIR emits {0, 1}, SpikingVTG also -1 at u <= -Vth",
+                "reset: NIR to v_reset, SpikingVTG by subtracting Vth",
+                "firing: NIR at v > v_threshold, SpikingVTG at u >= Vth",
+            ],
+        },
+        "exported": [
+            "input projections (Affine, without the clip positions)",
+            "input neurons",
+            (
+                "per encoder layer: q, k, v Affines; k, v, attn, so, int, out neurons; so and out Affines with "
+                "residual edges; int Affine"
+            ),
+            "decoders: Conv1d + IF chains and the read-out Conv1d, for videos of exactly 'clips' clips",
+        ],
+        "not_exported": {
+            **HOST_STEPS,
+            "products": "attention products between two spike trains (q s_k^T, alpha s_v)",
+            "feedback": "SFG's gate of the next step's input from the last layer's ASR (the feedback loop)",
+            "layernorm_softmax": "base variant only (refused): LayerNorm and softmax",
+        },
+    }
+
+
+def export(model: Any, checkpoint: dict[str, Any], args: argparse.Namespace) -> Path:
+    """Write the NIRGraph of ``model`` to ``args.out`` (HDF5, nir.write); return its path."""
+    vtg = checkpoint.get("vtg", {}) if isinstance(checkpoint, dict) else {}
+    name = vtg.get("model_name")
+    if name != "spikingvtg":
+        raise UserError(f"{args.checkpoint}: model '{name}' is not spiking; the nir target exports spikingvtg models")
+    if model.config.variant == "base":
+        raise UserError(
+            f"{args.checkpoint}: variant 'base' cannot be mapped to NIR (LayerNorm inside the neuron chains, softmax "
+            "across tokens); export an 'nf' or '1bit_nf' model"
+        )
+    tc = args.tc if args.tc is not None else model.config.eval_tc
+    if tc < 1:
+        raise UserError(f"option --tc: expected at least 1, got {tc}")
+    out = Path(args.out)
+    if out.is_dir():
+        raise UserError(f"option --out: {out} is a folder; the nir target writes one file (e.g. model.nir)")
+    clips = args.max_clips or vtg.get("train_config", {}).get("max_video_len") or DEFAULT_MAX_CLIPS
+    graph = build_graph(model.float().eval(), clips, tc)
+    buffer = io.BytesIO()
+    nir.write(buffer, graph)
+    atomic_write(out, lambda file: file.write(buffer.getvalue()))
+    return out
