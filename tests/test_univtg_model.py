@@ -65,13 +65,14 @@ def test_registry_builds_the_teacher():
     assert type(model).__name__ == "UniVTG"
 
 
-def test_forward_shapes_and_boundary_non_negative():
+def test_forward_shapes_and_boundary_range():
     batch = make_batch([6, 4, 5], [4, 3, 2], lv=6, lq=4)
     outputs = small_model()(batch)
     assert outputs["foreground_logits"].shape == (3, 6)
     assert outputs["boundary"].shape == (3, 6, 2)
     assert outputs["saliency"].shape == (3, 6)
     assert (outputs["boundary"] >= 0).all()
+    assert (outputs["boundary"] <= torch.tensor([6.0, 4.0, 5.0])[:, None, None]).all()  # within the real clips
     assert (outputs["saliency"].abs() <= 1 + 1e-6).all()
     assert (outputs["saliency"][~batch["video_mask"]] == 0).all()
     assert "hidden_states" not in outputs
