@@ -10,6 +10,7 @@ import pytest
 
 from sdst_teacher.pooling import pool_tokens, seeded_adaptive_pool
 from vtg.cli import main
+from vtg.data.features import load_video_features
 
 
 def write_tokens(folder, name: str, array: np.ndarray, key: str = "tokens") -> None:
@@ -52,6 +53,12 @@ def test_all_levels_by_default_and_weights_file(token_dir, tmp_path, capsys):
     assert "levels [1, 2, 3, 4]" in capsys.readouterr().out
     tokens = np.load(token_dir / "vidB.npz")["tokens"]
     assert np.allclose(np.load(out / "vidB.npz")["features"], pool_tokens(tokens, "attn", pool), atol=1e-6)
+
+
+def test_output_is_a_video_feature_folder_the_data_loader_reads(token_dir, tmp_path):
+    out = tmp_path / "video_features"
+    assert main(["pool-features", "--input", str(token_dir), "--out", str(out), "--method", "avg"]) == 0
+    assert load_video_features([out], "vidA").shape == (5, 4, 8)  # (T, K, F), as SDST consumes it
 
 
 @pytest.mark.parametrize(
