@@ -78,7 +78,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print(summary: dict[str, Any], as_json: bool, lines: list[str]) -> int:
-    print(json.dumps(summary) if as_json else "\n".join(lines))
+    from energy.report import json_safe
+
+    print(json.dumps(json_safe(summary), allow_nan=False) if as_json else "\n".join(lines))
     return 0
 
 

@@ -17,9 +17,11 @@ Energies are mJ per query; ``efficiency`` is E_f = reference total_mj / student 
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from energy.measured import paper_ifr
 from energy.ops import OpTable
@@ -82,8 +84,19 @@ def build_report(
     }
 
 
+def json_safe(value: Any) -> Any:
+    """``value`` with NaN and infinities as None: JSON has no such numbers (an empty length split's mAP is NaN)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    return value
+
+
 def _number(value: float | None, digits: int = 4) -> str:
-    return "-" if value is None else f"{value:.{digits}g}"
+    return "-" if value is None or not math.isfinite(value) else f"{value:.{digits}g}"
 
 
 def markdown(report: dict, images: list[Path]) -> str:
@@ -146,6 +159,6 @@ def write_report(report: dict, out: Path) -> dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
     images = plot_report(report, report["metrics_plotted"], out)
     paths = {"json": out / "report.json", "markdown": out / "report.md"}
-    _write_atomic(paths["json"], json.dumps(report, indent=2) + "\n")
+    _write_atomic(paths["json"], json.dumps(json_safe(report), indent=2, allow_nan=False) + "\n")
     _write_atomic(paths["markdown"], markdown(report, images))
     return {**paths, **{image.stem: image for image in images}}

@@ -15,7 +15,7 @@ from energy.analytic import ann_layer_macs, spiking_accumulations
 from energy.float_work import FloatShape
 from energy.measured import encoder_terms, measure
 from energy.ops import PAPER
-from energy.report import build_report, markdown, write_report
+from energy.report import build_report, json_safe, markdown, write_report
 from energy.sweep import TcPoint, ann_reference_mj, parse_tcs, run_at_tc, sweep
 from vtg.cli import main
 from vtg.errors import UserError
@@ -291,3 +291,20 @@ def test_cli_report_rejects_a_teacher_as_student(tmp_path, tiny_spiking, capsys)
     assert main(args) == 2
     assert "takes SpikingVTG" in capsys.readouterr().err
     assert main(args[:-2] + ["--limit", "0"]) == 2
+
+
+def test_report_json_has_no_nan(tmp_path):
+    points = fake_points((1, 2))
+    for point in points:
+        point.metrics["MR-middle-mAP"] = float("nan")  # an empty length split scores NaN
+    report = build_report(
+        points,
+        {"kind": "ann_formula", "name": "e", "total_mj": 1.0, "metrics": None},
+        0.5,
+        PAPER,
+        "int_acc",
+        {"checkpoint": "s"},
+        {"root": "d", "split": "val", "queries": 2},
+    )
+    assert json_safe(report)["points"][0]["metrics"]["MR-middle-mAP"] is None
+    assert "- |" in markdown({**report, "metrics_plotted": ["MR-middle-mAP"]}, [])
