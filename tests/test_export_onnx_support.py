@@ -15,7 +15,9 @@ from vtg.engine.checkpoint import MODEL_PREFIX, atomic_save, checkpoint_metadata
 from vtg.models import build_model
 
 DIMS = {"video_dim": 12, "text_dim": 10, "video_levels": 1, "text_levels": 1}
+# Vth = 0.5: with random weights and inputs every population, the decoders' included, then fires within a few steps
 TINY = {"hidden_dim": 16, "num_layers": 2, "num_heads": 2, "ffn_dim": 24, "tc": 4, "f_layers": 3, "d_layers": 2}
+TINY["threshold"] = 0.5
 
 
 def write_checkpoint(path: Path, name: str = "spikingvtg", seed: int = 0, **config: Any) -> Path:
