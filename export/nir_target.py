@@ -93,10 +93,14 @@ def _array(tensor: torch.Tensor) -> np.ndarray:
 
 
 class _GraphBuilder:
-    """Nodes and edges of the NIRGraph being written, with the neuron mapping of the module docstring."""
+    """Nodes and edges of the NIRGraph being written, with the neuron mapping of the module docstring.
 
-    def __init__(self, gamma: float, threshold: float):
-        self.gamma, self.threshold = gamma, threshold
+    Every method adds one node and an edge from each of ``sources`` to it, and returns the node's name.
+    """
+
+    def __init__(self, model: Any, clips: int):
+        self.layers = weight_layers(model)  # bundle name -> Linear or Conv1d (1-bit or not)
+        self.gamma, self.threshold, self.clips = model.config.leak, model.config.threshold, clips
         self.nodes: dict[str, nir.NIRNode] = {}
         self.edges: list[tuple[str, str]] = []
 
@@ -105,24 +109,19 @@ class _GraphBuilder:
         self.edges.extend((source, name) for source in sources)
         return name
 
-    def affine(self, name: str, layer: torch.nn.Module, source: str) -> str:
-        weight, bias = _array(effective_weight(layer)), _array(layer.bias)  # (out, in), (out,)
-        return self.add(name, nir.Affine(weight=weight, bias=bias), source)
+    def synapse(self, name: str, source: str) -> str:
+        """The weight layer ``name``: Affine (out, in) for a linear, Conv1d (C_out, C_in, k) over the clips."""
+        layer = self.layers[name]
+        weight, bias = _array(effective_weight(layer)), _array(layer.bias)  # +-beta when 1-bit
+        if weight.ndim == 2:
+            return self.add(name, nir.Affine(weight=weight, bias=bias), source)
+        padding = weight.shape[2] // 2  # 'same', as the model's
+        conv = nir.Conv1d(self.clips, weight, stride=1, padding=padding, dilation=1, groups=1, bias=bias)
+        return self.add(name, conv, source)
 
-    def conv(self, name: str, layer: torch.nn.Module, clips: int, source: str) -> str:
-        weight = _array(effective_weight(layer))  # (C_out, C_in, k)
-        node = nir.Conv1d(
-            input_shape=clips,
-            weight=weight,
-            stride=1,
-            padding=weight.shape[2] // 2,  # 'same', as the model's
-            dilation=1,
-            groups=1,
-            bias=_array(layer.bias),
-        )
-        return self.add(name, node, source)
-
-    def neuron(self, population: str, shape: tuple[int, ...], gamma: float, *sources: str) -> str:
+    def neuron(self, population: str, shape: tuple[int, ...], *sources: str, gamma: float | None = None) -> str:
+        """Neurons ``<population>.neuron`` with the encoder's leak, or ``gamma`` (1 in the decoders)."""
+        gamma = self.gamma if gamma is None else gamma
         threshold = np.full(shape, self.threshold, np.float32)
         zeros = np.zeros(shape, np.float32)
         if gamma == 1.0:
@@ -134,74 +133,54 @@ class _GraphBuilder:
         return self.add(f"{population}.neuron", node, *sources)
 
     def output(self, signal: str, shape: tuple[int, ...], role: str, source: str) -> str:
+        """``out.<signal>``: where a signal leaves the graph for the host (``role`` says what the host does)."""
         node = nir.Output(output_type={"output": np.array(shape)}, metadata={"role": role})
         return self.add(f"out.{signal}", node, source)
 
     def input(self, signal: str, shape: tuple[int, ...], role: str) -> str:
+        """``in.<signal>``: where the host's result (``role``) enters the graph."""
         return self.add(f"in.{signal}", nir.Input(input_type={"input": np.array(shape)}, metadata={"role": role}))
 
 
 def build_graph(model: Any, clips: int, tc: int) -> nir.NIRGraph:
     """The NIRGraph of an NF or 1-bit NF SpikingVTG ``model`` (see the module docstring)."""
     config = model.config
-    hidden, ffn, gamma = config.hidden_dim, config.ffn_dim, config.leak
-    layers = weight_layers(model)
-    graph = _GraphBuilder(gamma, config.threshold)
+    d, ffn = (config.hidden_dim,), (config.ffn_dim,)  # one token's shapes
+    attention, activation, sfg = HOST_STEPS["attention"], HOST_STEPS["activation"], HOST_STEPS["sfg"]
+    graph = _GraphBuilder(model, clips)
 
-    for modality, features in (("video", model.inputs.video.in_features), ("text", model.inputs.text.in_features)):
-        source = graph.input(modality, (features,), f"{modality} features of one token (last backbone level)")
-        affine = graph.affine(f"input.{modality}", layers[f"input.{modality}"], source)
-        graph.output(
-            f"input.{modality}", (hidden,), f"projected {modality} token, to the host ({HOST_STEPS['sfg']})", affine
-        )
-    current = graph.input("input", (hidden,), f"input current of one token: {HOST_STEPS['sfg']}")
-    x = graph.neuron("input", (hidden,), gamma, current)
+    for modality, layer in (("video", model.inputs.video), ("text", model.inputs.text)):
+        features = graph.input(modality, (layer.in_features,), f"{modality} features of one token (last level)")
+        projected = graph.synapse(f"input.{modality}", features)
+        graph.output(f"input.{modality}", d, f"projected {modality} token, to the host: {sfg}", projected)
+    x = graph.neuron("input", d, graph.input("input", d, f"input current of one token: {sfg}"))
 
     for i in range(config.num_layers):
-        name = f"layer{i}"
-        q = graph.affine(f"{name}.q", layers[f"{name}.q"], x)
-        graph.output(f"{name}.q", (hidden,), f"real-valued query, to the host: {HOST_STEPS['attention']}", q)
+        name = f"layer{i}"  # x: this layer's input spikes
+        graph.output(f"{name}.q", d, f"real-valued query, to the host: {attention}", graph.synapse(f"{name}.q", x))
         for part in ("k", "v"):
-            spikes = graph.neuron(
-                f"{name}.{part}", (hidden,), gamma, graph.affine(f"{name}.{part}", layers[f"{name}.{part}"], x)
-            )
-            graph.output(f"{name}.{part}", (hidden,), f"{part} spikes, to the host: {HOST_STEPS['attention']}", spikes)
-        attn = graph.neuron(
-            f"{name}.attn", (hidden,), gamma, graph.input(f"{name}.attn", (hidden,), HOST_STEPS["attention"])
-        )
-        so = graph.neuron(f"{name}.so", (hidden,), gamma, graph.affine(f"{name}.so", layers[f"{name}.so"], attn), x)
-        intermediate = graph.affine(f"{name}.int", layers[f"{name}.int"], so)
-        graph.output(
-            f"{name}.int",
-            (ffn,),
-            f"intermediate current before the activation: {HOST_STEPS['activation']}",
-            intermediate,
-        )
-        activated = graph.input(f"{name}.int", (ffn,), HOST_STEPS["activation"])
-        int_spikes = graph.neuron(f"{name}.int", (ffn,), gamma, activated)
-        x = graph.neuron(
-            f"{name}.out", (hidden,), gamma, graph.affine(f"{name}.out", layers[f"{name}.out"], int_spikes), so
-        )
-    graph.output(
-        "encoder",
-        (hidden,),
-        f"last layer's spikes, to the host: ASR for SFG ({HOST_STEPS['sfg']}), clips to the decoders",
-        x,
-    )
+            spikes = graph.neuron(f"{name}.{part}", d, graph.synapse(f"{name}.{part}", x))
+            graph.output(f"{name}.{part}", d, f"{part} spikes, to the host: {attention}", spikes)
+        attn = graph.neuron(f"{name}.attn", d, graph.input(f"{name}.attn", d, attention))
+        so = graph.neuron(f"{name}.so", d, graph.synapse(f"{name}.so", attn), x)  # x: the residual edge
+        current = graph.synapse(f"{name}.int", so)
+        graph.output(f"{name}.int", ffn, f"intermediate current before the activation: {activation}", current)
+        int_spikes = graph.neuron(f"{name}.int", ffn, graph.input(f"{name}.int", ffn, activation))
+        x = graph.neuron(f"{name}.out", d, graph.synapse(f"{name}.out", int_spikes), so)  # so: the residual edge
+    graph.output("encoder", d, f"last layer's spikes, to the host: its ASR for SFG ({sfg}); clips to the decoders", x)
 
     for head, decoder in (("f", model.f_decoder), ("d", model.d_decoder)):
-        h = graph.input(f"decoder.{head}", (hidden, clips), "last layer's spikes on the video's clips, (D, clips)")
-        for j in range(len(decoder.convs) - 1):
-            conv = graph.conv(f"decoder.{head}.{j}", layers[f"decoder.{head}.{j}"], clips, h)
-            h = graph.neuron(f"decoder.{head}.{j}", (hidden, clips), 1.0, conv)
-        last = len(decoder.convs) - 1
-        readout = graph.conv(f"decoder.{head}.{last}", layers[f"decoder.{head}.{last}"], clips, h)
-        channels = decoder.convs[-1].out_channels
-        graph.output(f"decoder.{head}", (channels, clips), f"this step's read-out: {HOST_STEPS['readout']}", readout)
+        h = graph.input(f"decoder.{head}", (config.hidden_dim, clips), "last layer's spikes on the clips, (D, clips)")
+        for j in range(len(decoder.neurons)):
+            h = graph.neuron(
+                f"decoder.{head}.{j}", (config.hidden_dim, clips), graph.synapse(f"decoder.{head}.{j}", h), gamma=1.0
+            )
+        readout = graph.synapse(f"decoder.{head}.{len(decoder.neurons)}", h)
+        shape = (decoder.convs[-1].out_channels, clips)
+        graph.output(f"decoder.{head}", shape, f"this step's read-out: {HOST_STEPS['readout']}", readout)
 
-    return nir.NIRGraph(
-        nodes=graph.nodes, edges=graph.edges, metadata={"vtg_manifest": json.dumps(manifest(model, clips, tc))}
-    )
+    metadata = {"vtg_manifest": json.dumps(manifest(model, clips, tc))}
+    return nir.NIRGraph(nodes=graph.nodes, edges=graph.edges, metadata=metadata)
 
 
 def manifest(model: Any, clips: int, tc: int) -> dict[str, Any]:
