@@ -23,9 +23,10 @@ def export_onnx(checkpoint, out, *extra):
     return main(["--target", "onnx", "--checkpoint", str(checkpoint), "--out", str(out), *extra])
 
 
-def run_steps(session: onnxruntime.InferenceSession, inputs: dict[str, torch.Tensor], tc: int) -> list[dict]:
-    """A runtime's loop: the state at rest from the file's metadata, Tc calls, state fed back."""
-    meta = {prop.key: prop.value for prop in onnx.load(session._model_path).metadata_props}
+def run_steps(path, inputs: dict[str, torch.Tensor], tc: int) -> list[dict]:
+    """A runtime's loop over the file at ``path``: the state at rest from its metadata, Tc calls, state fed back."""
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    meta = {prop.key: prop.value for prop in onnx.load(str(path)).metadata_props}
     state_names = list(json.loads(meta["vtg.state"]))
     feed = {name: inputs[name].numpy() for name in FEATURE_INPUTS}
     shapes = {arg.name: arg.shape for arg in session.get_inputs()}
@@ -77,8 +78,7 @@ def test_onnxruntime_runs_the_exported_model_like_pytorch(tmp_path, capsys, vari
     # other sizes than traced or checked (dynamic axes), free-running for Tc steps like a runtime
     model, _ = load_model(checkpoint)
     inputs = features(1, 9, 4) | {"video_mask": torch.ones(1, 9, dtype=torch.bool)}
-    session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
-    steps = run_steps(session, inputs, tc=5)
+    steps = run_steps(out, inputs, tc=5)
     with torch.no_grad():
         for tc in (1, 5):  # outputs after call t are the model's at Tc = t
             reference = model(as_batch(inputs), tc=tc)
