@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from brevitas.nn import QuantConv1d, QuantLinear
 from torch import nn
 
-from export.model_map import neuron_populations
+from export.model_map import neuron_populations, weight_layers
 from spiking.quant import effective_weight
 
 FEATURE_INPUTS = ("video", "text", "video_mask", "text_mask")
@@ -91,15 +91,17 @@ class StepModule(nn.Module):
         """The state at rest for a batch with these masks (B, Lv), (B, Lq): zeros, the gate = the video mask."""
         batch, clips = video_mask.shape
         tokens = clips + text_mask.shape[1]
-        config = self.model.config
-        shapes = {"input": (batch, tokens, config.hidden_dim)}
-        for i in range(config.num_layers):
-            for name in ("k", "v", "attn", "so", "out"):
-                shapes[f"layer{i}.{name}"] = (batch, tokens, config.hidden_dim)
-            shapes[f"layer{i}.int"] = (batch, tokens, config.ffn_dim)
-        state = [torch.zeros(shapes.get(name, (batch, config.hidden_dim, clips))) for name in self.populations]
-        return state + [
-            torch.zeros(batch, tokens, config.hidden_dim),  # asr.sum
+        hidden = self.model.config.hidden_dim
+        layers = weight_layers(self.model)  # a population's width is that of the layer feeding it, of the same name
+
+        def membrane(name: str) -> torch.Tensor:
+            if name.startswith("decoder."):
+                return torch.zeros(batch, layers[name].out_channels, clips)  # (B, C, Lv)
+            width = layers[name].out_features if name in layers else hidden  # input and attn neurons: D
+            return torch.zeros(batch, tokens, width)  # (B, L, width)
+
+        return [membrane(name) for name in self.populations] + [
+            torch.zeros(batch, tokens, hidden),  # asr.sum
             torch.zeros(1),  # asr.norm
             video_mask.float(),  # gate: no gating at the first step
             torch.zeros(batch, clips),  # foreground.sum
@@ -120,8 +122,9 @@ class StepModule(nn.Module):
             neuron.register_forward_hook(lambda module, inputs, output, name=name: spikes.__setitem__(name, output))
             for name, neuron in self.populations.items()
         ]
+        batch = {"video": video[:, :, None], "text": text[:, :, None]}  # (B, Lv, 1, Dv), (B, Lq, 1, Dt): one level
+        batch.update(video_mask=video_mask, text_mask=text_mask)
         try:
-            batch = {"video": video[:, :, None], "text": text[:, :, None], "video_mask": video_mask, "text_mask": text_mask}
             ctx = self.model.prepare(batch)
             out = self.model.step(ctx, named["gate"])
         finally:
