@@ -18,8 +18,6 @@ from spiking.inputs import sinusoidal_positions
 from spiking.quant import effective_weight
 from vtg.engine.checkpoint import load_model
 
-pytest_plugins = ["test_export_onnx_support"]
-
 
 def export_nir(checkpoint, out, *extra):
     return main(["--target", "nir", "--checkpoint", str(checkpoint), "--out", str(out), *extra])

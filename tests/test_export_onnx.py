@@ -16,8 +16,6 @@ from export.command import main
 from export.step_module import FEATURE_INPUTS, OUTPUTS, StepModule
 from vtg.engine.checkpoint import load_model
 
-pytest_plugins = ["test_export_onnx_support"]
-
 
 def export_onnx(checkpoint, out, *extra):
     return main(["--target", "onnx", "--checkpoint", str(checkpoint), "--out", str(out), *extra])
