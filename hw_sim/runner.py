@@ -13,8 +13,11 @@ gate, and the spike counts from Vars. With ``record=True`` every process also se
 step to a Lava ``Extractor`` (one more OS process each), for the spike-by-spike comparison.
 
 The runtime is stopped on success, on error and on Ctrl-C or SIGTERM: :class:`LavaSimulation` is a
-context manager, the Lava children ignore SIGINT (it is ignored while they are forked, so that the
-parent alone handles it and stops them), and SIGTERM is turned into an exception in the parent.
+context manager. The Lava children never see SIGINT (it is blocked while they are forked and they
+inherit the mask), so the parent alone handles it. A runtime interrupted in the middle of a run
+cannot be stopped (``stop()`` waits forever), so inside the context SIGINT and SIGTERM are held until
+the current query's steps are done (under a second), then raised as ``KeyboardInterrupt`` or
+:class:`Terminated`; a second Ctrl-C raises at once.
 """
 
 from __future__ import annotations
@@ -36,8 +39,8 @@ from vtg.errors import UserError
 SELECT_TAG = {"fixed": "fixed_pt", "float": "floating_pt"}
 
 
-class Terminated(Exception):
-    """SIGTERM arrived while the simulation ran."""
+class Terminated(SystemExit):
+    """SIGTERM arrived while the simulation ran: exit with status 128 + 15, once the runtime is stopped."""
 
 
 @dataclasses.dataclass
@@ -104,19 +107,37 @@ class LavaSimulation:
         self.num_processes = 1 + len(compute) + len(self.extractors)
         self.compile_s: float | None = None
         self._started = False
-        self._previous_sigterm = None
+        self._previous_handlers: dict[int, Any] = {}
+        self._pending: int | None = None  # a signal held until the running query's steps are done
 
     # ----------------------------------------------------------------------------------------------
     # Life cycle
 
     def __enter__(self) -> LavaSimulation:
-        self._previous_sigterm = signal.signal(signal.SIGTERM, _raise_terminated)
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            self._previous_handlers[signum] = signal.signal(signum, self._hold)
         return self
 
     def __exit__(self, *exc) -> None:
-        self.stop()
-        if self._previous_sigterm is not None:
-            signal.signal(signal.SIGTERM, self._previous_sigterm)
+        try:
+            self.stop()
+        finally:
+            for signum, handler in self._previous_handlers.items():
+                signal.signal(signum, handler)
+            self._previous_handlers = {}
+
+    def _hold(self, signum: int, frame: Any) -> None:
+        if self._pending == signal.SIGINT and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # pressed twice: do not wait
+        self._pending = signum
+
+    def _raise_pending(self) -> None:
+        """Raise the signal held during the last run, now that the runtime is paused between queries."""
+        if self._pending is not None:
+            signum, self._pending = self._pending, None
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            raise Terminated(128 + signum)
 
     def stop(self) -> None:
         """Stop the runtime and its OS processes (a no-op when it never started)."""
@@ -125,8 +146,8 @@ class LavaSimulation:
             self.input.stop()
 
     def _start(self, packet: np.ndarray) -> None:
-        """Compile, fork the OS processes (with SIGINT ignored, so only this process handles Ctrl-C)
-        and run the first query: a runtime that was created but never started cannot be stopped."""
+        """Compile, fork the OS processes (with SIGINT blocked, so only this process handles Ctrl-C)
+        and run the first query at once: a runtime created but never started cannot be stopped."""
         from lava.magma.core.run_conditions import RunSteps
         from lava.magma.core.run_configs import Loihi2SimCfg
         from lava.proc.io.extractor import Extractor, PyLoihiExtractorModel
@@ -137,15 +158,16 @@ class LavaSimulation:
         begin = time.perf_counter()
         run_config = Loihi2SimCfg(select_tag=SELECT_TAG[self.precision], exception_proc_model_map=untagged)
         executable = self.input.compile(run_config)
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        # the children inherit a blocked SIGINT; a Ctrl-C meanwhile waits and reaches this process after
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
             self.input.create_runtime(executable=executable)
             self._started = True
-            self._send(packet)
-            self.compile_s = time.perf_counter() - begin
-            self.input.run(condition=RunSteps(num_steps=self.tc))
         finally:
-            signal.signal(signal.SIGINT, previous)
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        self._send(packet)
+        self.compile_s = time.perf_counter() - begin
+        self.input.run(condition=RunSteps(num_steps=self.tc))
 
     # ----------------------------------------------------------------------------------------------
     # Queries
@@ -185,6 +207,7 @@ class LavaSimulation:
         else:
             self._send(packet)
             self.input.run(condition=RunSteps(num_steps=self.tc))
+        self._raise_pending()
         return self._collect(video.shape[0], text.shape[0])
 
     def _collect(self, n_video: int, n_text: int) -> QueryResult:
@@ -235,7 +258,3 @@ class LavaSimulation:
     def _width(self, population: str) -> int:
         arch = self.bundle.architecture
         return arch["ffn_dim"] if population.endswith(".int") else arch["hidden_dim"]
-
-
-def _raise_terminated(signum: int, frame: Any) -> None:
-    raise Terminated("terminated by SIGTERM")

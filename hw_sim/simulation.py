@@ -84,9 +84,10 @@ def prediction(result: Any, meta: dict[str, Any], arch: dict[str, Any]) -> dict[
     """The official prediction line from read-outs (as the model's predict: HD scores sigmoid(f) + gate)."""
     from vtg.postprocess.predictions import clipwise_prediction
 
-    foreground = torch.sigmoid(torch.as_tensor(np.asarray(result.foreground_logits, np.float64)))
-    boundary = torch.as_tensor(np.asarray(result.boundary, np.float64))
-    saliency = foreground + torch.as_tensor(np.asarray(result.gate, np.float64))
+    # in float32, as SpikingVTG.predict (spiking/inference.py)
+    foreground = torch.as_tensor(np.asarray(result.foreground_logits)).float().sigmoid()  # (Lv,)
+    boundary = torch.as_tensor(np.asarray(result.boundary)).float()  # (Lv, 2)
+    saliency = foreground + torch.as_tensor(np.asarray(result.gate)).float()  # (Lv,) f + s
     return clipwise_prediction(meta, foreground, boundary, saliency, arch["nms_threshold"], arch["max_windows"])
 
 
