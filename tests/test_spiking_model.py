@@ -1,0 +1,282 @@
+"""SpikingVTG end to end on a tiny random batch in the layout of docs/ARCHITECTURE.md."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from spiking.model import build
+from vtg.errors import UserError
+
+DIMS = {"video_dim": 6, "text_dim": 5, "video_levels": 1, "text_levels": 1}
+TINY = {"hidden_dim": 8, "num_layers": 2, "num_heads": 2, "ffn_dim": 8, "tc": 3, "f_layers": 2, "d_layers": 2}
+
+
+def tiny_batch(dtype=torch.float32) -> dict:
+    """Two queries: 8 and 6 real clips of 2 s, 4 and 5 real query tokens; windows [4, 10] s and [2, 6] s."""
+    torch.manual_seed(0)
+    video_mask = torch.ones(2, 8, dtype=torch.bool)
+    video_mask[1, 6:] = False
+    text_mask = torch.ones(2, 5, dtype=torch.bool)
+    text_mask[0, 4:] = False
+    foreground, boundary = torch.zeros(2, 8), torch.zeros(2, 8, 2)
+    for b, (start, end) in enumerate([(2, 5), (1, 3)]):  # in clips
+        foreground[b, start:end] = 1
+        for i in range(start, end):
+            boundary[b, i] = torch.tensor([i + 0.5 - start, end - i - 0.5])
+    return {
+        "video": torch.randn(2, 8, 1, 6, dtype=dtype) * video_mask[:, :, None, None],
+        "video_mask": video_mask,
+        "text": torch.randn(2, 5, 1, 5, dtype=dtype) * text_mask[:, :, None, None],
+        "text_mask": text_mask,
+        "foreground": foreground,
+        "boundary": boundary,
+        "saliency": foreground * torch.tensor([0.5, 0.75]).repeat(4)[None],
+        "saliency_valid": torch.tensor([True, False]),
+        "windows": [torch.tensor([[4.0, 10.0]]), torch.tensor([[2.0, 6.0]])],
+        "meta": [
+            {"qid": 1, "vid": "a", "query": "q one", "duration": 16.0, "clip_len": 2.0},
+            {"qid": 2, "vid": "b", "query": "q two", "duration": 12.0, "clip_len": 2.0},
+        ],
+    }
+
+
+@pytest.mark.parametrize("variant", ["base", "nf", "1bit_nf"])
+@pytest.mark.parametrize("grad", ["implicit", "bptt"])
+def test_forward_loss_predict(variant, grad):
+    model = build({"name": "spikingvtg", "variant": variant, "grad": grad, **TINY}, DIMS)
+    batch = tiny_batch()
+    model.train()
+    outputs = model(batch)
+    assert outputs["foreground_logits"].shape == (2, 8) and outputs["saliency"].shape == (2, 8)
+    assert outputs["boundary"].shape == (2, 8, 2) and (outputs["boundary"] >= 0).all()
+    losses = model.loss(outputs, batch)
+    assert {"total", "foreground", "boundary", "giou", "saliency_intra", "saliency_inter"} <= set(losses)
+    assert torch.isfinite(losses["total"])
+    losses["total"].backward()
+    grads = [p.grad for p in model.layers[0].parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads) and any(g.abs().sum() > 0 for g in grads)
+
+    model.eval()
+    with torch.no_grad():
+        outputs = model(batch)
+    predictions = model.predict(batch, outputs)
+    assert [p["qid"] for p in predictions] == [1, 2]
+    for prediction, clips, duration in zip(predictions, [8, 6], [16.0, 12.0]):
+        windows = prediction["pred_relevant_windows"]
+        assert 1 <= len(windows) <= 10
+        assert all(0.0 <= st < ed <= duration for st, ed, _ in windows)
+        assert [w[2] for w in windows] == sorted((w[2] for w in windows), reverse=True)
+        assert len(prediction["pred_saliency_scores"]) == clips
+
+
+def test_activity_counts():
+    model = build({"variant": "1bit_nf", **TINY}, DIMS).eval()
+    batch = tiny_batch()
+    with torch.no_grad():
+        activity = model(batch, tc=4)["activity"]
+    tokens = int(batch["video_mask"].sum() + batch["text_mask"].sum())  # 14 + 9 = 23 real tokens
+    clips = int(batch["video_mask"].sum())
+    for i in range(2):
+        for name in ("input", "k", "v", "attn", "so", "int", "out"):
+            entry = activity[f"layer{i}.{name}"]
+            assert entry["spikes"].shape == (4,)
+            assert entry["neurons"] == tokens * 8
+            assert ((entry["spikes"] >= 0) & (entry["spikes"] <= entry["neurons"])).all()
+            assert entry["spikes"].sum() == entry["spikes"].round().sum()  # whole spikes, |s| in {0, 1}
+    assert activity["layer0.input"]["spikes"].sum() > 0  # the input neurons are driven
+    assert torch.equal(activity["layer1.input"]["spikes"], activity["layer0.out"]["spikes"])
+    assert activity["layer0.input"]["fan_out"] == 3 * 8 and activity["layer0.out"]["fan_out"] == 0
+    assert activity["decoder.input"]["neurons"] == clips * 8
+    assert activity["decoder.f.0"]["neurons"] == clips * 8 and activity["decoder.d.0"]["fan_out"] == 3 * 2
+    assert activity["sfg"]["spikes"].sum() == 0 and activity["sfg"]["fp_mults"].shape == (4,)
+
+
+def test_spikes_are_ternary_and_first_gate_is_one():
+    model = build({"variant": "1bit_nf", **TINY}, DIMS).eval()
+    batch = tiny_batch()
+    currents, spikes = [], []
+    model.input_lif.register_forward_pre_hook(lambda module, args: currents.append(args[0]))
+    model.layers[0].out_lif.register_forward_hook(lambda module, args, out: spikes.append(out))
+    with torch.no_grad():
+        model(batch, tc=6)
+        ctx = model.prepare(batch)
+    lv = ctx.video.shape[1]
+    expected = ctx.video * batch["video_mask"][:, :, None]  # gate 1 at the first step
+    assert torch.allclose(currents[0][:, :lv], expected)
+    # once the last layer has fired, SFG gates the video input (until then every clip scores 0: gate 1)
+    assert any(not torch.allclose(current[:, :lv], expected) for current in currents[1:])
+    assert all(set(s.unique().tolist()) <= {-1.0, 0.0, 1.0} for s in spikes)
+
+
+def test_sfg_off_gives_a_gate_of_one():
+    model = build({"sfg": False, **TINY}, DIMS).eval()
+    batch = tiny_batch()
+    currents = []
+    model.input_lif.register_forward_pre_hook(lambda module, args: currents.append(args[0]))
+    with torch.no_grad():
+        outputs = model(batch)
+        ctx = model.prepare(batch)
+    assert torch.equal(outputs["saliency_gate"], batch["video_mask"].float())
+    for current in currents:
+        assert torch.allclose(current[:, : ctx.video.shape[1]], ctx.video * batch["video_mask"][:, :, None])
+
+
+def test_min_max_normalisation_of_the_saliency_gate():
+    model = build(TINY, DIMS)
+    mask = torch.tensor([[True, True, True, False], [True, True, False, False]])
+    score = torch.tensor([[0.2, 0.5, -0.1, 9.0], [0.3, 0.3, 0.0, 0.0]])
+    gate = model.sfg.normalise(score, mask)
+    assert torch.allclose(gate, torch.tensor([[0.5, 1.0, 0.0, 0.0], [1.0, 1.0, 0.0, 0.0]]))  # flat -> 1
+
+
+@pytest.mark.parametrize("variant", ["nf", "1bit_nf"])
+def test_normalization_free_graph_has_no_softmax_or_layernorm(variant, monkeypatch):
+    model = build({"variant": variant, **TINY}, DIMS)
+    assert not any(isinstance(m, (torch.nn.LayerNorm, torch.nn.Softmax)) for m in model.modules())
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("softmax or layer_norm called in a normalisation-free model")
+
+    for owner, name in [(torch, "softmax"), (F, "softmax"), (torch.Tensor, "softmax"), (F, "layer_norm")]:
+        monkeypatch.setattr(owner, name, forbidden)
+    batch = tiny_batch()
+    model.train()
+    model(batch, return_hidden=True)  # simulation and the steady-state map of the implicit path
+    model.eval()
+    with torch.no_grad():
+        model.predict(batch, model(batch))
+    base = build(TINY, DIMS)
+    with pytest.raises(AssertionError, match="softmax or layer_norm"):  # the patching does see the base model's
+        base(batch)
+
+
+def test_return_hidden_and_timesteps():
+    model = build({"tc": 3, "inference_tc": 2, **{k: v for k, v in TINY.items() if k != "tc"}}, DIMS)
+    batch = tiny_batch()
+    model.train()
+    outputs = model(batch, return_hidden=True)
+    assert len(outputs["hidden_states"]) == 2 and len(outputs["attentions"]) == 2
+    assert outputs["hidden_states"][0].shape == (2, 13, 8) and outputs["hidden_states"][0].requires_grad
+    assert outputs["attentions"][1].shape == (2, 2, 13, 13)
+    assert outputs["activity"]["layer0.k"]["spikes"].shape == (3,)  # config.tc in training
+    model.eval()
+    with torch.no_grad():
+        assert model(batch)["activity"]["layer0.k"]["spikes"].shape == (2,)  # inference_tc
+        model.inference_tc = 5
+        assert model(batch)["activity"]["layer0.k"]["spikes"].shape == (5,)
+        outputs = model(batch, tc=1, return_hidden=True)
+    assert outputs["activity"]["layer0.k"]["spikes"].shape == (1,)
+    assert torch.allclose(outputs["attentions"][0].sum(-1)[:, :, :8], torch.ones(2, 2, 8))  # softmax rows
+
+
+def steady_map(model, ctx):
+    return lambda state: model.steady_state(state, ctx).hidden[-1]
+
+
+def inverse_of_i_minus_jacobian(model, ctx, z):
+    jacobian = torch.autograd.functional.jacobian(steady_map(model, ctx), z, vectorize=True)
+    return torch.linalg.inv(torch.eye(z.numel(), dtype=z.dtype) - jacobian.reshape(z.numel(), z.numel()))
+
+
+def solve_equilibrium(model, ctx, z, inverse=None):
+    """The steady-state map's fixed point (the tiny map is not always a contraction, so no plain iteration):
+    Newton's method with step halving, or the chord method with a given (I - J)^{-1} when starting next to
+    the solution."""
+    fn = steady_map(model, ctx)
+    with torch.no_grad():
+        residual = fn(z) - z
+    for _ in range(60):
+        if residual.norm() < 1e-13:
+            break
+        matrix = inverse if inverse is not None else inverse_of_i_minus_jacobian(model, ctx, z)
+        step = (matrix @ residual.reshape(-1)).reshape(z.shape)
+        with torch.no_grad():
+            for _ in range(30):  # halve the step until the residual decreases
+                candidate = z + step
+                candidate_residual = fn(candidate) - candidate
+                if candidate_residual.norm() < residual.norm():
+                    break
+                step = step / 2
+        z, residual = candidate, candidate_residual
+    assert residual.norm() < 1e-11
+    return z
+
+
+def test_implicit_gradient_matches_finite_differences_of_the_equilibrium_loss():
+    """Tolerance: relative error below 1e-5 in float64 (central differences with step 1e-6).
+
+    The seed gives an equilibrium where SFG gates the clips to spread values, so the feedback matters:
+    the gradient without the implicit correction (Jacobian-free, y = g) is checked to be wrong there.
+    """
+    torch.manual_seed(1)
+    small = {**TINY, "num_layers": 1, "f_layers": 1, "d_layers": 1, "threshold": 2.0}
+    model = build({"variant": "nf", "solver_iters": 60, "solver_tol": 1e-12, **small}, DIMS)
+    model.double().train()
+    batch = tiny_batch(torch.float64)
+    with torch.no_grad():
+        ctx = model.prepare(batch)
+        _, z_sim = model.simulate(ctx, 8)
+    z_star = solve_equilibrium(model, ctx, z_sim)
+    inverse = inverse_of_i_minus_jacobian(model, ctx, z_star)
+    checked = [
+        ("sfg.pool.weight", (0, 3)),  # reaches the loss through the gate's feedback and the saliency
+        ("layers.0.attention.key.weight", (1, 4)),
+        ("layers.0.output.bias", (5,)),
+    ]
+    parameters = dict(model.named_parameters())
+
+    def analytic(solver_iters: int) -> list[float]:
+        model.implicit.max_iter = solver_iters
+        model.zero_grad()
+        ctx = model.prepare(batch)
+        outputs = model.at_equilibrium(ctx, z_star)
+        outputs["sentence"] = ctx.sentence
+        model.loss(outputs, batch)["total"].backward()
+        return [float(parameters[name].grad[index]) for name, index in checked]
+
+    def equilibrium_loss() -> float:
+        with torch.no_grad():
+            ctx = model.prepare(batch)
+            outputs = model.at_equilibrium(ctx, solve_equilibrium(model, ctx, z_star, inverse))
+            outputs["sentence"] = ctx.sentence
+            return float(model.loss(outputs, batch)["total"])
+
+    numeric = []
+    for name, index in checked:
+        parameter = parameters[name]
+        with torch.no_grad():
+            original = parameter[index].item()
+            parameter[index] = original + 1e-6
+            plus = equilibrium_loss()
+            parameter[index] = original - 1e-6
+            minus = equilibrium_loss()
+            parameter[index] = original
+        numeric.append((plus - minus) / 2e-6)
+
+    implicit = analytic(solver_iters=60)
+    assert model.implicit.last_residual < 1e-10
+    for (name, _), a, n in zip(checked, implicit, numeric):
+        assert abs(a - n) <= 1e-5 * max(abs(n), 1e-3), (name, a, n)
+    jacobian_free = analytic(solver_iters=0)
+    assert max(abs(a - n) / max(abs(n), 1e-3) for a, n in zip(jacobian_free, numeric)) > 1e-3
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("tc", 0, "field 'model.tc': must be >= 1"),
+        ("variant", "2bit", "field 'model.variant'"),
+        ("activation", "tanh", "field 'model.activation'"),
+        ("grad", "adjoint", "field 'model.grad'"),
+        ("num_heads", 3, "field 'model.hidden_dim'"),
+        ("leak", 1.5, "field 'model.leak'"),
+        ("threshold", 0, "field 'model.threshold'"),
+        ("sfg", "yes", "field 'model.sfg'"),
+        ("f_kernel", 2, "field 'model.f_kernel'"),
+        ("inference_tc", 0, "field 'model.inference_tc'"),
+        ("dropout", 0.1, "field 'model.dropout': unknown option"),
+    ],
+)
+def test_bad_config_raises_user_error_naming_the_field(field, value, message):
+    with pytest.raises(UserError, match=message.replace("(", r"\(")):
+        build({**TINY, field: value}, DIMS)

@@ -1,0 +1,57 @@
+"""Ternary LIF dynamics (SpikingVTG Eq. 1) against hand-computed sequences."""
+
+import pytest
+import torch
+
+from spiking.neuron import TernaryLIF, reset_neurons, set_steady_state
+
+
+def run(neuron: TernaryLIF, currents: list[float]) -> tuple[list[float], list[float]]:
+    spikes, membranes = [], []
+    for current in currents:
+        spikes.append(float(neuron(torch.tensor([current], dtype=torch.float64))))
+        membranes.append(float(neuron.mem))
+    return spikes, membranes
+
+
+def test_leak_ternary_spikes_and_subtractive_reset():
+    # gamma = 0.5, Vth = 1; the values are exact in binary floating point
+    # t1: u = 0.625 -> 0;  t2: u = 0.3125 + 0.625 = 0.9375 -> 0;  t3: u = 0.46875 + 0.625 = 1.09375 -> +1,
+    # reset to 0.09375;  t4: u = 0.046875 - 2.5 = -2.453125 -> -1, reset to -1.453125;  t5: u = -0.7265625 -> 0
+    neuron = TernaryLIF(gamma=0.5, threshold=1.0).double()
+    spikes, membranes = run(neuron, [0.625, 0.625, 0.625, -2.5, 0.0])
+    assert spikes == [0.0, 0.0, 1.0, -1.0, 0.0]
+    assert membranes == [0.625, 0.9375, 0.09375, -1.453125, -0.7265625]
+    # ASR: sum_tau gamma^(5 - tau) s[tau] / sum_tau gamma^(5 - tau) = (0.25 - 0.5) / 1.9375
+    assert float(neuron.rate) == pytest.approx(-0.25 / 1.9375, abs=1e-15)
+
+
+def test_threshold_is_inclusive_and_one_spike_per_step():
+    neuron = TernaryLIF(gamma=1.0, threshold=1.0).double()
+    assert run(neuron, [1.0, -2.0]) == ([1.0, -1.0], [0.0, -1.0])  # u == Vth fires; u == -Vth fires -1
+    neuron.reset_state()
+    # IF neuron (gamma = 1) with 2.5 then nothing: one spike per step, the surplus stays in u
+    spikes, membranes = run(neuron, [2.5, 0.0, 0.0])
+    assert spikes == [1.0, 1.0, 0.0] and membranes == [1.5, 0.5, 0.5]
+    assert float(neuron.rate) == pytest.approx(2.0 / 3.0)  # gamma = 1: the plain mean
+
+
+def test_reset_state_and_steady_state_mode():
+    neuron = TernaryLIF(gamma=0.9, threshold=2.0)
+    neuron(torch.tensor([3.0]))
+    reset_neurons(neuron)
+    assert neuron.mem is None
+    set_steady_state(neuron, True)
+    current = torch.tensor([-5.0, -1.0, 0.5, 3.0])
+    assert neuron(current).tolist() == [-1.0, -0.5, 0.25, 1.0]  # clamp(I / Vth, -1, 1), Eq. 4
+    assert neuron.mem is None  # the steady-state map leaves the state alone
+
+
+def test_surrogate_gradient_flows_through_spikes():
+    neuron = TernaryLIF(gamma=1.0, threshold=1.0, surrogate_alpha=2.0)
+    current = torch.tensor([0.9, -0.9, 3.0], requires_grad=True)
+    neuron(current).sum().backward()
+    # d/dI [H(u - 1) - H(-u - 1)] with the arc-tangent surrogate: (alpha / 2) / (1 + (pi alpha x / 2)^2) per side
+    slope = lambda x: 1.0 / (1.0 + (torch.pi * x) ** 2)  # noqa: E731
+    expected = torch.tensor([slope(-0.1) + slope(-1.9), slope(-1.9) + slope(-0.1), slope(2.0) + slope(-4.0)])
+    assert torch.allclose(current.grad, expected, atol=1e-6)
