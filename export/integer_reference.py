@@ -52,6 +52,8 @@ class IntegerReference:
         self.w = {name: torch.from_numpy(np.asarray(a, np.int64)) for name, a in arrays.items()}
         self.c = scalars
         self.arch = architecture
+        self.u: dict[str, torch.Tensor] = {}  # membranes of the query being run, by population
+        self.spikes: dict[str, list[torch.Tensor]] = {}  # its spikes, one (tokens, width) per step
 
     def _lif(self, name: str, current: torch.Tensor, gamma: int, theta: int) -> torch.Tensor:
         u = self.u.get(name, torch.zeros_like(current))
@@ -125,8 +127,7 @@ class IntegerReference:
         weights = _shift_to_bits(torch.relu(q @ self.w["sfg.pool"]) + one, fp.LOGIT_BITS)  # (Lq,)
         sentence = _shift_to_bits((weights[:, None] * q).sum(0), fp.SENTENCE_BITS)  # (D,)
 
-        self.u: dict[str, torch.Tensor] = {}
-        self.spikes: dict[str, list[torch.Tensor]] = {}
+        self.u, self.spikes = {}, {}
         one = 1 << fp.GATE_FRAC_BITS
         gate = torch.full((lv,), one, dtype=torch.long)
         trace, norm = torch.zeros_like(v), 0

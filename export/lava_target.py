@@ -45,6 +45,9 @@ def architecture(model: Any, max_clips: int) -> dict[str, Any]:
 
 def export(model: Any, checkpoint: dict[str, Any], args: argparse.Namespace) -> Path:
     """Write the bundle of ``model`` to ``args.out``; return the manifest's path."""
+    metadata = checkpoint.get("vtg", {}) if isinstance(checkpoint, dict) else {}
+    if metadata.get("model_name", "spikingvtg") != "spikingvtg":
+        raise UserError(f"{args.checkpoint}: model '{metadata['model_name']}' has no Lava mapping (only spikingvtg)")
     config = model.config
     if config.variant == "base":
         raise UserError(
@@ -54,7 +57,7 @@ def export(model: Any, checkpoint: dict[str, Any], args: argparse.Namespace) -> 
     tc = args.tc if args.tc is not None else config.eval_tc
     if tc < 1:
         raise UserError(f"option --tc: expected at least 1, got {tc}")
-    train = checkpoint.get("vtg", {}).get("train_config", {}) if isinstance(checkpoint, dict) else {}
+    train = metadata.get("train_config", {})
     max_clips = args.max_clips or train.get("max_video_len") or DEFAULT_MAX_CLIPS
     model = model.double().eval()
     arrays = {}
@@ -80,6 +83,6 @@ def export(model: Any, checkpoint: dict[str, Any], args: argparse.Namespace) -> 
         },
         "fixed_point": fixed,
         "float": float_scalars,
-        "source": {"checkpoint": str(args.checkpoint), "metrics": train and checkpoint.get("vtg", {}).get("metrics")},
+        "source": {"checkpoint": str(args.checkpoint), "metrics": metadata.get("metrics")},
     }
     return write_bundle(Path(args.out), manifest, arrays)

@@ -87,7 +87,7 @@ class FixedPoint:
 
     def linear(self, x: np.ndarray, key: str) -> np.ndarray:
         """1-bit layer: integer accumulation of signed spikes, then the folded bias."""
-        return (x @ self.w[f"{key}.sign"].T.astype(np.int64)) * self.unit + self.w[f"{key}.bias"]
+        return (x @ self.w[f"{key}.sign"].T) * self.unit + self.w[f"{key}.bias"]
 
     def residual(self, x: np.ndarray, key: str) -> np.ndarray:
         return x * self.c[f"{key}.residual"]

@@ -28,6 +28,7 @@ import time
 from typing import Any
 
 import numpy as np
+import torch
 
 from export import fixed_point as fp
 from export.bundle import Bundle
@@ -234,7 +235,7 @@ class LavaSimulation:
                     spikes[name] = record[:, p][:, tokens, :width].astype(np.int8)
         return QueryResult(
             foreground_logits=foreground / self.tc,
-            boundary=np.logaddexp(0.0, boundary / self.tc),  # softplus
+            boundary=torch.nn.functional.softplus(torch.from_numpy(boundary / self.tc)).numpy(),
             score=score,
             gate=gate,
             counts={name: counts[:, i].astype(np.int64) for i, name in enumerate(names)},

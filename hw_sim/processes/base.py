@@ -57,7 +57,7 @@ class SpikingProcessModel(PyLoihiProcessModel):
         return video, np.concatenate([video, np.arange(self.max_text) < n_text])
 
     def count(self, population: int, spikes: np.ndarray, mask: np.ndarray) -> None:
-        """Add sum |s| over the real tokens to ``counts[t, population]`` (the activity of ARCHITECTURE.md)."""
+        """``counts[t, population]`` = sum |s| over the real tokens (the activity of ARCHITECTURE.md)."""
         self.counts[self.step_in_query, population] = np.abs(spikes[mask]).sum()
 
     def send_record(self, populations: list[np.ndarray]) -> None:
