@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -84,17 +85,23 @@ def lava_children() -> set[int]:
     return alive
 
 
-def test_no_lava_process_is_left_after_a_failure_midway(setup):
+@pytest.mark.parametrize("failure", ["exception", "ctrl-c"])
+def test_no_lava_process_is_left_after_a_failure_midway(setup, failure):
+    """An exception after the first query, or Ctrl-C (held until that query's steps end), stops Lava."""
     data, bundle = setup
     _, queries = load_queries(str(data), "val", 3, read_bundle(bundle))
     before = lava_children()
     started = []
 
     def fail_after_first(index, result):
-        started.append(lava_children() - before)
-        raise RuntimeError("injected failure")
+        if index == 0:
+            started.append(lava_children() - before)
+            if failure == "exception":
+                raise RuntimeError("injected failure")
+            os.kill(os.getpid(), signal.SIGINT)
 
-    with pytest.raises(RuntimeError, match="injected failure"):
+    expected = RuntimeError if failure == "exception" else KeyboardInterrupt
+    with pytest.raises(expected):
         simulate_split(read_bundle(bundle), queries, "fixed", TC, progress=False, on_query=fail_after_first)
     assert len(started[0]) >= 5  # the Lava processes were running
     deadline = time.monotonic() + 10
