@@ -145,8 +145,9 @@ class SpikingVTG(nn.Module):
            d. s_so = LIF_so(W_so s_attn + b_so + x)            (LayerNorm around the sum in base)
            e. s_int = LIF_int(act(W_int s_so + b_int))
            f. x = s_out = LIF_out(W_out s_int + b_out + s_so)  (LayerNorm around the sum in base)
-        3. SFG: a_Nv = ASR of the last layer's out neurons on the video tokens (after this step);
-           F_s = cos(a_Nv, M); the next step's gate = min-max(F_s) over real clips (1 without SFG)
+        3. SFG: a_Nv = ASR of the last layer's out neurons on the video tokens (gamma-weighted, after
+           this step); F_s = a_Nv . M / (sqrt(||a_Nv||^2 + 0.1^2) ||M||); the next step's gate =
+           (F_s - min) / (max - min) over the real clips, 1 if max - min <= 1e-6 (and 1 without SFG)
         4. decoders on the last layer's spikes of the real clips (padding zeroed):
            h = IF(conv(h)) for all but the last convolution; read-outs f[t] = conv_f(h_f),
            d[t] = conv_d(h_d); the model averages them over the Tc steps.
