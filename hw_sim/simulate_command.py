@@ -73,10 +73,8 @@ def run(args: argparse.Namespace) -> int:
             spikes_compared=report.spikes_compared,
             output_differences=report.output_differences,
             reference_metrics=reference_metrics,
-            metrics_equal=reference_metrics == metrics,
-            metrics_max_difference=max((abs(metrics[k] - reference_metrics[k]) for k in metrics), default=0.0)
-            if labelled
-            else None,
+            metrics_equal=_finite(reference_metrics) == _finite(metrics),  # NaN (no such windows) matches NaN
+            metrics_max_difference=_max_difference(metrics, reference_metrics) if labelled else None,
             reference_queries_per_s=report.queries / report.reference_seconds if report.reference_seconds else None,
         )
     out = args.out if args.out is not None else args.bundle / f"simulation_{args.split}"
@@ -97,6 +95,13 @@ def run(args: argparse.Namespace) -> int:
     for name, value in (metrics or {}).items():
         print(f"  {name:24s} {value:8.2f}")
     return 0
+
+
+def _max_difference(metrics: dict[str, float], reference: dict[str, float]) -> float:
+    """Largest |difference| over the metrics both runs have a number for."""
+    both = [k for k in metrics if math.isfinite(metrics[k]) and math.isfinite(reference[k])]
+    gaps = [abs(metrics[k] - reference[k]) for k in both]
+    return max(gaps, default=0.0)
 
 
 def _finite(value):

@@ -57,6 +57,20 @@ def test_fixed_point_matches_the_integer_reference_spike_for_spike(setup, tmp_pa
     assert sum(activity["layer0.input"]["spikes"]) > 0 and activity["sfg"]["int_mults"][0] > 0
 
 
+def test_other_architecture_is_exact_too(setup, tmp_path, capsys):
+    """ReLU, no SFG, read-out-only decoders, four heads, another leak and threshold: still spike for spike."""
+    data, _ = setup
+    torch.manual_seed(1)
+    config = {"variant": "1bit_nf", "hidden_dim": 16, "num_layers": 1, "num_heads": 4, "ffn_dim": 24, "tc": 5}
+    config.update(activation="relu", sfg=False, f_layers=1, d_layers=1, leak=0.9, threshold=0.5)
+    dims = {"video_dim": 16, "text_dim": 16, "video_levels": 2, "text_levels": 2}
+    model = build_model("spikingvtg", config, dims)
+    export(model, {}, argparse.Namespace(checkpoint=Path("random"), out=tmp_path / "b", tc=None, max_clips=64))
+    result = simulate(capsys, "--bundle", str(tmp_path / "b"), "--data", str(data), "--limit", "3", "--compare-torch")
+    assert result["tc"] == 5 and result["lava_processes"] == 7
+    assert result["spike_mismatches"] == 0 and result["spikes_compared"] > 0 and result["metrics_equal"]
+
+
 def test_floating_point_matches_pytorch_float(setup, capsys):
     data, bundle = setup
     argv = ["--bundle", str(bundle), "--data", str(data), "--precision", "float", "--limit", "3", "--compare-torch"]
