@@ -33,10 +33,10 @@ from spiking.encoder_layer import SpikingEncoderLayer
 from spiking.implicit import ImplicitEquilibrium
 from spiking.inference import predictions
 from spiking.inputs import InputProjection
-from spiking.losses import SpikingVTGCriterion
 from spiking.neuron import TernaryLIF, heaviside_atan, reset_neurons, set_steady_state
 from spiking.sfg import SaliencyFeedbackGate
 from vtg.errors import UserError
+from vtg.losses.clipwise import ClipwiseCriterion, ClipwiseLossWeights
 
 
 @dataclasses.dataclass
@@ -90,7 +90,7 @@ class SpikingVTG(nn.Module):
             if isinstance(neuron, TernaryLIF):
                 neuron.spike_grad = heaviside_atan(config.surrogate_alpha)
         self.implicit = ImplicitEquilibrium(config.solver_iters, config.solver_tol, config.solver)
-        self.criterion = SpikingVTGCriterion(config)
+        self.criterion = ClipwiseCriterion(ClipwiseLossWeights.from_config(config))
 
     # ----------------------------------------------------------------------------------------------
     # The discrete-time model
@@ -251,6 +251,7 @@ class SpikingVTG(nn.Module):
         }
 
     def loss(self, outputs: dict[str, Any], batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """UniVTG's clip-wise losses (paper Sec. 4.5, Appendix B; :mod:`vtg.losses.clipwise`)."""
         return self.criterion(outputs, batch)
 
     @torch.no_grad()

@@ -11,8 +11,9 @@ import torch
 import yaml
 
 from sdst_teacher.univtg.config import UniVTGConfig
-from sdst_teacher.univtg.losses import UniVTGCriterion, inter_video_loss, intra_video_loss, temporal_giou
+from sdst_teacher.univtg.losses import UniVTGCriterion
 from sdst_teacher.univtg.model import build
+from vtg.losses.clipwise import inter_video_loss, intra_video_loss, temporal_giou
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
