@@ -1,0 +1,94 @@
+"""What every benchmark shares: where results go, the machine they were measured on, writing JSON.
+
+Each benchmark module defines ``run(quick: bool) -> dict`` and writes its dict with :func:`write_result`
+to ``benchmarks/results/<name>.json`` (atomically: a temporary file, then a rename, so a run killed half
+way never leaves a truncated JSON that the summary would read).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+# scratch space for data, checkpoints and bundles the benchmarks build (runs/ is ignored by git)
+WORK = ROOT / "runs" / "bench"
+
+
+def machine_info() -> dict[str, Any]:
+    """CPU, core count, load and library versions: timings mean little without them."""
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info = {
+        "cpu": cpu,
+        "cpus": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "platform": platform.platform(),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "measured_at_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    if hasattr(os, "getloadavg"):
+        # the machine is shared: the load while measuring tells how far timings are from an idle machine
+        info["load_average_1_5_15"] = [round(x, 2) for x in os.getloadavg()]
+    return info
+
+
+def json_safe(value: Any) -> Any:
+    """NaN and infinities become null, so the files are strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def write_result(name: str, result: dict[str, Any], results: Path = RESULTS) -> Path:
+    """Write ``result`` to ``results/<name>.json`` atomically; return the path."""
+    results.mkdir(parents=True, exist_ok=True)
+    path = results / f"{name}.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(json_safe(result), indent=1, allow_nan=False) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def tool(name: str) -> str:
+    """The console script ``name`` (``vtg``, ``vtg-export``) of the running environment."""
+    return str(Path(sys.executable).with_name(name))
+
+
+def run_json(command: list[str], log: Path | None = None) -> dict[str, Any]:
+    """Run a command that prints one JSON object last on stdout (``--json``); return that object.
+
+    stderr (progress bars) goes to ``log`` when given, else through; a failure raises with its tail.
+    """
+    stderr = open(log, "w") if log is not None else None  # noqa: SIM115 - closed below
+    try:
+        done = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True)
+    finally:
+        if stderr is not None:
+            stderr.close()
+    if done.returncode != 0:
+        tail = log.read_text()[-2000:] if log is not None else ""
+        raise RuntimeError(f"{' '.join(command)} failed with exit status {done.returncode}\n{tail}")
+    return json.loads(done.stdout.strip().splitlines()[-1])

@@ -1,0 +1,276 @@
+"""Training memory and step time of SpikingVTG: implicit differentiation against BPTT, as Tc grows.
+
+    python -m benchmarks.implicit_vs_bptt [--quick]
+
+The paper (Sec. 4.5) trains at equilibrium because back-propagation through time keeps every
+timestep's activations: 20 GB against more than 100 GB. Here each (grad, Tc) configuration runs in a
+fresh Python process (``--worker``), so no allocator cache or earlier peak of another configuration
+leaks into its numbers. A worker builds the model, a random batch of the chosen shape and the
+optimizer, then measures one training step:
+
+* ``peak_rss_delta_mb``: peak resident memory of the process (``resource.getrusage().ru_maxrss``,
+  the kernel's high-water mark) after forward + backward, minus the same mark just before the step.
+  The baseline holds the interpreter, torch, the model, the batch and one graph-free warm-up timestep
+  (one-time kernel workspaces), so the
+  difference is what the step itself needs at its peak: the autograd graph, the backward's transient
+  tensors and, for implicit, the adjoint solve. On CPU glibc serves large tensors with mmap and
+  returns them on free, so RSS follows live tensors closely; the first step is the one measured
+  because a process's high-water mark can only grow.
+* ``saved_tensor_mb``: the bytes of the distinct storages autograd saves for backward during the
+  forward pass (``torch.autograd.graph.saved_tensors_hooks``): the graph alone, exact and independent
+  of the allocator and of the machine's load.
+* ``step_s``: median wall time of the next steps (forward, backward, AdamW step), the first excluded.
+
+With a GPU present the worker also reports ``torch.cuda.max_memory_allocated`` and runs there.
+The result goes to benchmarks/results/implicit_vs_bptt.json and a plot beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import RESULTS, ROOT, machine_info, write_result
+
+NAME = "implicit_vs_bptt"
+TCS = (2, 5, 10, 20)
+# activation memory dominates at this size: per timestep and layer BPTT keeps about 20 tensors of
+# (B, L, D) and (B, H, L, L), against the model's 4 x (4 D^2 + 2 D ffn) weights
+FULL = {
+    "model": {"variant": "base", "hidden_dim": 256, "num_layers": 4, "num_heads": 8, "ffn_dim": 256},
+    "batch_size": 8,  # 16 doubles both memories (their ratio stays) and takes ~7 min on 2 loaded cores
+    "video_len": 75,
+    "query_len": 20,
+    "feature_dim": 256,
+    "timed_steps": 1,
+}
+QUICK = {
+    "model": {"variant": "base", "hidden_dim": 64, "num_layers": 2, "num_heads": 4, "ffn_dim": 64},
+    "batch_size": 8,
+    "video_len": 40,
+    "query_len": 12,
+    "feature_dim": 64,
+    "timed_steps": 1,
+}
+# the adjoint solve of the implicit backward: the demo configs' GMRES with a fixed number of products,
+# so that every Tc does the same backward work
+SOLVER = {"solver": "gmres", "solver_iters": 20, "solver_tol": 1e-4, "f_layers": 2, "d_layers": 2}
+
+
+def make_batch(batch_size: int, video_len: int, query_len: int, dim: int, seed: int = 0) -> dict[str, Any]:
+    """A full-length random batch in the layout of vtg.data.collate (one window per query).
+
+    Memory depends on shapes, not values, so random features are as good as real ones here; every
+    clip and token is real (no padding) so that the sequence lengths are exactly those reported.
+    """
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    b, lv, lq = batch_size, video_len, query_len
+    starts = torch.randint(0, lv // 2, (b,), generator=g)
+    lengths = torch.randint(3, lv // 3, (b,), generator=g)
+    clips = torch.arange(lv)[None, :]  # (1, Lv)
+    inside = (clips >= starts[:, None]) & (clips < (starts + lengths)[:, None])  # (B, Lv)
+    centre = clips + 0.5
+    boundary = torch.stack([centre - starts[:, None], (starts + lengths)[:, None] - centre], dim=-1)  # (B, Lv, 2)
+    return {
+        "video": torch.randn(b, lv, 1, dim, generator=g),  # (B, Lv, K=1, Dv)
+        "video_mask": torch.ones(b, lv, dtype=torch.bool),
+        "text": torch.randn(b, lq, 1, dim, generator=g),  # (B, Lq, Kt=1, Dt)
+        "text_mask": torch.ones(b, lq, dtype=torch.bool),
+        "foreground": inside.float(),
+        "boundary": boundary * inside[:, :, None],
+        "saliency": inside.float() * torch.rand(b, lv, generator=g),
+        "saliency_valid": torch.ones(b, dtype=torch.bool),
+        "windows": [torch.tensor([[2.0 * s, 2.0 * (s + n)]]) for s, n in zip(starts.tolist(), lengths.tolist())],
+        "meta": [{"qid": i, "vid": f"v{i}", "query": "", "duration": 2.0 * lv, "clip_len": 2.0} for i in range(b)],
+    }
+
+
+def peak_rss_mb() -> float:
+    """The process's peak resident set size so far (ru_maxrss is in KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def worker(grad: str, tc: int, setup: dict[str, Any]) -> dict[str, Any]:
+    """Measure one configuration in this (fresh) process; see the module docstring."""
+    import torch
+
+    from spiking.model import build
+
+    torch.manual_seed(0)
+    torch.set_num_threads(1)  # a shared 2-core machine: one thread keeps timings comparable between runs
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    config = {**setup["model"], **SOLVER, "grad": grad, "tc": tc}
+    dims = {"video_dim": setup["feature_dim"], "text_dim": setup["feature_dim"], "video_levels": 1, "text_levels": 1}
+    model = build(config, dims).to(device).train()
+    batch = make_batch(setup["batch_size"], setup["video_len"], setup["query_len"], setup["feature_dim"])
+    batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+
+    storages: dict[int, int] = {}
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        storage = tensor.untyped_storage()
+        storages[storage.data_ptr()] = storage.nbytes()  # a storage saved by several nodes counts once
+        return tensor
+
+    with torch.no_grad():
+        # one graph-free timestep first: kernels' one-time workspaces and lazy initialisation land in the
+        # baseline, not in the step (its own peak, one timestep's activations, is below either method's)
+        model(batch, tc=1)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        cuda_base = torch.cuda.memory_allocated()
+    base = peak_rss_mb()
+    begin = time.perf_counter()
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        loss = model.loss(model(batch), batch)["total"]
+    loss.backward()
+    first_step_s = time.perf_counter() - begin
+    peak = peak_rss_mb()
+    result = {
+        "grad": grad,
+        "tc": tc,
+        "baseline_rss_mb": base,
+        "peak_rss_mb": peak,
+        "peak_rss_delta_mb": peak - base,
+        "saved_tensor_mb": sum(storages.values()) / 2**20,
+        "first_step_s": first_step_s,
+        "loss": float(loss),
+    }
+    if device.type == "cuda":
+        result["cuda_peak_delta_mb"] = (torch.cuda.max_memory_allocated() - cuda_base) / 2**20
+    if grad == "implicit":
+        result["adjoint_residual"] = model.implicit.last_residual
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    times = []
+    for _ in range(setup["timed_steps"]):
+        begin = time.perf_counter()
+        model.loss(model(batch), batch)["total"].backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - begin)
+    result["step_s"] = statistics.median(times)
+    result["step_times_s"] = times
+    return result
+
+
+def measure(grad: str, tc: int, quick: bool) -> dict[str, Any]:
+    """Run :func:`worker` in a fresh interpreter and read its JSON line."""
+    command = [sys.executable, "-m", "benchmarks.implicit_vs_bptt", "--worker", grad, str(tc)]
+    command += ["--quick"] if quick else []
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"worker {grad} Tc={tc} failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def plot(result: dict[str, Any], path: Path) -> None:
+    """Peak training memory (and the saved graph) against Tc for both methods."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for grad, colour in (("implicit", "tab:blue"), ("bptt", "tab:red")):
+        rows = [r for r in result["runs"] if r["grad"] == grad]
+        tcs = [r["tc"] for r in rows]
+        ax.plot(tcs, [r["peak_rss_delta_mb"] for r in rows], "o-", color=colour, label=f"{grad}: peak RSS of the step")
+        ax.plot(tcs, [r["saved_tensor_mb"] for r in rows], "s--", color=colour, alpha=0.6, label=f"{grad}: saved graph")
+    ax.set_xlabel("Tc (timesteps)")
+    ax.set_ylabel("MB")
+    ax.set_xticks(sorted({r["tc"] for r in result["runs"]}))
+    s = result["setup"]
+    ax.set_title(
+        f"SpikingVTG training memory (D={s['model']['hidden_dim']}, {s['model']['num_layers']} layers, "
+        f"B={s['batch_size']}, L={s['video_len']}+{s['query_len']})",
+        fontsize=9,
+    )
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def run(quick: bool = False, progress: bool = True) -> dict[str, Any]:
+    """Every (grad, Tc) in its own process; writes the JSON and the PNG; returns the result."""
+    setup = QUICK if quick else FULL
+    runs = []
+    for grad in ("implicit", "bptt"):
+        for tc in TCS:
+            if progress:
+                print(f"[{NAME}] {grad} Tc={tc} ...", file=sys.stderr, flush=True)
+            runs.append(measure(grad, tc, quick))
+            if progress:
+                r = runs[-1]
+                print(
+                    f"[{NAME}]   peak +{r['peak_rss_delta_mb']:.0f} MB, graph {r['saved_tensor_mb']:.0f} MB, "
+                    f"step {r['step_s']:.2f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    by = {(r["grad"], r["tc"]): r for r in runs}
+    ratios = {
+        str(tc): {
+            "peak_rss": by["bptt", tc]["peak_rss_delta_mb"] / by["implicit", tc]["peak_rss_delta_mb"],
+            "saved_graph": by["bptt", tc]["saved_tensor_mb"] / by["implicit", tc]["saved_tensor_mb"],
+            "step_time": by["bptt", tc]["step_s"] / by["implicit", tc]["step_s"],
+        }
+        for tc in TCS
+    }
+    implicit_peaks = [by["implicit", tc]["peak_rss_delta_mb"] for tc in TCS]
+    result = {
+        "benchmark": NAME,
+        "quick": quick,
+        "machine": machine_info(),
+        "method": (
+            "each (grad, Tc) in a fresh process on CPU; peak_rss_delta_mb = ru_maxrss after the first "
+            "forward+backward minus ru_maxrss just before it; saved_tensor_mb = distinct storages saved for "
+            "backward during the forward (saved_tensors_hooks); step_s = median of the following full steps "
+            "(forward, backward, AdamW), 1 torch thread"
+        ),
+        "setup": {**setup, "tcs": list(TCS), "solver": SOLVER},
+        "runs": runs,
+        "bptt_over_implicit": ratios,
+        "implicit_peak_spread": max(implicit_peaks) / min(implicit_peaks),
+        "acceptance": {
+            "implicit_flat": max(implicit_peaks) / min(implicit_peaks) < 1.5,
+            "ratio_at_tc10_at_least_5": ratios["10"]["peak_rss"] >= 5.0,
+        },
+    }
+    path = write_result(NAME, result)
+    plot(result, RESULTS / f"{NAME}.png")
+    result["files"] = [str(path.relative_to(ROOT)), f"benchmarks/results/{NAME}.png"]
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a small model and batch (seconds)")
+    parser.add_argument("--worker", nargs=2, metavar=("GRAD", "TC"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        grad, tc = args.worker
+        print(json.dumps(worker(grad, int(tc), QUICK if args.quick else FULL)))
+        return 0
+    result = run(args.quick)
+    print(json.dumps(result["bptt_over_implicit"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,200 @@
+"""benchmarks/results/SUMMARY.md: one Markdown table per benchmark, from the result dicts.
+
+Each ``*_table`` function reads one benchmark's result (the dict its ``run`` returns and writes as
+JSON) and returns Markdown lines; :func:`summary_markdown` puts the available ones together, so a
+benchmark that failed or was not run leaves a note instead of breaking the page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    """Numbers to ``digits`` significant figures; None (a NaN in the JSON) as a dash."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (int, float)):
+        return f"{value:.{digits}g}" if isinstance(value, float) else str(value)
+    return str(value)
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(_fmt(cell) for cell in row) + " |" for row in rows]
+
+
+def implicit_vs_bptt_table(result: dict[str, Any]) -> list[str]:
+    s = result["setup"]
+    m = s["model"]
+    by = {(r["grad"], r["tc"]): r for r in result["runs"]}
+    rows = [
+        [
+            tc,
+            by["implicit", tc]["peak_rss_delta_mb"],
+            by["bptt", tc]["peak_rss_delta_mb"],
+            result["bptt_over_implicit"][str(tc)]["peak_rss"],
+            by["implicit", tc]["saved_tensor_mb"],
+            by["bptt", tc]["saved_tensor_mb"],
+            by["implicit", tc]["step_s"],
+            by["bptt", tc]["step_s"],
+        ]
+        for tc in s["tcs"]
+    ]
+    acceptance = result["acceptance"]
+    return [
+        f"SpikingVTG {m['variant']}, D = {m['hidden_dim']}, {m['num_layers']} layers, {m['num_heads']} heads, "
+        f"batch {s['batch_size']}, Lv = {s['video_len']}, Lq = {s['query_len']}; each configuration in a fresh "
+        "process; memory = peak RSS of one training step above the process's level before it (MB); "
+        "graph = bytes autograd saved in the forward pass (MB).",
+        "",
+        *_table(
+            [
+                "Tc",
+                "implicit peak",
+                "BPTT peak",
+                "BPTT / implicit",
+                "implicit graph",
+                "BPTT graph",
+                "implicit step (s)",
+                "BPTT step (s)",
+            ],
+            rows,
+        ),  # fmt: skip
+        "",
+        f"Implicit peak memory flat over Tc (max / min < 1.5): {_fmt(acceptance['implicit_flat'])} "
+        f"(max / min = {_fmt(result['implicit_peak_spread'])}); BPTT at least 5x implicit at Tc = 10: "
+        f"{_fmt(acceptance['ratio_at_tc10_at_least_5'])}. Plot: `implicit_vs_bptt.png`.",
+    ]
+
+
+def training_table(result: dict[str, Any]) -> list[str]:
+    rows = [
+        [label, m["config"], m["parameters"], m["batch_size"], m["steps_per_s"], m["queries_per_s"]]
+        for label, m in result["models"].items()
+    ]
+    return [
+        f"Demo configs on `vtg data synth --preset demo` train queries; {result['method']}.",
+        "",
+        *_table(["model", "config", "parameters", "batch", "steps/s", "queries/s"], rows),
+    ]
+
+
+def inference_table(result: dict[str, Any]) -> list[str]:
+    d = result["data"]
+    rows = [[p["tc"], p["queries_per_s"], p["ms_per_query"]] for p in result["points"]]
+    return [
+        f"SpikingVTG {result['model_config']['variant']} student (`{result['checkpoint']}`), {d['queries']} val "
+        f"queries in batches of {d['batch_size']}; {result['method']}.",
+        "",
+        *_table(["Tc", "queries/s", "ms/query"], rows),
+    ]
+
+
+def lava_table(result: dict[str, Any]) -> list[str]:
+    rows = [
+        [
+            precision,
+            p["lava_processes"],
+            p["lava_compile_and_start_s"],
+            p["lava_queries_per_s"],
+            p["torch_reference"],
+            p["torch_queries_per_s"],
+            p["lava_slowdown"],
+            p["metrics"].get("MR-full-mAP"),
+            p["metrics"].get("HL-min-VeryGood-mAP"),
+        ]
+        for precision, p in result["precisions"].items()
+    ]
+    return [
+        f"`benchmarks/lava_vs_torch.py` on `{result['bundle']}`, {result['queries']} {result['split']} queries, "
+        f"Tc = {result['tc']}.",
+        "",
+        *_table(
+            [
+                "precision",
+                "Lava processes",
+                "compile+start (s)",
+                "Lava queries/s",
+                "PyTorch reference",
+                "PyTorch queries/s",
+                "PyTorch / Lava speed",
+                "MR-full-mAP",
+                "HL-min-VeryGood-mAP",
+            ],
+            rows,
+        ),  # fmt: skip
+    ]
+
+
+def energy_table(result: dict[str, Any]) -> list[str]:
+    f = result["paper_formula"]
+    i = f["inputs"]
+    measured = result["measured"]
+    reference = measured["reference"]
+    rows = [
+        [p["tc"], p["total_mj"], p["efficiency"], (p.get("metrics") or {}).get("MR-full-mAP")]
+        for p in measured["points"]
+    ]
+    return [
+        f"Paper formula (`vtg energy formula`, L = {i['seq_len']}, D = {i['hidden']}, {i['layers']} layers, "
+        f"Tc = {i['tc']}, rates {i['ifr']}): non-spiking {_fmt(f['ann_mj'])} mJ, spiking {_fmt(f['snn_mj'])} mJ, "
+        f"E_A / E_S = {_fmt(f['efficiency'])}.",
+        "",
+        f"Measured (`vtg energy report`, `{measured['checkpoint']}`, {measured['data']['queries']} val queries; "
+        f"reference: {reference['name']}, {_fmt(reference['total_mj'])} mJ/query):",
+        "",
+        *_table(["Tc", "mJ/query", "E_ref / E", "MR-full-mAP"], rows),
+    ]
+
+
+# benchmark name (its JSON file's stem) -> section title and table writer, in the page's order
+SECTIONS: dict[str, tuple[str, Callable[[dict[str, Any]], list[str]]]] = {
+    "training_throughput": ("Training speed", training_table),
+    "inference_tc": ("Inference speed against Tc", inference_table),
+    "lava": ("Lava CPU simulation against PyTorch", lava_table),
+    "implicit_vs_bptt": ("Training memory: implicit differentiation against BPTT", implicit_vs_bptt_table),
+    "energy": ("Energy", energy_table),
+}
+
+
+def summary_markdown(results: dict[str, dict[str, Any]], errors: dict[str, str] | None = None) -> str:
+    """The whole page: machine, then one section per benchmark of :data:`SECTIONS`."""
+    errors = errors or {}
+    lines = ["# Benchmark results", ""]
+    machine = next((r["machine"] for r in results.values() if "machine" in r), None)
+    if machine is not None:
+        load = machine.get("load_average_1_5_15")
+        lines += [
+            f"Measured on {machine.get('cpu', '?')} ({machine.get('cpus', '?')} cores), Python "
+            f"{machine.get('python', '?')}, torch {machine.get('torch', '?')}"
+            + (f", GPU {machine['gpu']}" if machine.get("gpu") else ", no GPU")
+            + (f"; load average {load} (a shared machine: timings are lower bounds of an idle one)" if load else "")
+            + ".",
+            "",
+        ]
+    quick = sorted(name for name, r in results.items() if r.get("quick"))
+    if quick:
+        lines += [f"Quick (`--quick`, reduced) runs: {', '.join(quick)}.", ""]
+    for name, (title, table) in SECTIONS.items():
+        lines += [f"## {title}", ""]
+        if name in results:
+            lines += table(results[name])
+            lines += ["", f"Raw numbers: `{name}.json`."]
+        elif name in errors:
+            lines.append(f"Not measured: {errors[name]}")
+        else:
+            lines.append("Not measured in this run.")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_summary(results: dict[str, dict[str, Any]], path: Path, errors: dict[str, str] | None = None) -> Path:
+    """Write :func:`summary_markdown` to ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(summary_markdown(results, errors))
+    return path

@@ -1,0 +1,89 @@
+"""The benchmark runner's plumbing: strict JSON results and the Markdown summary (no timings asserted)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+from benchmarks.common import write_result
+from benchmarks.run_all import BENCHMARKS, MODULES, load_results
+from benchmarks.summary import SECTIONS, summary_markdown, write_summary
+
+MACHINE = {
+    "cpu": "test cpu",
+    "cpus": 2,
+    "python": "3.10",
+    "torch": "2.3.1",
+    "gpu": None,
+    "load_average_1_5_15": [1, 1, 1],
+}
+
+
+def implicit_result() -> dict:
+    runs = [
+        {"grad": g, "tc": tc, "peak_rss_delta_mb": m * tc if g == "bptt" else 300.0, "saved_tensor_mb": 10.0 * tc,
+         "step_s": 1.0}
+        for g, m in (("implicit", 0), ("bptt", 500.0))
+        for tc in (2, 10)
+    ]  # fmt: skip
+    return {
+        "machine": MACHINE,
+        "quick": True,
+        "setup": {
+            "model": {"variant": "base", "hidden_dim": 256, "num_layers": 4, "num_heads": 8},
+            "batch_size": 8,
+            "video_len": 75,
+            "query_len": 20,
+            "tcs": [2, 10],
+        },  # fmt: skip
+        "runs": runs,
+        "bptt_over_implicit": {"2": {"peak_rss": 1000 / 300}, "10": {"peak_rss": 5000 / 300}},
+        "implicit_peak_spread": 1.0,
+        "acceptance": {"implicit_flat": True, "ratio_at_tc10_at_least_5": True},
+    }
+
+
+def training_result() -> dict:
+    model = {
+        "config": "configs/x.yaml",
+        "parameters": 1234,
+        "batch_size": 16,
+        "steps_per_s": 2.5,
+        "queries_per_s": 40.0,
+    }
+    return {"machine": MACHINE, "method": "timed", "models": {"univtg_teacher": model}}
+
+
+def test_every_benchmark_has_a_module_and_a_summary_section():
+    assert set(BENCHMARKS) == set(SECTIONS) == set(MODULES)
+
+
+def test_write_result_is_strict_json_and_atomic(tmp_path):
+    path = write_result("x", {"a": float("nan"), "b": [float("inf"), 1.5], "c": {"d": 2}}, results=tmp_path)
+    assert path == tmp_path / "x.json"
+    assert json.loads(path.read_text()) == {"a": None, "b": [None, 1.5], "c": {"d": 2}}
+    assert not list(tmp_path.glob("*.tmp"))  # the temporary file was renamed, not left behind
+
+
+def test_summary_tables_carry_the_numbers_and_notes_for_missing_ones(tmp_path):
+    results = {"implicit_vs_bptt": implicit_result(), "training_throughput": training_result()}
+    text = summary_markdown(results, errors={"lava": "RuntimeError: no bundle"})
+    assert text.startswith("# Benchmark results")
+    assert "test cpu (2 cores)" in text
+    assert "| 10 | 300 | 5e+03 | 16.7 |" in text  # Tc, implicit peak, BPTT peak, their ratio
+    assert "| univtg_teacher | configs/x.yaml | 1234 | 16 | 2.5 | 40 |" in text
+    assert "Not measured: RuntimeError: no bundle" in text
+    assert "## Energy\n\nNot measured in this run." in text
+    assert "Quick (`--quick`, reduced) runs: implicit_vs_bptt." in text
+    # every table row has as many cells as its header
+    for block in text.split("\n\n"):
+        rows = [line for line in block.splitlines() if line.startswith("|")]
+        assert len({row.count("|") for row in rows}) <= 1, block
+    path = write_summary(results, tmp_path / "SUMMARY.md")
+    assert path.read_text() == summary_markdown(results)
+
+
+def test_load_results_reads_only_known_benchmarks(tmp_path):
+    write_result("energy", {"x": 1.0}, results=tmp_path)
+    write_result("something_else", {"y": math.pi}, results=tmp_path)
+    assert load_results(tmp_path) == {"energy": {"x": 1.0}}
