@@ -34,6 +34,7 @@ from spiking.implicit import ImplicitEquilibrium
 from spiking.inference import predictions
 from spiking.inputs import InputProjection
 from spiking.neuron import TernaryLIF, heaviside_atan, reset_neurons, set_steady_state
+from spiking.quant import quantised_once
 from spiking.sfg import SaliencyFeedbackGate
 from vtg.errors import UserError
 from vtg.losses.clipwise import ClipwiseCriterion, ClipwiseLossWeights
@@ -179,12 +180,17 @@ class SpikingVTG(nn.Module):
             set_steady_state(self, False)
         return Step(hidden, attentions, foreground, boundary, score, gate)
 
-    def simulate(self, ctx: Context, tc: int) -> tuple[dict[str, Any], torch.Tensor]:
-        """Run Tc timesteps from rest; returns the spiking model's outputs and z* = a_N[Tc] (B, L, D)."""
+    def simulate(self, ctx: Context, tc: int, activity: bool = True) -> tuple[dict[str, Any], torch.Tensor]:
+        """Run Tc timesteps from rest; returns the spiking model's outputs and z* = a_N[Tc] (B, L, D).
+
+        The 1-bit weights are quantised once for the Tc steps (:func:`spiking.quant.quantised_once`);
+        ``activity = False`` leaves out the activity probes (``outputs["activity"]`` is then absent).
+        """
         reset_neurons(self)
         gate = ctx.video_mask.to(ctx.video.dtype)  # (B, Lv): no gating at the first step
         foreground = boundary = attention_sum = None
-        with ActivityRecorder(spiking_vtg_probes(self, ctx.token_mask, ctx.video_mask)) as recorder:
+        probes = spiking_vtg_probes(self, ctx.token_mask, ctx.video_mask) if activity else []
+        with quantised_once(self), ActivityRecorder(probes) as recorder:
             for _ in range(tc):
                 out = self.step(ctx, gate)
                 gate = out.gate
@@ -193,8 +199,6 @@ class SpikingVTG(nn.Module):
                 attention_sum = (
                     out.attentions if attention_sum is None else [s + a for s, a in zip(attention_sum, out.attentions)]
                 )
-        activity = recorder.result()
-        activity["sfg"] = sfg_activity(tc, ctx.video_mask, self.config.hidden_dim)
         rates = [layer.out_lif.rate for layer in self.layers]  # per layer (B, L, D)
         lv = ctx.video.shape[1]
         outputs = {
@@ -205,25 +209,34 @@ class SpikingVTG(nn.Module):
             "video_features": rates[-1][:, :lv],  # (B, Lv, D)
             "hidden_states": rates,
             "attentions": [s / tc for s in attention_sum],  # mean over Tc, (B, H, L, L) each
-            "activity": activity,
         }
+        if activity:
+            outputs["activity"] = recorder.result()
+            outputs["activity"]["sfg"] = sfg_activity(tc, ctx.video_mask, self.config.hidden_dim)
         return outputs, rates[-1]
 
     # ----------------------------------------------------------------------------------------------
     # The model interface of docs/ARCHITECTURE.md
 
-    def forward(self, batch: dict[str, Any], tc: int | None = None, return_hidden: bool = False) -> dict[str, Any]:
-        """Clip-wise outputs; ``tc`` defaults to ``config.tc`` in training and ``inference_tc`` otherwise."""
+    def forward(
+        self, batch: dict[str, Any], tc: int | None = None, return_hidden: bool = False, activity: bool | None = None
+    ) -> dict[str, Any]:
+        """Clip-wise outputs; ``tc`` defaults to ``config.tc`` in training and ``inference_tc`` otherwise.
+
+        ``outputs["activity"]`` (the spike counts of the energy estimates) is recorded in evaluation mode,
+        and in training mode only when ``activity=True``: a training step has no use for it.
+        """
         tc = tc if tc is not None else (self.config.tc if self.training else self.inference_tc)
+        activity = not self.training if activity is None else activity
         if tc < 1:
             raise UserError(f"field 'model.inference_tc': must be >= 1, got {tc}")
         ctx = self.prepare(batch)
         implicit = self.training and self.config.grad == "implicit" and torch.is_grad_enabled()
         if not implicit:
-            outputs, _ = self.simulate(ctx, tc)
+            outputs, _ = self.simulate(ctx, tc, activity)
         else:
             with torch.no_grad():
-                outputs, z_star = self.simulate(ctx, tc)
+                outputs, z_star = self.simulate(ctx, tc, activity)
             outputs.update(self.at_equilibrium(ctx, z_star))
         outputs["sentence"] = ctx.sentence  # (B, D)
         outputs["video_mask"] = ctx.video_mask
@@ -233,11 +246,12 @@ class SpikingVTG(nn.Module):
 
     def at_equilibrium(self, ctx: Context, z_star: torch.Tensor) -> dict[str, Any]:
         """The differentiable outputs at the equilibrium z*, with the implicit gradient of Sec. 4.5."""
-        if self.sfg.enabled:
-            z = self.implicit(lambda state: self.steady_state(state, ctx).hidden[-1], z_star)  # (B, L, D)
-        else:
-            z = z_star  # without feedback the map ignores z: F is feed-forward and J = 0
-        eq = self.steady_state(z, ctx)
+        with quantised_once(self):  # one quantisation (and one graph to the latent weights) for every F below
+            if self.sfg.enabled:
+                z = self.implicit(lambda state: self.steady_state(state, ctx).hidden[-1], z_star)  # (B, L, D)
+            else:
+                z = z_star  # without feedback the map ignores z: F is feed-forward and J = 0
+            eq = self.steady_state(z, ctx)
         lv = ctx.video.shape[1]
         score, gate = self.sfg(eq.hidden[-1][:, :lv], ctx.sentence, ctx.video_mask)  # (B, Lv) x 2
         return {

@@ -105,7 +105,12 @@ class TernaryLIF(LIF):
         if self.mem is None:
             self.mem = torch.zeros_like(current)
         mem = self.beta * self.mem + current  # u[t + delta]
-        spikes = self.fire(mem) - self.fire(-mem)  # +1 at u >= Vth, -1 at u <= -Vth
+        if torch.is_grad_enabled():
+            spikes = self.fire(mem) - self.fire(-mem)  # +1 at u >= Vth, -1 at u <= -Vth, surrogate gradient
+        else:
+            # the same comparisons as ``fire`` (u - Vth >= 0, -u - Vth >= 0) without its autograd Function:
+            # the simulation under no_grad (equilibrium training, evaluation) spends most of its time here
+            spikes = (mem - self.threshold >= 0).to(mem.dtype) - (-mem - self.threshold >= 0).to(mem.dtype)
         self.mem = mem - self.threshold * spikes.detach()  # reset by subtraction
         gamma = float(self.beta)
         self._rate_sum = spikes if self._rate_sum is None else gamma * self._rate_sum + spikes

@@ -9,11 +9,20 @@ For a weight matrix W in R^{n x m}::
 Training keeps the real-valued W (the latent weight) and passes gradients through sgn with a
 straight-through estimator (Brevitas' ``binary_sign_ste``); beta is differentiable. The bias stays
 real. Convolutions use the same quantiser over the whole (out, in, k) kernel.
+
+Brevitas derives beta * W_q from the latent W at every call. Over the Tc timesteps of one forward pass
+W does not change, so :func:`quantised_once` derives it once per layer and reuses it at every step
+(the same weight, hence the same outputs and, under back-propagation through time, the same gradient).
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+from collections.abc import Iterator
+
 import torch
+import torch.nn.functional as F
 from brevitas.function.ops_ste import binary_sign_ste
 from brevitas.inject import ExtendedInjector
 from brevitas.nn import QuantConv1d, QuantLinear
@@ -64,3 +73,26 @@ def effective_weight(layer: nn.Module) -> torch.Tensor:
     if isinstance(layer, (QuantLinear, QuantConv1d)):
         return layer.quant_weight().value
     return layer.weight
+
+
+@contextlib.contextmanager
+def quantised_once(module: nn.Module) -> Iterator[None]:
+    """Inside the block every 1-bit layer of ``module`` computes y = (beta W_q) x + b with beta W_q derived once.
+
+    Each layer's ``forward`` is shadowed by the plain linear or convolution on its effective weight, taken
+    at entry (with its graph when gradients are enabled), and restored on exit.
+    """
+    layers = [layer for layer in module.modules() if isinstance(layer, (QuantLinear, QuantConv1d))]
+    try:
+        for layer in layers:
+            weight = effective_weight(layer)
+            if isinstance(layer, QuantLinear):
+                layer.forward = functools.partial(F.linear, weight=weight, bias=layer.bias)
+            else:
+                layer.forward = functools.partial(
+                    F.conv1d, weight=weight, bias=layer.bias, stride=layer.stride, padding=layer.padding
+                )
+        yield
+    finally:
+        for layer in layers:
+            layer.__dict__.pop("forward", None)

@@ -154,7 +154,8 @@ def test_return_hidden_and_timesteps():
     model = build({"tc": 3, "inference_tc": 2, **{k: v for k, v in TINY.items() if k != "tc"}}, DIMS)
     batch = tiny_batch()
     model.train()
-    outputs = model(batch, return_hidden=True)
+    assert "activity" not in model(batch)  # training records no activity unless asked
+    outputs = model(batch, return_hidden=True, activity=True)
     assert len(outputs["hidden_states"]) == 2 and len(outputs["attentions"]) == 2
     assert outputs["hidden_states"][0].shape == (2, 13, 8) and outputs["hidden_states"][0].requires_grad
     assert outputs["attentions"][1].shape == (2, 2, 13, 13)
