@@ -18,7 +18,9 @@ optimizer, then measures one training step:
   because a process's high-water mark can only grow.
 * ``saved_tensor_mb``: the bytes of the distinct storages autograd saves for backward during the
   forward pass (``torch.autograd.graph.saved_tensors_hooks``): the graph alone, exact and independent
-  of the allocator and of the machine's load.
+  of the allocator and of the machine's load. It is a lower bound of the step's memory: the
+  backward's gradient buffers, forward outputs held outside autograd's saved set and allocator
+  slack show only in the peak (for BPTT the peak is about 4x its graph, for implicit about 1.6x).
 * ``step_s``: median wall time of the next steps (forward, backward, AdamW step), the first excluded.
 
 With a GPU present the worker also reports ``torch.cuda.max_memory_allocated`` and runs there.

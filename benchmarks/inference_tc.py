@@ -17,7 +17,7 @@ import sys
 import time
 from typing import Any
 
-from benchmarks.assets import demo_data, student_checkpoint
+from benchmarks.assets import STUDENT_TRAINING, demo_data, student_checkpoint
 from benchmarks.common import ROOT, machine_info, write_result
 
 NAME = "inference_tc"
@@ -66,6 +66,7 @@ def run(quick: bool = False, progress: bool = True) -> dict[str, Any]:
         "quick": quick,
         "machine": machine_info(),
         "checkpoint": str(checkpoint.relative_to(ROOT)),
+        "student_training": STUDENT_TRAINING,
         "model_config": {k: v for k, v in vars(model.config).items()},
         "data": {"root": str(data.relative_to(ROOT)), "split": "val", "queries": queries, "batch_size": BATCH_SIZE},
         "method": "model(batch, tc) + model.predict under no_grad, one warm-up batch per Tc",

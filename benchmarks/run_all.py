@@ -24,7 +24,7 @@ from benchmarks.common import RESULTS
 from benchmarks.summary import SECTIONS, write_summary
 
 # in the order they run: the cheap ones first, the long memory benchmark last
-BENCHMARKS = ("training_throughput", "inference_tc", "energy", "lava", "implicit_vs_bptt")
+BENCHMARKS = ("training_throughput", "inference_tc", "energy_tc", "lava_simulation", "implicit_vs_bptt")
 MODULES = {name: f"benchmarks.{name}" for name in BENCHMARKS}
 
 

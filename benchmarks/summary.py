@@ -50,7 +50,7 @@ def implicit_vs_bptt_table(result: dict[str, Any]) -> list[str]:
         f"SpikingVTG {m['variant']}, D = {m['hidden_dim']}, {m['num_layers']} layers, {m['num_heads']} heads, "
         f"batch {s['batch_size']}, Lv = {s['video_len']}, Lq = {s['query_len']}; each configuration in a fresh "
         "process; memory = peak RSS of one training step above the process's level before it (MB); "
-        "graph = bytes autograd saved in the forward pass (MB).",
+        "graph = bytes autograd saved in the forward pass (MB), a lower bound of the peak.",
         "",
         *_table(
             [
@@ -156,9 +156,9 @@ def energy_table(result: dict[str, Any]) -> list[str]:
 SECTIONS: dict[str, tuple[str, Callable[[dict[str, Any]], list[str]]]] = {
     "training_throughput": ("Training speed", training_table),
     "inference_tc": ("Inference speed against Tc", inference_table),
-    "lava": ("Lava CPU simulation against PyTorch", lava_table),
+    "lava_simulation": ("Lava CPU simulation against PyTorch", lava_table),
     "implicit_vs_bptt": ("Training memory: implicit differentiation against BPTT", implicit_vs_bptt_table),
-    "energy": ("Energy", energy_table),
+    "energy_tc": ("Energy", energy_table),
 }
 
 

@@ -85,7 +85,7 @@ def measure_model(config_path: str, steps: int, data) -> dict[str, Any]:
 def run(quick: bool = False, progress: bool = True) -> dict[str, Any]:
     """Measure every model of :data:`MODELS`; write and return the result."""
     data = demo_data()
-    steps = 5 if quick else 30
+    steps = 5 if quick else 20
     models = {}
     for label, config_path in MODELS.items():
         if progress:

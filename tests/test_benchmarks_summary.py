@@ -67,7 +67,7 @@ def test_write_result_is_strict_json_and_atomic(tmp_path):
 
 def test_summary_tables_carry_the_numbers_and_notes_for_missing_ones(tmp_path):
     results = {"implicit_vs_bptt": implicit_result(), "training_throughput": training_result()}
-    text = summary_markdown(results, errors={"lava": "RuntimeError: no bundle"})
+    text = summary_markdown(results, errors={"lava_simulation": "RuntimeError: no bundle"})
     assert text.startswith("# Benchmark results")
     assert "test cpu (2 cores)" in text
     assert "| 10 | 300 | 5e+03 | 16.7 |" in text  # Tc, implicit peak, BPTT peak, their ratio
@@ -84,6 +84,6 @@ def test_summary_tables_carry_the_numbers_and_notes_for_missing_ones(tmp_path):
 
 
 def test_load_results_reads_only_known_benchmarks(tmp_path):
-    write_result("energy", {"x": 1.0}, results=tmp_path)
+    write_result("energy_tc", {"x": 1.0}, results=tmp_path)
     write_result("something_else", {"y": math.pi}, results=tmp_path)
-    assert load_results(tmp_path) == {"energy": {"x": 1.0}}
+    assert load_results(tmp_path) == {"energy_tc": {"x": 1.0}}

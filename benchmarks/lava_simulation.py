@@ -1,10 +1,10 @@
 """Lava CPU simulation against PyTorch, through the Lava engineer's benchmarks/lava_vs_torch.py.
 
-    python -m benchmarks.lava [--quick]
+    python -m benchmarks.lava_simulation [--quick]
 
 That script is the one entry point of the comparison (its ``main`` parses its own command line), so it
 runs here as a subprocess on the student bundle of :mod:`benchmarks.assets` and the demo val split,
-writing benchmarks/results/lava.json (its own default file, lava_vs_torch.json, holds the numbers its
+writing benchmarks/results/lava_simulation.json (its own default file, lava_vs_torch.json, holds the numbers its
 author measured and is left alone). ``--quick`` simulates 10 queries instead of 50.
 """
 
@@ -16,10 +16,10 @@ import subprocess
 import sys
 from typing import Any
 
-from benchmarks.assets import WORK, demo_data, lava_bundle
+from benchmarks.assets import STUDENT_TRAINING, WORK, demo_data, lava_bundle
 from benchmarks.common import RESULTS, ROOT, machine_info, write_result
 
-NAME = "lava"
+NAME = "lava_simulation"
 
 
 def run(quick: bool = False, progress: bool = True) -> dict[str, Any]:
@@ -39,7 +39,8 @@ def run(quick: bool = False, progress: bool = True) -> dict[str, Any]:
     result = json.loads(out.read_text())
     # paths relative to the repository, so the committed file does not name this machine's folders
     result["bundle"], result["data"] = str(bundle.relative_to(ROOT)), str(data.relative_to(ROOT))
-    result.update({"benchmark": NAME, "quick": quick, "machine": {**result.get("machine", {}), **machine_info()}})
+    machine = {**result.get("machine", {}), **machine_info()}
+    result.update({"benchmark": NAME, "quick": quick, "student_training": STUDENT_TRAINING, "machine": machine})
     write_result(NAME, result)
     return result
 

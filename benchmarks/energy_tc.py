@@ -1,6 +1,6 @@
 """Energy: the paper's section 5.1 numbers by formula, and the student's measured energy at each Tc.
 
-    python -m benchmarks.energy [--quick]
+    python -m benchmarks.energy_tc [--quick]
 
 Both through the ``vtg energy`` command (``--json``):
 
@@ -10,7 +10,7 @@ Both through the ``vtg energy`` command (``--json``):
   4, 8, 16: the spikes it actually emits priced at 45 nm (INT-ACC for the 1-bit NF), against a
   non-spiking encoder of the same size.
 
-Result: benchmarks/results/energy.json.
+Result: benchmarks/results/energy_tc.json.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ import json
 import sys
 from typing import Any
 
-from benchmarks.assets import WORK, demo_data, student_checkpoint
+from benchmarks.assets import STUDENT_TRAINING, WORK, demo_data, student_checkpoint
 from benchmarks.common import ROOT, machine_info, run_json, tool, write_result
 
-NAME = "energy"
+NAME = "energy_tc"
 TCS = "1,2,4,8,16"
 PAPER = {"seq_len": 200, "hidden": 1024, "layers": 4, "tc": 10, "ifr": "in=0.40,k=0.18,v=0.19,attn=0.03,int=0.09"}
 
@@ -51,6 +51,7 @@ def run(quick: bool = False, progress: bool = True) -> dict[str, Any]:
         "paper_formula": {"inputs": PAPER, **formula},
         "measured": {
             "checkpoint": str(checkpoint.relative_to(ROOT)),
+            "student_training": STUDENT_TRAINING,
             "data": {"root": str(data.relative_to(ROOT)), "split": "val", "queries": int(limit)},
             "reference": report["reference"],
             "points": report["points"],
