@@ -38,6 +38,9 @@ class SpikingVTGConfig:
     solver_iters: int = 30  # vector-Jacobian products per adjoint solve; 0 = Jacobian-free back-propagation
     solver_tol: float = 1e-4  # relative residual at which the adjoint solve stops
     surrogate_alpha: float = 2.0  # slope of the arc-tangent surrogate (bptt only)
+    # multiplies PyTorch's default initial weights of the projections, encoder layers and decoders (not W_p):
+    # the currents, hence the spike rates, scale with it (with 1-bit weights through beta = mean|W|)
+    init_gain: float = 1.0
     f_layers: int = 3
     f_kernel: int = 3
     d_layers: int = 3
@@ -111,7 +114,7 @@ class SpikingVTGConfig:
                 fail(name, "must be odd and >= 1 (one output per clip)")
         if not 0.0 < self.leak <= 1.0:
             fail("leak", "must be in (0, 1]")
-        for name in ("threshold", "solver_tol", "surrogate_alpha", "temperature"):
+        for name in ("threshold", "solver_tol", "surrogate_alpha", "temperature", "init_gain"):
             if getattr(self, name) <= 0:
                 fail(name, "must be > 0")
         for name in ("loss_boundary", "loss_giou", "loss_foreground", "loss_saliency_inter", "loss_saliency_intra"):

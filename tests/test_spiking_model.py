@@ -281,3 +281,20 @@ def test_implicit_gradient_matches_finite_differences_of_the_equilibrium_loss():
 def test_bad_config_raises_user_error_naming_the_field(field, value, message):
     with pytest.raises(UserError, match=message.replace("(", r"\(")):
         build({**TINY, field: value}, DIMS)
+
+
+def test_init_gain_scales_every_weight_but_the_sentence_pooling():
+    torch.manual_seed(0)
+    plain = build({"variant": "1bit_nf", **TINY}, DIMS)
+    torch.manual_seed(0)
+    scaled = build({"variant": "1bit_nf", "init_gain": 3.0, **TINY}, DIMS)
+    for (name, a), (_, b) in zip(plain.named_parameters(), scaled.named_parameters()):
+        if name.endswith("weight") and not name.startswith("sfg."):
+            assert torch.allclose(b, 3 * a), name
+        else:
+            assert torch.equal(a, b), name  # biases and W_p
+    batch = tiny_batch()
+    plain.eval(), scaled.eval()
+    with torch.no_grad():
+        rates = [sum(float(a["spikes"].sum()) for a in m(batch)["activity"].values()) for m in (plain, scaled)]
+    assert rates[1] > rates[0]  # larger currents, more spikes
