@@ -18,8 +18,11 @@ def _fmt(value: Any, digits: int = 3) -> str:
         return "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if isinstance(value, (int, float)):
-        return f"{value:.{digits}g}" if isinstance(value, float) else str(value)
+    if isinstance(value, float):
+        # whole numbers from 100 up (MB, parameters): the exponent form 1.61e+03 reads badly in a table
+        return f"{value:.0f}" if abs(value) >= 100 else f"{value:.{digits}g}"
+    if isinstance(value, int):
+        return str(value)
     return str(value)
 
 

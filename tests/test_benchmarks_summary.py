@@ -70,7 +70,7 @@ def test_summary_tables_carry_the_numbers_and_notes_for_missing_ones(tmp_path):
     text = summary_markdown(results, errors={"lava_simulation": "RuntimeError: no bundle"})
     assert text.startswith("# Benchmark results")
     assert "test cpu (2 cores)" in text
-    assert "| 10 | 300 | 5e+03 | 16.7 |" in text  # Tc, implicit peak, BPTT peak, their ratio
+    assert "| 10 | 300 | 5000 | 16.7 |" in text  # Tc, implicit peak, BPTT peak, their ratio
     assert "| univtg_teacher | configs/x.yaml | 1234 | 16 | 2.5 | 40 |" in text
     assert "Not measured: RuntimeError: no bundle" in text
     assert "## Energy\n\nNot measured in this run." in text
