@@ -4,7 +4,8 @@
 
 The student of :mod:`benchmarks.assets` (1-bit NF, demo size) answers batches of demo val queries at
 Tc = 1, 2, 4, 8, 16 in PyTorch (``model(batch, tc=Tc)`` under ``no_grad``, then ``model.predict``, the
-NMS included). Each Tc gets one untimed warm-up batch. Since every timestep is a full pass of the
+NMS included). Each Tc gets one untimed warm-up batch, then the fastest of 3 passes over 64
+queries counts (one pass over 32 with ``--quick``). Since every timestep is a full pass of the
 encoder, the time should grow about linearly with Tc on top of a Tc-independent part (input
 projections, post-processing). Result: benchmarks/results/inference_tc.json.
 """
@@ -38,7 +39,8 @@ def run(quick: bool = False, progress: bool = True) -> dict[str, Any]:
     model, _ = load_model(checkpoint)
     model.eval()
     dataset = VTGDataset(data, "val")
-    queries = 32 if quick else 128
+    queries = 32 if quick else 64
+    repeats = 1 if quick else 3
     batches = [
         collate([dataset[i] for i in range(start, min(start + BATCH_SIZE, queries))])
         for start in range(0, queries, BATCH_SIZE)
@@ -47,14 +49,19 @@ def run(quick: bool = False, progress: bool = True) -> dict[str, Any]:
     with torch.no_grad():
         for tc in TCS:
             model.predict(batches[0], model(batches[0], tc=tc))  # warm-up
-            begin = time.perf_counter()
-            for batch in batches:
-                model.predict(batch, model(batch, tc=tc))
-            seconds = time.perf_counter() - begin
+            passes = []
+            for _ in range(repeats):
+                begin = time.perf_counter()
+                for batch in batches:
+                    model.predict(batch, model(batch, tc=tc))
+                passes.append(time.perf_counter() - begin)
+            # the fastest pass: on a shared machine the others' load only ever adds time
+            seconds = min(passes)
             points.append(
                 {
                     "tc": tc,
                     "seconds": seconds,
+                    "pass_seconds": passes,
                     "queries_per_s": queries / seconds,
                     "ms_per_query": 1e3 * seconds / queries,
                 }
@@ -69,7 +76,8 @@ def run(quick: bool = False, progress: bool = True) -> dict[str, Any]:
         "student_training": STUDENT_TRAINING,
         "model_config": {k: v for k, v in vars(model.config).items()},
         "data": {"root": str(data.relative_to(ROOT)), "split": "val", "queries": queries, "batch_size": BATCH_SIZE},
-        "method": "model(batch, tc) + model.predict under no_grad, one warm-up batch per Tc",
+        "method": f"model(batch, tc) + model.predict under no_grad, one warm-up batch per Tc, fastest of {repeats} "
+        "passes",
         "points": points,
     }
     write_result(NAME, result)
@@ -78,7 +86,7 @@ def run(quick: bool = False, progress: bool = True) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="32 queries instead of 128")
+    parser.add_argument("--quick", action="store_true", help="32 queries and one pass instead of 64 and 3")
     args = parser.parse_args(argv)
     result = run(args.quick)
     print(json.dumps({p["tc"]: p["queries_per_s"] for p in result["points"]}))
