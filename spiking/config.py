@@ -41,6 +41,9 @@ class SpikingVTGConfig:
     # multiplies PyTorch's default initial weights of the projections, encoder layers and decoders (not W_p):
     # the currents, hence the spike rates, scale with it (with 1-bit weights through beta = mean|W|)
     init_gain: float = 1.0
+    # the same for the input projections W_v, W_t: their inputs are L2-normalised features (entries ~ 1/sqrt(D_in)),
+    # so at gain 1 V is ~10 times smaller than the clip positions P added to it (entries of size 1)
+    input_init_gain: float = 1.0
     f_layers: int = 3
     f_kernel: int = 3
     d_layers: int = 3
@@ -114,7 +117,7 @@ class SpikingVTGConfig:
                 fail(name, "must be odd and >= 1 (one output per clip)")
         if not 0.0 < self.leak <= 1.0:
             fail("leak", "must be in (0, 1]")
-        for name in ("threshold", "solver_tol", "surrogate_alpha", "temperature", "init_gain"):
+        for name in ("threshold", "solver_tol", "surrogate_alpha", "temperature", "init_gain", "input_init_gain"):
             if getattr(self, name) <= 0:
                 fail(name, "must be > 0")
         for name in ("loss_boundary", "loss_giou", "loss_foreground", "loss_saliency_inter", "loss_saliency_intra"):

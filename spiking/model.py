@@ -90,22 +90,24 @@ class SpikingVTG(nn.Module):
         for neuron in self.modules():
             if isinstance(neuron, TernaryLIF):
                 neuron.spike_grad = heaviside_atan(config.surrogate_alpha)
-        self._scale_initial_weights(config.init_gain)
+        self._scale_initial_weights(config.init_gain, config.input_init_gain)
         self.implicit = ImplicitEquilibrium(config.solver_iters, config.solver_tol, config.solver)
         self.criterion = ClipwiseCriterion(ClipwiseLossWeights.from_config(config))
 
     @torch.no_grad()
-    def _scale_initial_weights(self, gain: float) -> None:
-        """W <- gain W for every linear and convolution but SFG's W_p (whose scale the softmax or Eq. 7 sets).
+    def _scale_initial_weights(self, gain: float, input_gain: float) -> None:
+        """W <- gain W for every linear and convolution but SFG's W_p (whose scale the softmax or Eq. 7 sets)
+        and the input projections W_v, W_t (W <- input_gain W).
 
         PyTorch's default initialisation, W ~ U(-1/sqrt(n), 1/sqrt(n)) for fan-in n, is made for real
         inputs of unit variance; here most inputs are sparse spikes and the threshold is fixed, so at
         gain 1 a small model barely spikes (the demo model: mean rate 0.05, no attention-output spike);
         a gain of 3 brings its rates to about 0.3.
         """
+        inputs = {id(self.inputs.video), id(self.inputs.text)}
         for module in self.modules():
             if isinstance(module, (nn.Linear, nn.Conv1d)) and module is not self.sfg.pool:
-                module.weight.mul_(gain)
+                module.weight.mul_(input_gain if id(module) in inputs else gain)
 
     # ----------------------------------------------------------------------------------------------
     # The discrete-time model

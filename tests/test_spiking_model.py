@@ -283,14 +283,14 @@ def test_bad_config_raises_user_error_naming_the_field(field, value, message):
         build({**TINY, field: value}, DIMS)
 
 
-def test_init_gain_scales_every_weight_but_the_sentence_pooling():
+def test_init_gains_scale_every_weight_but_the_sentence_pooling():
     torch.manual_seed(0)
     plain = build({"variant": "1bit_nf", **TINY}, DIMS)
     torch.manual_seed(0)
-    scaled = build({"variant": "1bit_nf", "init_gain": 3.0, **TINY}, DIMS)
+    scaled = build({"variant": "1bit_nf", "init_gain": 3.0, "input_init_gain": 5.0, **TINY}, DIMS)
     for (name, a), (_, b) in zip(plain.named_parameters(), scaled.named_parameters()):
         if name.endswith("weight") and not name.startswith("sfg."):
-            assert torch.allclose(b, 3 * a), name
+            assert torch.allclose(b, (5 if name.startswith("inputs.") else 3) * a), name
         else:
             assert torch.equal(a, b), name  # biases and W_p
     batch = tiny_batch()
