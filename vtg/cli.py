@@ -22,7 +22,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from vtg.config import config_path_in, set_config_defaults
+from vtg.config import config_path_in, parsers_within, set_config_defaults
 from vtg.errors import EXIT_USER_ERROR, UserError
 
 # command name -> (module, one-line help)
@@ -44,6 +44,13 @@ def prepare_command_parser(parser: argparse.ArgumentParser, module: str, argv: S
     parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     parser.add_argument("--config", type=Path, help="YAML file whose keys set this command's options")
     importlib.import_module(module).add_arguments(parser)
+    for sub_action in parsers_within(parser)[1:]:
+        # a command with actions (`vtg energy report`) takes these after the action's name too
+        known = {option for action in sub_action._actions for option in action.option_strings}
+        if "--config" not in known:
+            sub_action.add_argument("--config", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        if "--debug" not in known:
+            sub_action.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     parser.set_defaults(_module=module, config_dict={})
     config = config_path_in(list(argv))
     if config is not None:

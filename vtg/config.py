@@ -39,21 +39,37 @@ def config_path_in(argv: list[str]) -> Path | None:
     return None
 
 
+def parsers_within(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """``parser`` and, recursively, the parsers of its sub-actions (``vtg energy report`` ...)."""
+    found = [parser]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                found += parsers_within(child)
+    return found
+
+
 def set_config_defaults(parser: argparse.ArgumentParser, path: Path) -> dict[str, Any]:
     """Make the config's top-level keys the defaults of the matching options; return the mapping.
 
-    Keys may use dashes or underscores. Mappings (sections such as ``model:``) are left for the
-    command to read from ``args.config_dict``; any other key that names no option is a
-    :class:`UserError`, so that a typo is not silently ignored.
+    Keys may use dashes or underscores, and may name an option of a sub-action (``vtg energy report``'s
+    ``--tc``). Mappings (sections such as ``model:``) are left for the command to read from
+    ``args.config_dict``; any other key that names no option is a :class:`UserError`, so that a typo is
+    not silently ignored.
     """
     config = load_yaml(path)
-    dests = {action.dest for action in parser._actions}
-    defaults = {}
+    parsers = parsers_within(parser)
     for key, value in config.items():
         dest = str(key).replace("-", "_")
-        if dest in dests:
-            defaults[dest] = value
+        owners = [p for p in parsers if any(action.dest == dest for action in p._actions)]
+        if owners:
+            for owner in owners:
+                owner.set_defaults(**{dest: value})
+                for action in owner._actions:
+                    if action.dest == dest:
+                        action.required = False  # the config supplies it
         elif not isinstance(value, dict):
             raise UserError(f"{path}: field '{key}' is not an option of this command")
-    parser.set_defaults(**defaults, config_dict=config)
+    for each in parsers:
+        each.set_defaults(config_dict=config)
     return config
