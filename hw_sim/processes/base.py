@@ -11,6 +11,7 @@ A query is Tc consecutive steps; every process resets its own state at the first
 from __future__ import annotations
 
 import numpy as np
+import torch
 from lava.magma.core.model.py.model import PyLoihiProcessModel
 from lava.magma.core.model.py.ports import PyInPort, PyOutPort
 from lava.magma.core.model.py.type import LavaPyType
@@ -32,6 +33,10 @@ class SpikingProcessModel(PyLoihiProcessModel):
 
     def __init__(self, proc_params: dict) -> None:
         super().__init__(proc_params)
+        # Lava forks this OS process from the caller's; if the caller had already run torch's OpenMP
+        # thread pool (any earlier torch work, e.g. in the same pytest run), the child's first parallel
+        # torch op waits forever on the pool's copied state. One thread keeps torch off that pool here.
+        torch.set_num_threads(1)
         self.tc = proc_params["tc"]
         self.arithmetic = ARITHMETIC[self.precision](
             proc_params["arrays"], proc_params["scalars"], proc_params["architecture"]
