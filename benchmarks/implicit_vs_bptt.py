@@ -8,19 +8,18 @@ fresh Python process (``--worker``), so no allocator cache or earlier peak of an
 leaks into its numbers. A worker builds the model, a random batch of the chosen shape and the
 optimizer, then measures one training step:
 
-* ``peak_rss_delta_mb``: peak resident memory of the process (``resource.getrusage().ru_maxrss``,
-  the kernel's high-water mark) after forward + backward, minus the same mark just before the step.
-  The baseline holds the interpreter, torch, the model, the batch and one graph-free warm-up timestep
-  (one-time kernel workspaces), so the
-  difference is what the step itself needs at its peak: the autograd graph, the backward's transient
-  tensors and, for implicit, the adjoint solve. On CPU glibc serves large tensors with mmap and
-  returns them on free, so RSS follows live tensors closely; the first step is the one measured
-  because a process's high-water mark can only grow.
+* ``peak_rss_delta_mb``: the kernel's high-water mark of the process's resident memory (VmHWM)
+  over forward + backward, minus the resident memory (VmRSS) just before the step; the mark is reset
+  to the current RSS right before the step (``/proc/self/clear_refs``), so transients of the set-up
+  (building the model, a graph-free warm-up timestep that takes one-time kernel workspaces) do not
+  hide under it. The difference is what the step itself needs at its peak: the autograd graph, the
+  backward's transient tensors and, for implicit, the adjoint solve. On CPU glibc serves large
+  tensors with mmap and returns them on free, so RSS follows live tensors closely.
 * ``saved_tensor_mb``: the bytes of the distinct storages autograd saves for backward during the
   forward pass (``torch.autograd.graph.saved_tensors_hooks``): the graph alone, exact and independent
   of the allocator and of the machine's load. It is a lower bound of the step's memory: the
   backward's gradient buffers, forward outputs held outside autograd's saved set and allocator
-  slack show only in the peak (for BPTT the peak is about 4x its graph, for implicit about 1.6x).
+  slack show only in the peak.
 * ``step_s``: median wall time of the next steps (forward, backward, AdamW step), the first excluded.
 
 With a GPU present the worker also reports ``torch.cuda.max_memory_allocated`` and runs there.
@@ -30,6 +29,7 @@ The result goes to benchmarks/results/implicit_vs_bptt.json and a plot beside it
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import resource
 import statistics
@@ -96,9 +96,33 @@ def make_batch(batch_size: int, video_len: int, query_len: int, dim: int, seed: 
     }
 
 
-def peak_rss_mb() -> float:
-    """The process's peak resident set size so far (ru_maxrss is in KiB on Linux)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def proc_status_mb(field: str) -> float:
+    """``VmRSS`` (resident now) or ``VmHWM`` (its high-water mark) of this process, from /proc/self/status."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024  # kB
+    raise KeyError(field)
+
+
+def start_peak() -> tuple[float, str]:
+    """Restart the peak-RSS count here; return the resident memory now (the step's baseline) and the method.
+
+    Linux resets the high-water mark VmHWM to the current RSS when "5" is written to
+    /proc/self/clear_refs, so the later VmHWM is the peak of the step alone, not of the set-up before
+    it. Without that file (not Linux), the baseline is ru_maxrss, the peak so far.
+    """
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return proc_status_mb("VmRSS"), "VmHWM after clear_refs"
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "ru_maxrss"
+
+
+def peak_rss_mb(method: str) -> float:
+    """The peak resident memory since :func:`start_peak` (ru_maxrss is in KiB on Linux)."""
+    if method == "ru_maxrss":
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return proc_status_mb("VmHWM")
 
 
 def worker(grad: str, tc: int, setup: dict[str, Any]) -> dict[str, Any]:
@@ -132,16 +156,18 @@ def worker(grad: str, tc: int, setup: dict[str, Any]) -> dict[str, Any]:
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
         cuda_base = torch.cuda.memory_allocated()
-    base = peak_rss_mb()
+    gc.collect()
+    base, rss_method = start_peak()
     begin = time.perf_counter()
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
         loss = model.loss(model(batch), batch)["total"]
     loss.backward()
     first_step_s = time.perf_counter() - begin
-    peak = peak_rss_mb()
+    peak = peak_rss_mb(rss_method)
     result = {
         "grad": grad,
         "tc": tc,
+        "rss_method": rss_method,
         "baseline_rss_mb": base,
         "peak_rss_mb": peak,
         "peak_rss_delta_mb": peak - base,
@@ -240,8 +266,9 @@ def run(quick: bool = False, progress: bool = True) -> dict[str, Any]:
         "quick": quick,
         "machine": machine_info(),
         "method": (
-            "each (grad, Tc) in a fresh process on CPU; peak_rss_delta_mb = ru_maxrss after the first "
-            "forward+backward minus ru_maxrss just before it; saved_tensor_mb = distinct storages saved for "
+            "each (grad, Tc) in a fresh process on CPU; peak_rss_delta_mb = VmHWM over the first "
+            "forward+backward (reset by /proc/self/clear_refs just before it) minus VmRSS just before it; "
+            "saved_tensor_mb = distinct storages saved for "
             "backward during the forward (saved_tensors_hooks); step_s = median of the following full steps "
             "(forward, backward, AdamW), 1 torch thread"
         ),
