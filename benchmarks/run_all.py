@@ -1,6 +1,6 @@
 """Run every benchmark and write benchmarks/results/*.json and benchmarks/results/SUMMARY.md.
 
-    python -m benchmarks.run_all [--quick] [--only NAME[,NAME...]]      (also: make bench)
+    python -m benchmarks.run_all [--quick] [--only NAME[,NAME...]] [--summary-only]      (also: make bench)
 
 Each benchmark is a module of this package with ``run(quick: bool) -> dict`` that writes its own JSON.
 The runner calls them in turn, shows which one is running and how long it took, and then writes the
@@ -42,7 +42,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run_all", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="reduced sizes and counts (a smoke run, minutes)")
     parser.add_argument("--only", help=f"comma-separated subset of: {', '.join(BENCHMARKS)}")
+    parser.add_argument("--summary-only", action="store_true", help="only rewrite SUMMARY.md from the JSON files")
     args = parser.parse_args(argv)
+    if args.summary_only:
+        print(f"[run_all] wrote {write_summary(load_results(), RESULTS / 'SUMMARY.md')}")
+        return 0
     names = BENCHMARKS if not args.only else tuple(n.strip() for n in args.only.split(",") if n.strip())
     unknown = [n for n in names if n not in MODULES]
     if unknown:

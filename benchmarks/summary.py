@@ -91,8 +91,9 @@ def inference_table(result: dict[str, Any]) -> list[str]:
     d = result["data"]
     rows = [[p["tc"], p["queries_per_s"], p["ms_per_query"]] for p in result["points"]]
     return [
-        f"SpikingVTG {result['model_config']['variant']} student (`{result['checkpoint']}`), {d['queries']} val "
-        f"queries in batches of {d['batch_size']}; {result['method']}.",
+        f"SpikingVTG {result['model_config']['variant']} student (`{result['checkpoint']}`"
+        + (f", trained by `{result['student_training']}`" if result.get("student_training") else "")
+        + f"), {d['queries']} val queries in batches of {d['batch_size']}; {result['method']}.",
         "",
         *_table(["Tc", "queries/s", "ms/query"], rows),
     ]
@@ -149,7 +150,8 @@ def energy_table(result: dict[str, Any]) -> list[str]:
         f"E_A / E_S = {_fmt(f['efficiency'])}.",
         "",
         f"Measured (`vtg energy report`, `{measured['checkpoint']}`, {measured['data']['queries']} val queries; "
-        f"reference: {reference['name']}, {_fmt(reference['total_mj'])} mJ/query):",
+        f"reference: {reference['name']}, {_fmt(reference['total_mj'])} mJ/query). The student is trained only "
+        "briefly (speed and energy, not accuracy, are measured here), so its metrics are near zero:",
         "",
         *_table(["Tc", "mJ/query", "E_ref / E", "MR-full-mAP"], rows),
     ]
