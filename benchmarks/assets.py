@@ -8,6 +8,7 @@ fixed against floating point on the same weights, neither of which needs a good 
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 from pathlib import Path
@@ -15,13 +16,15 @@ from pathlib import Path
 from benchmarks.common import ROOT, WORK, run_json, tool
 
 DATA = WORK / "data"
-# the student's training budget: one epoch of this many batches of 16 (about a minute on 2 cores); the
-# folders are named after it, so a changed budget never reuses a student trained with another
-STUDENT_BATCHES = 10
-STUDENT = WORK / f"student_{STUDENT_BATCHES}b"
-BUNDLE = WORK / f"bundle_{STUDENT_BATCHES}b"
-STUDENT_TRAINING = f"vtg train --config configs/spikingvtg_demo.yaml --epochs 1 --limit-train-batches {STUDENT_BATCHES}"
 STUDENT_CONFIG = ROOT / "configs" / "spikingvtg_demo.yaml"  # the 1-bit NF student the Lava export takes
+# the student's training budget: one epoch of this many batches (about a minute on 2 cores); the folders
+# are named after it and after the config's bytes, so a changed budget or preset never reuses a student
+# trained with another
+STUDENT_BATCHES = 10
+_TAG = f"{STUDENT_BATCHES}b_{hashlib.sha1(STUDENT_CONFIG.read_bytes()).hexdigest()[:8]}"
+STUDENT = WORK / f"student_{_TAG}"
+BUNDLE = WORK / f"bundle_{_TAG}"
+STUDENT_TRAINING = f"vtg train --config configs/spikingvtg_demo.yaml --epochs 1 --limit-train-batches {STUDENT_BATCHES}"
 
 
 def say(message: str) -> None:
