@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,6 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", type=Path, required=True, help="a checkpoint written by vtg train")
     parser.add_argument("--out", type=Path, required=True, help="the folder (lava) or file to write")
     parser.add_argument("--tc", type=int, help="timesteps to simulate (default: the model's inference Tc)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object (target, written path)")
     parser.add_argument(
         "--max-clips", type=int, help="longest video (clips) the bundle accepts (default: the training length, or 256)"
     )
@@ -48,7 +50,10 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"option --target: '{args.target}' is not available in this installation") from None
     model, checkpoint = load_model(args.checkpoint)
     written = target.export(model, checkpoint, args)
-    print(f"wrote {written}")
+    if args.json:
+        print(json.dumps({"target": args.target, "checkpoint": str(args.checkpoint), "out": str(written)}))
+    else:
+        print(f"wrote {written}")
     return 0
 
 
