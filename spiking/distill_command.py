@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vtg.engine.train_command import number_of_batches, print_summary, resume_path
+from vtg.engine.train_command import add_run_arguments, print_summary, resume_path
 from vtg.errors import UserError
 
 LABEL_ONLY = "label_only"
@@ -30,17 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--teacher", type=Path, help="checkpoint of a trained SDST or UniVTG-style teacher")
     parser.add_argument("--data", type=Path, required=True, help="dataset folder (with dataset.yaml)")
     parser.add_argument("--out", type=Path, help="output folder (default: runs/distill)")
-    parser.add_argument("--epochs", type=int, help="number of epochs, CLRM stage included (train.epochs)")
-    parser.add_argument("--batch-size", type=int, help="batch size per process (train.batch_size)")
-    parser.add_argument("--lr", type=float, help="AdamW learning rate (train.lr)")
-    parser.add_argument("--seed", type=int, help="random seed (train.seed)")
-    parser.add_argument("--resume", help="checkpoint to continue from, or 'auto' for OUT/last.ckpt if present")
-    parser.add_argument("--devices", type=int, help="processes/devices (default: what torchrun launched, else 1)")
-    parser.add_argument("--accelerator", choices=("cpu", "gpu", "auto"), default="auto")
-    parser.add_argument("--limit-train-batches", type=number_of_batches, help="batches (int) or fraction per epoch")
-    parser.add_argument("--limit-val-batches", type=number_of_batches, help="batches (int) or fraction per epoch")
-    parser.add_argument("--train-split", default="train", help="split of dataset.yaml to train on")
-    parser.add_argument("--val-split", default="val", help="split of dataset.yaml to validate and compare on")
+    add_run_arguments(parser)  # --epochs counts the CLRM stage too
     parser.add_argument(
         "--compare", action="store_true", help="also train the label-only student and write OUT/comparison.{json,md}"
     )

@@ -31,12 +31,8 @@ def number_of_batches(text: str) -> int | float:
             raise argparse.ArgumentTypeError(f"expected a number of batches or a fraction, got {text!r}") from None
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    # dest differs from the config's "model:" section, which must not become this option's default
-    parser.add_argument("--model", dest="model_name", metavar="NAME", help="spikingvtg, sdst or univtg (model.name)")
-    # required, but not by argparse: a config's top-level "data:" may give it
-    parser.add_argument("--data", type=Path, help="dataset folder (with dataset.yaml); required")
-    parser.add_argument("--out", type=Path, help="output folder (default: runs/MODEL)")
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of a training run shared by ``vtg train`` and ``vtg distill`` (they override ``train:``)."""
     parser.add_argument("--epochs", type=int, help="number of epochs (train.epochs)")
     parser.add_argument("--batch-size", type=int, help="batch size per process (train.batch_size)")
     parser.add_argument("--lr", type=float, help="AdamW learning rate (train.lr)")
@@ -48,6 +44,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit-val-batches", type=number_of_batches, help="batches (int) or fraction per epoch")
     parser.add_argument("--train-split", default="train", help="split of dataset.yaml to train on")
     parser.add_argument("--val-split", default="val", help="split of dataset.yaml to validate on")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    # dest differs from the config's "model:" section, which must not become this option's default
+    parser.add_argument("--model", dest="model_name", metavar="NAME", help="spikingvtg, sdst or univtg (model.name)")
+    # required, but not by argparse: a config's top-level "data:" may give it
+    parser.add_argument("--data", type=Path, help="dataset folder (with dataset.yaml); required")
+    parser.add_argument("--out", type=Path, help="output folder (default: runs/MODEL)")
+    add_run_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object with metrics and checkpoints")
 
 
