@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vtg.engine.train_command import add_run_arguments, print_summary, resume_path
+from vtg.engine.train_command import add_run_arguments, print_summary, resume_path, run_from_args
 from vtg.errors import UserError
 
 LABEL_ONLY = "label_only"
@@ -45,8 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from spiking.comparison import compare, write_comparison
     from spiking.distill import STUDENT, fit_distillation
     from vtg.engine.model_config import model_section
-    from vtg.engine.train_config import TrainConfig
-    from vtg.engine.trainer import TrainRun, fit
+    from vtg.engine.trainer import fit
 
     source = str(args.config) if args.config is not None else "config"
     if args.teacher is None:
@@ -54,31 +53,8 @@ def run(args: argparse.Namespace) -> int:
     name, model_config = model_section(args.config_dict, None, source)
     if name != STUDENT:
         raise UserError(f"{source}: field 'model.name': the student must be '{STUDENT}', got {name!r}")
-    overrides = {
-        "epochs": args.epochs,
-        "batch_size": args.batch_size,
-        "lr": args.lr,
-        "seed": args.seed,
-        "limit_train_batches": args.limit_train_batches,
-        "limit_val_batches": args.limit_val_batches,
-    }
-    train = TrainConfig.from_sections(args.config_dict.get("train"), overrides, source)
-    if args.devices is not None and args.devices < 1:
-        raise UserError(f"option --devices: expected at least 1, got {args.devices}")
-    out = args.out if args.out is not None else Path("runs") / "distill"
-    spec = TrainRun(
-        model_name=STUDENT,
-        model_config=model_config,
-        train=train,
-        data=args.data,
-        out=out,
-        resume=resume_path(args.resume, out),
-        accelerator=args.accelerator,
-        devices=args.devices,
-        train_split=args.train_split,
-        val_split=args.val_split,
-        config_source=source,
-    )
+    spec = run_from_args(args, STUDENT, model_config, source, default_out=Path("runs") / "distill")
+    out = spec.out
     summary = fit_distillation(spec, args.teacher, args.config_dict.get("distill"))
     if args.compare:
         # the same student, train section, data and seed, on labels alone: the engine's own vtg train
@@ -95,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
                 },
                 args.data,
                 args.val_split,
-                train,
+                spec.train,
             )
             summary["comparison"] = write_comparison(report, out)
             summary["comparison_metrics"] = report["models"]

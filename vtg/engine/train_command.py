@@ -86,17 +86,11 @@ def print_summary(summary: dict[str, Any], as_json: bool) -> None:
     print(f"  best: {summary['checkpoints']['best']}")
 
 
-def run(args: argparse.Namespace) -> int:
-    from lightning.pytorch.utilities import rank_zero_only
-
-    from vtg.engine.model_config import model_section
+def run_from_args(args: argparse.Namespace, name: str, model_config: dict, source: str, default_out: Path):
+    """The :class:`TrainRun` the shared run options (:func:`add_run_arguments`) and ``train:`` describe."""
     from vtg.engine.train_config import TrainConfig
-    from vtg.engine.trainer import TrainRun, fit
+    from vtg.engine.trainer import TrainRun
 
-    if args.data is None:
-        raise UserError("option --data: required (the dataset folder)")
-    source = str(args.config) if args.config is not None else "config"
-    name, model_config = model_section(args.config_dict, args.model_name, source)
     overrides = {
         "epochs": args.epochs,
         "batch_size": args.batch_size,
@@ -108,8 +102,8 @@ def run(args: argparse.Namespace) -> int:
     train = TrainConfig.from_sections(args.config_dict.get("train"), overrides, source)
     if args.devices is not None and args.devices < 1:
         raise UserError(f"option --devices: expected at least 1, got {args.devices}")
-    out = args.out if args.out is not None else Path("runs") / name
-    run_spec = TrainRun(
+    out = args.out if args.out is not None else default_out
+    return TrainRun(
         model_name=name,
         model_config=model_config,
         train=train,
@@ -122,6 +116,19 @@ def run(args: argparse.Namespace) -> int:
         val_split=args.val_split,
         config_source=source,
     )
+
+
+def run(args: argparse.Namespace) -> int:
+    from lightning.pytorch.utilities import rank_zero_only
+
+    from vtg.engine.model_config import model_section
+    from vtg.engine.trainer import fit
+
+    if args.data is None:
+        raise UserError("option --data: required (the dataset folder)")
+    source = str(args.config) if args.config is not None else "config"
+    name, model_config = model_section(args.config_dict, args.model_name, source)
+    run_spec = run_from_args(args, name, model_config, source, default_out=Path("runs") / name)
     summary = fit(run_spec)
     if rank_zero_only.rank == 0:
         print_summary(summary, args.json)
