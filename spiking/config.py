@@ -12,7 +12,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from vtg.errors import UserError, check_number
+from vtg.config import dataclass_fields_from_mapping
+from vtg.errors import UserError
 
 VARIANTS = ("base", "nf", "1bit_nf")
 ACTIVATIONS = ("gelu", "relu")
@@ -78,16 +79,7 @@ class SpikingVTGConfig:
 
         ``name`` (the registry key) is accepted and ignored.
         """
-        if not isinstance(section, dict):
-            raise UserError(f"field '{where}': expected a mapping, got {type(section).__name__}")
-        fields = {f.name: f for f in dataclasses.fields(cls)}
-        values: dict[str, Any] = {}
-        for key, value in section.items():
-            if key == "name":
-                continue
-            if key not in fields:
-                raise UserError(f"field '{where}.{key}': unknown option (choose from {', '.join(fields)})")
-            values[key] = _typed(value, fields[key].type, f"field '{where}.{key}'")
+        values = dataclass_fields_from_mapping(cls, section, where)
         config = cls(**values)
         config._check(where)
         return config
@@ -126,22 +118,3 @@ class SpikingVTGConfig:
         for name in ("background_weight", "nms_threshold"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 fail(name, "must be in [0, 1]")
-
-
-def _typed(value: Any, kind: str, location: str) -> Any:
-    """Check ``value`` against a dataclass field's annotation (as a string, PEP 563)."""
-    if kind == "str":
-        if not isinstance(value, str):
-            raise UserError(f"{location}: expected a string, got {value!r}")
-        return value
-    if kind == "bool":
-        if not isinstance(value, bool):
-            raise UserError(f"{location}: expected true or false, got {value!r}")
-        return value
-    if kind in ("int", "int | None"):
-        if value is None and kind == "int | None":
-            return None
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise UserError(f"{location}: expected an integer, got {value!r}")
-        return value
-    return check_number(value, location)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from vtg.errors import UserError
+from vtg.errors import UserError, check_number
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
@@ -73,3 +74,42 @@ def set_config_defaults(parser: argparse.ArgumentParser, path: Path) -> dict[str
     for each in parsers:
         each.set_defaults(config_dict=config)
     return config
+
+
+def dataclass_fields_from_mapping(cls: type, section: Any, where: str) -> dict[str, Any]:
+    """Check a config section against a dataclass's fields; return the values to build it with.
+
+    ``name`` (a registry key) is accepted and dropped; an unknown key or a value of the wrong type is a
+    :class:`UserError` naming ``where.key``. Field annotations are read as strings (PEP 563): ``str``,
+    ``bool``, ``int``, ``int | None`` and otherwise a finite number.
+    """
+    if not isinstance(section, dict):
+        raise UserError(f"field '{where}': expected a mapping, got {type(section).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    values: dict[str, Any] = {}
+    for key, value in section.items():
+        if key == "name":
+            continue
+        if key not in fields:
+            raise UserError(f"field '{where}.{key}': unknown option (choose from {', '.join(fields)})")
+        values[key] = _typed(value, str(fields[key].type), f"field '{where}.{key}'")
+    return values
+
+
+def _typed(value: Any, kind: str, location: str) -> Any:
+    """Check ``value`` against a dataclass field's annotation (as a string, PEP 563)."""
+    if kind == "str":
+        if not isinstance(value, str):
+            raise UserError(f"{location}: expected a string, got {value!r}")
+        return value
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise UserError(f"{location}: expected true or false, got {value!r}")
+        return value
+    if kind in ("int", "int | None"):
+        if value is None and kind == "int | None":
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise UserError(f"{location}: expected an integer, got {value!r}")
+        return value
+    return check_number(value, location)

@@ -12,7 +12,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from vtg.errors import UserError, check_number
+from vtg.config import dataclass_fields_from_mapping
+from vtg.errors import UserError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,22 +48,7 @@ class UniVTGConfig:
 
         ``name`` (the registry key) is accepted and ignored.
         """
-        if not isinstance(section, dict):
-            raise UserError(f"field '{where}': expected a mapping, got {type(section).__name__}")
-        fields = {f.name: f for f in dataclasses.fields(cls)}
-        values: dict[str, Any] = {}
-        for key, value in section.items():
-            if key == "name":
-                continue
-            if key not in fields:
-                raise UserError(f"field '{where}.{key}': unknown option (choose from {', '.join(fields)})")
-            location = f"field '{where}.{key}'"
-            if fields[key].type == "int":
-                if isinstance(value, bool) or not isinstance(value, int):
-                    raise UserError(f"{location}: expected an integer, got {value!r}")
-                values[key] = value
-            else:
-                values[key] = check_number(value, location)
+        values = dataclass_fields_from_mapping(cls, section, where)
         config = cls(**values)
         config._check_ranges(where)
         return config
