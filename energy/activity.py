@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from vtg.errors import UserError, check_number
+from vtg.json_file import read_json_object
 
 FORMAT = "vtg-activity/1"
 ENCODER_PREFIX = "layer"
@@ -187,15 +188,7 @@ def write_activity_json(path: str | Path, records: list[ActivityRecord], snn_op:
 
 def load_activity_json(path: str | Path) -> dict[str, Any]:
     """Read an activity JSON: returns ``{"snn_op", "model" (mapping), "records" (list of records)}``."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: activity file not found")
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise UserError(f"{path}:{error.lineno}: invalid JSON ({error.msg})") from None
-    if not isinstance(data, dict):
-        raise UserError(f"{path}: expected a JSON object at the top level")
+    data = read_json_object(path, "activity file not found")
     if data.get("format") != FORMAT:
         raise UserError(f"{path}: field 'format': expected {FORMAT!r}, got {data.get('format')!r}")
     for key in ("snn_op", "model", "records"):

@@ -16,7 +16,6 @@ totals; only the base variant's softmax would need each query's length).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -26,20 +25,13 @@ from energy.activity import ActivityRecord, Component, make_record
 from energy.float_work import FloatShape, shape_of_spiking_model
 from energy.measured import snn_op_of
 from vtg.errors import UserError
+from vtg.json_file import read_json_object
 
 RUN_KEYS = ("tc", "precision")  # entries of activity.json that are not components
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise UserError(f"{path}: not found (is {path.parent} a folder written by vtg simulate?)")
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise UserError(f"{path}:{error.lineno}: invalid JSON ({error.msg})") from None
-    if not isinstance(data, dict):
-        raise UserError(f"{path}: expected a JSON object")
-    return data
+    return read_json_object(path, f"not found (is {path.parent} a folder written by vtg simulate?)")
 
 
 def _field(data: dict[str, Any], key: str, path: Path) -> Any:

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from vtg.errors import UserError
+from vtg.json_file import read_json_object
 
 FORMAT = "vtg-lava-bundle"
 FORMAT_VERSION = 1
@@ -95,13 +96,8 @@ def read_bundle(path: str | Path) -> Bundle:
     """Read and verify a bundle folder; any inconsistency is a one-line :class:`UserError`."""
     path = Path(path)
     manifest_path = path / MANIFEST
-    if not manifest_path.is_file():
-        raise UserError(f"{manifest_path}: not found (is {path} a bundle written by vtg-export --target lava?)")
-    try:
-        manifest = json.loads(manifest_path.read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        raise UserError(f"{manifest_path}: not valid JSON ({error})") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+    manifest = read_json_object(manifest_path, f"not found (is {path} a bundle written by vtg-export --target lava?)")
+    if manifest.get("format") != FORMAT:
         raise UserError(f"{manifest_path}: field 'format': expected {FORMAT!r}, got {manifest.get('format')!r}")
     if manifest.get("format_version") != FORMAT_VERSION:
         raise UserError(

@@ -7,25 +7,20 @@ the annotation file. Clips are conventionally 1 s long for Charades-STA (set ``c
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from vtg.errors import UserError, check_number, where
+from vtg.json_file import read_json_object
 
 DURATIONS_FILE = "charades.json"
 
 
 def read_durations(path: Path) -> dict[str, float]:
     """Video id -> duration in seconds from ``charades.json``."""
-    if not path.is_file():
-        raise UserError(f"{path}: Charades durations file not found (give it with --durations)")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise UserError(f"{path}:{error.lineno}: not valid JSON ({error.msg})") from None
-    if not isinstance(data, dict):
-        raise UserError(f"{path}: expected a JSON object mapping video ids to their information")
+    data = read_json_object(
+        path, "Charades durations file not found (give it with --durations)", "mapping video ids to their information"
+    )
     durations = {}
     for vid, info in data.items():
         if not isinstance(info, dict) or "duration" not in info:

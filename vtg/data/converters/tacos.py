@@ -9,24 +9,19 @@ dropped from the video id (feature files are named by the bare id).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from vtg.errors import UserError, check_number
+from vtg.json_file import read_json_object
 
 
 def convert_tacos(path: Path) -> tuple[list[dict[str, Any]], int]:
     """Records (qid in file order from 0) and the number of windows cut at the video's end."""
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: TACoS annotation file not found")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise UserError(f"{path}:{error.lineno}: not valid JSON ({error.msg})") from None
-    if not isinstance(data, dict) or not data:
-        raise UserError(f"{path}: expected a JSON object mapping video names to annotations")
+    data = read_json_object(path, "TACoS annotation file not found", "mapping video names to annotations")
+    if not data:
+        raise UserError(f"{path}: expected a JSON object mapping video names to annotations, got an empty one")
     records, clamped = [], 0
     for name, video in data.items():
         at = f"{path}: field '{name}"
