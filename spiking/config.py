@@ -14,6 +14,7 @@ from typing import Any
 
 from vtg.config import dataclass_fields_from_mapping
 from vtg.errors import UserError
+from vtg.losses.clipwise_config import ClipwiseHeadConfig
 
 VARIANTS = ("base", "nf", "1bit_nf")
 ACTIVATIONS = ("gelu", "relu")
@@ -22,7 +23,9 @@ SOLVERS = ("gmres", "fixed_point")
 
 
 @dataclasses.dataclass(frozen=True)
-class SpikingVTGConfig:
+class SpikingVTGConfig(ClipwiseHeadConfig):
+    """The model's own fields, after the losses' and post-processing's of :class:`ClipwiseHeadConfig`."""
+
     variant: str = "base"  # base | nf (no softmax, no LayerNorm) | 1bit_nf (NF with 1-bit weights)
     activation: str = "gelu"  # gelu | relu, the intermediate layer's activation
     hidden_dim: int = 1024
@@ -49,17 +52,6 @@ class SpikingVTGConfig:
     f_kernel: int = 3
     d_layers: int = 3
     d_kernel: int = 3
-    # losses: total = b * smooth-L1 + g * GIoU + f * BCE + inter * L_inter + intra * L_intra
-    loss_boundary: float = 10.0
-    loss_giou: float = 1.0
-    loss_foreground: float = 10.0
-    background_weight: float = 0.1
-    loss_saliency_inter: float = 0.1
-    loss_saliency_intra: float = 0.1
-    temperature: float = 0.07
-    # prediction
-    nms_threshold: float = 0.7
-    max_windows: int = 10
 
     @property
     def normalization_free(self) -> bool:
@@ -92,7 +84,8 @@ class SpikingVTGConfig:
         for name, choices in choices_of.items():
             if getattr(self, name) not in choices:
                 fail(name, f"must be one of {', '.join(choices)}")
-        for name in ("hidden_dim", "num_layers", "num_heads", "ffn_dim", "tc", "max_windows"):
+        self.check_clipwise_fields(where)
+        for name in ("hidden_dim", "num_layers", "num_heads", "ffn_dim", "tc"):
             if getattr(self, name) < 1:
                 fail(name, "must be >= 1")
         for name in ("f_layers", "d_layers"):
@@ -109,12 +102,6 @@ class SpikingVTGConfig:
                 fail(name, "must be odd and >= 1 (one output per clip)")
         if not 0.0 < self.leak <= 1.0:
             fail("leak", "must be in (0, 1]")
-        for name in ("threshold", "solver_tol", "surrogate_alpha", "temperature", "init_gain", "input_init_gain"):
+        for name in ("threshold", "solver_tol", "surrogate_alpha", "init_gain", "input_init_gain"):
             if getattr(self, name) <= 0:
                 fail(name, "must be > 0")
-        for name in ("loss_boundary", "loss_giou", "loss_foreground", "loss_saliency_inter", "loss_saliency_intra"):
-            if getattr(self, name) < 0:
-                fail(name, "must be >= 0")
-        for name in ("background_weight", "nms_threshold"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                fail(name, "must be in [0, 1]")

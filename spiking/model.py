@@ -37,7 +37,7 @@ from spiking.neuron import TernaryLIF, heaviside_atan, reset_neurons, set_steady
 from spiking.quant import quantised_once
 from spiking.sfg import SaliencyFeedbackGate
 from vtg.errors import UserError
-from vtg.losses.clipwise import ClipwiseCriterion, ClipwiseLossWeights
+from vtg.losses.clipwise import ClipwiseCriterion
 
 
 @dataclasses.dataclass
@@ -92,7 +92,7 @@ class SpikingVTG(nn.Module):
                 neuron.spike_grad = heaviside_atan(config.surrogate_alpha)
         self._scale_initial_weights(config.init_gain, config.input_init_gain)
         self.implicit = ImplicitEquilibrium(config.solver_iters, config.solver_tol, config.solver)
-        self.criterion = ClipwiseCriterion(ClipwiseLossWeights.from_config(config))
+        self.criterion = ClipwiseCriterion(config.loss_weights())
 
     @torch.no_grad()
     def _scale_initial_weights(self, gain: float, input_gain: float) -> None:

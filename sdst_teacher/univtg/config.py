@@ -2,9 +2,8 @@
 
 Defaults are UniVTG's own (showlab/UniVTG ``main/config.py`` and its QVHighlights script): hidden 1024,
 4 post-norm encoder layers of 8 heads with a GELU feed-forward of 1024, 2-layer input projections with
-input dropout 0.5, drop-path 0.1, conv heads of 3 layers with kernel 3, loss weights b=10, g=1, f=10,
-background weight (its ``eos_coef``) 0.1, NCE temperature 0.07, NMS at 0.7. The two saliency weights
-(0.1 each) are ours: UniVTG's scripts switch these terms on or off per dataset.
+input dropout 0.5, drop-path 0.1, conv heads of 3 layers with kernel 3; the loss weights and NMS are
+the fields every clip-wise model shares (:class:`~vtg.losses.clipwise_config.ClipwiseHeadConfig`).
 """
 
 from __future__ import annotations
@@ -14,10 +13,11 @@ from typing import Any
 
 from vtg.config import dataclass_fields_from_mapping
 from vtg.errors import UserError
+from vtg.losses.clipwise_config import ClipwiseHeadConfig
 
 
 @dataclasses.dataclass(frozen=True)
-class UniVTGConfig:
+class UniVTGConfig(ClipwiseHeadConfig):
     """Sizes, regularisation, loss weights and post-processing of :class:`~sdst_teacher.univtg.model.UniVTG`."""
 
     hidden_dim: int = 1024
@@ -30,17 +30,6 @@ class UniVTGConfig:
     droppath: float = 0.1  # stochastic depth on each residual branch
     head_layers: int = 3
     head_kernel: int = 3
-    # losses: total = b * smooth-L1 + g * GIoU + f * BCE + inter * L_inter + intra * L_intra
-    loss_boundary: float = 10.0
-    loss_giou: float = 1.0
-    loss_foreground: float = 10.0
-    background_weight: float = 0.1
-    loss_saliency_inter: float = 0.1
-    loss_saliency_intra: float = 0.1
-    temperature: float = 0.07
-    # prediction
-    nms_threshold: float = 0.7
-    max_windows: int = 10
 
     @classmethod
     def from_dict(cls, section: dict[str, Any], where: str = "model") -> UniVTGConfig:
@@ -54,7 +43,8 @@ class UniVTGConfig:
         return config
 
     def _check_ranges(self, where: str) -> None:
-        counts = ["hidden_dim", "num_layers", "num_heads", "ffn_dim", "input_proj_layers", "head_layers", "max_windows"]
+        self.check_clipwise_fields(where)
+        counts = ["hidden_dim", "num_layers", "num_heads", "ffn_dim", "input_proj_layers", "head_layers"]
         for name in counts:
             if getattr(self, name) < 1:
                 raise UserError(f"field '{where}.{name}': must be at least 1, got {getattr(self, name)}")
@@ -67,17 +57,3 @@ class UniVTGConfig:
         for name in ["input_dropout", "dropout", "droppath"]:
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise UserError(f"field '{where}.{name}': must be in [0, 1), got {getattr(self, name)}")
-        if not 0.0 <= self.nms_threshold <= 1.0:
-            raise UserError(f"field '{where}.nms_threshold': must be in [0, 1], got {self.nms_threshold}")
-        for name in [
-            "loss_boundary",
-            "loss_giou",
-            "loss_foreground",
-            "background_weight",
-            "loss_saliency_inter",
-            "loss_saliency_intra",
-        ]:
-            if getattr(self, name) < 0:
-                raise UserError(f"field '{where}.{name}': must be >= 0, got {getattr(self, name)}")
-        if self.temperature <= 0:
-            raise UserError(f"field '{where}.temperature': must be > 0, got {self.temperature}")

@@ -5,11 +5,11 @@ weights of its config (``loss_boundary``, ``loss_giou``, ``loss_foreground``, ``
 from __future__ import annotations
 
 from sdst_teacher.univtg.config import UniVTGConfig
-from vtg.losses.clipwise import ClipwiseCriterion, ClipwiseLossWeights
+from vtg.losses.clipwise import ClipwiseCriterion
 
 
 class UniVTGCriterion(ClipwiseCriterion):
     """``model.loss`` of the UniVTG-style teacher (the terms and equations: :mod:`vtg.losses.clipwise`)."""
 
     def __init__(self, config: UniVTGConfig):
-        super().__init__(ClipwiseLossWeights.from_config(config))
+        super().__init__(config.loss_weights())

@@ -82,19 +82,6 @@ class ClipwiseLossWeights:
     saliency_intra: float = 0.1
     temperature: float = 0.07
 
-    @classmethod
-    def from_config(cls, config: Any) -> ClipwiseLossWeights:
-        """From a model config with the fields ``loss_boundary``, ..., ``background_weight``, ``temperature``."""
-        return cls(
-            boundary=config.loss_boundary,
-            giou=config.loss_giou,
-            foreground=config.loss_foreground,
-            background_weight=config.background_weight,
-            saliency_inter=config.loss_saliency_inter,
-            saliency_intra=config.loss_saliency_intra,
-            temperature=config.temperature,
-        )
-
 
 class ClipwiseCriterion:
     """``model.loss`` of a clip-wise model: the unweighted terms and their weighted ``total``.
