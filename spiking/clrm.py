@@ -16,9 +16,10 @@ Deviations and choices, where the paper is silent or the layouts differ:
 * The paper sums over layers and divides by B x L; we average over mapped layers and over the real
   (unpadded) tokens, so the lambdas do not depend on the number of layers or on padding.
 * Token map (``tokens``): ``all`` compares every token, the layout of the student and of the
-  UniVTG-style teacher (L = Lv + Lq, video first); ``video`` compares the student's first Lv tokens
-  with a teacher that only has video tokens (SDST's dense stream, L = Lv): hidden rows and the
-  video-to-video block of the student's attention; ``auto`` picks by the teacher's sequence length.
+  UniVTG-style teacher (L = Lv + Lq, video first); ``video`` compares the first Lv tokens of both, the
+  hidden rows and the video-to-video block of the attention maps: all a teacher with only video tokens
+  has (SDST's dense stream, L = Lv), and the clip tokens alone of a UniVTG-style teacher; ``auto``
+  picks ``video`` or ``all`` by the teacher's sequence length.
   In the ``video`` block the student's rows are not renormalised: the cosine term matches the
   pattern, the L2 term also asks the student to put its attention mass on the video keys, as SDST does.
 * Heads: when student and teacher have the same number of heads, head h is matched with head h;
@@ -144,14 +145,14 @@ class CLRMLoss(nn.Module):
         )
 
     def token_mask(self, batch: dict[str, Any], teacher_length: int) -> torch.Tensor:
-        """Real tokens of the compared layout (B, L_t): video only, or video then text."""
+        """Real tokens of the compared layout: video only (B, Lv), or video then text (B, Lv + Lq)."""
         video_mask, text_mask = batch["video_mask"], batch["text_mask"]  # (B, Lv), (B, Lq)
         lv, lq = video_mask.shape[1], text_mask.shape[1]
         tokens = self.config.tokens
         if tokens == "auto":
             tokens = {lv: "video", lv + lq: "all"}.get(teacher_length, "auto")
-        expected = lv if tokens == "video" else lv + lq
-        if tokens == "auto" or teacher_length != expected:
+        fits = teacher_length in (lv, lv + lq) if tokens == "video" else teacher_length == lv + lq
+        if tokens == "auto" or not fits:
             raise UserError(
                 f"field 'distill.tokens': the teacher's {teacher_length} tokens fit neither the video tokens "
                 f"({lv}) nor video and text ({lv + lq}) of the batch (token map {self.config.tokens!r})"
@@ -162,14 +163,16 @@ class CLRMLoss(nn.Module):
         cfg = self.config
         rep_terms, att_terms = [], []
         for i, m in self.layer_map.items():
-            target = teacher["hidden_states"][m]  # (B, L_t, d_t)
-            mask = self.token_mask(batch, target.shape[1])  # (B, L_t)
-            length = target.shape[1]
-            projected = self.projections[str(i)](student["hidden_states"][i][:, :length])  # (B, L_t, d_t)
+            mask = self.token_mask(batch, teacher["hidden_states"][m].shape[1])  # (B, L): the compared tokens
+            length = mask.shape[1]
+            target = teacher["hidden_states"][m][:, :length]  # (B, L, d_t)
+            projected = self.projections[str(i)](student["hidden_states"][i][:, :length])  # (B, L, d_t)
             rep_terms.append(cos_l2(projected, target, mask, cfg.lambda_cos, cfg.lambda_l2))
 
-            keys = mask[:, None, None, :].to(target.dtype)  # (B, 1, 1, L_t): padded keys take no part
-            s_att, t_att = match_heads(student["attentions"][i][:, :, :length, :length], teacher["attentions"][m])
+            keys = mask[:, None, None, :].to(target.dtype)  # (B, 1, 1, L): padded keys take no part
+            s_att, t_att = match_heads(
+                student["attentions"][i][:, :, :length, :length], teacher["attentions"][m][:, :, :length, :length]
+            )
             att_terms.append(cos_l2(s_att * keys, t_att * keys, mask[:, None, :], cfg.lambda_cos, cfg.lambda_l2))
         rep = torch.stack(rep_terms).mean()
         att = torch.stack(att_terms).mean()

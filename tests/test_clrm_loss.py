@@ -135,8 +135,23 @@ def test_token_map_that_does_not_fit_is_a_user_error():
     student = student_outputs(layers=1, heads=2)
     with pytest.raises(UserError, match="distill.tokens"):
         CLRMLoss({0: 0}, DS, DT, CLRMConfig())(student, teacher_outputs(1, 2, length=LV + 1), masks())
-    with pytest.raises(UserError, match="distill.tokens"):  # an explicit 'video' map on a full-layout teacher
-        CLRMLoss({0: 0}, DS, DT, CLRMConfig(tokens="video"))(student, teacher_outputs(1, 2, LV + LQ), masks())
+    with pytest.raises(UserError, match="distill.tokens"):  # 'all' on a teacher of video tokens only
+        CLRMLoss({0: 0}, DS, DT, CLRMConfig(tokens="all"))(student, teacher_outputs(1, 2, length=LV), masks())
+
+
+def test_video_map_on_a_univtg_layout_compares_the_clip_tokens_alone():
+    loss = CLRMLoss({0: 1}, DS, DT, CLRMConfig(tokens="video"))
+    student = student_outputs(layers=1, heads=2)
+    teacher = teacher_outputs(layers=2, heads=2, length=LV + LQ)  # (B, L, d_t), (B, 2, L, L)
+    out = loss(student, teacher, masks())
+    for outputs in (student, teacher):  # text rows and columns of either side play no part
+        outputs["hidden_states"][-1][:, LV:] = 77.0
+        outputs["attentions"][-1][:, :, LV:] = 0.25
+        outputs["attentions"][-1][:, :, :, LV:] = 0.25
+    again = loss(student, teacher, masks())
+    assert again["clrm"].item() == pytest.approx(out["clrm"].item(), rel=1e-6)
+    teacher["hidden_states"][1][0, 0] += 1.0  # a real clip token of sample 0 counts
+    assert loss(student, teacher, masks())["clrm_rep"].item() != pytest.approx(out["clrm_rep"].item())
 
 
 def test_heads_matched_one_to_one_or_by_their_means():
