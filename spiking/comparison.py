@@ -1,21 +1,28 @@
-"""The distillation report: teacher, CLRM-distilled student and label-only student on one split.
+"""The distillation report: teacher, CLRM-distilled students and label-only students on one split.
 
 Every checkpoint is evaluated afresh on the same split with the same code (``load_model``, the model's
-``predict``, the official metrics), so the three rows are comparable whatever the checkpoints recorded.
-``comparison.json``::
+``predict``, the official metrics), so the rows are comparable whatever the checkpoints recorded. With
+several training seeds (``vtg distill --compare --seeds 0 1 2``) each seed gives a distilled and a
+label-only student of the same initial weights and batches; a student row is then the mean over the
+seeds (``std``: the sample standard deviation), and ``wins`` counts, per metric, the seeds where the
+distilled student beats its label-only twin. ``comparison.json``::
 
-    {"data": DIR, "split": "val", "budget": {"epochs": .., "batch_size": .., "lr": .., "seed": ..},
+    {"data": DIR, "split": "val", "budget": {"epochs": .., "batch_size": .., "lr": ..}, "seeds": [0, ..],
      "headline": ["MR-full-R1@0.5", ...],
      "models": {"teacher": {"checkpoint": .., "model": "univtg", "variant": null, "metrics": {...}},
-                "distilled": {...}, "label_only": {...}},
-     "gaps": {"distilled_minus_label_only": {metric: ..}, "teacher_minus_distilled": {metric: ..}}}
+                "distilled": {"model": "spikingvtg", "variant": "1bit_nf", "metrics": {mean}, "std": {...},
+                              "runs": [{"seed": 0, "checkpoint": .., "metrics": {...}}, ...]},
+                "label_only": {... as distilled}},
+     "gaps": {"distilled_minus_label_only": {metric: ..}, "teacher_minus_distilled": {metric: ..}},
+     "wins": {metric: seeds where distilled > label_only}}
 
-``comparison.md`` is the same as a table for a person.
+``comparison.md`` is the same as tables for a person.
 """
 
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +31,7 @@ from vtg.engine.train_config import TrainConfig
 from vtg.errors import UserError
 
 HEADLINE = ("MR-full-R1@0.5", "MR-full-R1@0.7", "MR-full-mAP", "HL-min-VeryGood-mAP", "HL-min-VeryGood-Hit1")
+STUDENTS = ("distilled", "label_only")
 
 
 def evaluate(checkpoint: Path, data: Path, split: str, batch_size: int) -> dict[str, Any]:
@@ -57,46 +65,97 @@ def evaluate(checkpoint: Path, data: Path, split: str, batch_size: int) -> dict[
     }
 
 
-def compare(checkpoints: dict[str, Path], data: Path, split: str, train: TrainConfig) -> dict[str, Any]:
-    """The report of ``{"teacher": .., "distilled": .., "label_only": ..}`` checkpoints (module docstring)."""
-    models = {name: evaluate(path, data, split, train.batch_size) for name, path in checkpoints.items()}
+def over_seeds(runs: list[dict[str, Any]], seeds: list[int], names: list[str]) -> dict[str, Any]:
+    """One student row: the ``runs`` (one evaluation per seed) and their mean and sample std per metric."""
+    values = {name: [run["metrics"][name] for run in runs] for name in names}
+    return {
+        "model": runs[0]["model"],
+        "variant": runs[0]["variant"],
+        "metrics": {name: round(statistics.fmean(v), 4) for name, v in values.items()},
+        "std": {name: round(statistics.stdev(v), 4) if len(v) > 1 else 0.0 for name, v in values.items()},
+        "runs": [
+            {"seed": seed, "checkpoint": run["checkpoint"], "metrics": run["metrics"]} for seed, run in zip(seeds, runs)
+        ],
+    }
+
+
+def compare(
+    teacher: Path, students: dict[int, dict[str, Path]], data: Path, split: str, train: TrainConfig
+) -> dict[str, Any]:
+    """The report (module docstring) of the ``teacher`` checkpoint and, per seed, the ``distilled`` and
+    ``label_only`` student checkpoints: ``{seed: {"distilled": path, "label_only": path}}``."""
+    seeds = list(students)
+    teacher_entry = evaluate(teacher, data, split, train.batch_size)
+    evaluated = {
+        role: [evaluate(students[seed][role], data, split, train.batch_size) for seed in seeds] for role in STUDENTS
+    }
+    names = [name for name in HEADLINE if name in evaluated["distilled"][0]["metrics"]]
+    models = {"teacher": teacher_entry, **{role: over_seeds(evaluated[role], seeds, names) for role in STUDENTS}}
 
     def gap(high: str, low: str) -> dict[str, float]:
         a, b = models[high]["metrics"], models[low]["metrics"]
-        return {name: round(a[name] - b[name], 4) for name in HEADLINE if name in a and name in b}
+        return {name: round(a[name] - b[name], 4) for name in names if name in a}
 
+    pairs = list(zip(evaluated["distilled"], evaluated["label_only"]))
     return {
         "data": str(data),
         "split": split,
-        "budget": {key: getattr(train, key) for key in ("epochs", "batch_size", "lr", "seed")},
-        "headline": [name for name in HEADLINE if name in models["distilled"]["metrics"]],
+        "budget": {key: getattr(train, key) for key in ("epochs", "batch_size", "lr")},
+        "seeds": seeds,
+        "headline": names,
         "models": models,
         "gaps": {
             "distilled_minus_label_only": gap("distilled", "label_only"),
             "teacher_minus_distilled": gap("teacher", "distilled"),
         },
+        "wins": {name: sum(d["metrics"][name] > b["metrics"][name] for d, b in pairs) for name in names},
     }
 
 
 def markdown(report: dict[str, Any]) -> str:
-    """``comparison.md``: one row per model and the two gaps, headline metrics as columns."""
-    names = report["headline"]
+    """``comparison.md``: the models' table (means over the seeds, with their std), the gaps, the wins,
+    and with several seeds each seed's students."""
+    names, seeds = report["headline"], report["seeds"]
     budget = ", ".join(f"{key} {value}" for key, value in report["budget"].items())
+    several = len(seeds) > 1
+    over = f"mean ± std over seeds {', '.join(map(str, seeds))}" if several else f"seed {seeds[0]}"
     lines = [
         "# CLRM distillation: teacher, distilled and label-only student",
         "",
-        f"Data `{report['data']}`, split `{report['split']}`; both students: {budget}.",
+        f"Data `{report['data']}`, split `{report['split']}`; both students: {budget}; students: {over}.",
         "",
         "| model | checkpoint | " + " | ".join(names) + " |",
         "|---|---|" + "---:|" * len(names),
     ]
     for role, entry in report["models"].items():
         label = entry["model"] + (f" ({entry['variant']})" if entry["variant"] else "")
-        values = " | ".join(f"{entry['metrics'].get(name, float('nan')):.2f}" for name in names)
-        lines.append(f"| {role}: {label} | `{entry['checkpoint']}` | {values} |")
+        checkpoint = f"`{entry['checkpoint']}`" if "checkpoint" in entry else f"{len(entry['runs'])} runs below"
+        if "runs" in entry and len(entry["runs"]) == 1:
+            checkpoint = f"`{entry['runs'][0]['checkpoint']}`"
+        cells = []
+        for name in names:
+            cell = f"{entry['metrics'][name]:.2f}"
+            if several and "std" in entry:
+                cell += f" ± {entry['std'][name]:.2f}"
+            cells.append(cell)
+        lines.append(f"| {role}: {label} | {checkpoint} | {' | '.join(cells)} |")
     for gap, values in report["gaps"].items():
-        row = " | ".join(f"{values.get(name, float('nan')):+.2f}" for name in names)
+        row = " | ".join(f"{values[name]:+.2f}" for name in names)
         lines.append(f"| {gap.replace('_', ' ')} | | {row} |")
+    wins = " | ".join(f"{report['wins'][name]}/{len(seeds)}" for name in names)
+    lines.append(f"| seeds where distilled beats label only | | {wins} |")
+    if several:
+        lines += [
+            "",
+            "Per seed:",
+            "",
+            "| seed | student | " + " | ".join(names) + " |",
+            "|---|---|" + "---:|" * len(names),
+        ]
+        for i, seed in enumerate(seeds):
+            for role in STUDENTS:
+                metrics = report["models"][role]["runs"][i]["metrics"]
+                lines.append(f"| {seed} | {role} | " + " | ".join(f"{metrics[name]:.2f}" for name in names) + " |")
     return "\n".join(lines) + "\n"
 
 

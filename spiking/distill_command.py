@@ -12,12 +12,15 @@ the engine's ``config.yaml``, ``metrics.json``, ``last.ckpt`` and ``best.ckpt`` 
 ``vtg energy``). ``--compare`` then trains the label-only student with the same model, ``train:``
 section, data and seed into ``OUT/label_only`` (through ``vtg train``'s engine) and writes
 ``OUT/comparison.json`` and ``OUT/comparison.md``: teacher, distilled and label-only student on the
-validation split (:mod:`spiking.comparison`).
+validation split (:mod:`spiking.comparison`). ``--seeds 0 1 2`` repeats both students for each training
+seed, in ``OUT/seed_S`` (``OUT/seed_S/label_only``), and the comparison gives their means, standard
+deviations and the seeds where distillation won: one seed's margin of a few queries says little.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from vtg.engine.train_command import add_run_arguments, print_summary, resume_path, run_from_args
@@ -33,6 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_run_arguments(parser)  # --epochs counts the CLRM stage too
     parser.add_argument(
         "--compare", action="store_true", help="also train the label-only student and write OUT/comparison.{json,md}"
+    )
+    parser.add_argument(
+        "--seeds", type=int, nargs="+", metavar="SEED", help="with --compare: one pair of students per training seed"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object with metrics and checkpoints")
 
@@ -53,32 +59,57 @@ def run(args: argparse.Namespace) -> int:
     name, model_config = model_section(args.config_dict, None, source)
     if name != STUDENT:
         raise UserError(f"{source}: field 'model.name': the student must be '{STUDENT}', got {name!r}")
+    seeds = check_seeds(args)
     spec = run_from_args(args, STUDENT, model_config, source, default_out=Path("runs") / "distill")
-    out = spec.out
-    summary = fit_distillation(spec, args.teacher, args.config_dict.get("distill"))
-    if args.compare:
-        # the same student, train section, data and seed, on labels alone: the engine's own vtg train
-        baseline_out = out / LABEL_ONLY
-        baseline = fit(
-            dataclasses.replace(spec, out=baseline_out, resume=resume_path(args.resume and "auto", baseline_out))
+    seeds = seeds or [spec.train.seed]
+    out, students, summaries = spec.out, {}, {}
+    for seed in seeds:
+        folder = out if len(seeds) == 1 else out / f"seed_{seed}"
+        run_spec = dataclasses.replace(
+            spec,
+            out=folder,
+            train=dataclasses.replace(spec.train, seed=seed),
+            resume=spec.resume if len(seeds) == 1 else resume_path(args.resume, folder),
         )
-        if rank_zero_only.rank == 0:
-            report = compare(
-                {
-                    "teacher": args.teacher,
-                    "distilled": Path(summary["checkpoints"]["student"]),
-                    "label_only": Path(baseline["checkpoints"]["last"]),
-                },
-                args.data,
-                args.val_split,
-                spec.train,
+        summaries[seed] = fit_distillation(run_spec, args.teacher, args.config_dict.get("distill"))
+        if args.compare:
+            # the same student, train section, data and seed, on labels alone: the engine's own vtg train
+            baseline_out = folder / LABEL_ONLY
+            baseline = fit(
+                dataclasses.replace(
+                    run_spec, out=baseline_out, resume=resume_path(args.resume and "auto", baseline_out)
+                )
             )
-            summary["comparison"] = write_comparison(report, out)
-            summary["comparison_metrics"] = report["models"]
-    if rank_zero_only.rank == 0:
-        print_summary(summary, args.json)
-        if not args.json:
-            print(f"  student: {summary['checkpoints']['student']}")
-            if args.compare:
-                print(f"  comparison: {summary['comparison']['markdown']}")
+            students[seed] = {
+                "distilled": Path(summaries[seed]["checkpoints"]["student"]),
+                "label_only": Path(baseline["checkpoints"]["last"]),
+            }
+    summary = summaries[seeds[0]] if len(seeds) == 1 else {"out": str(out), "seeds": summaries}
+    if args.compare and rank_zero_only.rank == 0:
+        report = compare(args.teacher, students, args.data, args.val_split, spec.train)
+        summary["comparison"] = write_comparison(report, out)
+        summary["comparison_metrics"] = report["models"]
+    if rank_zero_only.rank == 0 and args.json:
+        print(json.dumps(summary))
+    elif rank_zero_only.rank == 0:
+        for seed, each in summaries.items():
+            print(f"seed {seed}: ", end="")
+            print_summary(each, as_json=False)
+            print(f"  student: {each['checkpoints']['student']}")
+        if args.compare:
+            print(Path(summary["comparison"]["markdown"]).read_text(), end="")
+            print(f"comparison: {summary['comparison']['markdown']} and {summary['comparison']['json']}")
     return 0
+
+
+def check_seeds(args: argparse.Namespace) -> list[int] | None:
+    """The training seeds of ``--seeds`` (with ``--compare``), or None: the one of ``train.seed``."""
+    if args.seeds is None:
+        return None
+    if not args.compare:
+        raise UserError("option --seeds: only with --compare (a pair of students per seed)")
+    if len(set(args.seeds)) != len(args.seeds):
+        raise UserError(f"option --seeds: repeated seed in {args.seeds}")
+    if len(args.seeds) > 1 and args.resume not in (None, "auto"):
+        raise UserError("option --resume: with several --seeds, only 'auto' (each seed's OUT/seed_S/last.ckpt)")
+    return list(args.seeds)

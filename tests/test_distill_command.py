@@ -101,13 +101,40 @@ def test_run_writes_recipe_student_and_comparison(compared):
     report = json.loads((out / "comparison.json").read_text())
     assert set(report["models"]) == {"teacher", "distilled", "label_only"}
     assert report["models"]["teacher"]["model"] == "univtg" and report["models"]["distilled"]["variant"] == "1bit_nf"
-    assert report["budget"] == {"epochs": 2, "batch_size": 4, "lr": 0.01, "seed": 0}
+    assert report["budget"] == {"epochs": 2, "batch_size": 4, "lr": 0.01} and report["seeds"] == [0]
+    assert report["models"]["distilled"]["runs"][0]["checkpoint"] == str(out / "student.ckpt")
+    assert report["models"]["label_only"]["runs"][0]["checkpoint"] == str(out / "label_only" / "last.ckpt")
     distilled, label = report["models"]["distilled"]["metrics"], report["models"]["label_only"]["metrics"]
     gap = report["gaps"]["distilled_minus_label_only"]
     assert gap["MR-full-R1@0.5"] == pytest.approx(distilled["MR-full-R1@0.5"] - label["MR-full-R1@0.5"], abs=1e-3)
     assert "HL-min-VeryGood-Hit1" in report["headline"]
     table = (out / "comparison.md").read_text()
     assert "| distilled: spikingvtg (1bit_nf) |" in table and "teacher minus distilled" in table
+
+
+def test_several_seeds_give_one_pair_of_students_each_and_their_means(setup, tmp_path, capsys):
+    out = tmp_path / "seeds"
+    assert main(distill_args(setup, out, "--compare", "--seeds", "3", "5", "--epochs", "1")) == 0
+    printed = capsys.readouterr().out
+    assert "seed 3: trained 1 epochs" in printed and "seeds where distilled beats label only" in printed
+    for seed in (3, 5):
+        assert (out / f"seed_{seed}" / "student.ckpt").is_file()
+        assert (
+            load_model(out / f"seed_{seed}" / "label_only" / "last.ckpt")[1][METADATA_KEY]["train_config"]["seed"]
+            == seed
+        )
+    report = json.loads((out / "comparison.json").read_text())
+    assert report["seeds"] == [3, 5]
+    for role in ("distilled", "label_only"):
+        entry = report["models"][role]
+        values = [run["metrics"]["MR-full-R1@0.5"] for run in entry["runs"]]
+        assert [run["seed"] for run in entry["runs"]] == [3, 5]
+        assert entry["metrics"]["MR-full-R1@0.5"] == pytest.approx(sum(values) / 2, abs=1e-3)
+        assert entry["std"]["MR-full-R1@0.5"] == pytest.approx(abs(values[0] - values[1]) / 2**0.5, abs=1e-3)
+    pairs = zip(report["models"]["distilled"]["runs"], report["models"]["label_only"]["runs"])
+    wins = sum(d["metrics"]["HL-min-VeryGood-Hit1"] > b["metrics"]["HL-min-VeryGood-Hit1"] for d, b in pairs)
+    assert report["wins"]["HL-min-VeryGood-Hit1"] == wins
+    assert "| 5 | label_only |" in (out / "comparison.md").read_text()
 
 
 def test_student_checkpoint_is_a_plain_student(compared):
@@ -180,3 +207,17 @@ def test_user_mistakes_are_one_line(setup, compared, tmp_path, capsys, change, m
     assert main([*args, "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--seeds", "1", "2"], "option --seeds: only with --compare"),
+        (["--compare", "--seeds", "1", "1"], "option --seeds: repeated seed"),
+        (["--compare", "--seeds", "1", "2", "--resume", "x.ckpt"], "option --resume: with several --seeds"),
+    ],
+)
+def test_seed_option_mistakes_are_one_line(setup, tmp_path, capsys, extra, message):
+    assert main(distill_args(setup, tmp_path / "out", *extra)) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
