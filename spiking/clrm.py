@@ -22,6 +22,11 @@ Deviations and choices, where the paper is silent or the layouts differ:
   picks ``video`` or ``all`` by the teacher's sequence length.
   In the ``video`` block the student's rows are not renormalised: the cosine term matches the
   pattern, the L2 term also asks the student to put its attention mass on the video keys, as SDST does.
+* Centring (``center: true``, our option, off by default): L_rep compares s - mean(s) with t - mean(t),
+  means over each sample's compared real tokens. A trained teacher's token states share much of a
+  per-video component (the UniVTG-style demo teacher: 64% of a last-layer clip state's squared norm,
+  cos(clip, video mean) = 0.8), which a student can match without learning what tells clips apart;
+  centring leaves the part that carries saliency and boundaries. Attention rows are not centred.
 * Heads: when student and teacher have the same number of heads, head h is matched with head h;
   otherwise both maps are averaged over heads first (mean over heads) and the means are matched.
 * Layer map (``layer_map``): ``{student layer: teacher layer}`` (0-based; the teacher's SDST levels
@@ -56,6 +61,7 @@ class CLRMConfig:
     lambda_l2: float = 1.0
     rep_weight: float = 1.0
     att_weight: float = 1.0
+    center: bool = False  # L_rep on token states minus their sequence's mean (module docstring)
 
     @classmethod
     def from_dict(cls, section: dict[str, Any], source: str) -> CLRMConfig:
@@ -66,6 +72,8 @@ class CLRMConfig:
                 values[name] = check_number(values[name], f"{source}: field 'distill.{name}'")
                 if values[name] < 0:
                     raise UserError(f"{source}: field 'distill.{name}': must be >= 0, got {values[name]}")
+        if not isinstance(values.get("center", False), bool):
+            raise UserError(f"{source}: field 'distill.center': expected true or false, got {values['center']!r}")
         if values.get("tokens", "auto") not in TOKEN_MAPS:
             raise UserError(
                 f"{source}: field 'distill.tokens': must be one of {', '.join(TOKEN_MAPS)}, got {values['tokens']!r}"
@@ -115,6 +123,13 @@ def cos_l2(student: torch.Tensor, teacher: torch.Tensor, mask: torch.Tensor, lam
     per_row = lambda_cos * (1.0 - cos).pow(2) + lambda_l2 * squared  # (..., N)
     weight = mask.to(per_row.dtype).expand_as(per_row)  # (..., N)
     return (per_row * weight).sum() / weight.sum().clamp(min=1.0)
+
+
+def centered(states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``states`` (B, L, D) minus, per sample, their mean over its real tokens (``mask`` (B, L))."""
+    weight = mask.to(states.dtype)[:, :, None]  # (B, L, 1)
+    mean = (states * weight).sum(dim=1, keepdim=True) / weight.sum(dim=1, keepdim=True).clamp(min=1.0)  # (B, 1, D)
+    return states - mean
 
 
 def match_heads(student: torch.Tensor, teacher: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -167,6 +182,8 @@ class CLRMLoss(nn.Module):
             length = mask.shape[1]
             target = teacher["hidden_states"][m][:, :length]  # (B, L, d_t)
             projected = self.projections[str(i)](student["hidden_states"][i][:, :length])  # (B, L, d_t)
+            if cfg.center:
+                projected, target = centered(projected, mask), centered(target, mask)
             rep_terms.append(cos_l2(projected, target, mask, cfg.lambda_cos, cfg.lambda_l2))
 
             keys = mask[:, None, None, :].to(target.dtype)  # (B, 1, 1, L): padded keys take no part

@@ -191,4 +191,25 @@ def test_config_errors_name_the_field():
         CLRMConfig.from_dict({"tokens": "text"}, "c.yaml")
     with pytest.raises(UserError, match="field 'distill.layer_map'"):
         CLRMConfig.from_dict({"layer_map": [0, 1]}, "c.yaml")
+    with pytest.raises(UserError, match="field 'distill.center': expected true or false"):
+        CLRMConfig.from_dict({"center": "yes"}, "c.yaml")
     assert CLRMConfig.from_dict({"layer_map": {0: 1}, "lambda_cos": 2}, "c.yaml").lambda_cos == 2.0
+
+
+def test_centred_matching_ignores_each_samples_common_state_and_its_padding():
+    loss = CLRMLoss({0: 1}, DS, DT, CLRMConfig(center=True, tokens="video"))
+    student = student_outputs(layers=1, heads=2)
+    teacher = teacher_outputs(layers=2, heads=2, length=LV)  # (B, Lv, d_t)
+    out = loss(student, teacher, masks())
+    shifted = {**teacher, "hidden_states": [h.clone() for h in teacher["hidden_states"]]}
+    shifted["hidden_states"][1] += torch.randn(B, 1, DT)  # one common vector per sample
+    shifted["hidden_states"][1][1, 3:] = 50.0  # and garbage on sample 1's padded clips
+    assert loss(student, shifted, masks())["clrm_rep"].item() == pytest.approx(out["clrm_rep"].item(), rel=1e-5)
+    plain = CLRMLoss({0: 1}, DS, DT, CLRMConfig(tokens="video"))
+    plain.load_state_dict(loss.state_dict())
+    assert plain(student, shifted, masks())["clrm_rep"].item() != pytest.approx(out["clrm_rep"].item(), rel=1e-3)
+    # a student whose projection is the teacher up to a per-sample vector matches exactly
+    with torch.no_grad():
+        exact = {**teacher, "hidden_states": list(teacher["hidden_states"])}
+        exact["hidden_states"][1] = loss.projections["0"](student["hidden_states"][0][:, :LV]) + 3.0
+    assert loss(student, exact, masks())["clrm_rep"].item() == pytest.approx(0.0, abs=1e-6)
