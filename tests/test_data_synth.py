@@ -50,6 +50,21 @@ def test_summary_and_refusing_a_full_folder(tiny, tmp_path, capsys):
     assert "option --preset: unknown preset 'huge'" in capsys.readouterr().err
 
 
+def test_pretrain_split_leaves_train_and_val_as_they_are(tiny, tmp_path, capsys):
+    assert synth(tmp_path / "pre", "--seed", "3", "--pretrain", "10", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["queries"] == {"train": 24, "val": 8, "pretrain": 10}
+    with_pretrain, without = tree(tmp_path / "pre"), tree(tiny)
+    assert {name: data for name, data in with_pretrain.items() if name in without and name != "dataset.yaml"} == {
+        name: data for name, data in without.items() if name != "dataset.yaml"
+    }
+    pretrain = VTGDataset(tmp_path / "pre", "pretrain")
+    assert len(pretrain) == 10 and pretrain.dims == VTGDataset(tiny, "train").dims
+    train_vids = {a.vid for a in read_annotations(tiny / "train.jsonl")}
+    assert not train_vids & {a.vid for a in pretrain.annotations}  # other videos of the same world
+    assert synth(tmp_path / "bad", "--pretrain", "-1") == 2
+    assert "option --pretrain: expected 0 or more" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("levels", [1, 3])
 def test_dataset_loads_any_number_of_levels(tmp_path, levels):
     assert synth(tmp_path, "--levels", str(levels), "--train", "6", "--val", "2") == 0

@@ -3,6 +3,7 @@
 ::
 
     vtg data synth --out DIR [--seed N] [--preset tiny|demo|qvhighlights] [--levels K] [--train N] [--val N]
+                   [--pretrain N]
     vtg data convert --dataset charades|tacos|youtube --input FILE [--durations FILE] --out FILE.jsonl
     vtg data info --root DIR [--split val]
 """
@@ -34,6 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     synth.add_argument("--levels", type=int, help="number of backbone levels K (overrides the preset)")
     synth.add_argument("--train", type=int, help="number of training queries (overrides the preset)")
     synth.add_argument("--val", type=int, help="number of validation queries (overrides the preset)")
+    synth.add_argument(
+        "--pretrain", type=int, default=0, help="queries of a 'pretrain' split, a teacher's pre-training corpus"
+    )
     synth.add_argument("--force", action="store_true", help="write into a folder that is not empty")
     convert = parser.add_argument_group("convert: public annotations to QVHighlights jsonl")
     convert.add_argument("--dataset", help=f"source format: {', '.join(CONVERTERS)}")
@@ -67,7 +71,7 @@ def run_synth(args: argparse.Namespace) -> int:
         raise UserError(f"{args.out}: option --out: exists and is not a folder")
     if args.out.is_dir() and any(args.out.iterdir()) and not args.force:
         raise UserError(f"{args.out}: option --out: folder is not empty (use --force to overwrite)")
-    summary = write_synthetic(args.out, args.seed, args.preset, args.levels, args.train, args.val)
+    summary = write_synthetic(args.out, args.seed, args.preset, args.levels, args.train, args.val, args.pretrain)
     queries, levels = summary["queries"], summary["video_levels"]
     video_shape = f"(T, {levels}, {summary['video_dim']})" if levels > 1 else f"(T, {summary['video_dim']})"
     text_shape = f"({levels}, L, {summary['text_dim']})" if levels > 1 else f"(L, {summary['text_dim']})"
@@ -76,7 +80,7 @@ def run_synth(args: argparse.Namespace) -> int:
         args.json,
         [
             f"wrote {args.out} (preset {args.preset}, seed {args.seed}, {summary['bytes'] / 1e6:.1f} MB):",
-            f"  train.jsonl {queries['train']} queries, val.jsonl {queries['val']} queries, dataset.yaml",
+            "  " + ", ".join(f"{split}.jsonl {count} queries" for split, count in queries.items()) + ", dataset.yaml",
             f"  video features {video_shape} in {', '.join(summary['video_feature_dirs'])}/, "
             f"text features {text_shape} in {summary['text_feature_dir']}/, clips of {summary['clip_len']} s",
         ],

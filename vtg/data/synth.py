@@ -19,6 +19,11 @@ What it plants (for query q with concept c_q, one of ``concepts`` random unit ve
   embeddings (unrelated to ``v_f``: the model must learn the pairing); deeper levels spread the
   concept over all tokens, as a contextual encoder does.
 
+Splits: ``train`` and ``val``, and with ``pretrain=N`` a third split of N more queries of the same world
+(concepts, words, statistics), drawn after the other two so that they stay byte for byte what they are
+without it: a teacher's pre-training corpus, as UniVTG's teacher is pre-trained on far more data than
+the downstream task's labels (SpikingVTG Sec. 4.5.1: CLRM lets the student benefit from that).
+
 Windows: one to three per query, short (< 10 s), middle (10-30 s) or long (> 30 s), on clip boundaries,
 never touching; ``relevant_clip_ids`` are the clips inside them with three annotators' 0-4 scores
 peaking mid-window. Files are written deterministically (:func:`vtg.data.npz.write_npz`): the same seed
@@ -192,9 +197,16 @@ class SyntheticWorld:
 
 
 def write_synthetic(
-    out: Path, seed: int, preset_name: str, levels: int | None = None, train: int | None = None, val: int | None = None
+    out: Path,
+    seed: int,
+    preset_name: str,
+    levels: int | None = None,
+    train: int | None = None,
+    val: int | None = None,
+    pretrain: int = 0,
 ) -> dict[str, Any]:
-    """Write a synthetic dataset folder; return a summary of what was written."""
+    """Write a synthetic dataset folder (with a ``pretrain`` split of that many queries when > 0); return a
+    summary of what was written."""
     if preset_name not in PRESETS:
         raise UserError(f"option --preset: unknown preset {preset_name!r} (choose from {', '.join(PRESETS)})")
     preset = PRESETS[preset_name]
@@ -202,6 +214,8 @@ def write_synthetic(
     for name, value in overrides.items():
         if value is not None and value < 1:
             raise UserError(f"option --{name}: expected a positive number, got {value}")
+    if pretrain < 0:
+        raise UserError(f"option --pretrain: expected 0 or more queries, got {pretrain}")
     preset = replace(preset, **{k: v for k, v in overrides.items() if v is not None})
 
     rng = np.random.default_rng(seed)
@@ -214,7 +228,7 @@ def write_synthetic(
             stale.unlink()
 
     qid = 0
-    splits = {"train": preset.train, "val": preset.val}
+    splits = {"train": preset.train, "val": preset.val, **({"pretrain": pretrain} if pretrain else {})}
     with tqdm(total=sum(splits.values()), desc="vtg data synth", unit="query", file=sys.stderr) as bar:
         for split, count in splits.items():
             lines = []
