@@ -92,7 +92,7 @@ class SpikingVTG(nn.Module):
                 neuron.spike_grad = heaviside_atan(config.surrogate_alpha)
         self._scale_initial_weights(config.init_gain, config.input_init_gain)
         self.implicit = ImplicitEquilibrium(config.solver_iters, config.solver_tol, config.solver)
-        self.criterion = ClipwiseCriterion(config.loss_weights())
+        self.criterion = ClipwiseCriterion(config)
 
     @torch.no_grad()
     def _scale_initial_weights(self, gain: float, input_gain: float) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vtg.losses.clipwise import ClipwiseCriterion, ClipwiseLossWeights
+from vtg.losses.clipwise import ClipwiseCriterion
+from vtg.losses.clipwise_config import ClipwiseHeadConfig
 
 
 def one_video(clips: int, pred_scale: float) -> tuple[dict, dict]:
@@ -29,7 +30,7 @@ def one_video(clips: int, pred_scale: float) -> tuple[dict, dict]:
 
 
 def test_boundary_term_is_on_fractions_of_the_video():
-    criterion = ClipwiseCriterion(ClipwiseLossWeights())
+    criterion = ClipwiseCriterion(ClipwiseHeadConfig())
     short = criterion(*one_video(8, 1.5))
     long = criterion(*one_video(80, 1.5))
     # the same relative error costs the same whatever the video's length (in clip units: 10x more)
@@ -40,11 +41,13 @@ def test_boundary_term_is_on_fractions_of_the_video():
 
 
 def test_total_is_the_weighted_sum_and_empty_terms_keep_the_graph():
-    weights = ClipwiseLossWeights(boundary=2.0, giou=3.0, foreground=5.0, saliency_inter=0.5, saliency_intra=0.25)
+    weights = ClipwiseHeadConfig(
+        loss_boundary=2.0, loss_giou=3.0, loss_foreground=5.0, loss_saliency_inter=0.5, loss_saliency_intra=0.25
+    )
     outputs, batch = one_video(6, 2.0)
     losses = ClipwiseCriterion(weights)(outputs, batch)
     expected = sum(
-        getattr(weights, name) * float(losses[name])
+        getattr(weights, f"loss_{name}") * float(losses[name])
         for name in ("boundary", "giou", "foreground", "saliency_inter", "saliency_intra")
     )
     assert float(losses["total"]) == pytest.approx(expected, rel=1e-5)

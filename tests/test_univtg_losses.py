@@ -11,9 +11,8 @@ import torch
 import yaml
 
 from sdst_teacher.univtg.config import UniVTGConfig
-from sdst_teacher.univtg.losses import UniVTGCriterion
 from sdst_teacher.univtg.model import build
-from vtg.losses.clipwise import inter_video_loss, intra_video_loss, temporal_giou
+from vtg.losses.clipwise import ClipwiseCriterion, inter_video_loss, intra_video_loss, temporal_giou
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -74,7 +73,7 @@ def test_criterion_weights_and_foreground_bce():
         "saliency": torch.zeros(1, 3),
         "saliency_valid": torch.tensor([False]),
     }
-    losses = UniVTGCriterion(config)(outputs, batch)
+    losses = ClipwiseCriterion(config)(outputs, batch)
     # on fractions of the 2 real clips: (0.5, 1) against (0.75, 0.5); both |x| < 1 -> 0.5 x^2
     smooth_l1 = 0.5 * 0.25**2 + 0.5 * 0.5**2
     # pred [-1, 2], target [-1.5, 1] around the same centre

@@ -27,8 +27,8 @@ from sdst_teacher.univtg.config import UniVTGConfig
 from sdst_teacher.univtg.embeddings import TokenEmbedding
 from sdst_teacher.univtg.encoder_layer import EncoderLayer
 from sdst_teacher.univtg.heads import BoundaryHead, ConvHead, SaliencyHead
-from sdst_teacher.univtg.losses import UniVTGCriterion
 from vtg.errors import UserError
+from vtg.losses.clipwise import ClipwiseCriterion
 from vtg.postprocess.predictions import batch_predictions
 
 
@@ -48,7 +48,7 @@ class UniVTG(nn.Module):
         self.foreground_head = ConvHead(dim, 1, config.head_layers, config.head_kernel)
         self.boundary_head = BoundaryHead(dim, config.head_layers, config.head_kernel)
         self.saliency_head = SaliencyHead(dim)
-        self.criterion = UniVTGCriterion(config)
+        self.criterion = ClipwiseCriterion(config)
 
     def _check_inputs(self, video: torch.Tensor, text: torch.Tensor) -> None:
         # a checkpoint applied to features of another backbone is a user mistake, not a crash
@@ -87,7 +87,7 @@ class UniVTG(nn.Module):
         return outputs
 
     def loss(self, outputs: dict[str, Any], batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        """UniVTG's losses (see :mod:`sdst_teacher.univtg.losses`); ``total`` is back-propagated."""
+        """UniVTG's clip-wise losses (:mod:`vtg.losses.clipwise`); ``total`` is back-propagated."""
         return self.criterion(outputs, batch)
 
     @torch.no_grad()

@@ -29,11 +29,12 @@ in both directions. SpikingVTG calls these two the optional contrastive loss L_c
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import torch
 import torch.nn.functional as F
+
+from vtg.losses.clipwise_config import ClipwiseHeadConfig
 
 
 def temporal_giou(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
@@ -70,19 +71,6 @@ def inter_video_loss(video: torch.Tensor, sentence: torch.Tensor, labels: torch.
     return -(sim.log_softmax(dim=1).diagonal().mean() + sim.T.log_softmax(dim=1).diagonal().mean())
 
 
-@dataclasses.dataclass(frozen=True)
-class ClipwiseLossWeights:
-    """The weights b, g, f, inter, intra of ``total``, the background weight of L_f and tau."""
-
-    boundary: float = 10.0
-    giou: float = 1.0
-    foreground: float = 10.0
-    background_weight: float = 0.1
-    saliency_inter: float = 0.1
-    saliency_intra: float = 0.1
-    temperature: float = 0.07
-
-
 class ClipwiseCriterion:
     """``model.loss`` of a clip-wise model: the unweighted terms and their weighted ``total``.
 
@@ -90,11 +78,11 @@ class ClipwiseCriterion:
     (B, Lv), ``video_features`` (B, Lv, D), ``sentence`` (B, D); and the batch of docs/ARCHITECTURE.md.
     """
 
-    def __init__(self, weights: ClipwiseLossWeights):
-        self.weights = weights
+    def __init__(self, config: ClipwiseHeadConfig):
+        self.config = config  # the weights b, g, f, inter, intra of ``total``, L_f's background weight and tau
 
     def __call__(self, outputs: dict[str, Any], batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        w = self.weights
+        w = self.config
         mask = batch["video_mask"]  # (B, Lv)
         foreground = (batch["foreground"] > 0.5) & mask  # (B, Lv)
         logits = outputs["foreground_logits"]  # (B, Lv)
@@ -124,11 +112,11 @@ class ClipwiseCriterion:
             intra = inter = zero
 
         total = (
-            w.boundary * boundary
-            + w.giou * giou
-            + w.foreground * fg_loss
-            + w.saliency_inter * inter
-            + w.saliency_intra * intra
+            w.loss_boundary * boundary
+            + w.loss_giou * giou
+            + w.loss_foreground * fg_loss
+            + w.loss_saliency_inter * inter
+            + w.loss_saliency_intra * intra
         )
         return {
             "total": total,

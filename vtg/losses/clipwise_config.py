@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 
 from vtg.errors import UserError
-from vtg.losses.clipwise import ClipwiseLossWeights
 
 NON_NEGATIVE = ("loss_boundary", "loss_giou", "loss_foreground", "loss_saliency_inter", "loss_saliency_intra")
 
@@ -31,18 +30,6 @@ class ClipwiseHeadConfig:
     # prediction
     nms_threshold: float = 0.7
     max_windows: int = 10
-
-    def loss_weights(self) -> ClipwiseLossWeights:
-        """These fields as the criterion's weights."""
-        return ClipwiseLossWeights(
-            boundary=self.loss_boundary,
-            giou=self.loss_giou,
-            foreground=self.loss_foreground,
-            background_weight=self.background_weight,
-            saliency_inter=self.loss_saliency_inter,
-            saliency_intra=self.loss_saliency_intra,
-            temperature=self.temperature,
-        )
 
     def check_clipwise_fields(self, where: str) -> None:
         """A :class:`UserError` naming ``{where}.{field}`` for the first of these fields out of its range."""
