@@ -4,13 +4,14 @@
 
 Steps (each one a ``vtg``/``vtg-export`` command, printed before it runs):
 
-1. ``vtg data synth``              the synthetic dataset (train and val, K backbone levels)
-2. ``vtg train --model sdst``      the non-spiking teacher (SDST)
-3. ``vtg distill``                 CLRM transfer to the 1-bit NF SpikingVTG, plus a label-only student
-4. ``vtg predict``                 val predictions and official metrics of teacher and student
-5. ``vtg-export --target lava``    the Lava bundle of the student
-6. ``vtg simulate``                fixed-point Loihi-style simulation with the spike-for-spike check
-7. ``vtg energy report``           energy-accuracy trade-off over Tc, with plots
+1. ``vtg data synth``              the synthetic dataset (train, val and a pretrain split, K backbone levels)
+2. ``vtg train --model sdst``      SDST, the non-spiking comparison model (and the energy reference)
+3. ``vtg train --model univtg``    the UniVTG-style teacher, pre-trained on the pretrain split
+4. ``vtg distill``                 CLRM transfer from it to the 1-bit NF SpikingVTG, plus a label-only student
+5. ``vtg predict``                 val predictions and official metrics of SDST, teacher and student
+6. ``vtg-export --target lava``    the Lava bundle of the student
+7. ``vtg simulate``                fixed-point Loihi-style simulation with the spike-for-spike check
+8. ``vtg energy report``           energy-accuracy trade-off over Tc, with plots
 
 It writes ``OUT/summary.json`` and ``OUT/report.html``. A step whose output already exists is reused,
 so a second run only redoes what is missing (``--fresh`` starts over).
@@ -30,6 +31,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 TC_SWEEP = "1,2,4,8,16"
+PRETRAIN_QUERIES = 3200  # the teacher's pre-training split (vtg data synth --pretrain); --quick: 200
 
 
 def tool(name: str) -> str:
@@ -67,29 +69,22 @@ class Demo:
     def run(self) -> dict[str, Any]:
         vtg, data = tool("vtg"), str(self.data)
         epochs = ["--epochs", "2"] if self.quick else []
+        pretrain = str(200 if self.quick else PRETRAIN_QUERIES)
         self.step(
             "data",
             self.data / "dataset.yaml",
-            [vtg, "data", "synth", "--out", data, "--seed", "0", "--preset", "demo", "--force", "--json"],
+            [vtg, "data", "synth", "--out", data, "--seed", "0", "--preset", "demo", "--pretrain", pretrain]
+            + ["--force", "--json"],
         )
-        teacher_dir = self.out / "teacher"
-        self.step(
-            "teacher",
-            teacher_dir / "best.ckpt",
-            [
-                vtg,
-                "train",
-                "--config",
-                "configs/sdst_demo.yaml",
-                "--data",
-                data,
-                "--out",
-                str(teacher_dir),
-                "--json",
-                *epochs,
-            ],
-        )
-        student_dir = self.out / "student"
+        sdst_dir, teacher_dir, student_dir = self.out / "sdst", self.out / "teacher", self.out / "student"
+        for name, folder, config, options in (
+            ("sdst", sdst_dir, "configs/sdst_demo.yaml", []),
+            # pre-trained on the 3200 queries of the pretrain split, as the paper's UniVTG teacher is
+            # pre-trained on far more than the downstream labels; 4 epochs (800 steps)
+            ("teacher", teacher_dir, "configs/univtg_demo.yaml", ["--train-split", "pretrain", "--epochs", "4"]),
+        ):
+            command = [vtg, "train", "--config", config, "--data", data, "--out", str(folder), "--json", *options]
+            self.step(name, folder / "best.ckpt", command + epochs)
         distill = self.step(
             "distill",
             student_dir / "student.ckpt",
@@ -110,40 +105,15 @@ class Demo:
             ],
         )
         student_ckpt = student_dir / "student.ckpt"
-        teacher = self.step(
-            "predict_teacher",
-            self.out / "teacher_val_preds.jsonl",
-            [
-                vtg,
-                "predict",
-                "--checkpoint",
-                str(teacher_dir / "best.ckpt"),
-                "--data",
-                data,
-                "--split",
-                "val",
-                "--out",
-                str(self.out / "teacher_val_preds.jsonl"),
-                "--json",
-            ],
-        )
-        student = self.step(
-            "predict_student",
-            self.out / "student_val_preds.jsonl",
-            [
-                vtg,
-                "predict",
-                "--checkpoint",
-                str(student_ckpt),
-                "--data",
-                data,
-                "--split",
-                "val",
-                "--out",
-                str(self.out / "student_val_preds.jsonl"),
-                "--json",
-            ],
-        )
+        predicted = {}
+        for name, checkpoint in (
+            ("sdst", sdst_dir / "best.ckpt"),
+            ("teacher", teacher_dir / "best.ckpt"),
+            ("student", student_ckpt),
+        ):
+            predictions = self.out / f"{name}_val_preds.jsonl"
+            command = [vtg, "predict", "--checkpoint", str(checkpoint), "--data", data, "--split", "val"]
+            predicted[name] = self.step(f"predict_{name}", predictions, command + ["--out", str(predictions), "--json"])
         bundle = self.out / "bundle"
         self.step(
             "export",
@@ -182,7 +152,7 @@ class Demo:
                 "--checkpoint",
                 str(student_ckpt),
                 "--teacher",
-                str(teacher_dir / "best.ckpt"),
+                str(sdst_dir / "best.ckpt"),
                 "--data",
                 data,
                 "--split",
@@ -197,8 +167,9 @@ class Demo:
         )
         comparison = json.loads(Path(distill["comparison"]["json"]).read_text()) if "comparison" in distill else None
         summary = {
-            "teacher": teacher["metrics"],
-            "student": student["metrics"],
+            "sdst": predicted["sdst"]["metrics"],
+            "teacher": predicted["teacher"]["metrics"],
+            "student": predicted["student"]["metrics"],
             "distillation": comparison,
             "lava": lava,
             "energy": [
@@ -243,9 +214,16 @@ def energy_table(points: list[dict[str, Any]]) -> str:
 
 
 def write_report(out: Path, summary: dict[str, Any]) -> None:
-    """``report.html``: metrics of teacher and student, the Lava check, and the energy plots."""
+    """``report.html``: metrics of the models, the Lava check, and the energy plots."""
     keys = ["MR-full-R1@0.5", "MR-full-R1@0.7", "MR-full-mAP", "HL-min-VeryGood-mAP", "HL-min-VeryGood-Hit1"]
     lava, reference = summary["lava"], summary["energy_reference"]
+    rows = {
+        "SDST (comparison model)": summary["sdst"],
+        "UniVTG-style teacher": summary["teacher"],
+        "1-bit NF SpikingVTG, CLRM-distilled": summary["student"],
+    }
+    if summary["distillation"] is not None:  # the label-only student of the same budget, same seed
+        rows["1-bit NF SpikingVTG, labels only"] = summary["distillation"]["models"]["label_only"]["metrics"]
     plots = sorted((out / "energy").glob("*.png"))
     images = "".join(
         f'<figure><img src="energy/{p.name}" width="560"><figcaption>{p.stem}</figcaption></figure>' for p in plots
@@ -255,12 +233,12 @@ def write_report(out: Path, summary: dict[str, Any]) -> None:
 table{{border-collapse:collapse}}figure{{display:inline-block}}</style></head><body>
 <h1>SpikingVTG demo on the synthetic dataset</h1>
 <h2>Validation metrics (official QVHighlights definitions)</h2>
-{metrics_table({"SDST teacher": summary["teacher"], "1-bit NF SpikingVTG (CLRM)": summary["student"]}, keys)}
+{metrics_table(rows, keys)}
 <h2>Loihi-style Lava simulation (fixed point)</h2>
 <p>{lava["queries"]} val queries, <b>{lava["spike_mismatches"]} spike mismatches</b> against the PyTorch integer
 reference, {lava["queries_per_s"]:.2f} queries/s.</p>
 <h2>Energy-accuracy trade-off over Tc</h2>
-<p>Reference: the {html.escape(reference["name"])} teacher, {reference["total_mj"]:.4g} mJ per query (FP-MAC at 45 nm).
+<p>Reference: {html.escape(reference["name"])}, {reference["total_mj"]:.4g} mJ per query (FP-MAC at 45 nm).
 Student energy: spike-triggered accumulations (|s| x fan-out, INT-ACC) plus its remaining floating-point work.</p>
 {energy_table(summary["energy"])}
 {images}
