@@ -16,7 +16,8 @@ distilled student beats its label-only twin. ``comparison.json``::
      "gaps": {"distilled_minus_label_only": {metric: ..}, "teacher_minus_distilled": {metric: ..}},
      "wins": {metric: seeds where distilled > label_only}}
 
-``comparison.md`` is the same as tables for a person.
+``comparison.md`` is the same as tables for a person, ``comparison.png`` as bars
+(:mod:`spiking.comparison_plot`).
 """
 
 from __future__ import annotations
@@ -160,8 +161,12 @@ def markdown(report: dict[str, Any]) -> str:
 
 
 def write_comparison(report: dict[str, Any], out: Path) -> dict[str, str]:
-    """Write ``out/comparison.json`` and ``out/comparison.md``; return their paths."""
-    paths = {"json": out / "comparison.json", "markdown": out / "comparison.md"}
+    """Write ``out/comparison.json``, ``out/comparison.md`` and the bar chart ``out/comparison.png``;
+    return their paths."""
+    from spiking.comparison_plot import plot_comparison
+
+    paths = {"json": out / "comparison.json", "markdown": out / "comparison.md", "plot": out / "comparison.png"}
     atomic_write_text(paths["json"], json.dumps(report, indent=2) + "\n")
     atomic_write_text(paths["markdown"], markdown(report))
+    plot_comparison(report, paths["plot"])
     return {kind: str(path) for kind, path in paths.items()}

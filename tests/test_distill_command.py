@@ -135,6 +135,7 @@ def test_several_seeds_give_one_pair_of_students_each_and_their_means(setup, tmp
     wins = sum(d["metrics"]["HL-min-VeryGood-Hit1"] > b["metrics"]["HL-min-VeryGood-Hit1"] for d, b in pairs)
     assert report["wins"]["HL-min-VeryGood-Hit1"] == wins
     assert "| 5 | label_only |" in (out / "comparison.md").read_text()
+    assert (out / "comparison.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_student_checkpoint_is_a_plain_student(compared):
