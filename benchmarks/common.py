@@ -14,6 +14,7 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -92,3 +93,21 @@ def run_json(command: list[str], log: Path | None = None) -> dict[str, Any]:
         tail = log.read_text()[-2000:] if log is not None else ""
         raise RuntimeError(f"{' '.join(command)} failed with exit status {done.returncode}\n{tail}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def quick_main(
+    argv: list[str] | None,
+    doc: str,
+    quick_help: str,
+    run: Callable[[bool], dict[str, Any]],
+    headline: Callable[[dict[str, Any]], Any],
+) -> int:
+    """A benchmark's command line: ``--quick`` (``quick_help`` says what it shrinks), ``run(quick)``, then
+    its ``headline(result)`` as one JSON line (the whole result goes to benchmarks/results)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    args = parser.parse_args(argv)
+    print(json.dumps(headline(run(args.quick))))
+    return 0

@@ -15,13 +15,11 @@ Result: benchmarks/results/energy_tc.json.
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from typing import Any
 
 from benchmarks.assets import STUDENT_TRAINING, WORK, demo_data, student_checkpoint
-from benchmarks.common import ROOT, machine_info, run_json, tool, write_result
+from benchmarks.common import ROOT, machine_info, quick_main, run_json, tool, write_result
 
 NAME = "energy_tc"
 TCS = "1,2,4,8,16"
@@ -61,13 +59,13 @@ def run(quick: bool = False, progress: bool = True) -> dict[str, Any]:
     return result
 
 
+def headline(result: dict[str, Any]) -> dict[Any, float]:
+    """What ``main`` prints: the one number per configuration a reader looks at first."""
+    return {p["tc"]: p["total_mj"] for p in result["measured"]["points"]}
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="16 val queries instead of 64")
-    args = parser.parse_args(argv)
-    result = run(args.quick)
-    print(json.dumps({p["tc"]: p["total_mj"] for p in result["measured"]["points"]}))
-    return 0
+    return quick_main(argv, __doc__, "16 val queries instead of 64", run, headline)
 
 
 if __name__ == "__main__":

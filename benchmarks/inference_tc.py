@@ -12,14 +12,12 @@ projections, post-processing). Result: benchmarks/results/inference_tc.json.
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import time
 from typing import Any
 
 from benchmarks.assets import STUDENT_TRAINING, demo_data, student_checkpoint
-from benchmarks.common import ROOT, machine_info, write_result
+from benchmarks.common import ROOT, machine_info, quick_main, write_result
 
 NAME = "inference_tc"
 TCS = (1, 2, 4, 8, 16)
@@ -84,13 +82,13 @@ def run(quick: bool = False, progress: bool = True) -> dict[str, Any]:
     return result
 
 
+def headline(result: dict[str, Any]) -> dict[Any, float]:
+    """What ``main`` prints: the one number per configuration a reader looks at first."""
+    return {p["tc"]: p["queries_per_s"] for p in result["points"]}
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="32 queries and one pass instead of 64 and 3")
-    args = parser.parse_args(argv)
-    result = run(args.quick)
-    print(json.dumps({p["tc"]: p["queries_per_s"] for p in result["points"]}))
-    return 0
+    return quick_main(argv, __doc__, "32 queries and one pass instead of 64 and 3", run, headline)
 
 
 if __name__ == "__main__":

@@ -10,14 +10,13 @@ author measured and is left alone). ``--quick`` simulates 10 queries instead of 
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
 from typing import Any
 
 from benchmarks.assets import STUDENT_TRAINING, WORK, demo_data, lava_bundle
-from benchmarks.common import RESULTS, ROOT, machine_info, write_result
+from benchmarks.common import RESULTS, ROOT, machine_info, quick_main, write_result
 
 NAME = "lava_simulation"
 
@@ -45,13 +44,13 @@ def run(quick: bool = False, progress: bool = True) -> dict[str, Any]:
     return result
 
 
+def headline(result: dict[str, Any]) -> dict[Any, float]:
+    """What ``main`` prints: the one number per configuration a reader looks at first."""
+    return {p: v["lava_queries_per_s"] for p, v in result["precisions"].items()}
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="10 queries instead of 50")
-    args = parser.parse_args(argv)
-    result = run(args.quick)
-    print(json.dumps({p: v["lava_queries_per_s"] for p, v in result["precisions"].items()}))
-    return 0
+    return quick_main(argv, __doc__, "10 queries instead of 50", run, headline)
 
 
 if __name__ == "__main__":

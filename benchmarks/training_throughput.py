@@ -12,8 +12,6 @@ or Lightning's bookkeeping. Result: benchmarks/results/training_throughput.json.
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import time
 from typing import Any
@@ -21,7 +19,7 @@ from typing import Any
 import yaml
 
 from benchmarks.assets import demo_data
-from benchmarks.common import ROOT, machine_info, write_result
+from benchmarks.common import ROOT, machine_info, quick_main, write_result
 
 NAME = "training_throughput"
 MODELS = {  # label -> demo config
@@ -106,13 +104,13 @@ def run(quick: bool = False, progress: bool = True) -> dict[str, Any]:
     return result
 
 
+def headline(result: dict[str, Any]) -> dict[Any, float]:
+    """What ``main`` prints: the one number per configuration a reader looks at first."""
+    return {k: v["steps_per_s"] for k, v in result["models"].items()}
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="5 timed steps per model")
-    args = parser.parse_args(argv)
-    result = run(args.quick)
-    print(json.dumps({k: v["steps_per_s"] for k, v in result["models"].items()}))
-    return 0
+    return quick_main(argv, __doc__, "5 timed steps per model", run, headline)
 
 
 if __name__ == "__main__":
