@@ -130,9 +130,8 @@ def markdown(report: dict[str, Any]) -> str:
     ]
     for role, entry in report["models"].items():
         label = entry["model"] + (f" ({entry['variant']})" if entry["variant"] else "")
-        checkpoint = f"`{entry['checkpoint']}`" if "checkpoint" in entry else f"{len(entry['runs'])} runs below"
-        if "runs" in entry and len(entry["runs"]) == 1:
-            checkpoint = f"`{entry['runs'][0]['checkpoint']}`"
+        runs = entry.get("runs", [entry])  # the teacher is its own single run
+        checkpoint = f"`{runs[0]['checkpoint']}`" if len(runs) == 1 else f"{len(runs)} runs below"
         cells = []
         for name in names:
             cell = f"{entry['metrics'][name]:.2f}"
