@@ -39,6 +39,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from torch import nn
 
 from spiking.clrm import CLRMConfig, CLRMLoss, resolve_layer_map
+from spiking.transfer_data import TransferDataModule
 from vtg.engine.checkpoint import (
     METADATA_KEY,
     atomic_save,
@@ -67,6 +68,7 @@ class DistillConfig:
     clrm_epochs: int = 3
     clrm_stage_task_weight: float = 0.0
     task_stage_clrm_weight: float = 0.0
+    transfer_split: str | None = None  # the CLRM stage's split (spiking/transfer_data.py); None: the train split
 
     @classmethod
     def from_dict(cls, section: Any, source: str, epochs: int) -> DistillConfig:
@@ -75,7 +77,7 @@ class DistillConfig:
             section = {}
         if not isinstance(section, dict):
             raise UserError(f"{source}: field 'distill': expected a mapping, got {type(section).__name__}")
-        schedule = ("clrm_epochs", "clrm_stage_task_weight", "task_stage_clrm_weight")
+        schedule = ("clrm_epochs", "clrm_stage_task_weight", "task_stage_clrm_weight", "transfer_split")
         known = schedule + tuple(f.name for f in dataclasses.fields(CLRMConfig))
         for key in section:
             if key not in known:
@@ -87,11 +89,29 @@ class DistillConfig:
                 f"got {clrm_epochs!r}"
             )
         weights = {}
-        for name in schedule[1:]:
+        for name in schedule[1:3]:
             weights[name] = check_number(section.get(name, getattr(cls, name)), f"{source}: field 'distill.{name}'")
             if weights[name] < 0:
                 raise UserError(f"{source}: field 'distill.{name}': must be >= 0, got {weights[name]}")
-        return cls(clrm=CLRMConfig.from_dict(section, source), clrm_epochs=clrm_epochs, **weights)
+        transfer_split = section.get("transfer_split")
+        if transfer_split is not None:
+            if not isinstance(transfer_split, str) or not transfer_split:
+                raise UserError(
+                    f"{source}: field 'distill.transfer_split': expected a split name, got {transfer_split!r}"
+                )
+            if clrm_epochs == 0:
+                raise UserError(f"{source}: field 'distill.transfer_split': needs a CLRM stage (clrm_epochs >= 1)")
+            if weights["clrm_stage_task_weight"] != 0:
+                raise UserError(
+                    f"{source}: field 'distill.clrm_stage_task_weight': must be 0 with a transfer split "
+                    "(its queries carry no labels for the task loss)"
+                )
+        return cls(
+            clrm=CLRMConfig.from_dict(section, source),
+            clrm_epochs=clrm_epochs,
+            transfer_split=transfer_split,
+            **weights,
+        )
 
     def weights(self, epoch: int) -> tuple[float, float]:
         """``(clrm_weight, task_weight)`` of ``epoch`` (see the module docstring)."""
@@ -148,9 +168,12 @@ class DistillationModel(nn.Module):
         return outputs
 
     def loss(self, outputs: dict[str, Any], batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        """``total`` of the schedule, the student's task terms, ``task`` (their total) and the CLRM terms."""
-        task = self.student.loss(outputs, batch)
+        """``total`` of the schedule, the CLRM terms and, unless the task's weight is 0, the student's task
+        terms and ``task`` (their total): a transfer split's batches have no labels to score."""
         clrm = self.clrm(outputs, outputs["teacher"], batch)
+        if self.task_weight == 0:
+            return {"total": self.clrm_weight * clrm["clrm"], **clrm}
+        task = self.student.loss(outputs, batch)
         total = self.task_weight * task["total"] + self.clrm_weight * clrm["clrm"]
         terms = {name: value for name, value in task.items() if name != "total"}
         return {"total": total, "task": task["total"], **clrm, **terms}
@@ -260,7 +283,11 @@ def fit_distillation(run: TrainRun, teacher_path: Path, section: Any) -> dict[st
     """Train ``run``'s student with CLRM from the teacher of ``teacher_path`` through the engine
     (:func:`vtg.engine.trainer.fit_module`), write ``OUT/student.ckpt``; return the run's summary."""
     recipe = DistillConfig.from_dict(section, run.config_source, run.train.epochs)
-    data = open_data(run)
+    transfer = recipe.transfer_split is not None
+    if transfer:
+        data = open_data(run, TransferDataModule, transfer_split=recipe.transfer_split, clrm_epochs=recipe.clrm_epochs)
+    else:
+        data = open_data(run)
     module = build_distill_module(run, data, teacher_path, recipe)
     config = {
         "teacher": str(teacher_path),
@@ -272,7 +299,7 @@ def fit_distillation(run: TrainRun, teacher_path: Path, section: Any) -> dict[st
     with warnings.catch_warnings():
         # the frozen teacher is meant to be in eval mode during training
         warnings.filterwarnings("ignore", ".*module\\(s\\) in eval mode at the start of training.*")
-        summary = fit_module(run, module, data, config, extra)
+        summary = fit_module(run, module, data, config, extra, reload_train_data=transfer)
     student = run.out / STUDENT_CHECKPOINT
     if rank_zero_only.rank == 0:
         write_student_checkpoint(Path(summary["checkpoints"]["last"]), student)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import shutil
 from pathlib import Path
 
 import lightning as L
@@ -222,3 +223,52 @@ def test_seed_option_mistakes_are_one_line(setup, tmp_path, capsys, extra, messa
     assert main(distill_args(setup, tmp_path / "out", *extra)) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def with_unlabelled_split(setup: dict, root: Path) -> tuple[Path, Path]:
+    """A copy of the tiny data with split 'unlabelled' (the val queries without windows or saliency) and a
+    config whose CLRM stage (epoch 0 of 2) runs on it."""
+    data = root / "data"
+    shutil.copytree(setup["data"], data)
+    lines = [json.loads(line) for line in (data / "val.jsonl").read_text().splitlines()]
+    unlabelled = [{key: line[key] for key in ("qid", "query", "vid", "duration")} for line in lines]
+    (data / "unlabelled.jsonl").write_text("".join(json.dumps(line) + "\n" for line in unlabelled))
+    spec = yaml.safe_load((data / "dataset.yaml").read_text())
+    spec["splits"]["unlabelled"] = "unlabelled.jsonl"
+    (data / "dataset.yaml").write_text(yaml.safe_dump(spec))
+    config = yaml.safe_load(setup["config"].read_text())
+    config["distill"]["transfer_split"] = "unlabelled"
+    (root / "transfer.yaml").write_text(yaml.safe_dump(config))
+    return data, root / "transfer.yaml"
+
+
+def test_clrm_stage_draws_the_unlabelled_transfer_split_then_the_task_the_train_split(setup, tmp_path, capsys):
+    data, config = with_unlabelled_split(setup, tmp_path)
+    args = ["distill", "--teacher", str(setup["teacher"]), "--config", str(config), "--data", str(data)]
+    args += ["--accelerator", "cpu", "--limit-val-batches", "1"]
+    assert main([*args, "--out", str(tmp_path / "straight")]) == 0
+    entries = json.loads((tmp_path / "straight" / "metrics.json").read_text())["epochs"]
+    assert "train/task" not in entries[0] and entries[0]["train/total"] == pytest.approx(entries[0]["train/clrm"])
+    assert entries[1]["train/total"] == pytest.approx(entries[1]["train/task"], rel=1e-5)
+    batches = {split: -(-len((data / f"{split}.jsonl").read_text().splitlines()) // 4) for split in ("val", "train")}
+    assert batches["val"] != batches["train"]  # so that the step count tells which split each epoch read
+    assert torch.load(tmp_path / "straight" / "last.ckpt", weights_only=False)["global_step"] == sum(batches.values())
+
+    # resumed after the CLRM stage, the run goes on with the train split as the uninterrupted one did
+    assert main([*args, "--out", str(tmp_path / "resumed"), "--epochs", "1"]) == 0
+    assert main([*args, "--out", str(tmp_path / "resumed"), "--resume", "auto"]) == 0
+    capsys.readouterr()
+    resumed, _ = load_model(tmp_path / "resumed" / "student.ckpt")
+    straight, _ = load_model(tmp_path / "straight" / "student.ckpt")
+    for name, value in straight.state_dict().items():
+        torch.testing.assert_close(resumed.state_dict()[name], value, rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_missing_transfer_split_is_one_line(setup, tmp_path, capsys):
+    config = yaml.safe_load(setup["config"].read_text())
+    config["distill"]["transfer_split"] = "nowhere"
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    args = ["distill", "--teacher", str(setup["teacher"]), "--config", str(tmp_path / "c.yaml")]
+    assert main([*args, "--data", str(setup["data"]), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "nowhere" in err and err.count("\n") == 1

@@ -43,7 +43,7 @@ def test_clrm_gradients_reach_projections_and_student_through_the_equilibrium(te
     batch = make_batch()
     outputs = model(batch)
     losses = model.loss(outputs, batch)  # epoch 0: the CLRM stage, total = L_CLRM
-    assert losses["total"] is not losses["task"] and torch.allclose(losses["total"], losses["clrm"])
+    assert "task" not in losses and torch.allclose(losses["total"], losses["clrm"])
     losses["total"].backward()
     for name, projection in model.clrm.projections.items():
         assert projection.weight.grad is not None and projection.weight.grad.abs().sum() > 0, name
@@ -109,3 +109,30 @@ def test_distill_config_checks_fields():
         DistillConfig.from_dict({"lamda_cos": 1.0}, "c.yaml", epochs=4)
     with pytest.raises(UserError, match="field 'distill.task_stage_clrm_weight'"):
         DistillConfig.from_dict({"task_stage_clrm_weight": -1}, "c.yaml", epochs=4)
+
+
+def test_transfer_split_needs_a_clrm_stage_without_task_loss():
+    config = DistillConfig.from_dict({"clrm_epochs": 1, "transfer_split": "pretrain"}, "c.yaml", epochs=3)
+    assert config.transfer_split == "pretrain" and DistillConfig.from_dict(config.to_dict(), "c.yaml", 3) == config
+    assert DistillConfig.from_dict({}, "c.yaml", epochs=3).transfer_split is None
+    for section, message in (
+        ({"clrm_epochs": 0, "transfer_split": "pretrain"}, "field 'distill.transfer_split': needs a CLRM stage"),
+        ({"transfer_split": 3}, "field 'distill.transfer_split': expected a split name"),
+        ({"transfer_split": "p", "clrm_stage_task_weight": 1.0}, "field 'distill.clrm_stage_task_weight': must be 0"),
+    ):
+        with pytest.raises(UserError, match=message):
+            DistillConfig.from_dict(section, "c.yaml", epochs=3)
+
+
+def test_task_terms_are_left_out_at_task_weight_zero():
+    """The CLRM stage on a transfer split: its batches carry no labels, so the task loss is not computed."""
+    model = recipe("univtg", "1bit_nf", DistillConfig(clrm_epochs=1)).train()
+    batch = make_batch()
+    outputs = model(batch)
+    unlabelled = {k: v for k, v in batch.items() if k not in ("foreground", "boundary", "saliency", "saliency_valid")}
+    losses = model.loss(outputs, unlabelled)
+    assert set(losses) == {"total", "clrm", "clrm_rep", "clrm_att"} and torch.isfinite(losses["total"])
+    model.set_epoch(1)
+    assert "task" in model.loss(outputs, batch)
+    with pytest.raises(KeyError):
+        model.loss(outputs, unlabelled)

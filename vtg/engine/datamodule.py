@@ -44,9 +44,9 @@ class VTGDataModule(L.LightningDataModule):
     ) -> None:
         super().__init__()
         self.root = Path(root)
-        lengths = {"max_video_len": max_video_len, "max_query_len": max_query_len}
-        self.train_set = VTGDataset(self.root, train_split, **lengths)
-        self.val_set = VTGDataset(self.root, val_split, **lengths)
+        self.lengths = {"max_video_len": max_video_len, "max_query_len": max_query_len}
+        self.train_set = VTGDataset(self.root, train_split, **self.lengths)
+        self.val_set = VTGDataset(self.root, val_split, **self.lengths)
         for name, dataset in ((train_split, self.train_set), (val_split, self.val_set)):
             if len(dataset) == 0:
                 raise UserError(f"{dataset.config.split_path(name)}: split '{name}' has no query")

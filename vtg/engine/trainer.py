@@ -87,8 +87,12 @@ def batch_limit(value: int | float) -> int | float | None:
     return None if isinstance(value, float) and value == 1.0 else value
 
 
-def build_trainer(run: TrainRun, history: MetricsHistory) -> L.Trainer:
-    """The Lightning trainer of ``run`` with its callbacks and the atomic checkpoint plugin."""
+def build_trainer(run: TrainRun, history: MetricsHistory, reload_train_data: bool = False) -> L.Trainer:
+    """The Lightning trainer of ``run`` with its callbacks and the atomic checkpoint plugin.
+
+    ``reload_train_data``: ask the datamodule for a training loader every epoch (one that changes its split
+    between epochs, as the CLRM stage of ``vtg distill`` does).
+    """
     train = run.train
     devices, num_nodes = distributed_layout(run.devices)
     strategy: Any = "auto"
@@ -109,6 +113,7 @@ def build_trainer(run: TrainRun, history: MetricsHistory) -> L.Trainer:
         max_epochs=train.epochs,
         limit_train_batches=batch_limit(train.limit_train_batches),
         limit_val_batches=batch_limit(train.limit_val_batches),
+        reload_dataloaders_every_n_epochs=1 if reload_train_data else 0,
         accumulate_grad_batches=train.accumulate_grad_batches,
         gradient_clip_val=train.grad_clip or None,
         precision=train.precision,
@@ -124,32 +129,40 @@ def build_trainer(run: TrainRun, history: MetricsHistory) -> L.Trainer:
     )
 
 
-def open_data(run: TrainRun) -> VTGDataModule:
-    """The train and validation splits of ``run.data`` (a missing folder, split or file is a UserError)."""
+def open_data(run: TrainRun, datamodule: type[VTGDataModule] = VTGDataModule, **options: Any) -> VTGDataModule:
+    """The train and validation splits of ``run.data`` (a missing folder, split or file is a UserError):
+    a ``datamodule`` (:class:`VTGDataModule` or a subclass) built with ``run``'s settings and ``options``."""
     train = run.train
-    return VTGDataModule(
+    return datamodule(
         run.data,
-        run.train_split,
-        run.val_split,
+        train_split=run.train_split,
+        val_split=run.val_split,
         batch_size=train.batch_size,
         num_workers=train.num_workers,
         seed=train.seed,
         max_video_len=train.max_video_len,
         max_query_len=train.max_query_len,
+        **options,
     )
 
 
 def fit_module(
-    run: TrainRun, module: VTGModule, data: VTGDataModule, config: dict[str, Any], extra: dict[str, Any]
+    run: TrainRun,
+    module: VTGModule,
+    data: VTGDataModule,
+    config: dict[str, Any],
+    extra: dict[str, Any],
+    reload_train_data: bool = False,
 ) -> dict[str, Any]:
     """Train ``module`` (a :class:`VTGModule` or a subclass) on ``data`` as ``run`` says; return the summary.
 
-    ``config`` is written to ``OUT/config.yaml`` and ``extra`` into ``metrics.json``. The summary (on every
+    ``config`` is written to ``OUT/config.yaml`` and ``extra`` into ``metrics.json``; ``reload_train_data``
+    as in :func:`build_trainer`. The summary (on every
     process) holds ``out``, ``epochs``, ``final`` (last val metrics), ``best`` (the best epoch's entry),
     ``checkpoints`` (``last``, ``best``) and ``metrics_file``.
     """
     history = MetricsHistory(run.out / "metrics.json", run.train.monitor, run.train.monitor_mode, extra=extra)
-    trainer = build_trainer(run, history)
+    trainer = build_trainer(run, history, reload_train_data)
     if trainer.is_global_zero:
         atomic_write_text(run.out / "config.yaml", yaml.safe_dump(config, sort_keys=False))
     with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):

@@ -1,0 +1,42 @@
+"""The data of a CLRM run with a transfer split: its CLRM stage on unlabelled queries, then the task.
+
+SpikingBERT (the paper's ref. [26], whose two-stage recipe Sec. 4.5.1 follows) distils on general,
+unlabelled data before the task's data: representation matching needs the teacher's states, not labels,
+so every video and sentence the teacher can read is a training example for it. With
+``distill.transfer_split: NAME`` the first ``clrm_epochs`` epochs draw their batches from split NAME of
+the dataset folder (lines need no ``relevant_windows``; labels, when present, are not used), the later
+epochs from the train split. The trainer asks for a new training loader every epoch
+(``reload_train_data`` of :func:`vtg.engine.trainer.fit_module`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from torch.utils.data import DataLoader
+
+from vtg.data.dataset import VTGDataset
+from vtg.engine.checkpoint import format_dims
+from vtg.engine.datamodule import VTGDataModule
+from vtg.errors import UserError
+
+
+class TransferDataModule(VTGDataModule):
+    """:class:`VTGDataModule` whose training epochs before ``clrm_epochs`` draw from ``transfer_split``."""
+
+    def __init__(self, root: str | Path, transfer_split: str, clrm_epochs: int, **options) -> None:
+        super().__init__(root, **options)
+        self.transfer_set = VTGDataset(self.root, transfer_split, require_labels=False, **self.lengths)
+        if len(self.transfer_set) == 0:
+            path = self.transfer_set.config.split_path(transfer_split)
+            raise UserError(f"{path}: split '{transfer_split}' (field 'distill.transfer_split') has no query")
+        if self.transfer_set.dims != self.dims:
+            raise UserError(
+                f"{self.root}: split '{transfer_split}' (field 'distill.transfer_split') has dims "
+                f"({format_dims(self.transfer_set.dims)}) but the train split has ({format_dims(self.dims)})"
+            )
+        self.clrm_epochs = clrm_epochs
+
+    def train_dataloader(self) -> DataLoader:
+        epoch = self.trainer.current_epoch if self.trainer is not None else 0
+        return self._loader(self.transfer_set if epoch < self.clrm_epochs else self.train_set, shuffle=True)
