@@ -13,11 +13,15 @@ The recipe is a model that follows the model interface of docs/ARCHITECTURE.md, 
       e >= E_c (task stage):  total = L_task + task_stage_clrm_weight * L_CLRM
 
   ``clrm_epochs: 0`` with ``task_stage_clrm_weight > 0`` is joint training from the start; the
-  defaults (a CLRM stage, then task training) follow SpikingBERT's two stages (paper ref. [26]).
-  On the synthetic demo set (10 epochs per student, configs/distill_demo.yaml) a 2-epoch CLRM stage
-  cost the student more task training than it gave back; the preset trains jointly at weight 1.
+  defaults (a CLRM stage, then task training) follow SpikingBERT's two stages (paper ref. [26]). When
+  the task's weight is 0 its terms are not computed at all.
+* ``transfer_split: NAME`` (:mod:`spiking.transfer_data`): the CLRM stage's epochs read split NAME, whose
+  queries need no labels (SpikingBERT's general distillation, on data the teacher can read but nobody
+  labelled), so its task weight must be 0; the task stage reads the train split.
+* With both stages, each has its own learning-rate schedule (warm-up and decay over its own optimizer
+  steps: :func:`vtg.engine.schedule.staged_lr_factor`), as two separate runs would.
 * :class:`DistillModule` is the engine's :class:`~vtg.engine.module.VTGModule` with that model; it tells
-  the model the epoch and adds the recipe to the checkpoints' metadata.
+  the model the epoch, gives the schedule the stages' steps and adds the recipe to the checkpoints' metadata.
 
 Checkpoints: ``OUT/last.ckpt`` and ``OUT/best.ckpt`` hold the whole recipe (student under ``model.student.``,
 projections under ``model.clrm.``, the frozen teacher under ``model.teacher.``) for ``--resume``. At the
@@ -218,6 +222,15 @@ class DistillModule(VTGModule):
 
     def on_train_epoch_start(self) -> None:
         self.model.set_epoch(self.current_epoch)
+
+    def stage_steps(self) -> tuple[int, ...]:
+        """The CLRM stage and the task stage each get a schedule of their own, as SpikingBERT's two runs do;
+        with a transfer split their epochs also differ in length, which Lightning's estimate ignores."""
+        clrm, epochs = self.model.config.clrm_epochs, self.trainer.max_epochs
+        if not 0 < clrm < epochs:
+            return super().stage_steps()
+        data = self.trainer.datamodule
+        return clrm * data.optimizer_steps(0, self.trainer), (epochs - clrm) * data.optimizer_steps(clrm, self.trainer)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         super().on_save_checkpoint(checkpoint)

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from torch.utils.data import DataLoader
-
 from vtg.data.dataset import VTGDataset
 from vtg.engine.checkpoint import format_dims
 from vtg.engine.datamodule import VTGDataModule
@@ -37,6 +35,5 @@ class TransferDataModule(VTGDataModule):
             )
         self.clrm_epochs = clrm_epochs
 
-    def train_dataloader(self) -> DataLoader:
-        epoch = self.trainer.current_epoch if self.trainer is not None else 0
-        return self._loader(self.transfer_set if epoch < self.clrm_epochs else self.train_set, shuffle=True)
+    def epoch_train_set(self, epoch: int) -> VTGDataset:
+        return self.transfer_set if epoch < self.clrm_epochs else self.train_set

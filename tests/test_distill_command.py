@@ -8,6 +8,7 @@ import io
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import pytest
@@ -225,38 +226,51 @@ def test_seed_option_mistakes_are_one_line(setup, tmp_path, capsys, extra, messa
     assert message in err and err.count("\n") == 1
 
 
-def with_unlabelled_split(setup: dict, root: Path) -> tuple[Path, Path]:
+def with_unlabelled_split(setup: dict, root: Path, **train: Any) -> tuple[Path, Path]:
     """A copy of the tiny data with split 'unlabelled' (the val queries without windows or saliency) and a
-    config whose CLRM stage (epoch 0 of 2) runs on it."""
+    config whose CLRM stage (epoch 0 of 2) runs on it, its ``train:`` section updated with ``train``."""
     data = root / "data"
-    shutil.copytree(setup["data"], data)
-    lines = [json.loads(line) for line in (data / "val.jsonl").read_text().splitlines()]
-    unlabelled = [{key: line[key] for key in ("qid", "query", "vid", "duration")} for line in lines]
-    (data / "unlabelled.jsonl").write_text("".join(json.dumps(line) + "\n" for line in unlabelled))
-    spec = yaml.safe_load((data / "dataset.yaml").read_text())
-    spec["splits"]["unlabelled"] = "unlabelled.jsonl"
-    (data / "dataset.yaml").write_text(yaml.safe_dump(spec))
+    if not data.exists():
+        shutil.copytree(setup["data"], data)
+        lines = [json.loads(line) for line in (data / "val.jsonl").read_text().splitlines()]
+        unlabelled = [{key: line[key] for key in ("qid", "query", "vid", "duration")} for line in lines]
+        (data / "unlabelled.jsonl").write_text("".join(json.dumps(line) + "\n" for line in unlabelled))
+        spec = yaml.safe_load((data / "dataset.yaml").read_text())
+        spec["splits"]["unlabelled"] = "unlabelled.jsonl"
+        (data / "dataset.yaml").write_text(yaml.safe_dump(spec))
     config = yaml.safe_load(setup["config"].read_text())
     config["distill"]["transfer_split"] = "unlabelled"
-    (root / "transfer.yaml").write_text(yaml.safe_dump(config))
-    return data, root / "transfer.yaml"
+    config["train"].update(train)
+    path = root / f"transfer_{len(list(root.glob('transfer_*.yaml')))}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return data, path
 
 
-def test_clrm_stage_draws_the_unlabelled_transfer_split_then_the_task_the_train_split(setup, tmp_path, capsys):
-    data, config = with_unlabelled_split(setup, tmp_path)
+def transfer_args(setup: dict, data: Path, config: Path, out: Path) -> list[str]:
     args = ["distill", "--teacher", str(setup["teacher"]), "--config", str(config), "--data", str(data)]
-    args += ["--accelerator", "cpu", "--limit-val-batches", "1"]
-    assert main([*args, "--out", str(tmp_path / "straight")]) == 0
-    entries = json.loads((tmp_path / "straight" / "metrics.json").read_text())["epochs"]
+    return [*args, "--accelerator", "cpu", "--limit-val-batches", "1", "--out", str(out)]
+
+
+def test_clrm_stage_draws_the_unlabelled_transfer_split_then_the_task_the_train_split(setup, tmp_path):
+    data, config = with_unlabelled_split(setup, tmp_path, schedule="cosine", min_lr_ratio=0.1)
+    assert main(transfer_args(setup, data, config, tmp_path / "out")) == 0
+    entries = json.loads((tmp_path / "out" / "metrics.json").read_text())["epochs"]
     assert "train/task" not in entries[0] and entries[0]["train/total"] == pytest.approx(entries[0]["train/clrm"])
     assert entries[1]["train/total"] == pytest.approx(entries[1]["train/task"], rel=1e-5)
     batches = {split: -(-len((data / f"{split}.jsonl").read_text().splitlines()) // 4) for split in ("val", "train")}
     assert batches["val"] != batches["train"]  # so that the step count tells which split each epoch read
-    assert torch.load(tmp_path / "straight" / "last.ckpt", weights_only=False)["global_step"] == sum(batches.values())
+    last = torch.load(tmp_path / "out" / "last.ckpt", weights_only=False)
+    assert last["global_step"] == sum(batches.values())
+    # the task stage's own cosine schedule has reached its floor, lr * min_lr_ratio, at the last step
+    assert last["lr_schedulers"][0]["_last_lr"][0] == pytest.approx(0.01 * 0.1)
 
-    # resumed after the CLRM stage, the run goes on with the train split as the uninterrupted one did
-    assert main([*args, "--out", str(tmp_path / "resumed"), "--epochs", "1"]) == 0
-    assert main([*args, "--out", str(tmp_path / "resumed"), "--resume", "auto"]) == 0
+
+def test_run_resumed_after_the_transfer_stage_goes_on_as_an_uninterrupted_one(setup, tmp_path, capsys):
+    # a constant rate: a cosine schedule's length changes with --epochs, so a shortened run would end elsewhere
+    data, config = with_unlabelled_split(setup, tmp_path)
+    assert main(transfer_args(setup, data, config, tmp_path / "straight")) == 0
+    assert main([*transfer_args(setup, data, config, tmp_path / "resumed"), "--epochs", "1"]) == 0
+    assert main([*transfer_args(setup, data, config, tmp_path / "resumed"), "--resume", "auto"]) == 0
     capsys.readouterr()
     resumed, _ = load_model(tmp_path / "resumed" / "student.ckpt")
     straight, _ = load_model(tmp_path / "straight" / "student.ckpt")

@@ -8,6 +8,7 @@ uninterrupted one, and under DDP each process gets its own shard. The trainer is
 
 from __future__ import annotations
 
+import math
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -88,8 +89,20 @@ class VTGDataModule(L.LightningDataModule):
     def transfer_batch_to_device(self, batch: dict[str, Any], device: torch.device, dataloader_idx: int) -> dict:
         return move_batch(batch, device)
 
+    def epoch_train_set(self, epoch: int) -> VTGDataset:
+        """The queries training epoch ``epoch`` reads: the train split (a subclass may vary it by epoch)."""
+        return self.train_set
+
+    def optimizer_steps(self, epoch: int, trainer: L.Trainer) -> int:
+        """Optimizer steps of training epoch ``epoch`` under ``trainer``'s batch limit and accumulation."""
+        batches = len(self._loader(self.epoch_train_set(epoch), shuffle=True))
+        limit = trainer.limit_train_batches
+        batches = min(batches, limit) if isinstance(limit, int) else int(batches * limit)
+        return max(1, math.ceil(batches / trainer.accumulate_grad_batches))
+
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, shuffle=True)
+        epoch = self.trainer.current_epoch if self.trainer is not None else 0
+        return self._loader(self.epoch_train_set(epoch), shuffle=True)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.val_set, shuffle=False)

@@ -4,7 +4,8 @@ Training minimises ``model.loss(model(batch), batch)["total"]`` and logs every l
 ``train/<term>``; validation logs ``val/<term>``, collects ``model.predict(batch, outputs)`` and, at the
 end of the epoch, scores the predictions of all processes with the official metrics (``MR-full-mAP``,
 ``HL-min-VeryGood-Hit1``, ...), logged under their official names. The optimizer is AdamW with a
-warm-up and constant or cosine schedule stepped every optimizer step (:mod:`vtg.engine.schedule`).
+warm-up and constant or cosine schedule stepped every optimizer step, restarted at each stage of a run
+with stages (:mod:`vtg.engine.schedule`; ``vtg distill``'s CLRM and task stages).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import torch
 
 from vtg.engine.checkpoint import METADATA_KEY, checkpoint_metadata
 from vtg.engine.evaluation import gather_predictions, score_predictions
-from vtg.engine.schedule import lr_factor
+from vtg.engine.schedule import staged_lr_factor
 from vtg.engine.train_config import TrainConfig
 from vtg.errors import UserError
 from vtg.models import build_model
@@ -96,14 +97,18 @@ class VTGModule(L.LightningModule):
         self.log_dict(metrics, on_step=False, on_epoch=True, sync_dist=True)
         self.val_metrics = metrics
 
+    def stage_steps(self) -> tuple[int, ...]:
+        """Optimizer steps of each stage of the run, for the schedule: one stage, Lightning's estimate."""
+        return (int(self.trainer.estimated_stepping_batches),)
+
     def configure_optimizers(self) -> dict[str, Any]:
         train = self.train_config
         parameters = [p for p in self.model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(parameters, lr=train.lr, weight_decay=train.weight_decay)
         factor = functools.partial(
-            lr_factor,
+            staged_lr_factor,
+            stage_steps=self.stage_steps(),
             warmup_steps=train.warmup_steps,
-            total_steps=int(self.trainer.estimated_stepping_batches),
             schedule=train.schedule,
             min_ratio=train.min_lr_ratio,
         )

@@ -1,4 +1,4 @@
-"""Learning-rate schedule: linear warm-up, then constant or cosine decay (per optimizer step)."""
+"""Learning-rate schedule: linear warm-up, then constant or cosine decay (per optimizer step), per stage."""
 
 from __future__ import annotations
 
@@ -20,3 +20,14 @@ def lr_factor(step: int, warmup_steps: int, total_steps: int, schedule: str, min
     decay_steps = max(1, total_steps - warmup_steps)
     progress = min(1.0, (step - warmup_steps) / decay_steps)
     return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def staged_lr_factor(step: int, stage_steps: tuple[int, ...], warmup_steps: int, schedule: str, min_ratio: float):
+    """:func:`lr_factor` restarted at every stage: ``stage_steps`` holds each stage's optimizer steps, in
+    order, and each stage warms up and decays over its own steps, as separate runs would (one stage: a
+    plain run; two: the CLRM stage and the task stage of ``vtg distill``)."""
+    for length in stage_steps[:-1]:
+        if step < length:
+            return lr_factor(step, warmup_steps, length, schedule, min_ratio)
+        step -= length
+    return lr_factor(step, warmup_steps, stage_steps[-1], schedule, min_ratio)
