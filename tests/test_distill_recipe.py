@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
+import yaml
 from test_sdst_batch import TINY_DIMS, make_batch
 from test_sdst_batch import TINY_MODEL as SDST_TINY
 
@@ -136,3 +139,9 @@ def test_task_terms_are_left_out_at_task_weight_zero():
     assert "task" in model.loss(outputs, batch)
     with pytest.raises(KeyError):
         model.loss(outputs, unlabelled)
+
+
+def test_demo_recipe_is_a_valid_distill_section():
+    config = yaml.safe_load((Path(__file__).resolve().parents[1] / "configs" / "distill_demo.yaml").read_text())
+    recipe = DistillConfig.from_dict(config["distill"], "configs/distill_demo.yaml", config["train"]["epochs"])
+    assert recipe.transfer_split == "pretrain" and 0 < recipe.clrm_epochs < config["train"]["epochs"]

@@ -7,8 +7,9 @@ Steps (each one a ``vtg``/``vtg-export`` command, printed before it runs):
 1. ``vtg data synth``              the synthetic dataset (200 train, 1000 val, 3200 pretrain queries, K = 3)
 2. ``vtg train --model sdst``      SDST, the non-spiking comparison model (and the energy reference)
 3. ``vtg train --model univtg``    the UniVTG-style teacher, pre-trained on the pretrain split
-4. ``vtg distill``                 CLRM transfer from it to the 1-bit NF SpikingVTG, plus a label-only student,
-                                   for seeds 0, 1 and 2
+4. ``vtg distill``                 CLRM transfer from it to the 1-bit NF SpikingVTG (a CLRM stage on the
+                                   unlabelled pretrain split, then the 200 labelled queries), plus a
+                                   label-only student, for seeds 0, 1 and 2
 5. ``vtg predict``                 val predictions and official metrics of SDST, teacher and student
 6. ``vtg-export --target lava``    the Lava bundle of the student
 7. ``vtg simulate``                fixed-point Loihi-style simulation with the spike-for-spike check
@@ -38,6 +39,8 @@ TC_SWEEP = "1,2,4,8,16"
 # queries make a 1-point difference 10 queries (training validates on the first 200 of them each epoch).
 TRAIN_QUERIES, VAL_QUERIES, PRETRAIN_QUERIES = 200, 1000, 3200
 EPOCH_VALIDATION = ["--limit-val-batches", "13"]  # 13 batches of 16: the first 200 val queries
+# the students are compared on all val queries after training: their epoch validation only shows progress
+STUDENT_EPOCH_VALIDATION = ["--limit-val-batches", "4"]
 SEEDS = ["0", "1", "2"]  # one distilled and one label-only student each: a single seed's margin says little
 LAVA_QUERIES = 200  # simulated in Lava and priced over Tc (--quick: 20)
 
@@ -113,8 +116,9 @@ class Demo:
                 "--seeds",
                 *(SEEDS[:1] if self.quick else SEEDS),
                 "--json",
-                *EPOCH_VALIDATION,
-                *epochs,
+                *STUDENT_EPOCH_VALIDATION,
+                # --quick: the 2 CLRM epochs of configs/distill_demo.yaml and one task epoch
+                *(["--epochs", "3"] if self.quick else []),
             ],
         )
         # the first seed's student goes on to predictions, Lava and energy
