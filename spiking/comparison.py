@@ -8,6 +8,7 @@ seeds (``std``: the sample standard deviation), and ``wins`` counts, per metric,
 distilled student beats its label-only twin. ``comparison.json``::
 
     {"data": DIR, "split": "val", "budget": {"epochs": .., "batch_size": .., "lr": ..}, "seeds": [0, ..],
+     "recipe": {the distilled student's distill: section},
      "headline": ["MR-full-R1@0.5", ...],
      "models": {"teacher": {"checkpoint": .., "model": "univtg", "variant": null, "metrics": {...}},
                 "distilled": {"model": "spikingvtg", "variant": "1bit_nf", "metrics": {mean}, "std": {...},
@@ -81,10 +82,16 @@ def over_seeds(runs: list[dict[str, Any]], seeds: list[int], names: list[str]) -
 
 
 def compare(
-    teacher: Path, students: dict[int, dict[str, Path]], data: Path, split: str, train: TrainConfig
+    teacher: Path,
+    students: dict[int, dict[str, Path]],
+    data: Path,
+    split: str,
+    train: TrainConfig,
+    recipe: dict[str, Any],
 ) -> dict[str, Any]:
     """The report (module docstring) of the ``teacher`` checkpoint and, per seed, the ``distilled`` and
-    ``label_only`` student checkpoints: ``{seed: {"distilled": path, "label_only": path}}``."""
+    ``label_only`` student checkpoints: ``{seed: {"distilled": path, "label_only": path}}``; ``recipe`` is
+    the distilled students' ``distill:`` section."""
     seeds = list(students)
     teacher_entry = evaluate(teacher, data, split, train.batch_size)
     evaluated = {
@@ -103,6 +110,7 @@ def compare(
         "split": split,
         "budget": {key: getattr(train, key) for key in ("epochs", "batch_size", "lr")},
         "seeds": seeds,
+        "recipe": recipe,
         "headline": names,
         "models": models,
         "gaps": {
@@ -124,6 +132,8 @@ def markdown(report: dict[str, Any]) -> str:
         "# CLRM distillation: teacher, distilled and label-only student",
         "",
         f"Data `{report['data']}`, split `{report['split']}`; both students: {budget}; students: {over}.",
+        "",
+        schedule_line(report["recipe"]),
         "",
         "| model | checkpoint | " + " | ".join(names) + " |",
         "|---|---|" + "---:|" * len(names),
@@ -157,6 +167,22 @@ def markdown(report: dict[str, Any]) -> str:
                 metrics = report["models"][role]["runs"][i]["metrics"]
                 lines.append(f"| {seed} | {role} | " + " | ".join(f"{metrics[name]:.2f}" for name in names) + " |")
     return "\n".join(lines) + "\n"
+
+
+def schedule_line(recipe: dict[str, Any]) -> str:
+    """What the distilled student's epochs did (spiking/distill.py), against the label-only one's."""
+    stage, weight = recipe["clrm_epochs"], recipe["task_stage_clrm_weight"]
+    task = "the labels alone" if weight == 0 else f"the labels with CLRM at weight {weight:g} alongside the task"
+    if stage == 0:
+        return f"The distilled student trains on {task} from its first epoch."
+    if recipe["transfer_split"]:
+        where = f"split `{recipe['transfer_split']}`, labels unused"
+    else:
+        where = f"the train split, task weight {recipe['clrm_stage_task_weight']:g}"
+    return (
+        f"The distilled student's first {stage} epoch{'s' if stage > 1 else ''} form its CLRM stage ({where}), "
+        f"the rest train on {task}; the label-only student trains every epoch on the labels."
+    )
 
 
 def write_comparison(report: dict[str, Any], out: Path) -> dict[str, str]:

@@ -317,4 +317,5 @@ def fit_distillation(run: TrainRun, teacher_path: Path, section: Any) -> dict[st
     if rank_zero_only.rank == 0:
         write_student_checkpoint(Path(summary["checkpoints"]["last"]), student)
     summary["checkpoints"]["student"] = str(student)
-    return {**summary, "teacher": str(teacher_path), "layer_map": module.distill_metadata["layer_map"]}
+    layer_map = module.distill_metadata["layer_map"]
+    return {**summary, "teacher": str(teacher_path), "layer_map": layer_map, "recipe": recipe.to_dict()}

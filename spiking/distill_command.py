@@ -86,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
             }
     summary = summaries[seeds[0]] if len(seeds) == 1 else {"out": str(out), "seeds": summaries}
     if args.compare and rank_zero_only.rank == 0:
-        report = compare(args.teacher, students, args.data, args.val_split, spec.train)
+        recipe = summaries[seeds[0]]["recipe"]
+        report = compare(args.teacher, students, args.data, args.val_split, spec.train, recipe)
         summary["comparison"] = write_comparison(report, out)
         summary["comparison_metrics"] = report["models"]
     if rank_zero_only.rank == 0 and args.json:

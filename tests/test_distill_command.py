@@ -110,8 +110,10 @@ def test_run_writes_recipe_student_and_comparison(compared):
     gap = report["gaps"]["distilled_minus_label_only"]
     assert gap["MR-full-R1@0.5"] == pytest.approx(distilled["MR-full-R1@0.5"] - label["MR-full-R1@0.5"], abs=1e-3)
     assert "HL-min-VeryGood-Hit1" in report["headline"]
+    assert report["recipe"]["clrm_epochs"] == 1 and report["recipe"]["layer_map"] == {"0": 1, "1": 2}
     table = (out / "comparison.md").read_text()
     assert "| distilled: spikingvtg (1bit_nf) |" in table and "teacher minus distilled" in table
+    assert "first 1 epoch form its CLRM stage (the train split, task weight 0), the rest train on the labels" in table
 
 
 def test_several_seeds_give_one_pair_of_students_each_and_their_means(setup, tmp_path, capsys):
