@@ -35,7 +35,8 @@ REPO = Path(__file__).resolve().parents[1]
 TC_SWEEP = "1,2,4,8,16"
 # The distillation setting of the paper (Sec. 4.5.1): a teacher pre-trained on far more data than the task's
 # labels. The demo's task has 200 labelled train queries (the demo preset has 800) and the teacher 3200
-# pre-training queries of the same synthetic world (vtg data synth --pretrain; --quick: 200). The 1000 val
+# pre-training queries of the same synthetic world (vtg data synth --pretrain; --quick: 200), which the
+# distilled student's CLRM stage also reads, without their labels (configs/distill_demo.yaml). The 1000 val
 # queries make a 1-point difference 10 queries (training validates on the first 200 of them each epoch).
 TRAIN_QUERIES, VAL_QUERIES, PRETRAIN_QUERIES = 200, 1000, 3200
 EPOCH_VALIDATION = ["--limit-val-batches", "13"]  # 13 batches of 16: the first 200 val queries
