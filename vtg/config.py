@@ -83,17 +83,22 @@ def dataclass_fields_from_mapping(cls: type, section: Any, where: str) -> dict[s
     :class:`UserError` naming ``where.key``. Field annotations are read as strings (PEP 563): ``str``,
     ``bool``, ``int``, ``int | None`` and otherwise a finite number.
     """
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    return {
+        key: _typed(value, str(fields[key].type), f"field '{where}.{key}'")
+        for key, value in known_fields(section, list(fields), where).items()
+    }
+
+
+def known_fields(section: Any, names: list[str], where: str) -> dict[str, Any]:
+    """``section`` without ``name`` (a registry key), every other key one of ``names``; an unknown key or a
+    section that is not a mapping is a :class:`UserError` naming ``where.key``."""
     if not isinstance(section, dict):
         raise UserError(f"field '{where}': expected a mapping, got {type(section).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    values: dict[str, Any] = {}
-    for key, value in section.items():
-        if key == "name":
-            continue
-        if key not in fields:
-            raise UserError(f"field '{where}.{key}': unknown option (choose from {', '.join(fields)})")
-        values[key] = _typed(value, str(fields[key].type), f"field '{where}.{key}'")
-    return values
+    for key in section:
+        if key != "name" and key not in names:
+            raise UserError(f"field '{where}.{key}': unknown option (choose from {', '.join(names)})")
+    return {key: value for key, value in section.items() if key != "name"}
 
 
 def _typed(value: Any, kind: str, location: str) -> Any:

@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
+from vtg.config import known_fields
 from vtg.errors import UserError
 
 SPARSE_ATTENTIONS = ("rdsa", "deformable_ca", "standard_ca")
@@ -80,14 +81,8 @@ class SDSTConfig:
 
         A bad key or value raises :class:`UserError` naming ``model.<key>``.
         """
-        known = {f.name for f in fields(cls)}
-        values: dict[str, Any] = {}
-        for key, value in config.items():
-            if key == "name":
-                continue
-            if key not in known:
-                raise UserError(f"field 'model.{key}': unknown SDST option (choose from {', '.join(sorted(known))})")
-            values[key] = value
+        known = sorted(f.name for f in fields(cls))
+        values = known_fields(config, known, "model")
         defaults = cls()
         checked = {name: _check(name, values.get(name, getattr(defaults, name))) for name in known}
         if checked["hidden_dim"] % checked["num_heads"]:
