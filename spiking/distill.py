@@ -296,8 +296,7 @@ def fit_distillation(run: TrainRun, teacher_path: Path, section: Any) -> dict[st
     """Train ``run``'s student with CLRM from the teacher of ``teacher_path`` through the engine
     (:func:`vtg.engine.trainer.fit_module`), write ``OUT/student.ckpt``; return the run's summary."""
     recipe = DistillConfig.from_dict(section, run.config_source, run.train.epochs)
-    transfer = recipe.transfer_split is not None
-    if transfer:
+    if recipe.transfer_split is not None:
         data = open_data(run, TransferDataModule, transfer_split=recipe.transfer_split, clrm_epochs=recipe.clrm_epochs)
     else:
         data = open_data(run)
@@ -312,7 +311,7 @@ def fit_distillation(run: TrainRun, teacher_path: Path, section: Any) -> dict[st
     with warnings.catch_warnings():
         # the frozen teacher is meant to be in eval mode during training
         warnings.filterwarnings("ignore", ".*module\\(s\\) in eval mode at the start of training.*")
-        summary = fit_module(run, module, data, config, extra, reload_train_data=transfer)
+        summary = fit_module(run, module, data, config, extra)
     student = run.out / STUDENT_CHECKPOINT
     if rank_zero_only.rank == 0:
         write_student_checkpoint(Path(summary["checkpoints"]["last"]), student)

@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
 
     from lightning.pytorch.utilities import rank_zero_only
 
-    from spiking.comparison import compare, write_comparison
+    from spiking.comparison import compare, markdown, write_comparison
     from spiking.distill import STUDENT, fit_distillation
     from vtg.engine.model_config import model_section
     from vtg.engine.trainer import fit
@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
             print_summary(each, as_json=False)
             print(f"  student: {each['checkpoints']['student']}")
         if args.compare:
-            print(Path(summary["comparison"]["markdown"]).read_text(), end="")
+            print(markdown(report), end="")
             print(f"comparison: {summary['comparison']['markdown']} and {summary['comparison']['json']}")
     return 0
 

@@ -6,7 +6,7 @@ so every video and sentence the teacher can read is a training example for it. W
 ``distill.transfer_split: NAME`` the first ``clrm_epochs`` epochs draw their batches from split NAME of
 the dataset folder (lines need no ``relevant_windows``; labels, when present, are not used), the later
 epochs from the train split. The trainer asks for a new training loader every epoch
-(``reload_train_data`` of :func:`vtg.engine.trainer.fit_module`).
+(:attr:`~vtg.engine.datamodule.VTGDataModule.train_set_varies`).
 """
 
 from __future__ import annotations
@@ -14,25 +14,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from vtg.data.dataset import VTGDataset
-from vtg.engine.checkpoint import format_dims
 from vtg.engine.datamodule import VTGDataModule
-from vtg.errors import UserError
 
 
 class TransferDataModule(VTGDataModule):
     """:class:`VTGDataModule` whose training epochs before ``clrm_epochs`` draw from ``transfer_split``."""
 
+    train_set_varies = True
+
     def __init__(self, root: str | Path, transfer_split: str, clrm_epochs: int, **options) -> None:
         super().__init__(root, **options)
-        self.transfer_set = VTGDataset(self.root, transfer_split, require_labels=False, **self.lengths)
-        if len(self.transfer_set) == 0:
-            path = self.transfer_set.config.split_path(transfer_split)
-            raise UserError(f"{path}: split '{transfer_split}' (field 'distill.transfer_split') has no query")
-        if self.transfer_set.dims != self.dims:
-            raise UserError(
-                f"{self.root}: split '{transfer_split}' (field 'distill.transfer_split') has dims "
-                f"({format_dims(self.transfer_set.dims)}) but the train split has ({format_dims(self.dims)})"
-            )
+        self.transfer_set = self.open_split(transfer_split, require_labels=False)
         self.clrm_epochs = clrm_epochs
 
     def epoch_train_set(self, epoch: int) -> VTGDataset:

@@ -184,7 +184,7 @@ class Demo:
                 *limit,
             ],
         )
-        comparison = json.loads(Path(distill["comparison"]["json"]).read_text()) if "comparison" in distill else None
+        comparison = json.loads(Path(distill["comparison"]["json"]).read_text())
         summary = {
             "sdst": predicted["sdst"]["metrics"],
             "teacher": predicted["teacher"]["metrics"],
@@ -237,12 +237,10 @@ def write_report(out: Path, summary: dict[str, Any]) -> None:
     keys = ["MR-full-R1@0.5", "MR-full-R1@0.7", "MR-full-mAP", "HL-min-VeryGood-mAP", "HL-min-VeryGood-Hit1"]
     lava, reference = summary["lava"], summary["energy_reference"]
     rows = {"SDST (comparison model)": summary["sdst"], "UniVTG-style teacher": summary["teacher"]}
-    comparison, figure = summary["distillation"], ""
-    if comparison is not None:  # both students of the same budget, means over the seeds
-        seeds = ", ".join(map(str, comparison["seeds"]))
-        for role, label in (("distilled", "CLRM-distilled"), ("label_only", "labels only")):
-            rows[f"1-bit NF SpikingVTG, {label} (mean of seeds {seeds})"] = comparison["models"][role]["metrics"]
-        figure = '<figure><img src="student/comparison.png" width="700"></figure>'
+    comparison = summary["distillation"]  # both students of the same budget, means over the seeds
+    seeds = ", ".join(map(str, comparison["seeds"]))
+    for role, label in (("distilled", "CLRM-distilled"), ("label_only", "labels only")):
+        rows[f"1-bit NF SpikingVTG, {label} (mean of seeds {seeds})"] = comparison["models"][role]["metrics"]
     rows["1-bit NF SpikingVTG, CLRM-distilled, the exported seed"] = summary["student"]
     plots = sorted((out / "energy").glob("*.png"))
     images = "".join(
@@ -254,7 +252,7 @@ table{{border-collapse:collapse}}figure{{display:inline-block}}</style></head><b
 <h1>SpikingVTG demo on the synthetic dataset</h1>
 <h2>Validation metrics (official QVHighlights definitions)</h2>
 {metrics_table(rows, keys)}
-{figure}
+<figure><img src="student/comparison.png" width="700"></figure>
 <h2>Loihi-style Lava simulation (fixed point)</h2>
 <p>{lava["queries"]} val queries, <b>{lava["spike_mismatches"]} spike mismatches</b> against the PyTorch integer
 reference, {lava["queries_per_s"]:.2f} queries/s.</p>

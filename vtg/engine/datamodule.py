@@ -25,6 +25,13 @@ from vtg.engine.checkpoint import format_dims
 from vtg.errors import UserError
 
 
+def nonempty(dataset: VTGDataset) -> VTGDataset:
+    """``dataset``, or a :class:`UserError` naming its split file when it has no query."""
+    if len(dataset) == 0:
+        raise UserError(f"{dataset.config.split_path(dataset.split)}: split '{dataset.split}' has no query")
+    return dataset
+
+
 class VTGDataModule(L.LightningDataModule):
     """Loaders over ``root``'s ``train_split`` (shuffled) and ``val_split`` (in file order).
 
@@ -46,19 +53,22 @@ class VTGDataModule(L.LightningDataModule):
         super().__init__()
         self.root = Path(root)
         self.lengths = {"max_video_len": max_video_len, "max_query_len": max_query_len}
-        self.train_set = VTGDataset(self.root, train_split, **self.lengths)
-        self.val_set = VTGDataset(self.root, val_split, **self.lengths)
-        for name, dataset in ((train_split, self.train_set), (val_split, self.val_set)):
-            if len(dataset) == 0:
-                raise UserError(f"{dataset.config.split_path(name)}: split '{name}' has no query")
-        if self.train_set.dims != self.val_set.dims:
-            raise UserError(
-                f"{self.root}: split '{val_split}' has dims ({format_dims(self.val_set.dims)}) but split "
-                f"'{train_split}' has ({format_dims(self.train_set.dims)})"
-            )
+        self.train_set = nonempty(VTGDataset(self.root, train_split, **self.lengths))
+        self.val_set = self.open_split(val_split)
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.seed = seed
+
+    def open_split(self, split: str, require_labels: bool = True) -> VTGDataset:
+        """Another split of the folder; a :class:`UserError` when it has no query or other dims than the
+        train split."""
+        dataset = nonempty(VTGDataset(self.root, split, require_labels=require_labels, **self.lengths))
+        if dataset.dims != self.train_set.dims:
+            raise UserError(
+                f"{self.root}: split '{split}' has dims ({format_dims(dataset.dims)}) but split "
+                f"'{self.train_set.split}' has ({format_dims(self.train_set.dims)})"
+            )
+        return dataset
 
     @property
     def dims(self) -> dict[str, int]:
@@ -88,6 +98,9 @@ class VTGDataModule(L.LightningDataModule):
 
     def transfer_batch_to_device(self, batch: dict[str, Any], device: torch.device, dataloader_idx: int) -> dict:
         return move_batch(batch, device)
+
+    # whether epoch_train_set varies with the epoch: the trainer then asks for a new loader every epoch
+    train_set_varies = False
 
     def epoch_train_set(self, epoch: int) -> VTGDataset:
         """The queries training epoch ``epoch`` reads: the train split (a subclass may vary it by epoch)."""

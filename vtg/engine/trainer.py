@@ -87,11 +87,11 @@ def batch_limit(value: int | float) -> int | float | None:
     return None if isinstance(value, float) and value == 1.0 else value
 
 
-def build_trainer(run: TrainRun, history: MetricsHistory, reload_train_data: bool = False) -> L.Trainer:
+def build_trainer(run: TrainRun, history: MetricsHistory, reload_train_data: bool) -> L.Trainer:
     """The Lightning trainer of ``run`` with its callbacks and the atomic checkpoint plugin.
 
-    ``reload_train_data``: ask the datamodule for a training loader every epoch (one that changes its split
-    between epochs, as the CLRM stage of ``vtg distill`` does).
+    ``reload_train_data``: ask the datamodule for a training loader every epoch (one whose training split
+    changes between epochs: :attr:`VTGDataModule.train_set_varies`).
     """
     train = run.train
     devices, num_nodes = distributed_layout(run.devices)
@@ -147,22 +147,16 @@ def open_data(run: TrainRun, datamodule: type[VTGDataModule] = VTGDataModule, **
 
 
 def fit_module(
-    run: TrainRun,
-    module: VTGModule,
-    data: VTGDataModule,
-    config: dict[str, Any],
-    extra: dict[str, Any],
-    reload_train_data: bool = False,
+    run: TrainRun, module: VTGModule, data: VTGDataModule, config: dict[str, Any], extra: dict[str, Any]
 ) -> dict[str, Any]:
     """Train ``module`` (a :class:`VTGModule` or a subclass) on ``data`` as ``run`` says; return the summary.
 
-    ``config`` is written to ``OUT/config.yaml`` and ``extra`` into ``metrics.json``; ``reload_train_data``
-    as in :func:`build_trainer`. The summary (on every
+    ``config`` is written to ``OUT/config.yaml`` and ``extra`` into ``metrics.json``. The summary (on every
     process) holds ``out``, ``epochs``, ``final`` (last val metrics), ``best`` (the best epoch's entry),
     ``checkpoints`` (``last``, ``best``) and ``metrics_file``.
     """
     history = MetricsHistory(run.out / "metrics.json", run.train.monitor, run.train.monitor_mode, extra=extra)
-    trainer = build_trainer(run, history, reload_train_data)
+    trainer = build_trainer(run, history, data.train_set_varies)
     if trainer.is_global_zero:
         atomic_write_text(run.out / "config.yaml", yaml.safe_dump(config, sort_keys=False))
     with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
