@@ -25,7 +25,6 @@ AdaptivePool, for the tokens X (L_v, F) of one clip and H heads::
 
 from __future__ import annotations
 
-import pickle
 import zipfile
 from pathlib import Path
 
@@ -100,13 +99,16 @@ def seeded_adaptive_pool(dim: int, num_heads: int, seed: int) -> AdaptivePool:
 def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise UserError(f"{path}: attention-pool weights file not found")
-    try:
-        if path.suffix == ".npz":
+    if path.suffix != ".npz":
+        from vtg.engine.checkpoint import load_plain  # plain data only: the file may come from anyone
+
+        state = load_plain(path, "attention-pool weights file")
+    else:
+        try:
             with np.load(path, allow_pickle=False) as archive:
                 return {key: torch.from_numpy(archive[key]) for key in archive.files}
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, ValueError, RuntimeError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError) as error:
-        raise UserError(f"{path}: cannot read attention-pool weights ({error})") from None
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+            raise UserError(f"{path}: cannot read attention-pool weights ({error})") from None
     if not isinstance(state, dict):
         raise UserError(f"{path}: expected a state dict (a mapping of names to tensors)")
     return state

@@ -147,10 +147,10 @@ def test_student_checkpoint_is_a_plain_student(compared):
     student, checkpoint = load_model(out / "student.ckpt")
     assert checkpoint[METADATA_KEY]["model_name"] == "spikingvtg"
     assert checkpoint[METADATA_KEY]["distill"]["teacher_model"] == "univtg"
-    recipe = torch.load(out / "last.ckpt", weights_only=False)["state_dict"]
+    recipe = torch.load(out / "last.ckpt", weights_only=True)["state_dict"]
     for name, value in student.state_dict().items():
         assert torch.equal(value, recipe[f"model.student.{name}"]), name
-    label_only = model_state_dict(torch.load(out / "label_only" / "last.ckpt", weights_only=False))
+    label_only = model_state_dict(torch.load(out / "label_only" / "last.ckpt", weights_only=True))
     assert not all(torch.equal(value, label_only[name]) for name, value in student.state_dict().items())
 
 
@@ -261,7 +261,7 @@ def test_clrm_stage_draws_the_unlabelled_transfer_split_then_the_task_the_train_
     assert entries[1]["train/total"] == pytest.approx(entries[1]["train/task"], rel=1e-5)
     batches = {split: -(-len((data / f"{split}.jsonl").read_text().splitlines()) // 4) for split in ("val", "train")}
     assert batches["val"] != batches["train"]  # so that the step count tells which split each epoch read
-    last = torch.load(tmp_path / "out" / "last.ckpt", weights_only=False)
+    last = torch.load(tmp_path / "out" / "last.ckpt", weights_only=True)
     assert last["global_step"] == sum(batches.values())
     # the task stage's own cosine schedule has reached its floor, lr * min_lr_ratio, at the last step
     assert last["lr_schedulers"][0]["_last_lr"][0] == pytest.approx(0.01 * 0.1)

@@ -76,7 +76,7 @@ def test_load_model_rebuilds_the_trained_weights(tiny_run):
 
 
 def test_weights_that_do_not_fit_the_model_are_one_line(tiny_run, tmp_path):
-    checkpoint = torch.load(tiny_run / "last.ckpt", weights_only=False)
+    checkpoint = torch.load(tiny_run / "last.ckpt", weights_only=True)
     checkpoint["state_dict"]["model.extra.weight"] = torch.zeros(2)
     del checkpoint["state_dict"]["model.heads.bias"]
     atomic_save(checkpoint, tmp_path / "edited.ckpt")

@@ -47,7 +47,7 @@ def test_two_gloo_processes_train_one_epoch(tiny_data, tmp_path, capsys):
     summary = json.loads(lines[0])
     assert summary["epochs"] == 1 and summary["checkpoints"]["last"] == str(out / "last.ckpt")
 
-    checkpoint = torch.load(out / "last.ckpt", weights_only=False)
+    checkpoint = torch.load(out / "last.ckpt", weights_only=True)
     # 24 training queries in shards of 12 per process, batches of 4: 3 optimizer steps
     assert checkpoint["global_step"] == 3
     # validation scored the predictions of both processes: the same metrics as predicting the whole split

@@ -36,7 +36,7 @@ def test_predict_writes_valid_jsonl_and_metrics_of_validation(tiny_run, tiny_dat
         assert {"vid", "query"} <= set(prediction)
 
     # the metrics of the checkpoint's own validation, recomputed from the written predictions' model
-    saved = torch.load(checkpoint, weights_only=False)[METADATA_KEY]["metrics"]
+    saved = torch.load(checkpoint, weights_only=True)[METADATA_KEY]["metrics"]
     assert summary["metrics"]["MR-full-mAP"] == saved["MR-full-mAP"]
     assert summary["metrics"]["HL-min-VeryGood-Hit1"] == saved["HL-min-VeryGood-Hit1"]
 

@@ -32,13 +32,13 @@ def test_run_writes_checkpoints_metrics_and_config(tiny_run):
     assert config["model"] == {"name": "tiny", "hidden": 8, "dropout": 0.2}
     assert config["train"]["epochs"] == 2 and config["train"]["schedule"] == "constant"
 
-    last = torch.load(tiny_run / "last.ckpt", weights_only=False)
+    last = torch.load(tiny_run / "last.ckpt", weights_only=True)
     meta = last[METADATA_KEY]
     assert meta["model_name"] == "tiny" and meta["dims"]["video_dim"] == 16 and meta["dims"]["video_levels"] == 2
     assert meta["metrics"]["MR-full-mAP"] == final["MR-full-mAP"]
     assert {"torch", "lightning", "numpy", "vtg"} <= set(meta["versions"])
     assert last["epoch"] == 1 and "optimizer_states" in last and "loops" in last
-    best_ckpt = torch.load(tiny_run / "best.ckpt", weights_only=False)
+    best_ckpt = torch.load(tiny_run / "best.ckpt", weights_only=True)
     assert best_ckpt[METADATA_KEY]["metrics"]["MR-full-mAP"] == metrics["best"]["MR-full-mAP"]
 
 
@@ -50,8 +50,8 @@ def test_resumed_run_equals_uninterrupted_run(tiny_run, tiny_config, tiny_data, 
     summary = json.loads(capsys.readouterr().out)
     assert summary["epochs"] == 2 and summary["checkpoints"]["last"] == str(out / "last.ckpt")
 
-    resumed = model_state_dict(torch.load(out / "last.ckpt", weights_only=False))
-    straight = model_state_dict(torch.load(tiny_run / "last.ckpt", weights_only=False))
+    resumed = model_state_dict(torch.load(out / "last.ckpt", weights_only=True))
+    straight = model_state_dict(torch.load(tiny_run / "last.ckpt", weights_only=True))
     assert resumed.keys() == straight.keys()
     for name in straight:
         torch.testing.assert_close(resumed[name], straight[name], rtol=1e-5, atol=1e-6, msg=name)
@@ -67,7 +67,7 @@ def test_same_seed_same_weights_other_seed_other_weights(tiny_model, tiny_config
     for name, seed in (("a", "5"), ("b", "5"), ("c", "6")):
         args = train_args(tiny_config, tiny_data, tmp_path / name, "--epochs", "1", "--seed", seed)
         assert main([*args, "--limit-train-batches", "2", "--limit-val-batches", "1"]) == 0
-        runs[name] = model_state_dict(torch.load(tmp_path / name / "last.ckpt", weights_only=False))
+        runs[name] = model_state_dict(torch.load(tmp_path / name / "last.ckpt", weights_only=True))
     assert all(torch.equal(runs["a"][k], runs["b"][k]) for k in runs["a"])
     assert not all(torch.equal(runs["a"][k], runs["c"][k]) for k in runs["a"])
 

@@ -15,16 +15,27 @@ Files are written to a temporary file in the same folder, flushed to disk, then 
 (``os.replace`` is atomic within one file system), so a crash never leaves a partial ``last.ckpt`` and the
 previous one survives. :class:`AtomicCheckpointIO` plugs this into Lightning, whose ``ModelCheckpoint`` and
 resume machinery stay in charge. :func:`load_model` is the one way to rebuild a model from a checkpoint.
+
+Checkpoints come from strangers too (released teachers, shared runs), so they are data, never code: a
+pickle can carry any callable to run at load time, and ``torch.load`` runs it unless
+``weights_only=True``. Every checkpoint is therefore written as *plain data* (dicts, lists, tuples,
+``str``, ``int``, ``float``, ``bool``, ``None``, tensors, ``OrderedDict``: :func:`plain_data`, checked
+by :func:`atomic_save`) and read with ``weights_only=True`` (:func:`load_plain`, the one reader, also
+under Lightning's resume through :class:`AtomicCheckpointIO`); a file that needs more is refused in
+one line.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 import platform
 import zipfile
-from pathlib import Path
+from collections import OrderedDict
+from pathlib import Path, PurePath
 from typing import Any
 
+import numpy
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
@@ -42,16 +53,16 @@ DIM_NAMES = ("video_dim", "text_dim", "video_levels", "text_levels")
 def package_versions() -> dict[str, str]:
     """Versions of what shapes a checkpoint: Python, torch, lightning, numpy and this toolkit."""
     import lightning
-    import numpy
 
     import vtg
 
+    # str(): torch.__version__ is a TorchVersion, a str subclass that weights_only loading refuses
     return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "lightning": lightning.__version__,
-        "numpy": numpy.__version__,
-        "vtg": vtg.__version__,
+        "python": str(platform.python_version()),
+        "torch": str(torch.__version__),
+        "lightning": str(lightning.__version__),
+        "numpy": str(numpy.__version__),
+        "vtg": str(vtg.__version__),
     }
 
 
@@ -62,21 +73,58 @@ def checkpoint_metadata(
     train_config: dict[str, Any],
     metrics: dict[str, float],
 ) -> dict[str, Any]:
-    """The ``checkpoint["vtg"]`` entry (see the module docstring)."""
-    return {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "model_name": model_name,
-        "model_config": dict(model_config),
-        "dims": {name: int(dims[name]) for name in DIM_NAMES},
-        "train_config": dict(train_config),
-        "versions": package_versions(),
-        "metrics": {name: float(value) for name, value in metrics.items()},
-    }
+    """The ``checkpoint["vtg"]`` entry (see the module docstring), as plain data."""
+    return plain_data(
+        {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "model_name": model_name,
+            "model_config": dict(model_config),
+            "dims": {name: int(dims[name]) for name in DIM_NAMES},
+            "train_config": dict(train_config),
+            "versions": package_versions(),
+            "metrics": {name: float(value) for name, value in metrics.items()},
+        }
+    )
+
+
+def plain_data(value: Any, where: str = "checkpoint") -> Any:
+    """``value`` as the plain data ``torch.load(weights_only=True)`` accepts (see the module docstring).
+
+    Dataclasses become dicts, paths strings, subclasses of ``str``/``int``/``float`` (``TorchVersion``,
+    numpy scalars) and of ``dict`` (Lightning's ``AttributeDict``) their base type, numpy arrays tensors.
+    Anything else is a programming error, a ``TypeError`` naming where it sits (``where``), raised while
+    writing rather than when someone tries to read the file back.
+    """
+    if value is None or type(value) in (bool, int, float, str, torch.Tensor, torch.nn.Parameter):
+        return value
+    if isinstance(value, torch.Tensor):
+        return value.detach()
+    if isinstance(value, bool | numpy.bool_):
+        return bool(value)
+    if isinstance(value, int | numpy.integer):
+        return int(value)
+    if isinstance(value, float | numpy.floating):
+        return float(value)
+    if isinstance(value, str | PurePath):
+        return str(value)
+    if isinstance(value, numpy.ndarray) and value.dtype.kind in "biuf":
+        return torch.from_numpy(value.copy())
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = dataclasses.asdict(value)
+    if isinstance(value, dict):
+        # OrderedDict stays one (state dicts are); other dict subclasses become dicts
+        kind = OrderedDict if isinstance(value, OrderedDict) else dict
+        return kind((plain_data(key, where), plain_data(item, f"{where}[{key!r}]")) for key, item in value.items())
+    if isinstance(value, list | tuple):
+        items = [plain_data(item, f"{where}[{i}]") for i, item in enumerate(value)]
+        return items if isinstance(value, list) else tuple(items)
+    raise TypeError(f"{where}: {type(value).__module__}.{type(value).__qualname__} is not plain data")
 
 
 def atomic_save(obj: Any, path: str | Path) -> None:
-    """``torch.save(obj, path)`` atomically: a failure midway leaves ``path`` as it was."""
+    """``torch.save(plain_data(obj), path)`` atomically: a failure midway leaves ``path`` as it was."""
+    obj = plain_data(obj)
     atomic_write(path, lambda file: torch.save(obj, file))
 
 
@@ -88,16 +136,43 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             raise TypeError(f"{type(self).__name__} takes no storage_options")
         atomic_save(checkpoint, path)
 
+    def load_checkpoint(self, path: str | Path, map_location: Any = None, weights_only: bool | None = None) -> Any:
+        """Lightning's resume reads through here: always :func:`load_plain`, whatever ``weights_only`` says."""
+        return load_plain(path, "checkpoint", map_location="cpu" if map_location is None else map_location)
+
+
+def load_plain(path: str | Path, what: str = "checkpoint", map_location: Any = "cpu") -> Any:
+    """``torch.load(path, weights_only=True)``: plain data only, nothing in the file is ever run.
+
+    A file that needs more (a pickled object or callable, a TorchScript archive) or that is not a
+    readable torch file is a one-line :class:`UserError` naming ``path`` and ``what`` it should be.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: {what} not found")
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                # torch.load hands a TorchScript archive to torch.jit.load even with weights_only=True
+                if any(name.endswith("constants.pkl") for name in archive.namelist()):
+                    raise UserError(f"{path}: refused: a TorchScript archive, not a {what} of plain data")
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as error:
+        # torch's message: a long advice, then "WeightsUnpickler error: <what was refused>"
+        reason = " ".join(str(error).rsplit("WeightsUnpickler error:", 1)[-1].split())
+        raise UserError(
+            f"{path}: refused: not a {what} of plain data (tensors, numbers, strings, lists, dicts); "
+            f"reading it as Python objects could run code ({reason})"
+        ) from None
+    except (zipfile.BadZipFile, EOFError, RuntimeError, ValueError, OSError, KeyError, AttributeError) as error:
+        message = " ".join(str(error).split())  # one line
+        raise UserError(f"{path}: not a readable {what} ({type(error).__name__}: {message})") from None
+
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """Load a checkpoint on the CPU and check that it is one of ours; any problem is one :class:`UserError`."""
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: checkpoint not found")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    except (pickle.UnpicklingError, zipfile.BadZipFile, EOFError, RuntimeError, ValueError, OSError) as error:
-        raise UserError(f"{path}: not a readable checkpoint ({type(error).__name__}: {error})") from None
+    checkpoint = load_plain(path, "checkpoint")
     metadata = checkpoint.get(METADATA_KEY) if isinstance(checkpoint, dict) else None
     if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
         raise UserError(f"{path}: not a vtg checkpoint (no '{METADATA_KEY}' entry of format '{FORMAT}')")
