@@ -9,8 +9,11 @@
       fixed/<name>.npy     integer weights of the 1-bit NF model (export/fixed_point.py)
       float/<name>.npy     floating-point weights (effective beta sgn(.) for 1-bit layers)
 
-:func:`read_bundle` checks everything before anything runs: a missing file, a checksum, shape or dtype
-that differs from the manifest, or another format version is a :class:`UserError` naming the file.
+:func:`read_bundle` checks everything before anything runs, and every reader goes through it: the
+manifest's schema (maps, typed fields in range, architecture agreeing with ``model_config``), the bit
+widths (those of this toolkit's integer model), every scalar the architecture needs, every weight file
+the architecture needs (inside the folder, its sha256, shape and dtype as the architecture says, a
+plain ``.npy`` never unpickled). Each problem is one :class:`UserError` naming the file and field.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -25,7 +29,9 @@ from typing import Any
 
 import numpy as np
 
-from vtg.errors import UserError
+from export import fixed_point as fp
+from export.model_map import layer_shapes
+from vtg.errors import UserError, where
 from vtg.json_file import read_json_object
 
 FORMAT = "vtg-lava-bundle"
@@ -93,32 +99,260 @@ def write_bundle(out: Path, manifest: dict[str, Any], arrays: dict[str, dict[str
 
 
 def read_bundle(path: str | Path) -> Bundle:
-    """Read and verify a bundle folder; any inconsistency is a one-line :class:`UserError`."""
+    """Read and verify a bundle folder as a whole; any inconsistency is a one-line :class:`UserError`.
+
+    This is the one check every reader goes through (``vtg simulate``, the references, benchmarks),
+    and it runs before any Lava process starts: a Lava process model that meets a missing weight or a
+    shape it did not expect fails inside its own OS process, where the runtime waits for it forever.
+    """
     path = Path(path)
     manifest_path = path / MANIFEST
     manifest = read_json_object(manifest_path, f"not found (is {path} a bundle written by vtg-export --target lava?)")
+    check = _ManifestCheck(manifest_path)
     if manifest.get("format") != FORMAT:
-        raise UserError(f"{manifest_path}: field 'format': expected {FORMAT!r}, got {manifest.get('format')!r}")
+        check.fail("format", f"expected {FORMAT!r}, got {manifest.get('format')!r}")
     if manifest.get("format_version") != FORMAT_VERSION:
-        raise UserError(
-            f"{manifest_path}: field 'format_version': this toolkit reads version {FORMAT_VERSION}, "
-            f"got {manifest.get('format_version')!r}"
+        check.fail(
+            "format_version", f"this toolkit reads version {FORMAT_VERSION}, got {manifest.get('format_version')!r}"
         )
-    for field in ("architecture", "tensors", "tc", "float"):
+    for field in ("architecture", "model_config", "tensors", "tc", "float"):
         if field not in manifest:
-            raise UserError(f"{manifest_path}: field '{field}': missing")
-    arrays: dict[str, dict[str, np.ndarray]] = {}
-    for key, entry in manifest["tensors"].items():
-        precision, name = key.split("/", 1)
-        file = path / entry["file"]
-        if not file.is_file():
-            raise UserError(f"{file}: missing (listed in {manifest_path})")
-        if sha256(file) != entry["sha256"]:
-            raise UserError(f"{file}: sha256 does not match {manifest_path} (the file was changed or damaged)")
-        array = np.load(file, allow_pickle=False)
-        if list(array.shape) != entry["shape"] or str(array.dtype) != entry["dtype"]:
-            raise UserError(
-                f"{file}: shape {list(array.shape)} {array.dtype}, manifest says {entry['shape']} {entry['dtype']}"
-            )
-        arrays.setdefault(precision, {})[name] = array
+            check.fail(field, "missing")
+    arch = check_architecture(check, manifest["architecture"], manifest["model_config"])
+    check.integer("tc", manifest["tc"], low=1)
+    fixed = manifest.get("fixed_point")
+    if arch["variant"] == "1bit_nf" and fixed is None:
+        check.fail("fixed_point", "missing (a 1bit_nf bundle carries its integer model)")
+    if arch["variant"] != "1bit_nf" and fixed is not None:
+        check.fail("fixed_point", f"expected null: variant {arch['variant']!r} has no integer model (only 1bit_nf)")
+    if fixed is not None:
+        check.mapping("fixed_point", fixed)
+        check_formats(check, fixed.get("formats"))
+        check_fixed_scalars(check, fixed.get("scalars"), arch)
+    check_float_scalars(check, manifest["float"])
+    precisions = ["float"] + (["fixed"] if fixed is not None else [])
+    arrays = read_tensors(path, check, manifest["tensors"], arch, precisions, fixed)
     return Bundle(path, manifest, arrays)
+
+
+class _ManifestCheck:
+    """Type and range checks of manifest fields, each failure one :class:`UserError` naming the field."""
+
+    def __init__(self, manifest_path: Path) -> None:
+        self.path = manifest_path
+
+    def fail(self, field: str, problem: str) -> None:
+        raise UserError(f"{where(self.path, field=field)}: {problem}")
+
+    def mapping(self, field: str, value: Any) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            self.fail(field, f"expected a mapping, got {type(value).__name__}")
+        return value
+
+    def integer(self, field: str, value: Any, low: int | None = None, high: int | None = None) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.fail(field, f"expected an integer, got {value!r}")
+        if (low is not None and value < low) or (high is not None and value > high):
+            self.fail(field, f"expected an integer in [{low}, {high}], got {value}")
+        return value
+
+    def number(self, field: str, value: Any, low: float | None = None, high: float | None = None) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            self.fail(field, f"expected a finite number, got {value!r}")
+        if (low is not None and value < low) or (high is not None and value > high):
+            self.fail(field, f"expected a number in [{low}, {high}], got {value}")
+        return float(value)
+
+    def choice(self, field: str, value: Any, choices: tuple[Any, ...]) -> Any:
+        if isinstance(value, bool) != isinstance(choices[0], bool) or value not in choices:
+            self.fail(field, f"expected one of {', '.join(map(repr, choices))}, got {value!r}")
+        return value
+
+
+# architecture field -> (kind, arguments) of its check; every one must agree with ``model_config``
+_ARCHITECTURE = {
+    "name": ("choice", ("spikingvtg",)),
+    "variant": ("choice", ("nf", "1bit_nf")),  # base has no Lava mapping (export/lava_target.py)
+    "hidden_dim": ("integer", (1, None)),
+    "num_layers": ("integer", (1, None)),
+    "num_heads": ("integer", (1, None)),
+    "ffn_dim": ("integer", (1, None)),
+    "activation": ("choice", ("gelu", "relu")),
+    "sfg": ("choice", (True, False)),
+    "f_layers": ("integer", (1, None)),
+    "f_kernel": ("integer", (1, None)),
+    "d_layers": ("integer", (1, None)),
+    "d_kernel": ("integer", (1, None)),
+    "video_dim": ("integer", (1, None)),
+    "text_dim": ("integer", (1, None)),
+    "max_clips": ("integer", (1, None)),
+    "nms_threshold": ("number", (0.0, 1.0)),
+    "max_windows": ("integer", (1, None)),
+}
+
+
+def check_architecture(check: _ManifestCheck, architecture: Any, model_config: Any) -> dict[str, Any]:
+    """The manifest's ``architecture``, every field typed and in range, consistent with ``model_config``
+    (from which the PyTorch reference is rebuilt), heads dividing the width, decoder kernels odd."""
+    check.mapping("architecture", architecture)
+    check.mapping("model_config", model_config)
+    for field, (kind, arguments) in _ARCHITECTURE.items():
+        if field not in architecture:
+            check.fail(f"architecture.{field}", "missing")
+        value = architecture[field]
+        if kind == "choice":
+            check.choice(f"architecture.{field}", value, arguments)
+        else:
+            getattr(check, kind)(f"architecture.{field}", value, *arguments)
+        if field in model_config and model_config[field] != value:
+            check.fail(f"architecture.{field}", f"{value!r}, but model_config.{field} is {model_config[field]!r}")
+    if architecture["hidden_dim"] % architecture["num_heads"]:
+        check.fail(
+            "architecture.num_heads",
+            f"{architecture['num_heads']} heads do not divide hidden_dim {architecture['hidden_dim']}",
+        )
+    for head in ("f", "d"):
+        if architecture[f"{head}_kernel"] % 2 == 0:
+            check.fail(
+                f"architecture.{head}_kernel",
+                f"expected an odd kernel ('same' padding), got {architecture[f'{head}_kernel']}",
+            )
+    return architecture
+
+
+def check_formats(check: _ManifestCheck, formats: Any) -> None:
+    """The bit widths and fraction bits are the integer model's own (export/fixed_point.py): the Lava
+    models and the integer reference compute with those constants, so a bundle made for others is refused."""
+    check.mapping("fixed_point.formats", formats)
+    for name, expected in fp.FORMATS.items():
+        if name not in formats:
+            check.fail(f"fixed_point.formats.{name}", "missing")
+        if formats[name] != expected or type(formats[name]) is not type(expected):
+            check.fail(
+                f"fixed_point.formats.{name}", f"{formats[name]!r}, this toolkit's integer model uses {expected!r}"
+            )
+    for name in formats.keys() - fp.FORMATS.keys():
+        check.fail(f"fixed_point.formats.{name}", "unknown to this toolkit's integer model")
+
+
+def fixed_scalar_ranges(arch: dict[str, Any]) -> dict[str, tuple[str, float | None, float | None]]:
+    """Name -> (kind, low, high) of every scalar of the integer model (export/fixed_point.py
+    ``integer_parameters``): integers within the 24-bit state or the leak's 12 bits, read-out scales real."""
+    state, leak = fp.STATE_MAX, 1 << fp.LEAK_BITS
+    scalars: dict[str, tuple[str, float | None, float | None]] = {
+        "leak": ("integer", 0, leak),
+        "input.threshold": ("integer", 1, state),
+        "input.video.scale": ("integer", 0, None),
+        "input.text.scale": ("integer", 0, None),
+        "sfg.eps": ("integer", 0, None),
+    }
+    readouts = {f"decoder.f.{arch['f_layers'] - 1}", f"decoder.d.{arch['d_layers'] - 1}"}
+    for key in layer_shapes(arch):
+        if key.startswith("input."):
+            continue
+        if key in readouts:
+            scalars[f"{key}.readout_scale"] = ("number", 0.0, None)
+        else:
+            scalars[f"{key}.threshold"] = ("integer", 1, state)
+        if key.endswith((".so", ".out")):
+            scalars[f"{key}.residual"] = ("integer", 0, None)
+        if key.endswith(".q"):
+            scalars[f"{key}.attention_scale"] = ("integer", 0, None)
+        if key.endswith(".int") and arch["activation"] == "gelu":
+            scalars[f"{key}.gelu_shift"] = ("integer", 0, 62)
+            scalars[f"{key}.gelu_offset"] = ("integer", 1, None)
+    for i in range(arch["num_layers"]):
+        scalars[f"layer{i}.attn.threshold"] = ("integer", 1, state)
+    return scalars
+
+
+def check_fixed_scalars(check: _ManifestCheck, scalars: Any, arch: dict[str, Any]) -> None:
+    check.mapping("fixed_point.scalars", scalars)
+    expected = fixed_scalar_ranges(arch)
+    for name, (kind, low, high) in expected.items():
+        if name not in scalars:
+            check.fail(f"fixed_point.scalars.{name}", "missing")
+        getattr(check, kind)(f"fixed_point.scalars.{name}", scalars[name], low, high)
+    for name in scalars.keys() - expected.keys():
+        check.fail(f"fixed_point.scalars.{name}", f"not a scalar of this architecture ({arch['num_layers']} layers)")
+
+
+def check_float_scalars(check: _ManifestCheck, scalars: Any) -> None:
+    check.mapping("float", scalars)
+    for name, low in (("leak", 0.0), ("threshold", 0.0), ("sfg.eps", 0.0), ("sfg.flat", 0.0)):
+        if name not in scalars:
+            check.fail(f"float.{name}", "missing")
+        check.number(f"float.{name}", scalars[name], low)
+
+
+def expected_tensors(arch: dict[str, Any], precision: str, fixed: dict[str, Any] | None) -> dict[str, tuple]:
+    """Name -> (shape, dtype) of every weight file of one precision, from the architecture alone."""
+    hidden = arch["hidden_dim"]
+    tensors: dict[str, tuple] = {}
+    for key, shape in layer_shapes(arch).items():
+        if precision == "float":
+            tensors[f"{key}.weight"], tensors[f"{key}.bias"] = (shape, "float64"), ((shape[0],), "float64")
+            continue
+        tensors[f"{key}.sign"] = (shape, "int8")
+        # the video input's bias holds each clip's position too (export/fixed_point.py)
+        bias = (arch["max_clips"], hidden) if key == "input.video" else (shape[0],)
+        tensors[f"{key}.bias"] = (bias, "int64")
+        if key.endswith(".int") and arch["activation"] == "gelu":
+            scalars = fixed["scalars"]
+            bins = 2 * scalars[f"{key}.gelu_offset"] >> scalars[f"{key}.gelu_shift"]
+            tensors[f"{key}.gelu"] = ((bins,), "int64")
+    tensors["sfg.pool"] = ((hidden,), "float64" if precision == "float" else "int64")
+    return tensors
+
+
+def read_tensors(
+    path: Path,
+    check: _ManifestCheck,
+    entries: Any,
+    arch: dict[str, Any],
+    precisions: list[str],
+    fixed: dict[str, Any] | None,
+) -> dict[str, dict[str, np.ndarray]]:
+    """Every weight file the architecture needs, and no other: inside the bundle folder, its sha256,
+    shape and dtype those of the manifest and of the architecture, loaded without pickles, values sane."""
+    check.mapping("tensors", entries)
+    expected = {f"{p}/{name}": spec for p in precisions for name, spec in expected_tensors(arch, p, fixed).items()}
+    for key in expected.keys() - entries.keys():
+        check.fail(f"tensors.{key}", "missing (the architecture needs it)")
+    for key in entries.keys() - expected.keys():
+        check.fail(f"tensors.{key}", f"not a weight of this architecture and precisions ({', '.join(precisions)})")
+    root = path.resolve()
+    arrays: dict[str, dict[str, np.ndarray]] = {}
+    for key in sorted(expected):
+        field, entry = f"tensors.{key}", check.mapping(f"tensors.{key}", entries[key])
+        for name, kind in (("file", str), ("shape", list), ("dtype", str), ("sha256", str)):
+            if not isinstance(entry.get(name), kind):
+                check.fail(f"{field}.{name}", f"expected a {kind.__name__}, got {entry.get(name)!r}")
+        shape, dtype = expected[key]
+        if entry["shape"] != list(shape) or entry["dtype"] != dtype:
+            check.fail(field, f"shape {entry['shape']} {entry['dtype']}, the architecture needs {list(shape)} {dtype}")
+        relative = Path(entry["file"])
+        file = (path / relative).resolve()
+        if relative.is_absolute() or ".." in relative.parts or not file.is_relative_to(root):
+            check.fail(f"{field}.file", f"{entry['file']!r} is not a file inside the bundle folder")
+        if not file.is_file():
+            raise UserError(f"{path / relative}: missing (listed in {check.path})")
+        if sha256(file) != entry["sha256"]:
+            raise UserError(f"{path / relative}: sha256 does not match {check.path} (the file was changed or damaged)")
+        try:
+            array = np.load(file, allow_pickle=False)  # a weight file is data: never a pickle
+        except (OSError, ValueError, EOFError) as error:
+            raise UserError(
+                f"{path / relative}: not a readable .npy of numbers ({' '.join(str(error).split())})"
+            ) from None
+        if list(array.shape) != list(shape) or str(array.dtype) != dtype:
+            raise UserError(
+                f"{path / relative}: shape {list(array.shape)} {array.dtype}, manifest says {list(shape)} {dtype}"
+            )
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            raise UserError(f"{path / relative}: contains NaN or inf")
+        if key.endswith(".sign") and not np.isin(array, (-1, 1)).all():
+            raise UserError(f"{path / relative}: 1-bit weights must be -1 or +1")
+        precision, name = key.split("/", 1)
+        arrays.setdefault(precision, {})[name] = array
+    return arrays

@@ -33,6 +33,25 @@ def weight_layers(model: Any) -> dict[str, nn.Module]:
     return layers
 
 
+def layer_shapes(architecture: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+    """Bundle name -> weight shape of each layer of :func:`weight_layers`, from the manifest's
+    ``architecture`` alone (Linear (out, in); Conv1d (out, in, kernel)), to check a bundle's tensors."""
+    hidden, ffn = architecture["hidden_dim"], architecture["ffn_dim"]
+    shapes: dict[str, tuple[int, ...]] = {
+        "input.video": (hidden, architecture["video_dim"]),
+        "input.text": (hidden, architecture["text_dim"]),
+    }
+    encoder = {"q": (hidden, hidden), "k": (hidden, hidden), "v": (hidden, hidden), "so": (hidden, hidden)}
+    encoder.update({"int": (ffn, hidden), "out": (hidden, ffn)})
+    for i in range(architecture["num_layers"]):
+        shapes.update({f"layer{i}.{name}": encoder[name] for name in ENCODER_LINEARS})
+    for head, out_channels in (("f", 1), ("d", 2)):  # foreground logit; start and end offsets
+        layers, kernel = architecture[f"{head}_layers"], architecture[f"{head}_kernel"]
+        for j in range(layers):
+            shapes[f"decoder.{head}.{j}"] = (hidden if j < layers - 1 else out_channels, hidden, kernel)
+    return shapes
+
+
 def neuron_populations(model: Any) -> dict[str, nn.Module]:
     """Population name -> the model's TernaryLIF module."""
     populations: dict[str, nn.Module] = {"input": model.input_lif}

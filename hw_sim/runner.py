@@ -18,12 +18,29 @@ inherit the mask), so the parent alone handles it. A runtime interrupted in the 
 cannot be stopped (``stop()`` waits forever), so inside the context SIGINT and SIGTERM are held until
 the current query's steps are done (under a second), then raised as ``KeyboardInterrupt`` or
 :class:`Terminated`; a second Ctrl-C raises at once.
+
+What Lava cannot stop, the runner ends by force (:meth:`LavaSimulation._kill`: SIGKILL to every Lava
+OS process, then the shared-memory manager's shutdown, which unlinks every segment):
+
+* a run that does not finish within ``deadline_s`` (a process model that failed in its own OS process
+  leaves the runtime waiting forever): SIGALRM interrupts the wait and raises :class:`LavaTimeout`;
+* a run interrupted midway (a second Ctrl-C, an exception inside Lava), and a ``stop()`` that does
+  not return within :data:`STOP_DEADLINE_S`.
+
+The Lava children die with this process even when it is SIGKILLed, which no handler of its own can
+see: every process forked while a simulation is alive asks the kernel for SIGKILL when its parent
+dies (``prctl(PR_SET_PDEATHSIG)``, Linux). With them gone, the multiprocessing resource tracker (a
+process that outlives them) unlinks the shared-memory segments they leave.
 """
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
+import multiprocessing
+import os
 import signal
+import sys
 import time
 from typing import Any
 
@@ -38,10 +55,39 @@ from hw_sim.processes.input_sfg.process import InputSFG
 from vtg.errors import UserError
 
 SELECT_TAG = {"fixed": "fixed_pt", "float": "floating_pt"}
+DEADLINE_S = 300.0  # default limit of one Lava call: compiling and starting with the first query, or a query
+STOP_DEADLINE_S = 10.0  # a graceful stop takes well under a second; beyond this the processes are killed
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 class Terminated(SystemExit):
     """SIGTERM arrived while the simulation ran: exit with status 128 + 15, once the runtime is stopped."""
+
+
+class LavaTimeout(UserError):
+    """A Lava call did not return within its deadline; the simulation was stopped by force."""
+
+
+# -------------------------------------------------------------------------------------------------
+# Children that do not outlive this process
+
+_alive_simulations = 0  # LavaSimulation objects inside their context; forks then are Lava's
+
+
+def _die_with_parent() -> None:
+    """In a freshly forked child: SIGKILL when the parent dies (set only while a simulation is alive)."""
+    if not _alive_simulations or not sys.platform.startswith("linux"):
+        return
+    parent = os.getppid()
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent or parent == 1:  # the parent died before the request: go now
+        os._exit(1)
+
+
+os.register_at_fork(after_in_child=_die_with_parent)
 
 
 @dataclasses.dataclass
@@ -66,12 +112,20 @@ class LavaSimulation:
     """
 
     def __init__(
-        self, bundle: Bundle, precision: str, tc: int, max_video: int, max_text: int, record: bool = False
+        self,
+        bundle: Bundle,
+        precision: str,
+        tc: int,
+        max_video: int,
+        max_text: int,
+        record: bool = False,
+        deadline_s: float = DEADLINE_S,
     ) -> None:
         from lava.proc.io.extractor import Extractor
         from lava.proc.io.injector import Injector
 
         self.bundle, self.precision, self.tc, self.record = bundle, precision, tc, record
+        self.deadline_s = deadline_s
         self.max_video, self.max_text = max_video, max_text
         arch = bundle.architecture
         if max_video > arch["max_clips"]:
@@ -108,6 +162,7 @@ class LavaSimulation:
         self.num_processes = 1 + len(compute) + len(self.extractors)
         self.compile_s: float | None = None
         self._started = False
+        self._broken = False  # a Lava call was interrupted midway: the runtime can only be killed
         self._previous_handlers: dict[int, Any] = {}
         self._pending: int | None = None  # a signal held until the running query's steps are done
 
@@ -115,14 +170,18 @@ class LavaSimulation:
     # Life cycle
 
     def __enter__(self) -> LavaSimulation:
+        global _alive_simulations
         for signum in (signal.SIGINT, signal.SIGTERM):
             self._previous_handlers[signum] = signal.signal(signum, self._hold)
+        _alive_simulations += 1
         return self
 
     def __exit__(self, *exc) -> None:
+        global _alive_simulations
         try:
             self.stop()
         finally:
+            _alive_simulations -= 1
             for signum, handler in self._previous_handlers.items():
                 signal.signal(signum, handler)
             self._previous_handlers = {}
@@ -141,10 +200,56 @@ class LavaSimulation:
             raise Terminated(128 + signum)
 
     def stop(self) -> None:
-        """Stop the runtime and its OS processes (a no-op when it never started)."""
-        if self._started:
-            self._started = False
-            self.input.stop()
+        """Stop the runtime and its OS processes (a no-op when it never started): gracefully when the
+        runtime is between queries, by force when a call was interrupted or the stop itself hangs."""
+        if not self._started:
+            return
+        self._started = False
+        if not self._broken:
+            try:
+                self._within(STOP_DEADLINE_S, "stopping the Lava runtime", self.input.stop)
+                return
+            except BaseException:
+                self._kill()
+                raise
+        self._kill()
+
+    def _kill(self) -> None:
+        """Force: SIGKILL every Lava OS process, then shut the shared-memory manager down, which unlinks
+        every segment (it is a process of its own, not one of the killed actors)."""
+        runtime = self.input.runtime
+        infrastructure = getattr(runtime, "_messaging_infrastructure", None)
+        if infrastructure is None:
+            return
+        for actor in infrastructure.actors:
+            if actor.pid is not None and actor.exitcode is None:
+                actor.kill()
+        for actor in infrastructure.actors:
+            multiprocessing.Process.join(actor, timeout=STOP_DEADLINE_S)  # Lava's join waits without a limit
+        if infrastructure.smm is not None:
+            infrastructure.smm.shutdown()
+
+    def _within(self, seconds: float, what: str, call: Any, *args: Any, **kwargs: Any) -> Any:
+        """``call(*args, **kwargs)``, interrupted by SIGALRM after ``seconds``: :class:`LavaTimeout`.
+
+        Any exception out of the call leaves the runtime midway (``_broken``): only :meth:`_kill` ends it.
+        """
+
+        def expire(signum: int, frame: Any) -> None:
+            raise LavaTimeout(
+                f"{self.bundle.path}: {what} took more than {seconds:g} s; the Lava simulation was stopped"
+            )
+
+        previous = signal.signal(signal.SIGALRM, expire)
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        try:
+            return call(*args, **kwargs)
+        except BaseException:
+            self._broken = True
+            raise
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
 
     def _start(self, packet: np.ndarray) -> None:
         """Compile, fork the OS processes (with SIGINT blocked, so only this process handles Ctrl-C)
@@ -162,13 +267,15 @@ class LavaSimulation:
         # the children inherit a blocked SIGINT; a Ctrl-C meanwhile waits and reaches this process after
         previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
-            self.input.create_runtime(executable=executable)
-            self._started = True
+            self._started = True  # from here on there may be OS processes to stop
+            self._within(
+                self.deadline_s, "starting the Lava processes", self.input.create_runtime, executable=executable
+            )
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, previous)
         self._send(packet)
         self.compile_s = time.perf_counter() - begin
-        self.input.run(condition=RunSteps(num_steps=self.tc))
+        self._within(self.deadline_s, "the first query", self.input.run, condition=RunSteps(num_steps=self.tc))
 
     # ----------------------------------------------------------------------------------------------
     # Queries
@@ -207,7 +314,7 @@ class LavaSimulation:
             self._start(packet)
         else:
             self._send(packet)
-            self.input.run(condition=RunSteps(num_steps=self.tc))
+            self._within(self.deadline_s, "a query", self.input.run, condition=RunSteps(num_steps=self.tc))
         self._raise_pending()
         return self._collect(video.shape[0], text.shape[0])
 

@@ -1,7 +1,7 @@
 """``vtg simulate``: run an exported bundle in the Loihi-style Lava CPU simulation.
 
     vtg simulate --bundle B --data DIR --split val [--limit N] [--tc N] [--precision fixed|float]
-                 [--compare-torch] [--out DIR] [--json]
+                 [--compare-torch] [--out DIR] [--deadline SECONDS] [--json]
 
 Writes ``predictions.jsonl`` (official format), ``activity.json`` (spike counts per component and
 timestep, docs/ARCHITECTURE.md) and ``metrics.json`` into ``--out`` (default: BUNDLE/simulation_<split>).
@@ -30,6 +30,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--compare-torch", action="store_true", help="check against the PyTorch reference")
     parser.add_argument("--out", type=Path, help="folder for predictions, activity and metrics")
+    parser.add_argument(
+        "--deadline",
+        type=float,
+        default=300.0,
+        help="seconds one query (the first: with compiling and starting) may take before Lava is stopped",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
 
@@ -47,10 +53,14 @@ def run(args: argparse.Namespace) -> int:
     tc = args.tc if args.tc is not None else bundle.manifest["tc"]
     if tc < 1:
         raise UserError(f"option --tc: expected at least 1, got {tc}")
+    if not args.deadline > 0:
+        raise UserError(f"option --deadline: expected a positive number of seconds, got {args.deadline}")
     if args.limit is not None and args.limit < 1:
         raise UserError(f"option --limit: expected at least 1, got {args.limit}")
     dataset, queries = load_queries(args.data, args.split, args.limit, bundle)
-    report = simulate_split(bundle, queries, precision, tc, compare=args.compare_torch, progress=True)
+    report = simulate_split(
+        bundle, queries, precision, tc, compare=args.compare_torch, progress=True, deadline_s=args.deadline
+    )
 
     truths = [annotation_to_record(a) for a in dataset.annotations]
     labelled = all(a.windows for a in dataset.annotations)

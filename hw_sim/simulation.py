@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from export.bundle import Bundle
 from hw_sim.activity import ActivityCounter
-from hw_sim.runner import LavaSimulation, QueryResult
+from hw_sim.runner import DEADLINE_S, LavaSimulation, QueryResult
 from vtg.errors import UserError
 
 FLOAT_TOLERANCE = 1e-6  # max |Lava float - PyTorch float64| on the read-outs, when no spike differs
@@ -99,8 +99,12 @@ def simulate_split(
     compare: bool = False,
     progress: bool = True,
     on_query: Any = None,
+    deadline_s: float = DEADLINE_S,
 ) -> SimulationReport:
-    """Run every query through one Lava network; ``on_query(i, result)`` is called after each."""
+    """Run every query through one Lava network; ``on_query(i, result)`` is called after each.
+
+    ``deadline_s``: the longest a Lava call (starting with the first query, or one query) may take
+    before the simulation is stopped by force (:class:`hw_sim.runner.LavaTimeout`)."""
     arch = bundle.architecture
     max_video = max(q.video.shape[0] for q in queries)
     max_text = max(q.text.shape[0] for q in queries)
@@ -110,7 +114,7 @@ def simulate_split(
     mismatches = compared = 0
     differences = dict.fromkeys(OUTPUTS, 0.0)
     seconds = reference_seconds = 0.0
-    with LavaSimulation(bundle, precision, tc, max_video, max_text, record=compare) as sim:
+    with LavaSimulation(bundle, precision, tc, max_video, max_text, record=compare, deadline_s=deadline_s) as sim:
         bar = tqdm(queries, desc=f"lava {precision}", unit="query", file=sys.stderr, disable=not progress)
         for i, query in enumerate(bar):
             begin = time.perf_counter()

@@ -25,6 +25,8 @@ def read_json_object(path: str | Path, missing: str, holds: str = "") -> dict[st
         raise UserError(f"{path}:{error.lineno}: not valid JSON ({error.msg})") from None
     except (OSError, UnicodeDecodeError) as error:
         raise UserError(f"{path}: cannot be read ({error})") from None
+    except RecursionError:
+        raise UserError(f"{path}: not valid JSON (nested too deeply)") from None
     if not isinstance(data, dict):
         raise UserError(f"{path}: expected a JSON object {holds}".rstrip())
     return data
