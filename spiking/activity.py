@@ -60,12 +60,15 @@ class ActivityRecorder:
         self._handles: list = []
 
     def _hook(self, probes: list[Probe]):
+        masks: dict[str, torch.Tensor] = {}  # each probe's mask in the spikes' dtype, made at the first step
+
         def count(module: nn.Module, inputs, output: torch.Tensor) -> None:
             spikes = output.detach().abs()
             for probe in probes:
-                mask = torch.broadcast_to(probe.mask.to(spikes.dtype), spikes.shape)
-                self.spikes[probe.name].append((spikes * mask).sum())
-                self.neurons[probe.name] = int(mask.sum())
+                if probe.name not in masks:
+                    masks[probe.name] = probe.mask.to(spikes.dtype)
+                    self.neurons[probe.name] = int(torch.broadcast_to(masks[probe.name], spikes.shape).sum())
+                self.spikes[probe.name].append((spikes * masks[probe.name]).sum())
 
         return count
 

@@ -20,6 +20,7 @@ VARIANTS = ("base", "nf", "1bit_nf")
 ACTIVATIONS = ("gelu", "relu")
 GRADIENTS = ("implicit", "bptt")
 SOLVERS = ("gmres", "fixed_point")
+READOUTS = ("simulated", "steady_state")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,12 +33,24 @@ class SpikingVTGConfig(ClipwiseHeadConfig):
     num_layers: int = 4
     num_heads: int = 8
     ffn_dim: int = 1024
-    tc: int = 10  # timesteps simulated in training
+    tc: int = 10  # timesteps simulated in training (the most, when tc_min is set)
+    # training Tc drawn per batch, uniformly from tc_min..tc (None: always tc), so that the weights learn
+    # to give good read-outs at every Tc a deployment may choose (paper Fig. 4's trade-off)
+    tc_min: int | None = None
     inference_tc: int | None = None  # timesteps at evaluation; None = tc
     leak: float = 0.99  # gamma of the encoder's LIF neurons (the decoders' IF neurons have gamma = 1)
     threshold: float = 1.0  # Vth of every neuron
+    # a neuron fires at |u| >= fire_ratio * Vth and subtracts Vth: 1 is Eq. 1 (the rate after t steps is
+    # I / Vth truncated towards 0, error < 1 / t); 0.5 rounds it to the nearest multiple of 1 / t (error
+    # <= 1 / (2 t), no bias), the half-threshold start of ANN-SNN conversion (Bu et al., ICLR 2022)
+    # made symmetric for ternary spikes. The steady state (Eq. 4) is the same for both.
+    fire_ratio: float = 1.0
     sfg: bool = True  # saliency feedback gating; False = the ablation without SFG (gate = 1)
     grad: str = "implicit"  # implicit (at equilibrium) | bptt (surrogate gradients through time)
+    # what the training loss reads: ``simulated``, the spiking simulation's read-outs after Tc steps (what
+    # evaluation and deployment read) with the gradient of the steady-state map at z* (straight through);
+    # ``steady_state``, the map's own read-outs at z* (the paper's Sec. 4.5, exact only at equilibrium)
+    train_readout: str = "steady_state"
     solver: str = "gmres"  # gmres | fixed_point, the implicit backward's adjoint solver (spiking/implicit.py)
     solver_iters: int = 30  # vector-Jacobian products per adjoint solve; 0 = Jacobian-free back-propagation
     solver_tol: float = 1e-4  # relative residual at which the adjoint solve stops
@@ -80,7 +93,7 @@ class SpikingVTGConfig(ClipwiseHeadConfig):
         def fail(name: str, message: str) -> None:
             raise UserError(f"field '{where}.{name}': {message}, got {getattr(self, name)!r}")
 
-        choices_of = {"variant": VARIANTS, "activation": ACTIVATIONS, "grad": GRADIENTS, "solver": SOLVERS}
+        choices_of = {"variant": VARIANTS, "activation": ACTIVATIONS, "grad": GRADIENTS, "solver": SOLVERS, "train_readout": READOUTS}
         for name, choices in choices_of.items():
             if getattr(self, name) not in choices:
                 fail(name, f"must be one of {', '.join(choices)}")
@@ -95,6 +108,8 @@ class SpikingVTGConfig(ClipwiseHeadConfig):
             fail("solver_iters", "must be >= 0")
         if self.inference_tc is not None and self.inference_tc < 1:
             fail("inference_tc", "must be >= 1")
+        if self.tc_min is not None and not 1 <= self.tc_min <= self.tc:
+            fail("tc_min", f"must be between 1 and tc={self.tc}")
         if self.hidden_dim % self.num_heads:
             fail("hidden_dim", f"must be divisible by num_heads={self.num_heads}")
         for name in ("f_kernel", "d_kernel"):
@@ -102,6 +117,8 @@ class SpikingVTGConfig(ClipwiseHeadConfig):
                 fail(name, "must be odd and >= 1 (one output per clip)")
         if not 0.0 < self.leak <= 1.0:
             fail("leak", "must be in (0, 1]")
+        if not 0.0 < self.fire_ratio <= 1.0:
+            fail("fire_ratio", "must be in (0, 1]")
         for name in ("threshold", "solver_tol", "surrogate_alpha", "init_gain", "input_init_gain"):
             if getattr(self, name) <= 0:
                 fail(name, "must be > 0")

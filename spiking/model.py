@@ -20,6 +20,7 @@ Forward pass:
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -63,6 +64,57 @@ class Step:
     gate: torch.Tensor  # (B, Lv) the gate of the next timestep's video input
 
 
+def straight_through(value, carrier):
+    """``value`` forward (exactly), ``carrier``'s gradient backward: value + (carrier - carrier.detach()).
+
+    Training with ``train_readout: simulated`` reads the simulation's outputs (``value``) and
+    differentiates them as the steady-state map's (``carrier``), the approximation of the implicit
+    method (Sec. 4.5) with the loss of what is deployed (as differentiable spike representations do,
+    Meng et al., CVPR 2022). Lists (per-layer states, attentions) are taken element by element.
+    """
+    if isinstance(value, list):
+        return [straight_through(v, c) for v, c in zip(value, carrier)]
+    return value.detach() + (carrier - carrier.detach())
+
+
+class Readout:
+    """The spiking model's outputs after the steps added so far: what evaluation and deployment read.
+
+    f and d are the temporal means of the decoders' read-outs, s is SFG's score after the last step,
+    the hidden states are the layers' ASRs a_i[t] (Eq. 1), the attentions the mean over the steps.
+    """
+
+    def __init__(self):
+        self.count = 0
+        self.last: Step | None = None
+        self.foreground = self.boundary = None  # running sums, (B, Lv) and (B, Lv, 2)
+        self.attention_sums: list[torch.Tensor] | None = None  # per layer (B, H, L, L)
+
+    def add(self, out: Step) -> None:
+        self.count += 1
+        self.last = out
+        if self.foreground is None:
+            self.foreground, self.boundary, self.attention_sums = out.foreground, out.boundary, out.attentions
+        else:
+            self.foreground = self.foreground + out.foreground
+            self.boundary = self.boundary + out.boundary
+            self.attention_sums = [s + a for s, a in zip(self.attention_sums, out.attentions)]
+
+    def outputs(self, model: SpikingVTG, ctx: Context) -> dict[str, Any]:
+        """The outputs dict of docs/ARCHITECTURE.md after ``count`` steps (the neurons' rates read now)."""
+        rates = [layer.out_lif.rate for layer in model.layers]  # per layer (B, L, D)
+        lv = ctx.video.shape[1]
+        return {
+            "foreground_logits": self.foreground / self.count,  # (B, Lv)
+            "boundary": F.softplus(self.boundary / self.count),  # (B, Lv, 2)
+            "saliency": self.last.score,  # (B, Lv) F_s after the last step
+            "saliency_gate": self.last.gate,  # (B, Lv) its min-max normalisation
+            "video_features": rates[-1][:, :lv],  # (B, Lv, D)
+            "hidden_states": rates,
+            "attentions": [s / self.count for s in self.attention_sums],  # mean over the steps, (B, H, L, L) each
+        }
+
+
 class SpikingVTG(nn.Module):
     """The SpikingVTG student: base, NF and 1-bit NF variants (paper Secs. 4.1-4.6).
 
@@ -90,6 +142,7 @@ class SpikingVTG(nn.Module):
         for neuron in self.modules():
             if isinstance(neuron, TernaryLIF):
                 neuron.spike_grad = heaviside_atan(config.surrogate_alpha)
+                neuron.fire_ratio = config.fire_ratio
         self._scale_initial_weights(config.init_gain, config.input_init_gain)
         self.implicit = ImplicitEquilibrium(config.solver_iters, config.solver_tol, config.solver)
         self.criterion = ClipwiseCriterion(config)
@@ -196,40 +249,32 @@ class SpikingVTG(nn.Module):
             set_steady_state(self, False)
         return Step(hidden, attentions, foreground, boundary, score, gate)
 
+    def steps(self, ctx: Context, tc: int) -> Iterator[Step]:
+        """The Tc timesteps from rest, one :class:`Step` at a time (neurons reset first; no quantisation
+        context: wrap the loop in :func:`spiking.quant.quantised_once` to derive 1-bit weights once)."""
+        reset_neurons(self)
+        gate = ctx.video_mask.to(ctx.video.dtype)  # (B, Lv): no gating at the first step
+        for _ in range(tc):
+            out = self.step(ctx, gate)
+            gate = out.gate
+            yield out
+
     def simulate(self, ctx: Context, tc: int, activity: bool = True) -> tuple[dict[str, Any], torch.Tensor]:
         """Run Tc timesteps from rest; returns the spiking model's outputs and z* = a_N[Tc] (B, L, D).
 
         The 1-bit weights are quantised once for the Tc steps (:func:`spiking.quant.quantised_once`);
         ``activity = False`` leaves out the activity probes (``outputs["activity"]`` is then absent).
         """
-        reset_neurons(self)
-        gate = ctx.video_mask.to(ctx.video.dtype)  # (B, Lv): no gating at the first step
-        foreground = boundary = attention_sum = None
+        readout = Readout()
         probes = spiking_vtg_probes(self, ctx.token_mask, ctx.video_mask) if activity else []
         with quantised_once(self), ActivityRecorder(probes) as recorder:
-            for _ in range(tc):
-                out = self.step(ctx, gate)
-                gate = out.gate
-                foreground = out.foreground if foreground is None else foreground + out.foreground
-                boundary = out.boundary if boundary is None else boundary + out.boundary
-                attention_sum = (
-                    out.attentions if attention_sum is None else [s + a for s, a in zip(attention_sum, out.attentions)]
-                )
-        rates = [layer.out_lif.rate for layer in self.layers]  # per layer (B, L, D)
-        lv = ctx.video.shape[1]
-        outputs = {
-            "foreground_logits": foreground / tc,  # (B, Lv)
-            "boundary": F.softplus(boundary / tc),  # (B, Lv, 2)
-            "saliency": out.score,  # (B, Lv) F_s after the last step
-            "saliency_gate": out.gate,  # (B, Lv) its min-max normalisation
-            "video_features": rates[-1][:, :lv],  # (B, Lv, D)
-            "hidden_states": rates,
-            "attentions": [s / tc for s in attention_sum],  # mean over Tc, (B, H, L, L) each
-        }
+            for out in self.steps(ctx, tc):
+                readout.add(out)
+        outputs = readout.outputs(self, ctx)
         if activity:
             outputs["activity"] = recorder.result()
             outputs["activity"]["sfg"] = sfg_activity(tc, ctx.video_mask, self.config.hidden_dim)
-        return outputs, rates[-1]
+        return outputs, outputs["hidden_states"][-1]
 
     # ----------------------------------------------------------------------------------------------
     # The model interface of docs/ARCHITECTURE.md
@@ -242,7 +287,7 @@ class SpikingVTG(nn.Module):
         ``outputs["activity"]`` (the spike counts of the energy estimates) is recorded in evaluation mode,
         and in training mode only when ``activity=True``: a training step has no use for it.
         """
-        tc = tc if tc is not None else (self.config.tc if self.training else self.inference_tc)
+        tc = tc if tc is not None else (self.training_tc() if self.training else self.inference_tc)
         activity = not self.training if activity is None else activity
         if tc < 1:
             raise UserError(f"field 'model.inference_tc': must be >= 1, got {tc}")
@@ -253,12 +298,20 @@ class SpikingVTG(nn.Module):
         else:
             with torch.no_grad():
                 outputs, z_star = self.simulate(ctx, tc, activity)
-            outputs.update(self.at_equilibrium(ctx, z_star))
+            equilibrium = self.at_equilibrium(ctx, z_star)
+            if self.config.train_readout == "simulated":
+                equilibrium = {key: straight_through(outputs[key], value) for key, value in equilibrium.items()}
+            outputs.update(equilibrium)
         outputs["sentence"] = ctx.sentence  # (B, D)
         outputs["video_mask"] = ctx.video_mask
         if not return_hidden:
             del outputs["hidden_states"], outputs["attentions"]
         return outputs
+
+    def training_tc(self) -> int:
+        """Tc of a training step: ``config.tc``, or drawn uniformly from ``tc_min..tc`` (torch's generator)."""
+        low, high = self.config.tc_min or self.config.tc, self.config.tc
+        return int(torch.randint(low, high + 1, ())) if low < high else high
 
     def at_equilibrium(self, ctx: Context, z_star: torch.Tensor) -> dict[str, Any]:
         """The differentiable outputs at the equilibrium z*, with the implicit gradient of Sec. 4.5."""
@@ -268,6 +321,10 @@ class SpikingVTG(nn.Module):
             else:
                 z = z_star  # without feedback the map ignores z: F is feed-forward and J = 0
             eq = self.steady_state(z, ctx)
+        return self.equilibrium_outputs(eq, ctx)
+
+    def equilibrium_outputs(self, eq: Step, ctx: Context) -> dict[str, Any]:
+        """The outputs dict of the steady-state map's application ``eq``: the read-outs of the equilibrium."""
         lv = ctx.video.shape[1]
         score, gate = self.sfg(eq.hidden[-1][:, :lv], ctx.sentence, ctx.video_mask)  # (B, Lv) x 2
         return {

@@ -81,7 +81,9 @@ class TernaryLIF(LIF):
         rate = lif.rate                # (3,) the ASR a[t] after 3 steps
     """
 
-    def __init__(self, gamma: float = 1.0, threshold: float = 1.0, surrogate_alpha: float = 2.0):
+    def __init__(
+        self, gamma: float = 1.0, threshold: float = 1.0, surrogate_alpha: float = 2.0, fire_ratio: float = 1.0
+    ):
         super().__init__(
             beta=gamma, threshold=threshold, spike_grad=heaviside_atan(surrogate_alpha), reset_mechanism="subtract"
         )
@@ -89,6 +91,7 @@ class TernaryLIF(LIF):
         # every model ever built alive; this neuron manages its own state, so it leaves that list.
         if SpikingNeuron.instances and SpikingNeuron.instances[-1] is self:
             SpikingNeuron.instances.pop()
+        self.fire_ratio = fire_ratio
         self.steady_state = False
         self.reset_state()
 
@@ -97,24 +100,44 @@ class TernaryLIF(LIF):
         self.mem: torch.Tensor | None = None
         self._rate_sum: torch.Tensor | None = None  # sum_tau gamma^(t - tau) s[tau]
         self._rate_norm = 0.0  # sum_tau gamma^(t - tau)
+        # gamma and Vth as Python numbers for the timesteps to come (snnTorch keeps them as tensors, and
+        # reading one as a number at every step costs more than the step's arithmetic at small sizes)
+        self._gamma, self._vth = float(self.beta), float(self.threshold)
 
     def forward(self, current: torch.Tensor) -> torch.Tensor:
         """One timestep: input current I[t] -> spikes s[t+1] in {-1, 0, 1} (or a* in steady-state mode)."""
         if self.steady_state:
             return torch.clamp(current / self.threshold, -1.0, 1.0)
+        if not torch.is_grad_enabled():
+            return self._step_in_place(current)
+        mem = current if self.mem is None else self._gamma * self.mem + current  # u[t + delta]
+        fire_at = self.fire_ratio * self._vth
+        # +1 at u >= theta, -1 at u <= -theta, with the surrogate gradient
+        spikes = self.spike_grad(mem - fire_at) - self.spike_grad(-mem - fire_at)
+        self.mem = mem - self._vth * spikes.detach()  # reset by subtraction
+        self._rate_sum = spikes if self._rate_sum is None else self._gamma * self._rate_sum + spikes
+        self._rate_norm = self._gamma * self._rate_norm + 1.0
+        return spikes
+
+    def _step_in_place(self, current: torch.Tensor) -> torch.Tensor:
+        """The same timestep without a graph, updating the state tensors in place.
+
+        Equal to the graph path bit for bit: the comparisons are those of u - theta >= 0 and -u - theta
+        >= 0, and the products by gamma are rounded before the sums as there (the reset u - Vth s is
+        exact in either form, s being -1, 0 or 1).
+        """
+        fire_at = self.fire_ratio * self._vth
         if self.mem is None:
-            self.mem = torch.zeros_like(current)
-        mem = self.beta * self.mem + current  # u[t + delta]
-        if torch.is_grad_enabled():
-            spikes = self.fire(mem) - self.fire(-mem)  # +1 at u >= Vth, -1 at u <= -Vth, surrogate gradient
+            self.mem = current.clone()  # u[delta] = I[0] from rest
         else:
-            # the same comparisons as ``fire`` (u - Vth >= 0, -u - Vth >= 0) without its autograd Function:
-            # the simulation under no_grad (equilibrium training, evaluation) spends most of its time here
-            spikes = (mem - self.threshold >= 0).to(mem.dtype) - (-mem - self.threshold >= 0).to(mem.dtype)
-        self.mem = mem - self.threshold * spikes.detach()  # reset by subtraction
-        gamma = float(self.beta)
-        self._rate_sum = spikes if self._rate_sum is None else gamma * self._rate_sum + spikes
-        self._rate_norm = gamma * self._rate_norm + 1.0
+            self.mem.mul_(self._gamma).add_(current)  # u[t + delta] = gamma u[t] + I[t]
+        spikes = (self.mem >= fire_at).to(current.dtype).sub_((self.mem <= -fire_at).to(current.dtype))  # {-1, 0, 1}
+        self.mem.sub_(spikes, alpha=self._vth)  # reset by subtraction
+        if self._rate_sum is None:
+            self._rate_sum = spikes.clone()
+        else:
+            self._rate_sum.mul_(self._gamma).add_(spikes)
+        self._rate_norm = self._gamma * self._rate_norm + 1.0
         return spikes
 
     @property
@@ -125,7 +148,7 @@ class TernaryLIF(LIF):
         return self._rate_sum / self._rate_norm
 
     def extra_repr(self) -> str:
-        return f"gamma={float(self.beta)}, threshold={float(self.threshold)}"
+        return f"gamma={float(self.beta)}, threshold={float(self.threshold)}, fire_ratio={self.fire_ratio}"
 
 
 def set_steady_state(module: torch.nn.Module, steady: bool) -> None:

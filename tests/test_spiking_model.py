@@ -275,6 +275,9 @@ def test_implicit_gradient_matches_finite_differences_of_the_equilibrium_loss():
         ("sfg", "yes", "field 'model.sfg'"),
         ("f_kernel", 2, "field 'model.f_kernel'"),
         ("inference_tc", 0, "field 'model.inference_tc'"),
+        ("tc_min", 4, "field 'model.tc_min': must be between 1 and tc=3"),
+        ("fire_ratio", 0, "field 'model.fire_ratio'"),
+        ("train_readout", "mean", "field 'model.train_readout'"),
         ("dropout", 0.1, "field 'model.dropout': unknown option"),
     ],
 )
@@ -298,3 +301,36 @@ def test_init_gains_scale_every_weight_but_the_sentence_pooling():
     with torch.no_grad():
         rates = [sum(float(a["spikes"].sum()) for a in m(batch)["activity"].values()) for m in (plain, scaled)]
     assert rates[1] > rates[0]  # larger currents, more spikes
+
+
+def test_simulated_readout_trains_on_the_simulation_with_the_maps_gradient():
+    """train_readout: simulated gives the loss the values evaluation reads and the steady-state map's gradient."""
+    torch.manual_seed(0)
+    simulated = build({**TINY, "variant": "1bit_nf", "train_readout": "simulated"}, DIMS).train()
+    steady = build({**TINY, "variant": "1bit_nf"}, DIMS).train()
+    steady.load_state_dict(simulated.state_dict())
+    batch = tiny_batch()
+    outputs = simulated(batch)
+    with torch.no_grad():
+        deployed = simulated.simulate(simulated.prepare(batch), TINY["tc"], activity=False)[0]
+    for key in ("foreground_logits", "boundary", "saliency_gate"):
+        assert torch.equal(outputs[key], deployed[key]), key
+    reference = steady(batch)
+    assert not torch.equal(reference["foreground_logits"], deployed["foreground_logits"])
+    # d/dtheta of sum(output) is the map's in both: only the values differ
+    outputs["foreground_logits"].sum().backward()
+    reference["foreground_logits"].sum().backward()
+    for (name, a), b in zip(simulated.named_parameters(), steady.parameters()):
+        assert (a.grad is None) == (b.grad is None), name
+        if a.grad is not None:
+            assert torch.allclose(a.grad, b.grad, atol=1e-6), name
+
+
+def test_training_tc_is_drawn_between_tc_min_and_tc():
+    model = build({**TINY, "tc": 5, "tc_min": 2}, DIMS).train()
+    torch.manual_seed(0)
+    drawn = {model.training_tc() for _ in range(200)}
+    assert drawn == {2, 3, 4, 5}
+    outputs = model(tiny_batch(), activity=True)
+    assert 2 <= outputs["activity"]["layer0.k"]["spikes"].shape[0] <= 5
+    assert build({**TINY, "tc": 5}, DIMS).training_tc() == 5

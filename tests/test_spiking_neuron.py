@@ -55,3 +55,36 @@ def test_surrogate_gradient_flows_through_spikes():
     slope = lambda x: 1.0 / (1.0 + (torch.pi * x) ** 2)  # noqa: E731
     expected = torch.tensor([slope(-0.1) + slope(-1.9), slope(-1.9) + slope(-0.1), slope(2.0) + slope(-4.0)])
     assert torch.allclose(current.grad, expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("fire_ratio", [1.0, 0.5])
+def test_rate_error_of_a_constant_current(fire_ratio):
+    """IF neuron, constant current I: after t steps the rate is I truncated to a multiple of 1/t at
+    fire_ratio 1 (error < 1/t, towards 0) and rounded to the nearest one at 0.5 (error <= 1/(2t))."""
+    current = torch.linspace(-0.97, 0.97, 41)
+    lif = TernaryLIF(gamma=1.0, threshold=1.0, fire_ratio=fire_ratio)
+    lif.reset_state()
+    with torch.no_grad():
+        for t in range(1, 9):
+            lif(current)
+            error = lif.rate - current
+            if fire_ratio == 1.0:
+                assert (error.abs() < 1 / t + 1e-6).all() and (error * current.sign() <= 1e-6).all()
+            else:
+                assert (error.abs() <= 1 / (2 * t) + 1e-6).all()
+    assert torch.equal(lif.rate * 8, (current * 8).round() if fire_ratio == 0.5 else (current * 8).trunc())
+
+
+def test_in_place_step_equals_the_graph_step():
+    """The no-grad timestep (in place) and the autograd one give the same spikes, membranes and rates."""
+    torch.manual_seed(0)
+    currents = [torch.randn(4, 7) * 1.5 for _ in range(6)]
+    fast, graph = TernaryLIF(0.9, 1.0, fire_ratio=0.5), TernaryLIF(0.9, 1.0, fire_ratio=0.5)
+    fast.reset_state()
+    graph.reset_state()
+    for current in currents:
+        with torch.no_grad():
+            a = fast(current)
+        b = graph(current.clone().requires_grad_())
+        assert torch.equal(a, b.detach())
+        assert torch.equal(fast.mem, graph.mem.detach()) and torch.equal(fast.rate, graph.rate.detach())

@@ -1,0 +1,91 @@
+"""How close a trained SpikingVTG gets to the equilibrium it was trained on (paper Sec. 4.5, Fig. 3a).
+
+Training differentiates the steady-state map F (Eqs. 4-5) at the last layer's ASR z; evaluation and
+every deployment read the Tc-step spiking simulation. The two agree only when the simulation has
+converged by Tc. For each timestep t of a simulation from rest this module measures, per encoder layer
+i (a_i[t] its output neurons' ASR, z[t] = a_N[t], F_i(z) layer i's ASR under the map given z)::
+
+    residual_i[t] = ||a_i[t] - F_i(z[t])|| / ||a_i[t]||        distance to the map's prediction
+    change_i[t]   = ||a_i[t] - a_i[t-1]|| / ||a_i[t]||          still moving?
+
+(norms over the whole split's real tokens), and, at a chosen set of timesteps, the official metrics
+read two ways: from the simulation after t steps (what is deployed: :class:`spiking.model.Readout`)
+and from the map at z[t] (what training's loss sees). It also reports the relative residual that
+the implicit adjoint's solver reaches on the training loss (``adjoint``), with the model's own solver
+settings and with ``probe_iters`` products, on a few batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import torch
+
+from spiking.model import Readout, SpikingVTG
+from spiking.quant import quantised_once
+
+
+def read_at_steps(tc_max: int, train_tc: int) -> list[int]:
+    """Timesteps whose metrics are read: powers of two up to ``tc_max``, the training Tc and ``tc_max``."""
+    steps = {2**k for k in range(tc_max.bit_length()) if 2**k <= tc_max} | {tc_max}
+    if train_tc <= tc_max:
+        steps.add(train_tc)
+    return sorted(steps)
+
+
+@torch.no_grad()
+def trace_batch(model: SpikingVTG, batch: dict[str, Any], tc_max: int, read_at: Sequence[int]):
+    """Simulate one batch for ``tc_max`` steps.
+
+    Returns (sums, previous-rate-free squared norms per layer and step) as three (N, tc_max) tensors:
+    ||a_i[t] - F_i(z[t])||^2, ||a_i[t] - a_i[t-1]||^2 and ||a_i[t]||^2 over the batch's real tokens,
+    and for each t in ``read_at`` the predictions read from the simulation and from the map.
+    """
+    ctx = model.prepare(batch)
+    tokens = ctx.token_mask[:, :, None].to(ctx.video.dtype)  # (B, L, 1)
+    layers = len(model.layers)
+    residual, change, norm = (torch.zeros(layers, tc_max, dtype=torch.float64) for _ in range(3))
+    simulated: dict[int, list] = {}
+    mapped: dict[int, list] = {}
+    readout = Readout()
+    previous: list[torch.Tensor] | None = None
+    with quantised_once(model):
+        for t, out in enumerate(model.steps(ctx, tc_max), start=1):
+            readout.add(out)
+            rates = [layer.out_lif.rate * tokens for layer in model.layers]  # per layer (B, L, D)
+            steady = model.steady_state(rates[-1], ctx)  # F at z[t]; the neurons' state is left alone
+            for i, rate in enumerate(rates):
+                residual[i, t - 1] = float((rate - steady.hidden[i] * tokens).pow(2).sum())
+                norm[i, t - 1] = float(rate.pow(2).sum())
+                if previous is not None:
+                    change[i, t - 1] = float((rate - previous[i]).pow(2).sum())
+            previous = rates
+            if t in read_at:
+                simulated[t] = model.predict(batch, readout.outputs(model, ctx))
+                mapped[t] = model.predict(batch, model.equilibrium_outputs(steady, ctx))
+    return (residual, change, norm), simulated, mapped
+
+
+def adjoint_residuals(model: SpikingVTG, batches: Iterable[dict[str, Any]], iters: int) -> list[float]:
+    """Relative residual of the implicit adjoint solve on the training loss, one per batch.
+
+    The model's training Tc and solver, with ``iters`` products (the model's own setting is restored).
+    """
+    implicit = model.implicit
+    saved = implicit.max_iter, model.training
+    implicit.max_iter = iters
+    model.train()
+    residuals = []
+    try:
+        for batch in batches:
+            outputs = model(batch)
+            total = model.loss(outputs, batch)["total"]
+            model.zero_grad(set_to_none=True)
+            total.backward()
+            residuals.append(float(implicit.last_residual))
+    finally:
+        implicit.max_iter, training = saved
+        model.train(training)
+        model.zero_grad(set_to_none=True)
+    return residuals

@@ -1,0 +1,159 @@
+"""``vtg equilibrium``: does a SpikingVTG checkpoint reach the steady state it was trained on, and by when?
+
+    vtg equilibrium --checkpoint runs/student/best.ckpt --data DIR --split val --tc-max 32 --out runs/eq
+
+Writes ``OUT/equilibrium.json`` and ``OUT/equilibrium.png`` (the paper's Fig. 3a, per-layer residual and
+step change over t, beside the metrics read from the simulation and from the steady-state map) and prints
+a table; ``--json`` prints the JSON instead. See :mod:`spiking.equilibrium` for the definitions. Use it
+to choose Tc: past the Tc where the residual is small and the two readings agree, more steps buy nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+from vtg.errors import UserError
+
+STUDENT = "spikingvtg"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", type=Path, help="SpikingVTG checkpoint (vtg train / vtg distill); required")
+    parser.add_argument("--data", type=Path, help="dataset folder (with dataset.yaml); required")
+    parser.add_argument("--split", default="val", help="split of dataset.yaml (default val)")
+    parser.add_argument("--tc-max", type=int, default=32, help="timesteps to simulate (default 32)")
+    parser.add_argument("--limit", type=int, help="only the first N queries of the split")
+    parser.add_argument("--batch-size", type=int, help="queries per batch (default: the training batch size)")
+    parser.add_argument(
+        "--adjoint-iters", type=int, default=30, help="GMRES products for the adjoint residual (default 30)"
+    )
+    parser.add_argument("--adjoint-batches", type=int, default=2, help="batches the adjoint is measured on")
+    parser.add_argument("--out", type=Path, help="output folder (default: CHECKPOINT_DIR/equilibrium)")
+    parser.add_argument("--json", action="store_true", help="print the JSON report instead of the table")
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    for option in ("checkpoint", "data"):
+        if getattr(args, option) is None:
+            raise UserError(f"option --{option}: required")
+    for option, least in (("tc_max", 1), ("limit", 1), ("batch_size", 1), ("adjoint_iters", 0), ("adjoint_batches", 0)):
+        value = getattr(args, option)
+        if value is not None and value < least:
+            raise UserError(f"option --{option.replace('_', '-')}: expected at least {least}, got {value}")
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+    from torch.utils.data import DataLoader, Subset
+
+    from spiking.equilibrium import adjoint_residuals, read_at_steps, trace_batch
+    from spiking.equilibrium_plot import plot_equilibrium
+    from vtg.data.annotations import annotation_to_record
+    from vtg.data.collate import collate
+    from vtg.data.dataset import VTGDataset
+    from vtg.engine.atomic import atomic_write_text
+    from vtg.engine.checkpoint import METADATA_KEY, check_dims, load_model
+    from vtg.engine.evaluation import score_predictions
+
+    _check_options(args)
+    model, checkpoint = load_model(args.checkpoint)
+    metadata = checkpoint[METADATA_KEY]
+    if metadata["model_name"] != STUDENT:
+        raise UserError(
+            f"option --checkpoint: {args.checkpoint} holds a '{metadata['model_name']}' model; "
+            f"vtg equilibrium measures a {STUDENT} student"
+        )
+    train = metadata["train_config"]
+    dataset = VTGDataset(
+        args.data, args.split, max_video_len=train.get("max_video_len"), max_query_len=train.get("max_query_len")
+    )
+    if len(dataset) == 0:
+        raise UserError(f"{dataset.config.split_path(args.split)}: split '{args.split}' has no query")
+    check_dims(args.checkpoint, metadata["dims"], args.data, dataset.dims)
+    out = args.out if args.out is not None else args.checkpoint.parent / "equilibrium"
+    if out.exists() and not out.is_dir():
+        raise UserError(f"option --out: {out} is a file, not a folder")
+
+    subset = dataset if args.limit is None else Subset(dataset, range(min(args.limit, len(dataset))))
+    loader = DataLoader(subset, batch_size=args.batch_size or train.get("batch_size", 32), collate_fn=collate)
+    train_tc = model.config.tc
+    read_at = read_at_steps(args.tc_max, train_tc)
+    layers = len(model.layers)
+    sums = [torch.zeros(layers, args.tc_max, dtype=torch.float64) for _ in range(3)]
+    simulated = {t: [] for t in read_at}
+    mapped = {t: [] for t in read_at}
+    batches = []
+    from tqdm import tqdm
+
+    for batch in tqdm(loader, desc="vtg equilibrium", unit="batch", file=sys.stderr):
+        traced, sim, eq = trace_batch(model, batch, args.tc_max, read_at)
+        for total, part in zip(sums, traced):
+            total += part
+        for t in read_at:
+            simulated[t] += sim[t]
+            mapped[t] += eq[t]
+        if len(batches) < args.adjoint_batches:
+            batches.append(batch)
+    residual, change, norm = (s / sums[2].clamp(min=1e-30) for s in sums)
+    truth = [annotation_to_record(a) for a in (dataset.annotations[i] for i in range(len(subset)))]
+    adjoint = {
+        "solver": model.config.solver,
+        "iters": args.adjoint_iters,
+        "model_iters": model.config.solver_iters,
+        "residuals": adjoint_residuals(model, batches, args.adjoint_iters) if args.adjoint_iters else [],
+    }
+    report = {
+        "format": "vtg-equilibrium/1",
+        "checkpoint": str(args.checkpoint),
+        "split": args.split,
+        "queries": len(subset),
+        "variant": model.config.variant,
+        "train_tc": train_tc,
+        "tc_max": args.tc_max,
+        "layers": [
+            {"residual": residual[i].sqrt().tolist(), "change": [None] + change[i, 1:].sqrt().tolist()}
+            for i in range(layers)
+        ],
+        "metrics": {
+            str(t): {
+                "simulated": score_predictions(simulated[t], truth),
+                "steady_state": score_predictions(mapped[t], truth),
+            }
+            for t in read_at
+        },
+        "adjoint": adjoint,
+    }
+    del norm
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "equilibrium.json", json.dumps(report, indent=1, allow_nan=False) + "\n")
+    plot_equilibrium(report, out / "equilibrium.png")
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    print(format_table(report))
+    print(f"wrote {out / 'equilibrium.json'} and {out / 'equilibrium.png'}")
+    return 0
+
+
+def format_table(report: dict) -> str:
+    """The per-layer residual at the read-out steps and the two readings of the headline metrics."""
+    lines = [f"{report['variant']} student, trained at Tc {report['train_tc']}, {report['queries']} queries"]
+    header = "  t   " + "".join(f"res L{i:<4d}" for i in range(len(report["layers"])))
+    lines.append(header + " R1@0.5 sim / map   Hit1 sim / map")
+    for t, both in report["metrics"].items():
+        residuals = "".join(f"{layer['residual'][int(t) - 1]:9.3f}" for layer in report["layers"])
+        sim, eq = both["simulated"], both["steady_state"]
+        r1 = f"{sim['MR-full-R1@0.5']:6.1f} / {eq['MR-full-R1@0.5']:5.1f}"
+        hit = f"{sim.get('HL-min-VeryGood-Hit1', math.nan):6.1f} / {eq.get('HL-min-VeryGood-Hit1', math.nan):5.1f}"
+        lines.append(f"{int(t):4d} {residuals}   {r1}    {hit}")
+    adjoint = report["adjoint"]["residuals"]
+    if adjoint:
+        lines.append(
+            f"adjoint ({report['adjoint']['solver']}, {report['adjoint']['iters']} products): relative residual "
+            + ", ".join(f"{r:.3g}" for r in adjoint)
+        )
+    return "\n".join(lines)
