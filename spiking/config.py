@@ -93,7 +93,13 @@ class SpikingVTGConfig(ClipwiseHeadConfig):
         def fail(name: str, message: str) -> None:
             raise UserError(f"field '{where}.{name}': {message}, got {getattr(self, name)!r}")
 
-        choices_of = {"variant": VARIANTS, "activation": ACTIVATIONS, "grad": GRADIENTS, "solver": SOLVERS, "train_readout": READOUTS}
+        choices_of = {
+            "variant": VARIANTS,
+            "activation": ACTIVATIONS,
+            "grad": GRADIENTS,
+            "solver": SOLVERS,
+            "train_readout": READOUTS,
+        }
         for name, choices in choices_of.items():
             if getattr(self, name) not in choices:
                 fail(name, f"must be one of {', '.join(choices)}")

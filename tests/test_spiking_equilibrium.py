@@ -4,11 +4,11 @@ import json
 
 import pytest
 import torch
+from test_energy_report import save_checkpoint
+from test_spiking_model import DIMS, TINY, tiny_batch
 
 from spiking.equilibrium import read_at_steps, trace_batch
 from spiking.model import build
-from test_energy_report import save_checkpoint
-from test_spiking_model import DIMS, TINY, tiny_batch
 from vtg.cli import main
 
 STUDENT = {"variant": "1bit_nf", "hidden_dim": 16, "num_layers": 2, "num_heads": 2, "ffn_dim": 16, "tc": 4}
