@@ -174,8 +174,10 @@ def run_report(args: argparse.Namespace) -> int:
     from energy.report import build_report, write_report
     from energy.sweep import ann_reference_mj, parse_tcs, sweep
     from energy.teacher import run_teacher
+    from vtg.atomic import check_output
     from vtg.engine.evaluation import score_predictions
 
+    check_output(args.out, "folder")
     table = load_table(args.table)
     tcs = parse_tcs(args.tc)
     loader, truth, dims, queries = _loader(args.data, args.split, args.limit, args.batch_size)

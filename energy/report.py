@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +25,7 @@ from energy.measured import paper_ifr
 from energy.ops import OpTable
 from energy.plots import plot_report
 from energy.sweep import TcPoint
+from vtg.atomic import atomic_folder, atomic_write_text
 
 # headline numbers first: the paper's Table 5 and Fig. 4 columns, then the R1/mIoU datasets
 PREFERRED_METRICS = (
@@ -146,19 +145,15 @@ def markdown(report: dict, images: list[Path]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    # a report half written by an interrupted run must not pass for a finished one
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
-
-
 def write_report(report: dict, out: Path) -> dict[str, Path]:
-    """Write ``report.json``, the plots and ``report.md`` into ``out``; returns the paths by kind."""
-    out.mkdir(parents=True, exist_ok=True)
-    images = plot_report(report, report["metrics_plotted"], out)
+    """Write ``report.json``, the plots and ``report.md`` into ``out``; returns the paths by kind.
+
+    All of them appear together or none (:func:`vtg.atomic.atomic_folder`): a report half written by an
+    interrupted run must not pass for a finished one.
+    """
+    with atomic_folder(out) as folder:
+        images = plot_report(report, report["metrics_plotted"], folder)
+        atomic_write_text(folder / "report.json", json.dumps(json_safe(report), indent=2, allow_nan=False) + "\n")
+        atomic_write_text(folder / "report.md", markdown(report, images))
     paths = {"json": out / "report.json", "markdown": out / "report.md"}
-    _write_atomic(paths["json"], json.dumps(json_safe(report), indent=2, allow_nan=False) + "\n")
-    _write_atomic(paths["markdown"], markdown(report, images))
-    return {**paths, **{image.stem: image for image in images}}
+    return {**paths, **{image.stem: out / image.name for image in images}}

@@ -22,8 +22,6 @@ import dataclasses
 import hashlib
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +29,7 @@ import numpy as np
 
 from export import fixed_point as fp
 from export.model_map import layer_shapes
+from vtg.atomic import atomic_folder, atomic_write, atomic_write_text
 from vtg.errors import UserError, where
 from vtg.json_file import read_json_object
 
@@ -75,26 +74,27 @@ class Bundle:
 
 
 def write_bundle(out: Path, manifest: dict[str, Any], arrays: dict[str, dict[str, np.ndarray]]) -> Path:
-    """Write weights and the manifest (with their shapes and sha256) into ``out``; the manifest last,
-    atomically, so that a folder with a manifest is complete."""
-    out.mkdir(parents=True, exist_ok=True)
-    tensors = {}
-    for precision, named in arrays.items():
-        (out / precision).mkdir(exist_ok=True)
-        for name, array in named.items():
-            relative = f"{precision}/{name}.npy"
-            np.save(out / relative, array, allow_pickle=False)
-            tensors[f"{precision}/{name}"] = {
-                "file": relative,
-                "shape": list(array.shape),
-                "dtype": str(array.dtype),
-                "sha256": sha256(out / relative),
-            }
-    manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, **manifest, "tensors": tensors}
-    handle, temporary = tempfile.mkstemp(dir=out, suffix=".tmp")
-    with os.fdopen(handle, "w") as stream:
-        json.dump(manifest, stream, indent=1, sort_keys=True)
-    os.replace(temporary, out / MANIFEST)
+    """Write weights and the manifest (with their shapes and sha256) into ``out``; return the manifest's path.
+
+    Everything is written into a temporary folder first and moved into place at the end
+    (:func:`vtg.atomic.atomic_folder`), so that a failed export (a full disk, Ctrl-C) leaves no partial
+    bundle; the manifest is written last, so that a folder with a manifest is complete.
+    """
+    with atomic_folder(out) as folder:
+        tensors = {}
+        for precision, named in arrays.items():
+            (folder / precision).mkdir(exist_ok=True)
+            for name, array in named.items():
+                relative = f"{precision}/{name}.npy"
+                atomic_write(folder / relative, lambda file, array=array: np.save(file, array, allow_pickle=False))
+                tensors[f"{precision}/{name}"] = {
+                    "file": relative,
+                    "shape": list(array.shape),
+                    "dtype": str(array.dtype),
+                    "sha256": sha256(folder / relative),
+                }
+        manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, **manifest, "tensors": tensors}
+        atomic_write_text(folder / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
     return out / MANIFEST
 
 

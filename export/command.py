@@ -36,10 +36,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from vtg.atomic import check_output
     from vtg.engine.checkpoint import load_model
 
     if not args.checkpoint.is_file():
         raise UserError(f"{args.checkpoint}: checkpoint not found")
+    check_output(args.out, "folder" if args.target == "lava" else "file")
     if args.max_clips is not None and args.max_clips < 1:
         raise UserError(f"option --max-clips: expected at least 1, got {args.max_clips}")
     try:

@@ -42,10 +42,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from export.bundle import read_bundle
     from hw_sim.simulation import load_queries, simulate_split
+    from vtg.atomic import atomic_folder, atomic_write_text, check_output
     from vtg.data.annotations import annotation_to_record
-    from vtg.engine.atomic import atomic_write_text
     from vtg.engine.evaluation import score_predictions
 
+    # the output is checked before the simulation, not found unwritable after it
+    out = check_output(args.out if args.out is not None else args.bundle / f"simulation_{args.split}", "folder")
     bundle = read_bundle(args.bundle)
     precision = args.precision or ("fixed" if "fixed" in bundle.precisions else "float")
     if precision not in bundle.precisions:
@@ -87,11 +89,10 @@ def run(args: argparse.Namespace) -> int:
             metrics_max_difference=_max_difference(metrics, reference_metrics) if labelled else None,
             reference_queries_per_s=report.queries / report.reference_seconds if report.reference_seconds else None,
         )
-    out = args.out if args.out is not None else args.bundle / f"simulation_{args.split}"
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "predictions.jsonl", "".join(json.dumps(p) + "\n" for p in report.predictions))
-    atomic_write_text(out / "activity.json", json.dumps({"tc": tc, "precision": precision, **report.activity}))
-    atomic_write_text(out / "metrics.json", json.dumps(_finite(summary), indent=1))
+    with atomic_folder(out) as folder:  # the three files together, or none
+        atomic_write_text(folder / "predictions.jsonl", "".join(json.dumps(p) + "\n" for p in report.predictions))
+        atomic_write_text(folder / "activity.json", json.dumps({"tc": tc, "precision": precision, **report.activity}))
+        atomic_write_text(folder / "metrics.json", json.dumps(_finite(summary), indent=1))
     summary["out"] = str(out)
     if args.json:
         print(json.dumps(_finite(summary)))

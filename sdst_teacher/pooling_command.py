@@ -24,8 +24,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 from sdst_teacher.pooling import METHODS, AdaptivePool, load_adaptive_pool, pool_tokens, seeded_adaptive_pool
+from vtg.atomic import atomic_folder, check_output
 from vtg.data.npz import read_npz_array, write_npz
-from vtg.errors import UserError
+from vtg.errors import UserError, check_seed
 
 TOKENS_KEY = "tokens"
 FEATURES_KEY = "features"
@@ -57,27 +58,8 @@ def parse_levels(text: str | list | None) -> list[int] | None:
     return levels
 
 
-def run(args: argparse.Namespace) -> int:
-    for option in ("input", "out", "method"):
-        if getattr(args, option) is None:
-            raise UserError(f"option --{option}: required (on the command line or in --config)")
-    if args.method not in METHODS:
-        raise UserError(f"option --method: {args.method!r} is not one of {', '.join(METHODS)}")
-    args.input, args.out = Path(args.input), Path(args.out)
-    levels = parse_levels(args.levels)
-    if args.method != "attn" and args.attn_weights is not None:
-        raise UserError("option --attn-weights: only used with --method attn")
-    if args.attn_heads < 1:
-        raise UserError(f"option --attn-heads: must be at least 1, got {args.attn_heads}")
-    if not args.input.is_dir():
-        raise UserError(f"{args.input}: input folder not found")
-    files = sorted(args.input.glob("*.npz"))
-    if not files:
-        raise UserError(f"{args.input}: no .npz token files in the folder")
-    if args.out.resolve() == args.input.resolve():
-        raise UserError(f"{args.out}: output folder must differ from the input folder")
-    args.out.mkdir(parents=True, exist_ok=True)
-
+def pool_files(files: list[Path], folder: Path, args: argparse.Namespace, levels: list[int] | None) -> tuple[int, int]:
+    """Pool every token file of ``files`` into ``folder``; return the features' (levels, dimension)."""
     pool: AdaptivePool | None = None
     if args.method == "attn" and args.attn_weights is not None:
         pool = load_adaptive_pool(args.attn_weights, args.attn_heads)
@@ -96,8 +78,36 @@ def run(args: argparse.Namespace) -> int:
             if tokens.shape[-1] != expected:
                 raise UserError(f"{path}: tokens have F={tokens.shape[-1]}, the attention pool expects {expected}")
         features = pool_tokens(tokens, args.method, pool)  # (T, K', F')
-        write_npz(args.out / path.name, **{FEATURES_KEY: features})
+        write_npz(folder / path.name, **{FEATURES_KEY: features})
         num_levels, feature_dim = features.shape[1:]
+    return num_levels, feature_dim
+
+
+def run(args: argparse.Namespace) -> int:
+    for option in ("input", "out", "method"):
+        if getattr(args, option) is None:
+            raise UserError(f"option --{option}: required (on the command line or in --config)")
+    if args.method not in METHODS:
+        raise UserError(f"option --method: {args.method!r} is not one of {', '.join(METHODS)}")
+    args.input, args.out = Path(args.input), Path(args.out)
+    levels = parse_levels(args.levels)
+    check_seed(args.seed, "option --seed")
+    if args.method != "attn" and args.attn_weights is not None:
+        raise UserError("option --attn-weights: only used with --method attn")
+    if args.attn_heads < 1:
+        raise UserError(f"option --attn-heads: must be at least 1, got {args.attn_heads}")
+    if not args.input.is_dir():
+        raise UserError(f"{args.input}: input folder not found")
+    files = sorted(args.input.glob("*.npz"))
+    if not files:
+        raise UserError(f"{args.input}: no .npz token files in the folder")
+    if args.out.resolve() == args.input.resolve():
+        raise UserError(f"{args.out}: output folder must differ from the input folder")
+    check_output(args.out, "folder")
+    with atomic_folder(args.out) as folder:
+        # every video's features into a temporary folder, moved into place when all are pooled: a bad token
+        # file midway leaves nothing behind
+        num_levels, feature_dim = pool_files(files, folder, args, levels)
 
     summary = {
         "videos": len(files),

@@ -28,7 +28,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from vtg.engine.atomic import atomic_write_text
+from vtg.atomic import atomic_write_text
 from vtg.engine.train_config import TrainConfig
 from vtg.errors import UserError
 

@@ -22,6 +22,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from vtg.atomic import WRITE_ERRORS, write_error
 from vtg.config import config_path_in, parsers_within, set_config_defaults
 from vtg.errors import EXIT_USER_ERROR, UserError
 
@@ -74,6 +75,15 @@ def run_guarded(prog: str, argv: Sequence[str], body: Callable[[], int | None]) 
         # the reader of our output (e.g. `| head`) went away: not an error of ours, and nothing left to say
         sys.stderr.close()
         return 0
+    except OSError as error:
+        # a full disk or a read-only file system met by a write outside vtg.atomic (a library's own file):
+        # the machine's state, told in one line like a mistake in the input
+        if error.errno not in WRITE_ERRORS:
+            raise
+        if "--debug" in argv:
+            traceback.print_exc()
+        print(f"{prog}: error: {write_error(Path(error.filename or '.'), error)}", file=sys.stderr)
+        return EXIT_USER_ERROR
 
 
 def main(argv: Sequence[str] | None = None) -> int:

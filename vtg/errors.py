@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 
 EXIT_USER_ERROR = 2
+# numpy's, torch's and Lightning's seeds are unsigned 32-bit integers
+MAX_SEED = 2**32 - 1
 
 
 class UserError(Exception):
@@ -47,3 +49,12 @@ def check_number(value: object, location: str) -> float:
     if not math.isfinite(value):
         raise UserError(f"{location}: expected a finite number, got {value!r}")
     return float(value)
+
+
+def check_seed(value: object, location: str) -> int:
+    """Return ``value`` as a random seed (an integer 0 .. 2**32 - 1) or raise :class:`UserError` at ``location``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise UserError(f"{location}: expected an integer seed, got {value!r}")
+    if not 0 <= value <= MAX_SEED:
+        raise UserError(f"{location}: expected a seed from 0 to {MAX_SEED}, got {value}")
+    return value

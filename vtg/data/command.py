@@ -15,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-from vtg.errors import UserError
+from vtg.errors import UserError, check_seed
 
 # options each action cannot do without (checked in run: one flat parser lets --config set every option)
 REQUIRED = {"synth": ("out",), "convert": ("dataset", "input", "out"), "info": ("root",)}
@@ -65,10 +65,11 @@ def report(summary: dict, as_json: bool, lines: list[str]) -> int:
 
 def run_synth(args: argparse.Namespace) -> int:
     """``vtg data synth``."""
+    from vtg.atomic import check_output
     from vtg.data.synth import write_synthetic
 
-    if args.out.exists() and not args.out.is_dir():
-        raise UserError(f"{args.out}: option --out: exists and is not a folder")
+    check_seed(args.seed, "option --seed")
+    check_output(args.out, "folder")
     if args.out.is_dir() and any(args.out.iterdir()) and not args.force:
         raise UserError(f"{args.out}: option --out: folder is not empty (use --force to overwrite)")
     summary = write_synthetic(args.out, args.seed, args.preset, args.levels, args.train, args.val, args.pretrain)
@@ -89,8 +90,10 @@ def run_synth(args: argparse.Namespace) -> int:
 
 def run_convert(args: argparse.Namespace) -> int:
     """``vtg data convert``."""
+    from vtg.atomic import check_output
     from vtg.data.converters import convert
 
+    check_output(args.out, "file")
     summary = convert(args.dataset, args.input, args.out, durations=args.durations, clip_len=args.clip_len)
     lines = [f"wrote {args.out}: {summary['queries']} queries on {summary['videos']} videos ({args.dataset})"]
     if summary["clamped"]:

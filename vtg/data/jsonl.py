@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
+from vtg.atomic import atomic_write
 from vtg.errors import UserError, where
 
 
@@ -39,14 +39,14 @@ def read_jsonl(path: str | Path, what: str = "JSON-lines") -> list[tuple[str, di
 
 
 def write_jsonl(path: str | Path, records: Iterable[dict[str, Any]]) -> int:
-    """Write ``records`` one per line, atomically (temporary file then rename); return the count."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
+    """Write ``records`` one per line, atomically (:func:`vtg.atomic.atomic_write`); return the count."""
     count = 0
-    with temporary.open("w", encoding="utf-8") as handle:
+
+    def write(handle: BinaryIO) -> None:
+        nonlocal count
         for record in records:
-            handle.write(json.dumps(record) + "\n")
+            handle.write((json.dumps(record) + "\n").encode("utf-8"))
             count += 1
-    os.replace(temporary, path)
+
+    atomic_write(path, write)
     return count

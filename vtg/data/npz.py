@@ -6,12 +6,13 @@
 
 from __future__ import annotations
 
-import os
 import zipfile
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
+from vtg.atomic import atomic_write
 from vtg.errors import UserError, check_finite
 
 FIXED_DATE_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip entry can carry
@@ -19,15 +20,16 @@ FIXED_DATE_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip entry can car
 
 def write_npz(path: str | Path, **arrays: np.ndarray) -> None:
     """Write ``arrays`` as an ``.npz`` readable by ``np.load``, identical bytes for identical arrays."""
-    path = Path(path)
-    temporary = path.with_name(path.name + ".tmp")
-    with zipfile.ZipFile(temporary, "w", compression=zipfile.ZIP_STORED) as archive:
-        for key in sorted(arrays):
-            info = zipfile.ZipInfo(f"{key}.npy", date_time=FIXED_DATE_TIME)
-            info.external_attr = 0o644 << 16  # a plain file with rw-r--r--, not the platform's default
-            with archive.open(info, "w") as member:
-                np.lib.format.write_array(member, np.ascontiguousarray(arrays[key]), allow_pickle=False)
-    os.replace(temporary, path)
+
+    def write(handle: BinaryIO) -> None:
+        with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_STORED) as archive:
+            for key in sorted(arrays):
+                info = zipfile.ZipInfo(f"{key}.npy", date_time=FIXED_DATE_TIME)
+                info.external_attr = 0o644 << 16  # a plain file with rw-r--r--, not the platform's default
+                with archive.open(info, "w") as member:
+                    np.lib.format.write_array(member, np.ascontiguousarray(arrays[key]), allow_pickle=False)
+
+    atomic_write(path, write)
 
 
 def read_npz_array(path: Path, key: str, ndims: tuple[int, ...], what: str, needed_by: str = "") -> np.ndarray:

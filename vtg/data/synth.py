@@ -43,6 +43,7 @@ import numpy as np
 import yaml
 from tqdm import tqdm
 
+from vtg.atomic import atomic_folder, atomic_write_text
 from vtg.data.dataset_config import DATASET_FILE
 from vtg.data.features import TEXT_KEY, VIDEO_KEY, text_feature_path, video_feature_path
 from vtg.data.npz import write_npz
@@ -62,6 +63,9 @@ FILLER_WORDS = (
 WINDOW_KINDS = {"short": (1, 4), "middle": (5, 15), "long": (16, 40)}
 WINDOW_KIND_P = (0.35, 0.4, 0.25)
 WINDOW_COUNT_P = (0.55, 0.3, 0.15)  # one, two, three windows
+
+
+TEXT_DIR = "text_features"
 
 
 @dataclass(frozen=True)
@@ -220,15 +224,43 @@ def write_synthetic(
 
     rng = np.random.default_rng(seed)
     world = SyntheticWorld(rng, preset)
+    # the whole folder is written aside and moved into place at the end: an interrupted run or a full disk
+    # leaves no partial dataset
+    with atomic_folder(out) as folder:
+        size = _write_dataset(folder, rng, world, preset, pretrain)
+        for name in [*preset.video_dirs, TEXT_DIR]:
+            for stale in (out / name).glob("*.npz"):  # from an earlier run with other sizes
+                stale.unlink()
+    return {
+        "out": str(out),
+        "preset": preset_name,
+        "seed": seed,
+        "queries": _splits(preset, pretrain),
+        "video_dim": sum(preset.video_dims),
+        "text_dim": preset.text_dim,
+        "video_levels": preset.levels,
+        "text_levels": preset.levels,
+        "clip_len": preset.clip_len,
+        "video_feature_dirs": list(preset.video_dirs),
+        "text_feature_dir": TEXT_DIR,
+        "bytes": size,
+    }
+
+
+def _splits(preset: Preset, pretrain: int) -> dict[str, int]:
+    """Queries per split: the preset's train and val, and ``pretrain`` when > 0."""
+    return {"train": preset.train, "val": preset.val, **({"pretrain": pretrain} if pretrain else {})}
+
+
+def _write_dataset(out: Path, rng: np.random.Generator, world: SyntheticWorld, preset: Preset, pretrain: int) -> int:
+    """Write the feature files, the splits' jsonl and ``dataset.yaml`` into the empty folder ``out``; return
+    the bytes written."""
     video_dirs = [out / name for name in preset.video_dirs]
-    text_dir = out / "text_features"
+    text_dir = out / TEXT_DIR
     for directory in [*video_dirs, text_dir]:
         directory.mkdir(parents=True, exist_ok=True)
-        for stale in directory.glob("*.npz"):  # from an earlier run with other sizes
-            stale.unlink()
-
     qid = 0
-    splits = {"train": preset.train, "val": preset.val, **({"pretrain": pretrain} if pretrain else {})}
+    splits = _splits(preset, pretrain)
     with tqdm(total=sum(splits.values()), desc="vtg data synth", unit="query", file=sys.stderr) as bar:
         for split, count in splits.items():
             lines = []
@@ -236,7 +268,7 @@ def write_synthetic(
                 lines.append(write_query(rng, world, qid, f"{split}_{i:05d}", video_dirs, text_dir))
                 qid += 1
                 bar.update()
-            (out / f"{split}.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+            atomic_write_text(out / f"{split}.jsonl", "".join(json.dumps(line) + "\n" for line in lines))
 
     description = {
         "clip_len": preset.clip_len,
@@ -244,22 +276,8 @@ def write_synthetic(
         "text_feature_dir": text_dir.name,
         "splits": {split: f"{split}.jsonl" for split in splits},
     }
-    (out / DATASET_FILE).write_text(yaml.safe_dump(description, sort_keys=False))
-    size = sum(path.stat().st_size for path in out.rglob("*") if path.is_file())
-    return {
-        "out": str(out),
-        "preset": preset_name,
-        "seed": seed,
-        "queries": splits,
-        "video_dim": sum(preset.video_dims),
-        "text_dim": preset.text_dim,
-        "video_levels": preset.levels,
-        "text_levels": preset.levels,
-        "clip_len": preset.clip_len,
-        "video_feature_dirs": list(preset.video_dirs),
-        "text_feature_dir": text_dir.name,
-        "bytes": size,
-    }
+    atomic_write_text(out / DATASET_FILE, yaml.safe_dump(description, sort_keys=False))
+    return sum(path.stat().st_size for path in out.rglob("*") if path.is_file())
 
 
 def write_query(

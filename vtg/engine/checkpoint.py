@@ -39,7 +39,7 @@ import numpy
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
-from vtg.engine.atomic import atomic_write
+from vtg.atomic import atomic_write
 from vtg.errors import UserError
 
 FORMAT = "vtg-checkpoint"

@@ -18,7 +18,7 @@ from typing import Any
 
 import lightning as L
 
-from vtg.engine.atomic import atomic_write_text
+from vtg.atomic import atomic_write_text
 
 # the per-step progress-bar value; its epoch mean is logged as train/total
 SKIPPED = {"loss"}

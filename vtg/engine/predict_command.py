@@ -33,8 +33,9 @@ def pick_device(accelerator: str):
     """The torch device of ``--accelerator`` (``auto``: a GPU when there is one)."""
     import torch
 
-    if accelerator == "gpu" and not torch.cuda.is_available():
-        raise UserError("option --accelerator: gpu asked for, but torch sees no CUDA device")
+    from vtg.engine.train_command import check_accelerator
+
+    check_accelerator(accelerator)
     return torch.device("cuda" if accelerator != "cpu" and torch.cuda.is_available() else "cpu")
 
 
@@ -67,6 +68,7 @@ def predict(model, loader, device) -> list[dict[str, Any]]:
 def run(args: argparse.Namespace) -> int:
     from torch.utils.data import DataLoader
 
+    from vtg.atomic import check_output
     from vtg.data.annotations import annotation_to_record
     from vtg.data.collate import collate
     from vtg.data.dataset import VTGDataset
@@ -79,6 +81,10 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"option --{option}: required")
     if args.batch_size is not None and args.batch_size < 1:
         raise UserError(f"option --batch-size: expected at least 1, got {args.batch_size}")
+    out = check_output(
+        args.out if args.out is not None else args.checkpoint.parent / f"{args.split}_preds.jsonl", "file"
+    )
+    device = pick_device(args.accelerator)  # before any work: a GPU asked for and missing
     model, checkpoint = load_model(args.checkpoint)
     metadata = checkpoint[METADATA_KEY]
     train = metadata["train_config"]
@@ -94,12 +100,10 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"{dataset.config.split_path(args.split)}: split '{args.split}' has no query")
     check_dims(args.checkpoint, metadata["dims"], args.data, dataset.dims)
     set_timesteps(model, metadata["model_name"], args.tc)
-    device = pick_device(args.accelerator)
     model.to(device)
     loader = DataLoader(dataset, batch_size=args.batch_size or train.get("batch_size", 32), collate_fn=collate)
     predictions = predict(model, loader, device)
 
-    out = args.out if args.out is not None else args.checkpoint.parent / f"{args.split}_preds.jsonl"
     write_predictions(out, predictions)
     metrics = None
     if all(annotation.windows for annotation in dataset.annotations):

@@ -56,6 +56,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object with metrics and checkpoints")
 
 
+def check_accelerator(accelerator: str) -> None:
+    """Refuse ``--accelerator gpu`` at start on a machine where torch sees no GPU (not deep inside Lightning)."""
+    import torch
+
+    if accelerator == "gpu" and not torch.cuda.is_available():
+        raise UserError("option --accelerator: gpu asked for, but torch sees no CUDA device")
+
+
 def resume_path(resume: str | None, out: Path) -> Path | None:
     """The checkpoint to resume from: ``auto`` is ``out/last.ckpt`` when it exists, else a fresh start."""
     from vtg.engine.trainer import LAST
@@ -88,6 +96,7 @@ def print_summary(summary: dict[str, Any], as_json: bool) -> None:
 
 def run_from_args(args: argparse.Namespace, name: str, model_config: dict, source: str, default_out: Path):
     """The :class:`TrainRun` the shared run options (:func:`add_run_arguments`) and ``train:`` describe."""
+    from vtg.atomic import check_output
     from vtg.engine.train_config import TrainConfig
     from vtg.engine.trainer import TrainRun
 
@@ -102,7 +111,9 @@ def run_from_args(args: argparse.Namespace, name: str, model_config: dict, sourc
     train = TrainConfig.from_sections(args.config_dict.get("train"), overrides, source)
     if args.devices is not None and args.devices < 1:
         raise UserError(f"option --devices: expected at least 1, got {args.devices}")
-    out = args.out if args.out is not None else default_out
+    check_accelerator(args.accelerator)
+    # the run folder: writable, and the temporaries of a killed run in it removed (--resume auto reads last.ckpt)
+    out = check_output(args.out if args.out is not None else default_out, "folder")
     return TrainRun(
         model_name=name,
         model_config=model_config,

@@ -24,7 +24,7 @@ import yaml
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.strategies import DDPStrategy
 
-from vtg.engine.atomic import atomic_write_text
+from vtg.atomic import atomic_write_text, remove_stale_temporaries
 from vtg.engine.checkpoint import METADATA_KEY, AtomicCheckpointIO, check_dims, read_checkpoint
 from vtg.engine.datamodule import VTGDataModule
 from vtg.engine.epoch_seed import EpochSeed
@@ -155,6 +155,8 @@ def fit_module(
     process) holds ``out``, ``epochs``, ``final`` (last val metrics), ``best`` (the best epoch's entry),
     ``checkpoints`` (``last``, ``best``) and ``metrics_file``.
     """
+    # a killed run's temporaries (.last.ckpt.<pid>.tmp, ...) go; those of a live process (another rank) stay
+    remove_stale_temporaries(run.out)
     history = MetricsHistory(run.out / "metrics.json", run.train.monitor, run.train.monitor_mode, extra=extra)
     trainer = build_trainer(run, history, data.train_set_varies)
     if trainer.is_global_zero:

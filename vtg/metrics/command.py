@@ -15,6 +15,7 @@ import json
 import math
 from pathlib import Path
 
+from vtg.atomic import atomic_write_text, check_output
 from vtg.errors import UserError
 from vtg.metrics import CLIP_LEN_S, DATASETS, WINDOW_TOLERANCE_S, evaluate, load_jsonl
 
@@ -77,17 +78,15 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"field 'window_tolerance': expected a number >= 0, got {args.window_tolerance}")
     if not math.isfinite(args.clip_len) or args.clip_len <= 0:
         raise UserError(f"field 'clip_len': expected a number > 0, got {args.clip_len}")
+    if args.out is not None:
+        check_output(args.out, "file")
     submission, ground_truth = load_jsonl(args.submission), load_jsonl(args.gt)
     result = evaluate(
         args.dataset, submission, ground_truth, window_tolerance=args.window_tolerance, clip_len=args.clip_len
     )
     result = json_ready(result)
     if args.out is not None:
-        try:
-            args.out.parent.mkdir(parents=True, exist_ok=True)
-            args.out.write_text(json.dumps(result, indent=2) + "\n")
-        except OSError as error:
-            raise UserError(f"{args.out}: cannot write ({error.strerror})") from None
+        atomic_write_text(args.out, json.dumps(result, indent=2) + "\n")
     if args.json:
         print(json.dumps(result))
     else:
