@@ -20,7 +20,7 @@ VARIANTS = ("base", "nf", "1bit_nf")
 ACTIVATIONS = ("gelu", "relu")
 GRADIENTS = ("implicit", "bptt")
 SOLVERS = ("gmres", "fixed_point")
-READOUTS = ("simulated", "steady_state")
+READOUTS = ("simulated", "steady_state", "both")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,7 +49,8 @@ class SpikingVTGConfig(ClipwiseHeadConfig):
     grad: str = "implicit"  # implicit (at equilibrium) | bptt (surrogate gradients through time)
     # what the training loss reads: ``simulated``, the spiking simulation's read-outs after Tc steps (what
     # evaluation and deployment read) with the gradient of the steady-state map at z* (straight through);
-    # ``steady_state``, the map's own read-outs at z* (the paper's Sec. 4.5, exact only at equilibrium)
+    # ``steady_state``, the map's own read-outs at z* (the paper's Sec. 4.5, exact only at equilibrium);
+    # ``both``, the mean of the two losses
     train_readout: str = "steady_state"
     solver: str = "gmres"  # gmres | fixed_point, the implicit backward's adjoint solver (spiking/implicit.py)
     solver_iters: int = 30  # vector-Jacobian products per adjoint solve; 0 = Jacobian-free back-propagation

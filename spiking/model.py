@@ -299,8 +299,11 @@ class SpikingVTG(nn.Module):
             with torch.no_grad():
                 outputs, z_star = self.simulate(ctx, tc, activity)
             equilibrium = self.at_equilibrium(ctx, z_star)
+            simulated = {key: straight_through(outputs[key], value) for key, value in equilibrium.items()}
             if self.config.train_readout == "simulated":
-                equilibrium = {key: straight_through(outputs[key], value) for key, value in equilibrium.items()}
+                equilibrium = simulated
+            elif self.config.train_readout == "both":
+                outputs["simulated"] = simulated  # read by loss(): the task loss of each, averaged
             outputs.update(equilibrium)
         outputs["sentence"] = ctx.sentence  # (B, D)
         outputs["video_mask"] = ctx.video_mask
@@ -338,8 +341,16 @@ class SpikingVTG(nn.Module):
         }
 
     def loss(self, outputs: dict[str, Any], batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        """UniVTG's clip-wise losses (paper Sec. 4.5, Appendix B; :mod:`vtg.losses.clipwise`)."""
-        return self.criterion(outputs, batch)
+        """UniVTG's clip-wise losses (paper Sec. 4.5, Appendix B; :mod:`vtg.losses.clipwise`).
+
+        With ``train_readout: both`` each term is the mean of the term on the steady-state read-outs and
+        on the simulated ones (``outputs["simulated"]``, the map's gradient).
+        """
+        losses = self.criterion(outputs, batch)
+        if "simulated" not in outputs:
+            return losses
+        simulated = self.criterion({**outputs, **outputs["simulated"]}, batch)
+        return {name: (value + simulated[name]) / 2 for name, value in losses.items()}
 
     @torch.no_grad()
     def predict(self, batch: dict[str, Any], outputs: dict[str, Any]) -> list[dict[str, Any]]:

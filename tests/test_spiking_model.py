@@ -334,3 +334,18 @@ def test_training_tc_is_drawn_between_tc_min_and_tc():
     outputs = model(tiny_batch(), activity=True)
     assert 2 <= outputs["activity"]["layer0.k"]["spikes"].shape[0] <= 5
     assert build({**TINY, "tc": 5}, DIMS).training_tc() == 5
+
+
+def test_both_readouts_average_the_two_losses():
+    torch.manual_seed(0)
+    both = build({**TINY, "variant": "1bit_nf", "train_readout": "both"}, DIMS).train()
+    batch = tiny_batch()
+    outputs = both(batch)
+    assert set(outputs["simulated"]) >= {"foreground_logits", "boundary", "saliency", "video_features"}
+    losses = both.loss(outputs, batch)
+    on_map = both.criterion(outputs, batch)
+    on_simulation = both.criterion({**outputs, **outputs["simulated"]}, batch)
+    assert torch.allclose(losses["total"], (on_map["total"] + on_simulation["total"]) / 2)
+    assert not torch.allclose(on_map["total"], on_simulation["total"])
+    losses["total"].backward()
+    assert both.inputs.video.weight.grad is not None
