@@ -1,9 +1,19 @@
-"""YAML configs: loading with clear errors, and using a config's keys as command-line defaults."""
+"""YAML configs: loading with clear errors, and using a config's keys as command-line defaults.
+
+A config's top-level keys are options of the command (``data: DIR``) or sections, mappings read by the
+commands: ``model:`` (``vtg train``, ``vtg distill``, ``vtg info``), ``train:`` (``vtg train``, ``vtg
+distill``) and ``distill:`` (``vtg distill``). One file serves several commands (``vtg info`` reads a
+training config's ``model:``; a label-only ``vtg train`` leaves ``distill:`` unused), so any of
+:data:`SECTIONS` is accepted by every command, and any other section is refused at start with its line:
+``trian:`` must not train the default epochs in silence.
+"""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
+import re
 from pathlib import Path
 from typing import Any
 
@@ -11,23 +21,90 @@ import yaml
 
 from vtg.errors import UserError, check_number
 
+SECTIONS = ("model", "train", "distill")
+# integers beyond 64 bits fit no field of any config (torch and numpy hold int64 at most)
+MAX_INTEGER = 2**63 - 1
+
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping; a missing file or bad YAML is a :class:`UserError` naming file and line."""
+    """Read a YAML mapping; a missing file, bad YAML (invalid UTF-8, nesting too deep) or an absurd integer
+    is a :class:`UserError` naming file and line."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: config file not found")
+    data = yaml_text(path, path.read_bytes())
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(data)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
         raise UserError(f"{path}{line}: invalid YAML ({getattr(error, 'problem', error)})") from None
+    except RecursionError:
+        raise UserError(f"{path}: invalid YAML (nested too deeply)") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise UserError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    check_integers(data, str(path))
     return data
+
+
+def yaml_text(path: Path, raw: bytes) -> str:
+    """``raw`` decoded as UTF-8, or a :class:`UserError` naming the line of the first invalid byte."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise UserError(f"{path}:{line}: not valid UTF-8 (byte {raw[error.start]:#04x})") from None
+
+
+def check_integers(data: Any, source: str, field: str = "") -> None:
+    """Refuse an integer beyond 64 bits anywhere in ``data`` (a loaded config), naming its field and line."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            check_integers(value, source, f"{field}.{key}" if field else str(key))
+    elif isinstance(data, list):
+        for value in data:
+            check_integers(value, source, field)
+    elif isinstance(data, int) and not isinstance(data, bool) and abs(data) > MAX_INTEGER:
+        raise UserError(f"{config_location(source, field)}: an integer of {len(str(abs(data)))} digits is out of range")
+
+
+@functools.lru_cache(maxsize=16)
+def _key_lines(source: str) -> dict[str, int]:
+    """``{"train.monitor": 12, ...}``: the 1-based line of every key of YAML file ``source`` (empty when it
+    is not one)."""
+    try:
+        root = yaml.compose(Path(source).read_text(encoding="utf-8"))
+    except (OSError, ValueError, yaml.YAMLError, RecursionError):
+        return {}
+    lines: dict[str, int] = {}
+
+    def walk(node: Any, prefix: str, depth: int) -> None:
+        if not isinstance(node, yaml.MappingNode) or depth > 8:
+            return
+        for key, value in node.value:
+            name = f"{prefix}.{key.value}" if prefix else str(key.value)
+            lines.setdefault(name, key.start_mark.line + 1)
+            walk(value, name, depth + 1)
+
+    walk(root, "", 0)
+    return lines
+
+
+def config_location(source: str | Path, field: str) -> str:
+    """``FILE:LINE: field 'a.b'`` for field ``a.b`` of config file ``source`` (``source: field 'a.b'`` when
+    the line is not known, e.g. ``source`` is not a file)."""
+    line = _key_lines(str(source)).get(field)
+    return f"{source}{f':{line}' if line is not None else ''}: field '{field}'"
+
+
+def located(source: str | Path, error: UserError) -> UserError:
+    """``error`` (``field 'a.b': ...``, from a checker that knows no file) with ``source``'s file and line."""
+    match = re.match(r"field '([^']+)'(.*)$", str(error), re.DOTALL)
+    if match is None:
+        return error if str(error).startswith(str(source)) else UserError(f"{source}: {error}")
+    return UserError(f"{config_location(source, match[1])}{match[2]}")
 
 
 def config_path_in(argv: list[str]) -> Path | None:
@@ -55,8 +132,8 @@ def set_config_defaults(parser: argparse.ArgumentParser, path: Path) -> dict[str
 
     Keys may use dashes or underscores, and may name an option of a sub-action (``vtg energy report``'s
     ``--tc``). Mappings (sections such as ``model:``) are left for the command to read from
-    ``args.config_dict``; any other key that names no option is a :class:`UserError`, so that a typo is
-    not silently ignored.
+    ``args.config_dict``, when they are one of :data:`SECTIONS`; any other key that names no option is a
+    :class:`UserError` with its line, so that a typo is not silently ignored.
     """
     config = load_yaml(path)
     parsers = parsers_within(parser)
@@ -70,7 +147,9 @@ def set_config_defaults(parser: argparse.ArgumentParser, path: Path) -> dict[str
                     if action.dest == dest:
                         action.required = False  # the config supplies it
         elif not isinstance(value, dict):
-            raise UserError(f"{path}: field '{key}' is not an option of this command")
+            raise UserError(f"{config_location(path, str(key))}: not an option of this command")
+        elif key not in SECTIONS:
+            raise UserError(f"{config_location(path, str(key))}: unknown section (sections: {', '.join(SECTIONS)})")
     for each in parsers:
         each.set_defaults(config_dict=config)
     return config

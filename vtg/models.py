@@ -17,10 +17,31 @@ MODEL_BUILDERS: dict[str, str] = {
     "univtg": "sdst_teacher.univtg.model:build",
 }
 
+# the config class of each model, whose from_dict(section) checks a model: section without building anything
+MODEL_CONFIGS: dict[str, str] = {
+    "spikingvtg": "spiking.config:SpikingVTGConfig",
+    "sdst": "sdst_teacher.sdst.config:SDSTConfig",
+    "univtg": "sdst_teacher.univtg.config:UniVTGConfig",
+}
+
+
+def _registered(name: str, table: dict[str, str]) -> Any:
+    if name not in table:
+        raise UserError(f"field 'model': unknown model {name!r} (choose from {', '.join(table)})")
+    module, attribute = table[name].split(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+def check_model_config(name: str, config: dict[str, Any]) -> None:
+    """Check the ``model:`` section of model ``name`` field by field (a :class:`UserError` naming the field).
+
+    A model registered without a config class (a test's) is checked only when it is built.
+    """
+    _registered(name, MODEL_BUILDERS)
+    if name in MODEL_CONFIGS:
+        _registered(name, MODEL_CONFIGS).from_dict(config)
+
 
 def build_model(name: str, config: dict[str, Any], dims: dict[str, int]):
     """Build the model registered as ``name`` from its config section and the data dimensions."""
-    if name not in MODEL_BUILDERS:
-        raise UserError(f"field 'model': unknown model {name!r} (choose from {', '.join(MODEL_BUILDERS)})")
-    module, function = MODEL_BUILDERS[name].split(":")
-    return getattr(importlib.import_module(module), function)(config, dims)
+    return _registered(name, MODEL_BUILDERS)(config, dims)

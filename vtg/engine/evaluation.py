@@ -44,3 +44,20 @@ def score_predictions(predictions: Sequence[dict], ground_truth: Sequence[dict])
     metrics = dict(evaluate_qvhighlights(submission, truths)["brief"])
     metrics.update(evaluate_r1_miou(submission, truths)["brief"])
     return {name: float(value) for name, value in metrics.items()}
+
+
+def metric_names() -> list[str]:
+    """Every metric :func:`score_predictions` can report (what ``train.monitor`` may name, besides val/<loss>).
+
+    Read off the evaluators themselves, scoring one made-up query with windows and saliency, so that the list
+    cannot drift from what they compute.
+    """
+    truth = {
+        "qid": 0,
+        "duration": 10.0,
+        "relevant_windows": [[0.0, 4.0]],
+        "relevant_clip_ids": [0, 1],
+        "saliency_scores": [[1, 2, 3], [4, 4, 4]],
+    }
+    prediction = {"qid": 0, "pred_relevant_windows": [[0.0, 4.0, 1.0]], "pred_saliency_scores": [1.0] * 5}
+    return list(score_predictions([prediction], [truth]))

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from vtg.config import located
 from vtg.errors import UserError
+from vtg.models import check_model_config
 
 
 def model_section(config: dict[str, Any], name: str | None, source: str) -> tuple[str, dict[str, Any]]:
@@ -18,4 +20,10 @@ def model_section(config: dict[str, Any], name: str | None, source: str) -> tupl
     name = name or section.get("name")
     if not name:
         raise UserError(f"{source}: field 'model.name': missing (or give --model)")
-    return str(name), {key: value for key, value in section.items() if key != "name"}
+    fields = {key: value for key, value in section.items() if key != "name"}
+    try:
+        # every field checked now, before any data is read or any work done
+        check_model_config(str(name), fields)
+    except UserError as error:
+        raise located(source, error) from None
+    return str(name), fields

@@ -31,7 +31,8 @@ import dataclasses
 import math
 from typing import Any
 
-from vtg.errors import UserError
+from vtg.config import config_location
+from vtg.errors import UserError, check_seed
 
 CHOICES = {
     "schedule": ("constant", "cosine"),
@@ -81,8 +82,10 @@ class TrainConfig:
         values: dict[str, Any] = {}
         for key, value in section.items():
             if key not in names:
-                raise UserError(f"{source}: field 'train.{key}': unknown option (choose from {', '.join(names)})")
-            values[key] = _checked(key, value, f"{source}: field 'train.{key}'")
+                raise UserError(
+                    f"{config_location(source, f'train.{key}')}: unknown option (choose from {', '.join(names)})"
+                )
+            values[key] = _checked(key, value, config_location(source, f"train.{key}"))
         for key, value in overrides.items():
             if value is not None:
                 values[key] = _checked(key, value, f"option --{key.replace('_', '-')}")
@@ -115,8 +118,10 @@ def _checked(name: str, value: Any, location: str) -> Any:
     if isinstance(default, int):
         if isinstance(value, bool) or not isinstance(value, int):
             raise UserError(f"{location}: expected an integer, got {value!r}")
-        # only the seed, the warm-up and the worker count may be zero
-        minimum = 0 if name in ("seed", "warmup_steps", "num_workers") else 1
+        if name == "seed":
+            return check_seed(value, location)
+        # only the warm-up and the worker count may be zero
+        minimum = 0 if name in ("warmup_steps", "num_workers") else 1
         if value < minimum:
             raise UserError(f"{location}: expected an integer >= {minimum}, got {value}")
         return value
@@ -132,4 +137,12 @@ def _checked(name: str, value: Any, location: str) -> Any:
         raise UserError(f"{location}: expected a string, got {value!r}")
     if name in CHOICES and value not in CHOICES[name]:
         raise UserError(f"{location}: expected one of {', '.join(CHOICES[name])}, got {value!r}")
+    if name == "monitor" and not value.startswith("val/"):
+        # known at start, not after a whole epoch (whether the data has saliency is checked after validation)
+        from vtg.engine.evaluation import metric_names
+
+        names = metric_names()
+        if value not in names:
+            choices = ", ".join(names)
+            raise UserError(f"{location}: {value!r} is not a val metric (choose from {choices}, or a val/<loss term>)")
     return value
