@@ -62,6 +62,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     r = actions.add_parser("report", help="energy-accuracy trade-off of a checkpoint over Tc")
     r.add_argument("--checkpoint", type=Path, required=True, help="SpikingVTG checkpoint")
     r.add_argument("--teacher", type=Path, help="non-spiking teacher checkpoint: the reference (metrics, FP-MAC)")
+    r.add_argument(
+        "--beside",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="CHECKPOINT",
+        help="another non-spiking model shown beside the reference (repeatable; e.g. SDST beside the teacher)",
+    )
     r.add_argument("--data", type=Path, required=True, help="dataset folder (with dataset.yaml)")
     r.add_argument("--split", default="val", help="split to score (default val)")
     r.add_argument("--tc", default="1,2,4,8,16", help="timesteps to run, comma-separated (default 1,2,4,8,16)")
@@ -188,23 +196,30 @@ def run_report(args: argparse.Namespace) -> int:
     shape, snn_op = shape_of_spiking_model(dataclasses.asdict(config), dims), snn_op_of(config.variant)
     ann_encoder = ann_reference_mj(loader, shape.hidden, shape.layers, table)
 
+    # the non-spiking models (the teacher as the reference, others beside it), all checked before any runs
+    non_spiking = [("teacher", path) for path in [args.teacher] if path is not None]
+    non_spiking += [("beside", path) for path in args.beside]
+    loaded = []
+    for kind, path in non_spiking:
+        other, other_metadata = _load(path, args.data, dims)
+        if other_metadata["model_name"] == "spikingvtg":
+            raise UserError(f"option --{kind}: {path} is a SpikingVTG checkpoint; it takes a non-spiking model")
+        loaded.append((kind, path, other, other_metadata["model_name"]))
+    measured = []
+    for kind, path, other, name in loaded:
+        predictions, energy = run_teacher(other, loader, table)
+        metrics = score_predictions(predictions, truth)
+        measured.append({"kind": kind, "name": name, "checkpoint": str(path), "metrics": metrics, **energy})
     if args.teacher is not None:
-        teacher, teacher_metadata = _load(args.teacher, args.data, dims)
-        predictions, energy = run_teacher(teacher, loader, table)
-        reference = {
-            "kind": "teacher",
-            "name": teacher_metadata["model_name"],
-            "checkpoint": str(args.teacher),
-            "metrics": score_predictions(predictions, truth),
-            **energy,
-        }
+        reference = measured[0]
     else:
         reference = {"kind": "ann_formula", "name": "non-spiking encoder", "metrics": None, "total_mj": ann_encoder}
+    beside = [entry for entry in measured if entry["kind"] == "beside"]
 
     points = sweep(model, loader, tcs, shape, table, snn_op, lambda p: score_predictions(p, truth))
     student = {"checkpoint": str(args.checkpoint), "variant": config.variant, "shape": dataclasses.asdict(shape)}
     data = {"root": str(args.data), "split": args.split, "queries": queries}
-    report = build_report(points, reference, ann_encoder, table, snn_op, student, data)
+    report = build_report(points, reference, ann_encoder, table, snn_op, student, data, beside)
     paths = write_report(report, args.out)
     summary = {
         "out": str(args.out),

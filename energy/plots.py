@@ -46,6 +46,9 @@ def plot_accuracy_vs_tc(report: dict, metrics: list[str], path: Path) -> Path:
                 linestyle="--",
                 label=f"{reference['name']} {metric}",
             )
+        for other in report.get("beside", []):
+            label = f"{other['name']} {metric}"
+            ax.axhline(other["metrics"][metric], color=line.get_color(), linestyle=":", label=label)
     _tc_axis(ax, tcs)
     ax.set_ylabel("score (%)")
     ax.set_title("Accuracy against timesteps")
@@ -66,6 +69,8 @@ def plot_energy_vs_tc(report: dict, path: Path) -> Path:
     ax.plot(tcs, guide, color="grey", linestyle=":", label="proportional to Tc")
     reference = report["reference"]
     ax.axhline(reference["total_mj"], color="black", linestyle="--", label=f"{reference['name']} (FP-MAC)")
+    for other in report.get("beside", []):
+        ax.axhline(other["total_mj"], color="black", linestyle=":", label=f"{other['name']} (FP-MAC)")
     _tc_axis(ax, tcs)
     ax.set_yscale("log")
     ax.set_ylabel("energy per query (mJ, 45 nm)")
@@ -94,6 +99,10 @@ def plot_accuracy_vs_efficiency(report: dict, metrics: list[str], path: Path) ->
                 label=f"{reference['name']} {metric}",
             )
             ax.plot([1.0], [reference["metrics"][metric]], marker="*", markersize=10, color=line.get_color())
+        for other in report.get("beside", []):  # at its own E_f against the reference
+            x = reference["total_mj"] / other["total_mj"]
+            label = f"{other['name']} {metric}"
+            ax.plot([x], [other["metrics"][metric]], marker="D", color=line.get_color(), label=label)
     ax.set_xscale("log")
     ax.set_xlabel(f"energy-efficiency factor E_f = E_{reference['name']} / E_student (x)")
     ax.set_ylabel("score (%)")

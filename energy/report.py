@@ -4,6 +4,7 @@
 
     {"student": {...}, "data": {...}, "table": {name, source, ops_pj}, "snn_op": "int_acc",
      "reference": {"kind": "teacher" | "ann_formula", "name", "total_mj", "metrics" (or null)},
+     "beside": [{"kind": "beside", "name", "checkpoint", "total_mj", "metrics"}, ...],  (other non-spiking models)
      "metrics_plotted": [...],
      "ann_encoder_mj": E_A of a non-spiking encoder of the student's depth and width (section 5.1),
      "points": [{"tc", "metrics", "rates", "paper_ifr", "efficiency", "encoder_efficiency",
@@ -53,6 +54,7 @@ def build_report(
     snn_op: str,
     student: dict,
     data: dict,
+    beside: list[dict] | None = None,
 ) -> dict:
     """Gather the sweep's points and the reference into the report mapping (see the module docstring)."""
     rows = []
@@ -77,6 +79,7 @@ def build_report(
         "table": {"name": table.name, "source": table.source, "ops_pj": table.ops_pj},
         "snn_op": snn_op,
         "reference": reference,
+        "beside": list(beside or []),
         "ann_encoder_mj": ann_encoder_mj,
         "metrics_plotted": plotted[:MAX_PLOTTED],
         "points": rows,
@@ -121,6 +124,10 @@ def markdown(report: dict, images: list[Path]) -> str:
     if reference.get("metrics"):
         values = " | ".join(_number(reference["metrics"].get(m)) for m in metrics)
         lines.append(f"| {reference['name']} | {values} | {_number(reference['total_mj'])} | | | | 1 | |")
+    for other in report.get("beside", []):
+        values = " | ".join(_number(other["metrics"].get(m)) for m in metrics)
+        ratio = _number(_ratio(reference["total_mj"], other["total_mj"]))
+        lines.append(f"| {other['name']} (beside) | {values} | {_number(other['total_mj'])} | | | | {ratio} | |")
     for row in report["points"]:
         e = row["energy"]
         values = " | ".join(_number(row["metrics"][m]) for m in metrics)

@@ -308,3 +308,28 @@ def test_report_json_has_no_nan(tmp_path):
     )
     assert json_safe(report)["points"][0]["metrics"]["MR-middle-mAP"] is None
     assert "- |" in markdown({**report, "metrics_plotted": ["MR-middle-mAP"]}, [])
+
+
+def test_cli_report_draws_other_models_beside_the_teacher(tmp_path, tiny_spiking, capsys):
+    _, _, _, config = tiny_spiking
+    data = tmp_path / "data"
+    assert main(["data", "synth", "--out", str(data), "--preset", "tiny"]) == 0
+    dims = {"video_dim": 16, "text_dim": 16, "video_levels": 2, "text_levels": 2}
+    save_checkpoint(tmp_path / "student.ckpt", "spikingvtg", {**config, "variant": "1bit_nf"}, dims)
+    save_checkpoint(tmp_path / "teacher.ckpt", "univtg", {"hidden_dim": 16, "num_layers": 2, "num_heads": 2}, dims)
+    save_checkpoint(tmp_path / "small.ckpt", "univtg", {"hidden_dim": 8, "num_layers": 1, "num_heads": 2}, dims)
+    common = ["energy", "report", "--checkpoint", str(tmp_path / "student.ckpt"), "--data", str(data)]
+    common += ["--teacher", str(tmp_path / "teacher.ckpt"), "--tc", "1,2", "--limit", "2"]
+    out = tmp_path / "report"
+    assert main([*common, "--beside", str(tmp_path / "small.ckpt"), "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["reference"]["kind"] == "teacher"
+    (beside,) = report["beside"]
+    assert beside["name"] == "univtg" and 0 < beside["total_mj"] < report["reference"]["total_mj"]
+    assert "MR-full-R1@0.5" in beside["metrics"]
+    assert "univtg (beside)" in (out / "report.md").read_text()
+    capsys.readouterr()
+    wrong = [*common, "--beside", str(tmp_path / "student.ckpt"), "--out", str(tmp_path / "other")]
+    assert main(wrong) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "option --beside" in err[0]
