@@ -225,6 +225,7 @@ def run_report(args: argparse.Namespace) -> int:
         "out": str(args.out),
         "files": {kind: str(path) for kind, path in paths.items()},
         "reference": {k: reference[k] for k in ("kind", "name", "total_mj", "metrics")},
+        "beside": [{k: other[k] for k in ("name", "total_mj", "metrics")} for other in beside],
         "points": [
             {"tc": p["tc"], "total_mj": p["energy"]["total_mj"], "efficiency": p["efficiency"], "metrics": p["metrics"]}
             for p in report["points"]

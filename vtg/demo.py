@@ -5,7 +5,7 @@
 Steps (each one a ``vtg``/``vtg-export`` command, printed before it runs):
 
 1. ``vtg data synth``              the synthetic dataset (200 train, 1000 val, 3200 pretrain queries, K = 3)
-2. ``vtg train --model sdst``      SDST, the non-spiking comparison model (and the energy reference)
+2. ``vtg train --model sdst``      SDST, the non-spiking comparison model
 3. ``vtg train --model univtg``    the UniVTG-style teacher, pre-trained on the pretrain split
 4. ``vtg distill``                 CLRM transfer from it to the 1-bit NF SpikingVTG (a CLRM stage on the
                                    unlabelled pretrain split, then the 200 labelled queries), plus a
@@ -13,7 +13,8 @@ Steps (each one a ``vtg``/``vtg-export`` command, printed before it runs):
 5. ``vtg predict``                 val predictions and official metrics of SDST, teacher and student
 6. ``vtg-export --target lava``    the Lava bundle of the student
 7. ``vtg simulate``                fixed-point Loihi-style simulation with the spike-for-spike check
-8. ``vtg energy report``           energy-accuracy trade-off over Tc, with plots
+8. ``vtg energy report``           energy-accuracy trade-off over Tc, with plots: the teacher is the
+                                   reference, SDST beside it
 
 It writes ``OUT/summary.json`` and ``OUT/report.html``. A step whose output already exists is reused,
 so a second run only redoes what is missing (``--fresh`` starts over).
@@ -170,7 +171,11 @@ class Demo:
                 "report",
                 "--checkpoint",
                 str(student_ckpt),
+                # the reference is the teacher the student distils from (what a user would otherwise
+                # deploy); SDST, the comparison model, is drawn beside it
                 "--teacher",
+                str(teacher_dir / "best.ckpt"),
+                "--beside",
                 str(sdst_dir / "best.ckpt"),
                 "--data",
                 data,
@@ -201,6 +206,7 @@ class Demo:
                 for point in energy["points"]
             ],
             "energy_reference": energy["reference"],
+            "energy_beside": energy["beside"],
             "energy_files": energy["files"],
             "timings_s": self.timings,
         }
@@ -236,6 +242,10 @@ def write_report(out: Path, summary: dict[str, Any]) -> None:
     """``report.html``: metrics of the models, the Lava check, and the energy plots."""
     keys = ["MR-full-R1@0.5", "MR-full-R1@0.7", "MR-full-mAP", "HL-min-VeryGood-mAP", "HL-min-VeryGood-Hit1"]
     lava, reference = summary["lava"], summary["energy_reference"]
+    beside = (
+        ", ".join(f"{html.escape(other['name'])} {other['total_mj']:.4g} mJ" for other in summary["energy_beside"])
+        or "none"
+    )
     rows = {"SDST (comparison model)": summary["sdst"], "UniVTG-style teacher": summary["teacher"]}
     comparison = summary["distillation"]  # both students of the same budget, means over the seeds
     seeds = ", ".join(map(str, comparison["seeds"]))
@@ -257,7 +267,8 @@ table{{border-collapse:collapse}}figure{{display:inline-block}}</style></head><b
 <p>{lava["queries"]} val queries, <b>{lava["spike_mismatches"]} spike mismatches</b> against the PyTorch integer
 reference, {lava["queries_per_s"]:.2f} queries/s.</p>
 <h2>Energy-accuracy trade-off over Tc</h2>
-<p>Reference: {html.escape(reference["name"])}, {reference["total_mj"]:.4g} mJ per query (FP-MAC at 45 nm).
+<p>Reference: the teacher the student distils from ({html.escape(reference["name"])}),
+{reference["total_mj"]:.4g} mJ per query (FP-MAC at 45 nm); beside it (dotted): {beside}.
 Student energy: spike-triggered accumulations (|s| x fan-out, INT-ACC) plus its remaining floating-point work.</p>
 {energy_table(summary["energy"])}
 {images}
