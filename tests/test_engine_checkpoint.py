@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from vtg.cli import main
-from vtg.engine import atomic
+from vtg import atomic
 from vtg.engine.checkpoint import AtomicCheckpointIO, atomic_save, load_model, read_checkpoint
 from vtg.errors import UserError
 

@@ -82,7 +82,7 @@ def error_of(capsys) -> str:
 @pytest.mark.parametrize(
     ("gt_records", "sub_records", "expected"),
     [
-        ([GT_LINE, "{bad json"], [SUB_LINE], "gt.jsonl:2: invalid JSON"),
+        ([GT_LINE, "{bad json"], [SUB_LINE], "gt.jsonl:2: not valid JSON"),
         ([GT_LINE], ["[1, 2]"], "sub.jsonl:1: expected a JSON object"),
         ([{k: v for k, v in GT_LINE.items() if k != "duration"}], [SUB_LINE], "gt.jsonl:1: missing field 'duration'"),
         ([GT_LINE, {**GT_LINE, "qid": 2}], [SUB_LINE, {"qid": 2}], "sub.jsonl:2: missing field 'pred_relevant_w"),

@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from vtg.errors import UserError, check_number
+from vtg.json_file import read_text
 
 SECTIONS = ("model", "train", "distill")
 # integers beyond 64 bits fit no field of any config (torch and numpy hold int64 at most)
@@ -32,9 +33,9 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: config file not found")
-    data = yaml_text(path, path.read_bytes())
+    text = read_text(path)
     try:
-        data = yaml.safe_load(data)
+        data = yaml.safe_load(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
@@ -47,15 +48,6 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         raise UserError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
     check_integers(data, str(path))
     return data
-
-
-def yaml_text(path: Path, raw: bytes) -> str:
-    """``raw`` decoded as UTF-8, or a :class:`UserError` naming the line of the first invalid byte."""
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        line = raw[: error.start].count(b"\n") + 1
-        raise UserError(f"{path}:{line}: not valid UTF-8 (byte {raw[error.start]:#04x})") from None
 
 
 def check_integers(data: Any, source: str, field: str = "") -> None:

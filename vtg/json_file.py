@@ -1,12 +1,76 @@
-"""Reading a whole JSON file that must hold one object, with the one-line errors of :mod:`vtg.errors`."""
+"""Reading JSON (a whole file holding one object, or JSON lines) with the one-line errors of :mod:`vtg.errors`.
+
+Every JSON reader of the toolkit parses through :func:`parse_json` and reads lines through
+:func:`json_lines`, so that what cannot be right is refused the same way everywhere, with its file and
+line: invalid UTF-8, nesting too deep for the parser (``[[[[...``), integers too large for any field (a
+400-digit number), and text that is not JSON.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from vtg.errors import UserError
+
+# digits of the largest integer any field may hold (int64: 9223372036854775807)
+MAX_INTEGER_DIGITS = 19
+
+
+class _AbsurdInteger(ValueError):
+    """Raised from inside the parser for an integer of more than :data:`MAX_INTEGER_DIGITS` digits."""
+
+
+def _parse_int(text: str) -> int:
+    digits = len(text.lstrip("-"))
+    if digits > MAX_INTEGER_DIGITS:
+        raise _AbsurdInteger(f"an integer of {digits} digits is out of range")
+    return int(text)
+
+
+def parse_json(text: str, path: str | Path, line: int | None = None) -> Any:
+    """The value of JSON ``text``: file ``path`` whole, or its line ``line`` (JSON lines); else a :class:`UserError`
+    naming the file and line."""
+    location = f"{path}:{line}" if line is not None else str(path)
+    try:
+        return json.loads(text, parse_int=_parse_int)
+    except json.JSONDecodeError as error:
+        if line is None:
+            raise UserError(f"{path}:{error.lineno}: not valid JSON ({error.msg})") from None
+        raise UserError(f"{location}: not valid JSON ({error.msg} at column {error.colno})") from None
+    except RecursionError:
+        raise UserError(f"{location}: not valid JSON (nested too deeply)") from None
+    except _AbsurdInteger as error:
+        raise UserError(f"{location}: {error}") from None
+
+
+def read_text(path: Path) -> str:
+    """The whole text of ``path`` (UTF-8); a file that cannot be read or decoded is a :class:`UserError` naming
+    the line of the first invalid byte."""
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise UserError(f"{path}: cannot be read ({error.strerror})") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise UserError(f"{path}:{line}: not valid UTF-8 (byte {raw[error.start]:#04x})") from None
+
+
+def json_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """``(line number, text)`` of every non-blank line of ``path``; invalid UTF-8 is a :class:`UserError`
+    naming the line."""
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise UserError(f"{path}:{number}: not valid UTF-8 (byte {raw[error.start]:#04x})") from None
+            if text.strip():
+                yield number, text
 
 
 def read_json_object(path: str | Path, missing: str, holds: str = "") -> dict[str, Any]:
@@ -19,14 +83,7 @@ def read_json_object(path: str | Path, missing: str, holds: str = "") -> dict[st
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: {missing}")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise UserError(f"{path}:{error.lineno}: not valid JSON ({error.msg})") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise UserError(f"{path}: cannot be read ({error})") from None
-    except RecursionError:
-        raise UserError(f"{path}: not valid JSON (nested too deeply)") from None
+    data = parse_json(read_text(path), path)
     if not isinstance(data, dict):
         raise UserError(f"{path}: expected a JSON object {holds}".rstrip())
     return data

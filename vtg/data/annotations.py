@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vtg.data.fields import as_int, as_list, as_numbers, as_qid, as_string, field_location, get_field
+from vtg.data.fields import as_file_stem, as_int, as_list, as_numbers, as_qid, as_string, field_location, get_field
 from vtg.data.jsonl import read_jsonl
 from vtg.errors import UserError, check_number
+from vtg.metrics.records import MAX_SALIENCY
 
-MAX_SALIENCY = 4.0
 # windows may end this far past the duration (rounding in published files) and are then clamped
 DURATION_TOLERANCE = 1e-3
 
@@ -95,7 +95,7 @@ def parse_annotation(
     """Validate one annotation record (see the module docstring)."""
     qid = as_qid(get_field(record, "qid", location), field_location(location, "qid"))
     query = as_string(get_field(record, "query", location), field_location(location, "query"))
-    vid = as_string(get_field(record, "vid", location), field_location(location, "vid"))
+    vid = as_file_stem(get_field(record, "vid", location), field_location(location, "vid"))
     duration = check_number(get_field(record, "duration", location), field_location(location, "duration"))
     if duration <= 0:
         raise UserError(f"{field_location(location, 'duration')}: expected a positive duration, got {duration}")

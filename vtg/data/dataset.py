@@ -7,6 +7,7 @@ pads a list of them into the batch of docs/ARCHITECTURE.md.
 
 from __future__ import annotations
 
+import math
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,13 @@ from torch.utils.data import Dataset
 
 from vtg.data.annotations import Annotation, read_annotations
 from vtg.data.dataset_config import load_dataset_config
-from vtg.data.features import load_text_features, load_video_features, text_feature_path, video_feature_path
+from vtg.data.features import (
+    MAX_LENGTH_MISMATCH,
+    load_text_features,
+    load_video_features,
+    text_feature_path,
+    video_feature_path,
+)
 from vtg.data.labels import clip_targets
 from vtg.errors import UserError
 
@@ -85,12 +92,28 @@ class VTGDataset(Dataset):
             return self._cache[key]
         if key[0] == "video":
             array = load_video_features(self.config.video_feature_dirs, key[1], annotation.location)
+            self._check_clips(array.shape[0], annotation)
         else:
             array = load_text_features(self.config.text_feature_dir, key[1], annotation.location)
         if self._cached_bytes + array.nbytes <= self.cache_bytes:
             self._cache[key] = array
             self._cached_bytes += array.nbytes
         return array
+
+    def _check_clips(self, clips: int, annotation: Annotation) -> None:
+        """A :class:`UserError` when a video's features have a number of clips its duration cannot give.
+
+        ``duration / clip_len`` clips, rounded up, give or take :data:`MAX_LENGTH_MISMATCH` (extractors
+        disagree by a clip or two at a video's end); a file of another video, or of another clip length, is
+        further off and would silently misplace every label.
+        """
+        expected = math.ceil(annotation.duration / self.config.clip_len - 1e-6)
+        if abs(clips - expected) > MAX_LENGTH_MISMATCH:
+            path = video_feature_path(self.config.video_feature_dirs[0], annotation.vid)
+            raise UserError(
+                f"{path}: {clips} clips, but {annotation.location}: field 'duration' ({annotation.duration:g} s) "
+                f"makes {expected} clips of {self.config.clip_len:g} s (clip_len of {self.config.path})"
+            )
 
     def _checked(self, key: tuple[str, Any], annotation: Annotation) -> np.ndarray:
         """:meth:`_read`, checking the levels and width against :attr:`dims` (one model serves all)."""

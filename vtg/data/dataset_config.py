@@ -79,7 +79,7 @@ def load_dataset_config(root: str | Path) -> DatasetConfig:
     for name, file in splits.items():
         if not isinstance(file, str):
             raise UserError(f"{path}: field 'splits.{name}': expected a file name, got {file!r}")
-        split_paths[str(name)] = root / file
+        split_paths[str(name)] = root / relative_inside(file, path, f"splits.{name}")
         if not split_paths[str(name)].is_file():
             raise UserError(f"{path}: field 'splits.{name}': {split_paths[str(name)]} not found")
     return DatasetConfig(root, clip_len, video_dirs, text_dir, split_paths)
@@ -87,7 +87,17 @@ def load_dataset_config(root: str | Path) -> DatasetConfig:
 
 def existing_dir(root: Path, name: str, path: Path, field: str) -> Path:
     """``root/name`` if it is a folder, else an error naming ``field`` of ``path``."""
-    directory = root / name
+    directory = root / relative_inside(name, path, field)
     if not directory.is_dir():
         raise UserError(f"{path}: field '{field}': folder {directory} not found")
     return directory
+
+
+def relative_inside(name: str, path: Path, field: str) -> str:
+    """``name`` if it is a relative path that stays inside the dataset folder (no ``..``, not absolute), else an
+    error naming ``field`` of ``path``: a dataset folder describes its own files, not others on the machine.
+    (A feature folder may still be a symbolic link to another disk: the text is checked, not the target.)"""
+    parts = Path(name).parts
+    if not name or Path(name).is_absolute() or ".." in parts:
+        raise UserError(f"{path}: field '{field}': {name!r} leaves the dataset folder (give a path inside it)")
+    return name

@@ -45,10 +45,19 @@ def as_int(value: Any, location: str, minimum: int | None = None) -> int:
     return value
 
 
+def as_file_stem(value: Any, location: str) -> str:
+    """A non-empty string that names a file inside a feature folder (``{vid}.npz``, ``qid{qid}.npz``): no
+    folder separator and not ``..``, so that an annotation cannot make a reader climb out of the dataset."""
+    text = as_string(value, location)
+    if "/" in text or "\\" in text or "\0" in text or text in (".", ".."):
+        raise UserError(f"{location}: {text!r} is not a file name inside the feature folder (no '/', '\\' or '..')")
+    return text
+
+
 def as_qid(value: Any, location: str) -> int | str:
-    """A query id: an integer (QVHighlights) or a non-empty string."""
+    """A query id: an integer (QVHighlights) or a non-empty string that can be part of a file name."""
     if isinstance(value, str):
-        return as_string(value, location)
+        return as_file_stem(value, location)
     return as_int(value, location)
 
 

@@ -9,6 +9,7 @@ from typing import Any, BinaryIO
 
 from vtg.atomic import atomic_write
 from vtg.errors import UserError, where
+from vtg.json_file import json_lines, parse_json
 
 
 def read_jsonl(path: str | Path, what: str = "JSON-lines") -> list[tuple[str, dict[str, Any]]]:
@@ -21,18 +22,12 @@ def read_jsonl(path: str | Path, what: str = "JSON-lines") -> list[tuple[str, di
     if not path.is_file():
         raise UserError(f"{path}: {what} file not found")
     records = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            location = where(path, number)
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise UserError(f"{location}: not valid JSON ({error.msg} at column {error.colno})") from None
-            if not isinstance(record, dict):
-                raise UserError(f"{location}: expected a JSON object, got {type(record).__name__}")
-            records.append((location, record))
+    for number, line in json_lines(path):
+        location = where(path, number)
+        record = parse_json(line, path, number)
+        if not isinstance(record, dict):
+            raise UserError(f"{location}: expected a JSON object, got {type(record).__name__}")
+        records.append((location, record))
     if not records:
         raise UserError(f"{path}: {what} file is empty")
     return records

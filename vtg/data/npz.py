@@ -57,5 +57,7 @@ def read_npz_array(path: Path, key: str, ndims: tuple[int, ...], what: str, need
         raise UserError(f"{path}: array '{key}' has shape {array.shape}, expected {expected}")
     if array.size == 0:
         raise UserError(f"{path}: array '{key}' is empty (shape {array.shape})")
-    check_finite(array, f"{path}: array '{key}'")
-    return array.astype(np.float32, copy=False)
+    # checked after the cast: a float64 1e300 is finite, and inf once it is the models' float32
+    array = array.astype(np.float32, copy=False)
+    check_finite(array, f"{path}: array '{key}' (as float32)")
+    return array

@@ -180,9 +180,45 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         raise UserError(
             f"{path}: checkpoint format version {metadata.get('format_version')!r}, this toolkit reads {FORMAT_VERSION}"
         )
-    if "state_dict" not in checkpoint:
+    if not isinstance(checkpoint.get("state_dict"), dict):
         raise UserError(f"{path}: checkpoint has no 'state_dict'")
+    check_metadata(path, metadata)
     return checkpoint
+
+
+# the metadata fields every reader relies on, and their types (the rest is informative)
+METADATA_FIELDS = {"model_name": str, "model_config": dict, "dims": dict, "train_config": dict, "metrics": dict}
+
+
+def check_metadata(path: Path, metadata: dict[str, Any]) -> None:
+    """A :class:`UserError` naming the field when the ``vtg`` entry lacks what rebuilding the model needs."""
+    for name, kind in METADATA_FIELDS.items():
+        if not isinstance(metadata.get(name), kind):
+            got = type(metadata[name]).__name__ if name in metadata else "missing"
+            raise UserError(f"{path}: field '{METADATA_KEY}.{name}': expected a {kind.__name__}, got {got}")
+    for name in DIM_NAMES:
+        value = metadata["dims"].get(name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise UserError(f"{path}: field '{METADATA_KEY}.dims.{name}': expected a positive integer, got {value!r}")
+    if not isinstance(metadata.get("versions", {}), dict):
+        raise UserError(f"{path}: field '{METADATA_KEY}.versions': expected a dict")
+
+
+def check_weights(path: Path, model: torch.nn.Module, state: dict[str, Any]) -> None:
+    """A :class:`UserError` naming the first weight of ``state`` that is not a tensor of ``model``'s shape,
+    or that holds NaN or inf (a diverged run's checkpoint would write NaN predictions and blame the data)."""
+    expected = model.state_dict()
+    for name, value in state.items():
+        if not isinstance(value, torch.Tensor):
+            raise UserError(f"{path}: weight '{name}': expected a tensor, got {type(value).__name__}")
+        if name in expected and tuple(value.shape) != tuple(expected[name].shape):
+            raise UserError(
+                f"{path}: weight '{name}': shape {tuple(value.shape)} does not fit the model built from the "
+                f"checkpoint's config ({tuple(expected[name].shape)})"
+            )
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            bad = "NaN" if bool(torch.isnan(value).any()) else "inf"
+            raise UserError(f"{path}: weight '{name}': contains {bad}")
 
 
 def model_state_dict(checkpoint: dict[str, Any]) -> dict[str, torch.Tensor]:
@@ -197,8 +233,14 @@ def load_model(path: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
 
     checkpoint = read_checkpoint(path)
     metadata = checkpoint[METADATA_KEY]
-    model = build_model(metadata["model_name"], metadata["model_config"], metadata["dims"])
-    missing, unexpected = model.load_state_dict(model_state_dict(checkpoint), strict=False)
+    try:
+        model = build_model(metadata["model_name"], metadata["model_config"], metadata["dims"])
+    except UserError as error:
+        # the checkpoint's own config is at fault (written by another version, or edited)
+        raise UserError(f"{path}: in the checkpoint's config: {error}") from None
+    state = model_state_dict(checkpoint)
+    check_weights(Path(path), model, state)
+    missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
         # weights that do not fit the model built from the checkpoint's own config: a checkpoint of an
         # older or edited model definition

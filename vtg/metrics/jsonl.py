@@ -7,11 +7,11 @@ The evaluators accept plain lists of dicts (what the training engine holds in me
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
 from vtg.errors import UserError
+from vtg.json_file import json_lines, parse_json
 
 
 class JsonLines(list):
@@ -33,18 +33,12 @@ def load_jsonl(path: str | Path) -> JsonLines:
     if not path.is_file():
         raise UserError(f"{path}: file not found")
     records, line_numbers = [], []
-    with path.open(encoding="utf-8") as handle:
-        for number, text in enumerate(handle, start=1):
-            if not text.strip():
-                continue
-            try:
-                record = json.loads(text)
-            except json.JSONDecodeError as error:
-                raise UserError(f"{path}:{number}: invalid JSON ({error.msg} at column {error.colno})") from None
-            if not isinstance(record, dict):
-                raise UserError(f"{path}:{number}: expected a JSON object, got {type(record).__name__}")
-            records.append(record)
-            line_numbers.append(number)
+    for number, text in json_lines(path):
+        record = parse_json(text, path, number)
+        if not isinstance(record, dict):
+            raise UserError(f"{path}:{number}: expected a JSON object, got {type(record).__name__}")
+        records.append(record)
+        line_numbers.append(number)
     if not records:
         raise UserError(f"{path}: no records (the file is empty)")
     return JsonLines(records, path, line_numbers)

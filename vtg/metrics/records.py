@@ -22,6 +22,8 @@ import numpy as np
 from vtg.errors import UserError, check_number
 from vtg.metrics.jsonl import location, origin
 
+# saliency scores are the annotators' 0-4 scale (QVHighlights: Very Bad 0 .. Very Good 4); every reader refuses others
+MAX_SALIENCY = 4.0
 WINDOW_TOLERANCE_S = 2.0
 
 
@@ -136,6 +138,13 @@ def parse_ground_truth(
             if len(scores) != len(clip_ids):
                 raise UserError(
                     f"{where}: field 'saliency_scores': {len(scores)} rows for {len(clip_ids)} relevant_clip_ids"
+                )
+            outside = np.flatnonzero(((scores < 0) | (scores > MAX_SALIENCY)).any(axis=1))
+            if len(outside):
+                row = int(outside[0])
+                raise UserError(
+                    f"{where}: field 'saliency_scores': item {row} {scores[row].tolist()} has a score outside "
+                    f"0-{MAX_SALIENCY:g} (the annotators' scale)"
                 )
         query = record.get("query") if isinstance(record.get("query"), str) else None
         truths[qid] = Truth(where, qid, query, duration, gt_windows, clip_ids, scores)

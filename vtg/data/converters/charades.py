@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from vtg.errors import UserError, check_number, where
-from vtg.json_file import read_json_object
+from vtg.json_file import read_json_object, read_text
 
 DURATIONS_FILE = "charades.json"
 
@@ -36,7 +36,7 @@ def convert_charades(path: Path, durations_path: Path | None = None) -> tuple[li
         raise UserError(f"{path}: Charades-STA annotation file not found")
     durations = read_durations(Path(durations_path) if durations_path else path.with_name(DURATIONS_FILE))
     records, clamped = [], 0
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(read_text(path).splitlines(), start=1):
         if not line.strip():
             continue
         location = where(path, number)

@@ -14,13 +14,13 @@ field for per-domain mAP.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from vtg.data.fields import as_list, as_string, get_field
 from vtg.data.jsonl import read_jsonl
 from vtg.errors import UserError, check_number
+from vtg.json_file import parse_json, read_text
 
 HIGHLIGHT_SCORES = [4, 4, 4]
 
@@ -29,11 +29,10 @@ def read_videos(path: Path) -> list[tuple[str, str, dict[str, Any]]]:
     """``(location, vid, entry)`` for every video of either layout."""
     if not path.is_file():
         raise UserError(f"{path}: YouTube Highlights annotation file not found")
-    text = path.read_text(encoding="utf-8")
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError:
-        data = None  # not one JSON document: JSON lines
+        data = parse_json(read_text(path), path)
+    except UserError:
+        data = None  # not one JSON document: JSON lines (read_jsonl says what is wrong with them)
     if isinstance(data, dict) and "vid" not in data:
         return [
             (f"{path}: field '{vid}'", vid, entry if isinstance(entry, dict) else {}) for vid, entry in data.items()
