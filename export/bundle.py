@@ -14,6 +14,10 @@ manifest's schema (maps, typed fields in range, architecture agreeing with ``mod
 widths (those of this toolkit's integer model), every scalar the architecture needs, every weight file
 the architecture needs (inside the folder, its sha256, shape and dtype as the architecture says, a
 plain ``.npy`` never unpickled). Each problem is one :class:`UserError` naming the file and field.
+
+Version 2 added the firing point (``model.fire_ratio``): ``float.fire_ratio`` and, in fixed point, an
+integer ``<population>.fire`` beside every ``<population>.threshold``. A version-1 bundle is refused
+with a request to re-export it rather than read with a guessed firing point.
 """
 
 from __future__ import annotations
@@ -30,11 +34,12 @@ import numpy as np
 from export import fixed_point as fp
 from export.model_map import layer_shapes
 from vtg.atomic import atomic_folder, atomic_write, atomic_write_text
+from vtg.data.npz import NPY_READ_ERRORS
 from vtg.errors import UserError, where
 from vtg.json_file import read_json_object
 
 FORMAT = "vtg-lava-bundle"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the firing point (float.fire_ratio, fixed_point.scalars.<population>.fire)
 MANIFEST = "manifest.json"
 PRECISIONS = ("fixed", "float")
 
@@ -113,7 +118,9 @@ def read_bundle(path: str | Path) -> Bundle:
         check.fail("format", f"expected {FORMAT!r}, got {manifest.get('format')!r}")
     if manifest.get("format_version") != FORMAT_VERSION:
         check.fail(
-            "format_version", f"this toolkit reads version {FORMAT_VERSION}, got {manifest.get('format_version')!r}"
+            "format_version",
+            f"this toolkit reads version {FORMAT_VERSION}, got {manifest.get('format_version')!r}; "
+            "re-export the checkpoint with vtg-export --target lava",
         )
     for field in ("architecture", "model_config", "tensors", "tc", "float"):
         if field not in manifest:
@@ -125,11 +132,11 @@ def read_bundle(path: str | Path) -> Bundle:
         check.fail("fixed_point", "missing (a 1bit_nf bundle carries its integer model)")
     if arch["variant"] != "1bit_nf" and fixed is not None:
         check.fail("fixed_point", f"expected null: variant {arch['variant']!r} has no integer model (only 1bit_nf)")
+    fire_ratio = check_float_scalars(check, manifest["float"], manifest["model_config"])
     if fixed is not None:
         check.mapping("fixed_point", fixed)
         check_formats(check, fixed.get("formats"))
-        check_fixed_scalars(check, fixed.get("scalars"), arch)
-    check_float_scalars(check, manifest["float"])
+        check_fixed_scalars(check, fixed.get("scalars"), arch, fire_ratio)
     precisions = ["float"] + (["fixed"] if fixed is not None else [])
     arrays = read_tensors(path, check, manifest["tensors"], arch, precisions, fixed)
     return Bundle(path, manifest, arrays)
@@ -237,7 +244,8 @@ def check_formats(check: _ManifestCheck, formats: Any) -> None:
 
 def fixed_scalar_ranges(arch: dict[str, Any]) -> dict[str, tuple[str, float | None, float | None]]:
     """Name -> (kind, low, high) of every scalar of the integer model (export/fixed_point.py
-    ``integer_parameters``): integers within the 24-bit state or the leak's 12 bits, read-out scales real."""
+    ``integer_parameters``): integers within the 24-bit state or the leak's 12 bits, read-out scales real;
+    a firing point ``.fire`` beside every ``.threshold``."""
     state, leak = fp.STATE_MAX, 1 << fp.LEAK_BITS
     scalars: dict[str, tuple[str, float | None, float | None]] = {
         "leak": ("integer", 0, leak),
@@ -263,10 +271,15 @@ def fixed_scalar_ranges(arch: dict[str, Any]) -> dict[str, tuple[str, float | No
             scalars[f"{key}.gelu_offset"] = ("integer", 1, None)
     for i in range(arch["num_layers"]):
         scalars[f"layer{i}.attn.threshold"] = ("integer", 1, state)
+    for name in [name for name in scalars if name.endswith(".threshold")]:
+        scalars[f"{name.removesuffix('.threshold')}.fire"] = ("integer", 1, state)
     return scalars
 
 
-def check_fixed_scalars(check: _ManifestCheck, scalars: Any, arch: dict[str, Any]) -> None:
+def check_fixed_scalars(check: _ManifestCheck, scalars: Any, arch: dict[str, Any], fire_ratio: float) -> None:
+    """Every scalar of the architecture, typed and in range, and no other; each firing point the one its
+    threshold and ``fire_ratio`` give (export/fixed_point.py ``firing_point``), so that the integer model
+    fires where the float model does."""
     check.mapping("fixed_point.scalars", scalars)
     expected = fixed_scalar_ranges(arch)
     for name, (kind, low, high) in expected.items():
@@ -275,14 +288,30 @@ def check_fixed_scalars(check: _ManifestCheck, scalars: Any, arch: dict[str, Any
         getattr(check, kind)(f"fixed_point.scalars.{name}", scalars[name], low, high)
     for name in scalars.keys() - expected.keys():
         check.fail(f"fixed_point.scalars.{name}", f"not a scalar of this architecture ({arch['num_layers']} layers)")
+    for name in [name for name in expected if name.endswith(".fire")]:
+        theta = scalars[f"{name.removesuffix('.fire')}.threshold"]
+        if scalars[name] != fp.firing_point(theta, fire_ratio):
+            check.fail(
+                f"fixed_point.scalars.{name}",
+                f"{scalars[name]}, but threshold {theta} at fire_ratio {fire_ratio!r} fires at "
+                f"{fp.firing_point(theta, fire_ratio)}",
+            )
 
 
-def check_float_scalars(check: _ManifestCheck, scalars: Any) -> None:
+def check_float_scalars(check: _ManifestCheck, scalars: Any, model_config: dict[str, Any]) -> float:
+    """The float scalars, typed and in range; ``fire_ratio`` in (0, 1] and that of ``model_config`` (from
+    which the PyTorch reference is rebuilt). Returns the fire ratio."""
     check.mapping("float", scalars)
-    for name, low in (("leak", 0.0), ("threshold", 0.0), ("sfg.eps", 0.0), ("sfg.flat", 0.0)):
+    for name, low in (("leak", 0.0), ("threshold", 0.0), ("sfg.eps", 0.0), ("sfg.flat", 0.0), ("fire_ratio", 0.0)):
         if name not in scalars:
             check.fail(f"float.{name}", "missing")
         check.number(f"float.{name}", scalars[name], low)
+    ratio = scalars["fire_ratio"]
+    if not 0.0 < ratio <= 1.0:
+        check.fail("float.fire_ratio", f"expected a number in (0, 1], got {ratio!r}")
+    if model_config.get("fire_ratio") != ratio:
+        check.fail("float.fire_ratio", f"{ratio!r}, but model_config.fire_ratio is {model_config.get('fire_ratio')!r}")
+    return float(ratio)
 
 
 def expected_tensors(arch: dict[str, Any], precision: str, fixed: dict[str, Any] | None) -> dict[str, tuple]:
@@ -341,7 +370,7 @@ def read_tensors(
             raise UserError(f"{path / relative}: sha256 does not match {check.path} (the file was changed or damaged)")
         try:
             array = np.load(file, allow_pickle=False)  # a weight file is data: never a pickle
-        except (OSError, ValueError, EOFError) as error:
+        except NPY_READ_ERRORS as error:
             raise UserError(
                 f"{path / relative}: not a readable .npy of numbers ({' '.join(str(error).split())})"
             ) from None

@@ -22,8 +22,12 @@ fed by a 1-bit layer with scale beta, the membrane U counts units of beta 2^-F (
 **Ternary LIF** (every encoder neuron; the decoders' IF neurons have G = 2^12, i.e. no leak)::
 
     U <- sat24(rshift(G U, 12) + I)          sat24 clamps to [-(2^23 - 1), 2^23 - 1]
-    s  = [U >= Theta] - [U <= -Theta]        in {-1, 0, 1}
-    U <- U - Theta s                          reset by subtraction
+    s  = [U >= Phi] - [U <= -Phi]            in {-1, 0, 1}
+    U <- U - Theta s                          reset by subtraction of the full threshold
+
+The firing point Phi = max(1, floor(r Theta + 1/2)) is the model's ``fire_ratio`` r (the float model
+fires at |u| >= r Vth) applied to the integer threshold, rounded half up: scalar ``<population>.fire``
+beside every ``<population>.threshold`` (:func:`firing_point`). r = 1 gives Phi = Theta (Eq. 1).
 
 **Input projections** (once per query, from features quantised to X = rint(x 2^12) clipped to 16
 bits): V = rshift(beta_v' (W_qv X), 16 + 12 - F) + P_v[i], with beta_v' = round(beta_v 2^16) and
@@ -63,6 +67,7 @@ through softplus). The saliency outputs are c 2^-16 (score) and g 2^-12 (gate).
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -139,6 +144,16 @@ def shift_to_bits(x: np.ndarray, bits: int) -> np.ndarray:
     return rshift(x, excess) if excess > 0 else x
 
 
+def firing_point(theta: int, fire_ratio: float) -> int:
+    """Phi = max(1, floor(r Theta + 1/2)): the integer a membrane of threshold ``theta`` fires at.
+
+    Computed exactly (a float r is a binary fraction), so every reader of a bundle derives the same
+    integer from (Theta, r). Phi = 0 and Phi = 1 fire alike on integers (s = sgn U either way), so the
+    floor at 1 changes nothing and keeps Phi >= 1 checkable.
+    """
+    return max(1, math.floor(Fraction(fire_ratio) * theta + Fraction(1, 2)))
+
+
 def quantize_features(features: np.ndarray) -> np.ndarray:
     """Real features -> X = rint(x 2^12) clipped to 16-bit signed (the sensor boundary, on the host)."""
     limit = 2 ** (FEATURE_BITS - 1) - 1
@@ -209,6 +224,9 @@ def integer_parameters(model: Any, max_clips: int) -> tuple[dict[str, np.ndarray
             arrays[f"{key}.gelu"], scalars[f"{key}.gelu_shift"], scalars[f"{key}.gelu_offset"] = gelu_table(beta)
     for i in range(config.num_layers):
         scalars[f"layer{i}.attn.threshold"] = int(round(config.threshold * 2**f))
+    for name in [name for name in scalars if name.endswith(".threshold")]:
+        population = name.removesuffix(".threshold")
+        scalars[f"{population}.fire"] = firing_point(scalars[name], config.fire_ratio)
     scalars["sfg.eps"] = int(round(model.sfg.eps * 2**LEAK_BITS))
     pool = model.sfg.pool.weight.detach().double().numpy()[0]  # (D,) W_p stays real: 12 fraction bits
     arrays["sfg.pool"] = np.rint(pool * 2**POOL_FRAC_BITS).astype(np.int64)
@@ -224,5 +242,6 @@ def float_parameters(model: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]]
         arrays[f"{key}.weight"] = effective_weight(layer).detach().double().numpy()
         arrays[f"{key}.bias"] = _bias(layer)
     arrays["sfg.pool"] = model.sfg.pool.weight.detach().double().numpy()[0]
-    scalars = {"leak": float(model.config.leak), "threshold": float(model.config.threshold)}
+    config = model.config
+    scalars = {"leak": float(config.leak), "threshold": float(config.threshold), "fire_ratio": float(config.fire_ratio)}
     return arrays, {**scalars, "sfg.eps": float(model.sfg.eps), "sfg.flat": float(model.sfg.flat)}

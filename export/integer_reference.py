@@ -55,10 +55,12 @@ class IntegerReference:
         self.u: dict[str, torch.Tensor] = {}  # membranes of the query being run, by population
         self.spikes: dict[str, list[torch.Tensor]] = {}  # its spikes, one (tokens, width) per step
 
-    def _lif(self, name: str, current: torch.Tensor, gamma: int, theta: int) -> torch.Tensor:
+    def _lif(self, name: str, current: torch.Tensor, gamma: int) -> torch.Tensor:
+        """Population ``name``: U <- sat24(rshift(G U) + I); s = [U >= Phi] - [U <= -Phi]; U <- U - Theta s."""
+        theta, fire = self.c[f"{name}.threshold"], self.c[f"{name}.fire"]
         u = self.u.get(name, torch.zeros_like(current))
         u = torch.clamp(_rshift(gamma * u, fp.LEAK_BITS) + current, -fp.STATE_MAX, fp.STATE_MAX)
-        s = (u >= theta).long() - (u <= -theta).long()
+        s = (u >= fire).long() - (u <= -fire).long()
         self.u[name] = u - theta * s
         self.spikes.setdefault(name, []).append(s.to(torch.int8))
         return s
@@ -84,20 +86,20 @@ class IntegerReference:
         heads = self.arch["num_heads"]
         length = x.shape[0]
         q = self._linear(x, f"{key}.q")  # (L, D) units beta_q 2^-F
-        k = self._lif(f"{key}.k", self._linear(x, f"{key}.k"), g, c[f"{key}.k.threshold"])
-        v = self._lif(f"{key}.v", self._linear(x, f"{key}.v"), g, c[f"{key}.v.threshold"])
+        k = self._lif(f"{key}.k", self._linear(x, f"{key}.k"), g)
+        v = self._lif(f"{key}.v", self._linear(x, f"{key}.v"), g)
         split = [t.view(length, heads, -1).transpose(0, 1) for t in (q, k, v)]  # (H, L, dh) each
         scores = torch.relu(split[0] @ split[1].transpose(1, 2))  # (H, L, L)
         context = (scores @ split[2]).transpose(0, 1).reshape(length, -1)  # (L, D)
         scale = _rdiv(torch.tensor(c[f"{key}.q.attention_scale"]), torch.tensor(length))
-        attn = self._lif(f"{key}.attn", _rshift(context * scale, fp.ATTENTION_SHIFT), g, c[f"{key}.attn.threshold"])
+        attn = self._lif(f"{key}.attn", _rshift(context * scale, fp.ATTENTION_SHIFT), g)
         so_current = self._linear(attn, f"{key}.so") + x * c[f"{key}.so.residual"]
-        so = self._lif(f"{key}.so", so_current, g, c[f"{key}.so.threshold"])
+        so = self._lif(f"{key}.so", so_current, g)
         y = self._linear(so, f"{key}.int")
         y = self._gelu(y, f"{key}.int") if self.arch["activation"] == "gelu" else torch.relu(y)
-        inter = self._lif(f"{key}.int", y, g, c[f"{key}.int.threshold"])
+        inter = self._lif(f"{key}.int", y, g)
         out_current = self._linear(inter, f"{key}.out") + so * c[f"{key}.out.residual"]
-        return self._lif(f"{key}.out", out_current, g, c[f"{key}.out.threshold"])
+        return self._lif(f"{key}.out", out_current, g)
 
     def _sfg(self, trace: torch.Tensor, norm: int, sentence: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-clip score c (units 2^-16) and the min-max gate g (units 2^-12) from the ASR traces."""
@@ -134,7 +136,7 @@ class IntegerReference:
         readout = {"f": 0, "d": 0}
         for _ in range(tc):
             current = torch.cat([_rshift(v * gate[:, None], fp.GATE_FRAC_BITS), q])  # (L, D)
-            x = self._lif("input", current, c["leak"], c["input.threshold"])
+            x = self._lif("input", current, c["leak"])
             for i in range(self.arch["num_layers"]):
                 x = self._layer(i, x)
             trace = _rshift(c["leak"] * trace, fp.LEAK_BITS) + x[:lv] * (1 << fp.TRACE_FRAC_BITS)
@@ -145,7 +147,7 @@ class IntegerReference:
                 layers = self.arch[f"{head}_layers"]
                 for j in range(layers - 1):
                     key = f"decoder.{head}.{j}"
-                    h = self._lif(key, self._conv(h, key), 1 << fp.LEAK_BITS, c[f"{key}.threshold"])
+                    h = self._lif(key, self._conv(h, key), 1 << fp.LEAK_BITS)
                 readout[head] = readout[head] + self._conv(h, f"decoder.{head}.{layers - 1}")
         scale = {h: c[f"decoder.{h}.{self.arch[f'{h}_layers'] - 1}.readout_scale"] for h in ("f", "d")}
         return ReferenceRun(

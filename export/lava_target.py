@@ -72,9 +72,13 @@ def export(model: Any, checkpoint: dict[str, Any], args: argparse.Namespace) -> 
         "model_config": dataclasses.asdict(config),  # to rebuild the PyTorch model (export/float_reference.py)
         "tc": tc,
         "neuron": {
-            "model": "ternary LIF, subtractive reset: u <- gamma u + I; s = [u >= Vth] - [u <= -Vth]; u <- u - Vth s",
+            "model": (
+                "ternary LIF, subtractive reset: u <- gamma u + I; s = [u >= r Vth] - [u <= -r Vth]; u <- u - Vth s "
+                "(r = fire_ratio)"
+            ),
             "leak": config.leak,
             "threshold": config.threshold,
+            "fire_ratio": config.fire_ratio,
             "decoder_leak": 1.0,
         },
         "quantization": {

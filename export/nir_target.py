@@ -42,7 +42,11 @@ Affine or Conv1d, ``<population>.neuron`` for its neurons.
   a population into a positive and a negative one would need the two to share one membrane, which
   NIR cannot express;
 * SpikingVTG resets by subtraction (u <- u - Vth s); NIR resets to v_reset (written as 0);
-* SpikingVTG fires at u >= Vth, NIR at v > v_threshold;
+* SpikingVTG fires at u >= r Vth, NIR at v > v_threshold. ``v_threshold`` is written as the firing
+  point r Vth (r = ``model.fire_ratio``, 1 in Eq. 1), what NIR's field means; the amount SpikingVTG
+  subtracts on a spike stays Vth, which NIR cannot express (its reset is to v_reset): the manifest's
+  ``neuron`` gives both (``firing_point`` and ``reset_by``), and a runtime that resets by subtraction
+  must subtract ``reset_by``, not v_threshold, when r < 1;
 * time: u[t+1] = gamma u[t] + I[t] is NIR's LIF, tau dv/dt = (v_leak - v) + R I, integrated with
   forward Euler at dt = one timestep: tau = dt / (1 - gamma), R = 1 / (1 - gamma), v_leak = 0, with
   dt = :data:`DT`; a population with gamma = 1 (the decoders) is NIR's IF, dv/dt = R I, R = 1 / dt.
@@ -100,7 +104,8 @@ class _GraphBuilder:
 
     def __init__(self, model: Any, clips: int):
         self.layers = weight_layers(model)  # bundle name -> Linear or Conv1d (1-bit or not)
-        self.gamma, self.threshold, self.clips = model.config.leak, model.config.threshold, clips
+        self.gamma, self.clips = model.config.leak, clips
+        self.firing_point = model.config.fire_ratio * model.config.threshold  # NIR's v_threshold (docstring)
         self.nodes: dict[str, nir.NIRNode] = {}
         self.edges: list[tuple[str, str]] = []
 
@@ -122,7 +127,7 @@ class _GraphBuilder:
     def neuron(self, population: str, shape: tuple[int, ...], *sources: str, gamma: float | None = None) -> str:
         """Neurons ``<population>.neuron`` with the encoder's leak, or ``gamma`` (1 in the decoders)."""
         gamma = self.gamma if gamma is None else gamma
-        threshold = np.full(shape, self.threshold, np.float32)
+        threshold = np.full(shape, self.firing_point, np.float32)
         zeros = np.zeros(shape, np.float32)
         if gamma == 1.0:
             node = nir.IF(r=np.full(shape, 1.0 / DT, np.float32), v_threshold=threshold, v_reset=zeros)
@@ -195,18 +200,24 @@ def manifest(model: Any, clips: int, tc: int) -> dict[str, Any]:
         "clips": clips,
         "weights": "1-bit: beta * sgn(W - mean W) as float" if config.binary else "float",
         "neuron": {
-            "model": "u[t+1] = gamma u[t] + I[t]; s = [u >= Vth] - [u <= -Vth] in {-1, 0, 1}; u <- u - Vth s",
+            "model": (
+                "u[t+1] = gamma u[t] + I[t]; s = [u >= r Vth] - [u <= -r Vth] in {-1, 0, 1}; u <- u - Vth s "
+                "(r = fire_ratio)"
+            ),
             "leak": config.leak,
             "threshold": config.threshold,
+            "fire_ratio": config.fire_ratio,
+            "firing_point": config.fire_ratio * config.threshold,
+            "reset_by": config.threshold,
             "decoder_leak": 1.0,
             "as_nir": (
-                "LIF: tau = dt/(1-gamma), r = 1/(1-gamma), v_leak = 0, v_reset = 0 (forward Euler); "
-                "gamma = 1: IF, r = 1/dt"
+                "LIF: tau = dt/(1-gamma), r = 1/(1-gamma), v_leak = 0, v_threshold = firing_point, v_reset = 0 "
+                "(forward Euler); gamma = 1: IF, r = 1/dt"
             ),
             "differences": [
-                "ternary spikes: NIR emits {0, 1}, SpikingVTG also -1 at u <= -Vth",
-                "reset: NIR to v_reset, SpikingVTG by subtracting Vth",
-                "firing: NIR at v > v_threshold, SpikingVTG at u >= Vth",
+                "ternary spikes: NIR emits {0, 1}, SpikingVTG also -1 at u <= -firing_point",
+                "reset: NIR to v_reset, SpikingVTG by subtracting reset_by (Vth, also when fire_ratio < 1)",
+                "firing: NIR at v > v_threshold, SpikingVTG at u >= firing_point",
             ],
         },
         "exported": [

@@ -37,10 +37,11 @@ class FixedPoint:
         return (1 << fp.LEAK_BITS) if population.startswith("decoder") else self.c["leak"]
 
     def lif(self, u: np.ndarray, current: np.ndarray, population: str) -> np.ndarray:
-        """One ternary LIF step on the membrane ``u`` (updated in place) -> spikes."""
-        theta = self.c[f"{population}.threshold"]
+        """One ternary LIF step on the membrane ``u`` (updated in place) -> spikes: fire at the firing
+        point Phi, subtract the threshold Theta (both integers of the bundle, export/fixed_point.py)."""
+        theta, fire = self.c[f"{population}.threshold"], self.c[f"{population}.fire"]
         u[:] = fp.saturate(fp.rshift(self.gamma(population) * u, fp.LEAK_BITS) + current)
-        s = (u >= theta).astype(np.int64) - (u <= -theta).astype(np.int64)
+        s = (u >= fire).astype(np.int64) - (u <= -fire).astype(np.int64)
         u -= theta * s
         return s
 
@@ -127,10 +128,13 @@ class FloatingPoint:
         self.positions = self.positions.numpy()
 
     def lif(self, u: np.ndarray, current: np.ndarray, population: str) -> np.ndarray:
+        """u <- gamma u + I; s = [u >= r Vth] - [u <= -r Vth]; u <- u - Vth s (spiking/neuron.py)."""
         theta = self.c["threshold"]
+        # r Vth as the model's neurons compute it (fire_ratio * Vth), so a spike on the edge falls alike
+        fire = self.c["fire_ratio"] * theta
         gamma = 1.0 if population.startswith("decoder") else self.c["leak"]
         u[:] = gamma * u + current
-        s = (u >= theta).astype(np.float64) - (u <= -theta).astype(np.float64)
+        s = (u >= fire).astype(np.float64) - (u <= -fire).astype(np.float64)
         u -= theta * s
         return s
 

@@ -46,6 +46,29 @@ def test_gelu_table_follows_gelu_within_its_bin():
     assert 2**shift * unit <= fp.GELU_STEP < 2 ** (shift + 1) * unit
 
 
+def test_firing_point_is_the_ratio_of_the_threshold_rounded_half_up():
+    assert [fp.firing_point(theta, 0.5) for theta in (10, 11, 12, 1, 2)] == [5, 6, 6, 1, 1]
+    assert fp.firing_point(8_000_001, 1.0) == 8_000_001  # r = 1: Eq. 1's threshold itself
+    assert fp.firing_point(7, 0.1) == 1  # 0.7 rounds to 1; below 1/2 it would be 0, which fires as 1 does
+    assert fp.firing_point(6, 0.75) == 5 and fp.firing_point(6, 0.25) == 2  # 4.5 -> 5, 1.5 -> 2
+    # the product is exact: the double 0.3 lies just below 3/10, so 5 x 0.3 lies just below 1.5
+    assert fp.firing_point(5, 0.3) == 1
+
+
+@pytest.mark.parametrize("fire_ratio", [1.0, 0.5])
+def test_every_threshold_has_its_firing_point(fire_ratio):
+    torch.manual_seed(0)
+    model = build_model("spikingvtg", {**CONFIG, "fire_ratio": fire_ratio}, DIMS).double().eval()
+    _, scalars = fp.integer_parameters(model, max_clips=32)
+    thresholds = {name.removesuffix(".threshold") for name in scalars if name.endswith(".threshold")}
+    assert thresholds == {name.removesuffix(".fire") for name in scalars if name.endswith(".fire")}
+    assert {"input", "layer1.attn", "layer1.out", "decoder.f.1", "decoder.d.0"} <= thresholds
+    for population in thresholds:
+        theta = scalars[f"{population}.threshold"]
+        assert scalars[f"{population}.fire"] == (theta if fire_ratio == 1.0 else (theta + 1) // 2)
+    assert fp.float_parameters(model)[1]["fire_ratio"] == fire_ratio
+
+
 def test_binary_weights_fold_beta_into_thresholds():
     torch.manual_seed(0)
     model = build_model("spikingvtg", CONFIG, DIMS).double().eval()
@@ -60,11 +83,12 @@ def test_binary_weights_fold_beta_into_thresholds():
     assert arrays["input.video.bias"].shape == (32, 16)  # bias plus 32 clip positions
 
 
-@pytest.mark.parametrize("activation", ["gelu", "relu"])
-def test_integer_reference_follows_the_float_model(activation):
+@pytest.mark.parametrize(("activation", "fire_ratio"), [("gelu", 1.0), ("relu", 1.0), ("gelu", 0.5)])
+def test_integer_reference_follows_the_float_model(activation, fire_ratio):
     """Quantisation changes few spikes: identical at the first step, and outputs close after two."""
     torch.manual_seed(1)
-    model = build_model("spikingvtg", {**CONFIG, "activation": activation}, DIMS).double().eval()
+    config = {**CONFIG, "activation": activation, "fire_ratio": fire_ratio}
+    model = build_model("spikingvtg", config, DIMS).double().eval()
     reference = IntegerReference(*fp.integer_parameters(model, max_clips=32), {**ARCH, "activation": activation})
     rng = np.random.default_rng(0)
     video, text = unit_rows(rng, 18, 12), unit_rows(rng, 5, 10)
@@ -76,3 +100,26 @@ def test_integer_reference_follows_the_float_model(activation):
     assert first == 0 and both <= 0.01 * total
     assert (integer.foreground_logits - real.foreground_logits).abs().max() < 0.05
     assert (integer.gate - real.gate).abs().max() < 0.05
+
+
+def test_the_integer_reference_fires_at_the_firing_point():
+    """At fire_ratio 0.5 the integer model is not the fire_ratio 1 one: its firing points move, its
+    resets do not (a membrane just past Phi < Theta fires and goes negative)."""
+    torch.manual_seed(1)
+    model = build_model("spikingvtg", {**CONFIG, "fire_ratio": 0.5}, DIMS).double().eval()
+    arrays, scalars = fp.integer_parameters(model, max_clips=32)
+    rng = np.random.default_rng(0)
+    video, text = unit_rows(rng, 18, 12), unit_rows(rng, 5, 10)
+    half = IntegerReference(arrays, scalars, ARCH).run(video, text, tc=3)
+    full = {**scalars, **{n.replace(".threshold", ".fire"): v for n, v in scalars.items() if n.endswith(".threshold")}}
+    whole = IntegerReference(arrays, full, ARCH).run(video, text, tc=3)
+    assert sum(int(half.spikes[k].abs().sum()) for k in half.spikes) > sum(
+        int(whole.spikes[k].abs().sum()) for k in whole.spikes
+    )
+    # one step of one population by hand: U = I from rest, s = [U >= Phi] - [U <= -Phi]
+    reference = IntegerReference(arrays, scalars, ARCH)
+    current = torch.arange(-12, 13) * (scalars["input.threshold"] // 8)
+    spikes = reference._lif("input", current, scalars["leak"])
+    phi, theta = scalars["input.fire"], scalars["input.threshold"]
+    assert spikes.tolist() == ((current >= phi).long() - (current <= -phi).long()).tolist()
+    assert torch.equal(reference.u["input"], current - theta * spikes)

@@ -25,7 +25,8 @@ def export_nir(checkpoint, out, *extra):
 
 class GraphRun:
     """Runs a written graph for one video: nodes evaluated on demand each step, neurons with the manifest's
-    ternary, subtract-reset dynamics, gamma and input scale recovered from NIR's (tau, r) by forward Euler,
+    ternary, subtract-reset dynamics (firing at v_threshold, subtracting the manifest's ``reset_by``), gamma
+    and input scale recovered from NIR's (tau, r) by forward Euler,
     and the host steps of the manifest done with the model's own code (attention products, activation, SFG)."""
 
     def __init__(self, graph: nir.NIRGraph, model, video: torch.Tensor, text: torch.Tensor):
@@ -63,7 +64,7 @@ class GraphRun:
             threshold = t(node.v_threshold)
             u = gamma * self.membranes.get(name, 0.0) + scale * x
             spikes = (u >= threshold).float() - (u <= -threshold).float()
-            self.membranes[name] = u - threshold * spikes
+            self.membranes[name] = u - self.manifest["neuron"]["reset_by"] * spikes
             self.fired[name] = self.fired.get(name, 0.0) + float(spikes.abs().sum())
             return spikes
         assert isinstance(node, nir.Output), name
@@ -109,9 +110,9 @@ class GraphRun:
         }
 
 
-@pytest.mark.parametrize("variant", ["nf", "1bit_nf"])
-def test_written_graph_reads_back_and_runs_as_the_model(tmp_path, capsys, variant):
-    checkpoint = spiking_checkpoint(tmp_path / "m.ckpt", variant)
+@pytest.mark.parametrize(("variant", "fire_ratio"), [("nf", 1.0), ("1bit_nf", 1.0), ("1bit_nf", 0.5)])
+def test_written_graph_reads_back_and_runs_as_the_model(tmp_path, capsys, variant, fire_ratio):
+    checkpoint = spiking_checkpoint(tmp_path / "m.ckpt", variant, fire_ratio=fire_ratio)
     out = tmp_path / "model.nir"
     assert export_nir(checkpoint, out, "--max-clips", "9", "--tc", "5") == 0
     assert str(out) in capsys.readouterr().out
@@ -137,6 +138,12 @@ def test_written_graph_reads_back_and_runs_as_the_model(tmp_path, capsys, varian
 
     manifest = json.loads(read.metadata["vtg_manifest"])
     assert manifest["variant"] == variant and manifest["tc"] == 5 and manifest["clips"] == 9
+    # NIR's v_threshold is the firing point r Vth; the amount subtracted stays Vth (in the manifest only)
+    neuron = manifest["neuron"]
+    assert neuron["fire_ratio"] == fire_ratio and neuron["reset_by"] == model.config.threshold
+    assert (
+        read.nodes["layer0.k.neuron"].v_threshold.flat[0] == neuron["firing_point"] == fire_ratio * neuron["reset_by"]
+    )
     assert {"attention", "activation", "sfg", "feedback", "products"} <= set(manifest["not_exported"])
     assert all(node.metadata["role"] for node in [*read.inputs.values(), *read.outputs.values()])
 

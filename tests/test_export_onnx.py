@@ -43,9 +43,9 @@ def run_steps(path, inputs: dict[str, torch.Tensor], tc: int) -> list[dict]:
     return steps
 
 
-@pytest.mark.parametrize("variant", ["nf", "1bit_nf"])
-def test_step_module_over_tc_is_the_model(tmp_path, variant):
-    model, _ = load_model(spiking_checkpoint(tmp_path / "m.ckpt", variant))
+@pytest.mark.parametrize(("variant", "fire_ratio"), [("nf", 1.0), ("1bit_nf", 1.0), ("1bit_nf", 0.5)])
+def test_step_module_over_tc_is_the_model(tmp_path, variant, fire_ratio):
+    model, _ = load_model(spiking_checkpoint(tmp_path / "m.ckpt", variant, fire_ratio=fire_ratio))
     step = StepModule(model)
     inputs = features(2, 7, 5)
     with torch.no_grad():
@@ -58,12 +58,22 @@ def test_step_module_over_tc_is_the_model(tmp_path, variant):
     assert set(spikes) == {name.removeprefix("spikes.") for name in step.spike_names}
     assert all(set(s.unique().tolist()) <= {-1.0, 0.0, 1.0} for s in spikes.values())
     assert any((s == -1).any() for s in spikes.values())  # ternary spikes do occur
+    assert all(neuron.fire_ratio == fire_ratio for neuron in step.populations.values())
+    # the first step from rest fires at the firing point and subtracts Vth: u = I - Vth s with
+    # s = [I >= r Vth] - [I <= -r Vth] (Vth = 0.5, so I = u + Vth s is exact in float32)
+    threshold = model.config.threshold
+    with torch.no_grad():
+        state = step.initial_state(inputs["video_mask"], inputs["text_mask"])
+        _, first, after = step.split(step(*inputs.values(), *state))
+    current = after[0] + threshold * first["input"]  # mem.input is the first state: u = I - Vth s
+    expected = (current >= fire_ratio * threshold).float() - (current <= -fire_ratio * threshold).float()
+    assert torch.equal(first["input"], expected) and first["input"].abs().sum() > 0
 
 
-@pytest.mark.parametrize("variant", ["nf", "1bit_nf"])
-def test_onnxruntime_runs_the_exported_model_like_pytorch(tmp_path, capsys, variant):
+@pytest.mark.parametrize(("variant", "fire_ratio"), [("nf", 1.0), ("1bit_nf", 1.0), ("1bit_nf", 0.5)])
+def test_onnxruntime_runs_the_exported_model_like_pytorch(tmp_path, capsys, variant, fire_ratio):
     # one encoder layer keeps the trace short; the step module's chaining of layers is tested above
-    checkpoint = spiking_checkpoint(tmp_path / "m.ckpt", variant, num_layers=1)
+    checkpoint = spiking_checkpoint(tmp_path / "m.ckpt", variant, num_layers=1, fire_ratio=fire_ratio)
     out = tmp_path / "deploy" / "model.onnx"
     assert export_onnx(checkpoint, out, "--tc", "5") == 0
     printed = capsys.readouterr().out

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from export.bundle import read_bundle
+from export.float_reference import float_reference, model_from_bundle
 from export.lava_target import export
 from hw_sim.simulation import FLOAT_TOLERANCE, load_queries, simulate_split
 from vtg.cli import main as vtg_main
@@ -79,6 +80,45 @@ def test_floating_point_matches_pytorch_float(setup, capsys):
     assert result["spike_mismatches"] == 0
     assert max(result["output_differences"].values()) < FLOAT_TOLERANCE
     assert result["metrics_max_difference"] < 1e-9, result
+
+
+def test_fire_ratio_half_is_exact_in_fixed_and_floating_point(setup, tmp_path, capsys):
+    """fire_ratio 0.5 on every neuron (fire at |u| >= Vth / 2, subtract Vth), the decoders' IF neurons
+    included: the bundle's model is the PyTorch one, Lava fixed point is the integer reference spike for
+    spike, Lava floating point the PyTorch model."""
+    data, _ = setup
+    torch.manual_seed(0)
+    config = {"variant": "1bit_nf", "hidden_dim": 16, "num_layers": 2, "num_heads": 2, "ffn_dim": 16, "tc": TC}
+    dims = {"video_dim": 16, "text_dim": 16, "video_levels": 2, "text_levels": 2}
+    model = build_model("spikingvtg", {**config, "fire_ratio": 0.5}, dims).double().eval()
+    export(model, {}, argparse.Namespace(checkpoint=Path("random"), out=tmp_path / "b", tc=None, max_clips=64))
+    bundle = read_bundle(tmp_path / "b")
+    scalars = bundle.manifest["fixed_point"]["scalars"]
+    assert bundle.manifest["float"]["fire_ratio"] == 0.5
+    for population in ("input", "layer1.attn", "layer0.int", "decoder.f.0", "decoder.d.1"):
+        assert scalars[f"{population}.fire"] == (scalars[f"{population}.threshold"] + 1) // 2
+
+    # (a) the float reference, rebuilt from the bundle, spikes as the PyTorch model does
+    _, queries = load_queries(str(data), "val", 2, bundle)
+    rebuilt = model_from_bundle(bundle)
+    whole = model_from_bundle(bundle)
+    for neuron in whole.modules():
+        if hasattr(neuron, "fire_ratio"):
+            neuron.fire_ratio = 1.0
+    for query in queries:
+        ours, theirs = (float_reference(m, query.video, query.text, TC) for m in (rebuilt, model))
+        assert ours.spikes.keys() == theirs.spikes.keys() and "decoder.d.1" in ours.spikes
+        assert all(torch.equal(ours.spikes[name], theirs.spikes[name]) for name in ours.spikes)
+        other = float_reference(whole, query.video, query.text, TC)
+        assert any(not torch.equal(ours.spikes[name], other.spikes[name]) for name in ours.spikes)
+
+    # (b) Lava fixed point against the integer reference, floating point against PyTorch
+    argv = ["--bundle", str(tmp_path / "b"), "--data", str(data), "--limit", "3", "--compare-torch"]
+    fixed = simulate(capsys, *argv)
+    assert fixed["spike_mismatches"] == 0 and fixed["spikes_compared"] > 1000 and fixed["metrics_equal"]
+    assert set(fixed["output_differences"].values()) == {0.0}
+    floating = simulate(capsys, *argv, "--precision", "float")
+    assert floating["spike_mismatches"] == 0 and max(floating["output_differences"].values()) < FLOAT_TOLERANCE
 
 
 def lava_children() -> set[int]:
