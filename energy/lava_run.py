@@ -58,7 +58,10 @@ def load_simulation(folder: str | Path, bundle: str | Path | None = None) -> tup
     manifest_path = bundle / "manifest.json"
     arch = _field(_read_json(manifest_path), "architecture", manifest_path)
     for key in ("variant", "hidden_dim", "num_layers", "num_heads", "video_dim", "text_dim"):
-        _field(arch, key, manifest_path)
+        value = _field(arch, key, manifest_path)
+        # sizes divide the counts below: a size of 0 (or a string) is a damaged manifest, named here
+        if key != "variant" and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise UserError(f"{manifest_path}: field 'architecture.{key}': expected an integer >= 1, got {value!r}")
     queries = _field(metrics, "queries", metrics_path)
     if isinstance(queries, bool) or not isinstance(queries, int) or queries < 1:
         raise UserError(f"{metrics_path}: field 'queries': expected a positive integer, got {queries!r}")

@@ -40,14 +40,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from vtg.atomic import atomic_folder, atomic_write_text, check_output
+
+    # the output is checked before the simulation (and before Lava is imported), not found unwritable after it
+    out = check_output(args.out if args.out is not None else args.bundle / f"simulation_{args.split}", "folder")
+
     from export.bundle import read_bundle
     from hw_sim.simulation import load_queries, simulate_split
-    from vtg.atomic import atomic_folder, atomic_write_text, check_output
     from vtg.data.annotations import annotation_to_record
     from vtg.engine.evaluation import score_predictions
 
-    # the output is checked before the simulation, not found unwritable after it
-    out = check_output(args.out if args.out is not None else args.bundle / f"simulation_{args.split}", "folder")
     bundle = read_bundle(args.bundle)
     precision = args.precision or ("fixed" if "fixed" in bundle.precisions else "float")
     if precision not in bundle.precisions:

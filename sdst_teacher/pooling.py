@@ -25,13 +25,13 @@ AdaptivePool, for the tokens X (L_v, F) of one clip and H heads::
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from vtg.data.npz import NPY_READ_ERRORS
 from vtg.errors import UserError
 
 METHODS = ("cls", "avg", "attn")
@@ -107,7 +107,7 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         try:
             with np.load(path, allow_pickle=False) as archive:
                 return {key: torch.from_numpy(archive[key]) for key in archive.files}
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        except NPY_READ_ERRORS as error:
             raise UserError(f"{path}: cannot read attention-pool weights ({error})") from None
     if not isinstance(state, dict):
         raise UserError(f"{path}: expected a state dict (a mapping of names to tensors)")

@@ -90,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
     if args.method not in METHODS:
         raise UserError(f"option --method: {args.method!r} is not one of {', '.join(METHODS)}")
     args.input, args.out = Path(args.input), Path(args.out)
+    check_output(args.out, "folder")
     levels = parse_levels(args.levels)
     check_seed(args.seed, "option --seed")
     if args.method != "attn" and args.attn_weights is not None:
@@ -103,7 +104,6 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"{args.input}: no .npz token files in the folder")
     if args.out.resolve() == args.input.resolve():
         raise UserError(f"{args.out}: output folder must differ from the input folder")
-    check_output(args.out, "folder")
     with atomic_folder(args.out) as folder:
         # every video's features into a temporary folder, moved into place when all are pooled: a bad token
         # file midway leaves nothing behind

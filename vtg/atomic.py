@@ -44,10 +44,18 @@ def temporary_path(path: Path) -> Path:
 
 def write_error(path: Path, error: OSError) -> UserError:
     """The one-line error of a failed write of ``path`` (a full disk, a read-only or vanished folder)."""
+    # a file inside a temporary folder is named by where it was going: ".out.123.tmp/x.npz" is "out/x.npz"
+    path = Path(*[_final(part) for part in Path(path).parts])
     reason = error.strerror or str(error)
     if error.errno in (errno.ENOSPC, errno.EDQUOT):
         reason += "; free some space and run again"
     return UserError(f"{path}: cannot write ({reason})")
+
+
+def _final(name: str) -> str:
+    """The name a temporary ``.{name}.{pid}.tmp`` stands for (other names as they are)."""
+    match = TEMPORARY.match(name)
+    return match["name"] if match else name
 
 
 def _alive(pid: int) -> bool:

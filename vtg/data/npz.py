@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import tokenize
 import zipfile
 from pathlib import Path
 from typing import BinaryIO
@@ -16,6 +17,9 @@ from vtg.atomic import atomic_write
 from vtg.errors import UserError, check_finite
 
 FIXED_DATE_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip entry can carry
+# what numpy raises on a damaged .npy or .npz: numpy tokenises and parses a .npy header as a Python literal,
+# so a corrupt header raises tokenize.TokenError or SyntaxError besides the usual ValueError
+NPY_READ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, SyntaxError, tokenize.TokenError)
 
 
 def write_npz(path: str | Path, **arrays: np.ndarray) -> None:
@@ -48,8 +52,9 @@ def read_npz_array(path: Path, key: str, ndims: tuple[int, ...], what: str, need
             array = archive[key]
     except UserError:
         raise
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
-        raise UserError(f"{path}: cannot read {what} ({error})") from None
+    except NPY_READ_ERRORS as error:
+        reason = " ".join(str(error).split()) or type(error).__name__  # one line
+        raise UserError(f"{path}: cannot read {what} ({reason})") from None
     if array.dtype.kind != "f":
         raise UserError(f"{path}: array '{key}' has dtype {array.dtype}, expected floating point")
     if array.ndim not in ndims:
@@ -58,6 +63,7 @@ def read_npz_array(path: Path, key: str, ndims: tuple[int, ...], what: str, need
     if array.size == 0:
         raise UserError(f"{path}: array '{key}' is empty (shape {array.shape})")
     # checked after the cast: a float64 1e300 is finite, and inf once it is the models' float32
-    array = array.astype(np.float32, copy=False)
+    with np.errstate(over="ignore"):  # the overflow is reported just below, as one line naming the file
+        array = array.astype(np.float32, copy=False)
     check_finite(array, f"{path}: array '{key}' (as float32)")
     return array
