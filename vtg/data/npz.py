@@ -62,8 +62,10 @@ def read_npz_array(path: Path, key: str, ndims: tuple[int, ...], what: str, need
         raise UserError(f"{path}: array '{key}' has shape {array.shape}, expected {expected}")
     if array.size == 0:
         raise UserError(f"{path}: array '{key}' is empty (shape {array.shape})")
-    # checked after the cast: a float64 1e300 is finite, and inf once it is the models' float32
+    check_finite(array, f"{path}: array '{key}'")
+    # and again after the cast: a float64 1e300 is finite, and inf once it is the models' float32
     with np.errstate(over="ignore"):  # the overflow is reported just below, as one line naming the file
         array = array.astype(np.float32, copy=False)
-    check_finite(array, f"{path}: array '{key}' (as float32)")
+    if not np.isfinite(array).all():
+        raise UserError(f"{path}: array '{key}': values beyond float32's range (they become inf in the model)")
     return array
