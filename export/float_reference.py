@@ -2,7 +2,9 @@
 bundle's float weights, run in float64 on one query with its spikes recorded population by population.
 
 A 1-bit layer's weight is stored as beta sgn(.), which the model's quantiser maps onto itself
-(sgn(beta s - mean) = s and mean|beta s| = beta), so the rebuilt model is the exported one.
+(sgn(beta s - mean) = s and mean|beta s| = beta), so the rebuilt model is the exported one. Its
+neurons fire at the firing point of ``model_config.fire_ratio`` (SpikingVTG sets it on every neuron),
+which :func:`export.bundle.read_bundle` checked to be the bundle's ``float.fire_ratio``.
 """
 
 from __future__ import annotations

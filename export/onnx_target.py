@@ -27,8 +27,9 @@ check compares the exported function itself and one disagreement cannot snowball
 The largest absolute differences of the outputs (f logits, boundaries, saliency), of the next state
 and of the spikes are printed. **Tolerance**: 1e-4 on the real-valued outputs and state (float32
 sums in another order differ by about 1e-6 here); spikes must agree exactly. A membrane potential
-within float32 rounding of +-Vth may fire in one runtime and not the other, which this check
-reports as a failure rather than hides. Beyond the tolerance the export fails with a
+within float32 rounding of the firing point +-r Vth (r = ``model.fire_ratio``) may fire in one
+runtime and not the other, which this check reports as a failure rather than hides. Beyond the
+tolerance the export fails with a
 :class:`~vtg.errors.UserError` (exit 2) and nothing is written.
 
 Only SpikingVTG checkpoints are exported (any variant: base's softmax and LayerNorm are ordinary

@@ -27,6 +27,10 @@ spikes of this step, same shapes as the membranes), then the next state in ``sta
 
 The 1-bit layers (Brevitas) are replaced by plain layers holding their effective weights beta sgn(.)
 (:func:`float_copy`): the exported graph has ordinary float weights of values +-beta.
+
+The neurons are the model's own (:class:`spiking.neuron.TernaryLIF`, copied with the model), so the
+graph fires where they do, at the firing point |u| >= r Vth (r = ``model.fire_ratio``), and subtracts
+Vth; both are constants of the traced graph.
 """
 
 from __future__ import annotations

@@ -133,6 +133,31 @@ def missing_scalar(m, _):
     del m["fixed_point"]["scalars"]["layer1.k.threshold"]
 
 
+def missing_firing_point(m, _):
+    del m["fixed_point"]["scalars"]["layer1.k.fire"]
+
+
+def firing_point_off_by_one(m, _):
+    m["fixed_point"]["scalars"]["layer0.so.fire"] -= 1
+
+
+def fire_ratio_without_its_firing_points(m, _):
+    """fire_ratio 0.5 in both model_config and float scalars, the integer firing points left at Theta."""
+    m["float"]["fire_ratio"] = m["model_config"]["fire_ratio"] = 0.5
+
+
+def fire_ratio_in_float_only(m, _):
+    m["float"]["fire_ratio"] = 0.5
+
+
+def version_1_bundle(m, _):
+    """A bundle written before the firing point: format 1, no fire scalars, no float fire_ratio."""
+    m["format_version"] = 1
+    del m["float"]["fire_ratio"], m["model_config"]["fire_ratio"]
+    for name in [name for name in m["fixed_point"]["scalars"] if name.endswith(".fire")]:
+        del m["fixed_point"]["scalars"][name]
+
+
 def bit_width(m, _):
     m["fixed_point"]["formats"]["state_bits"] = 16
 
@@ -191,6 +216,11 @@ def sha256_of(path: Path) -> str:
         (other_hidden, "field 'tensors.fixed/decoder.d.0.bias': shape [16] int64, the architecture needs [32] int64"),
         (heads_in_architecture_only, "field 'architecture.num_heads': 4, but model_config.num_heads is 2"),
         (missing_scalar, "field 'fixed_point.scalars.layer1.k.threshold': missing"),
+        (missing_firing_point, "field 'fixed_point.scalars.layer1.k.fire': missing"),
+        (firing_point_off_by_one, "field 'fixed_point.scalars.layer0.so.fire': "),
+        (fire_ratio_without_its_firing_points, "field 'fixed_point.scalars.input.fire': 4096, but threshold 4096 at"),
+        (fire_ratio_in_float_only, "field 'float.fire_ratio': 0.5, but model_config.fire_ratio is 1.0"),
+        (version_1_bundle, "this toolkit reads version 2, got 1; re-export the checkpoint with vtg-export"),
         (bit_width, "field 'fixed_point.formats.state_bits': 16, this toolkit's integer model uses 24"),
         (
             threshold_out_of_state,
