@@ -20,9 +20,10 @@ from vtg.models import build_model
 DIMS = {"video_dim": 12, "text_dim": 10, "video_levels": 1, "text_levels": 1}
 
 
-def write_checkpoint(path: Path, variant: str) -> Path:
+def write_checkpoint(path: Path, variant: str, **overrides) -> Path:
     torch.manual_seed(0)
     config = {"variant": variant, "hidden_dim": 16, "num_layers": 1, "num_heads": 2, "ffn_dim": 24, "tc": 3}
+    config.update(overrides)
     model = build_model("spikingvtg", config, DIMS)
     state = {"model." + key: value for key, value in model.state_dict().items()}
     atomic_save({"state_dict": state, "vtg": checkpoint_metadata("spikingvtg", config, DIMS, {}, {})}, path)
@@ -56,6 +57,22 @@ def test_one_bit_bundle_describes_itself(bundle):
     assert loaded.precisions == ["fixed", "float"]
     weight = loaded.arrays["float"]["layer0.int.weight"]
     assert np.unique(np.abs(weight)).size == 1  # beta sgn(.): one magnitude per matrix
+
+
+def test_bundle_carries_the_firing_point(bundle, tmp_path):
+    """fire_ratio 1 (the module's bundle): every firing point is its threshold; 0.5: half of it, rounded up."""
+    for ratio, folder in ((1.0, bundle), (0.5, tmp_path / "b")):
+        if ratio != 1.0:
+            checkpoint = write_checkpoint(tmp_path / "half.ckpt", "1bit_nf", fire_ratio=ratio)
+            assert export_main(["--target", "lava", "--checkpoint", str(checkpoint), "--out", str(folder)]) == 0
+        manifest = read_bundle(folder).manifest
+        assert manifest["neuron"]["fire_ratio"] == manifest["float"]["fire_ratio"] == ratio
+        assert manifest["model_config"]["fire_ratio"] == ratio
+        scalars = manifest["fixed_point"]["scalars"]
+        thresholds = {name.removesuffix(".threshold"): v for name, v in scalars.items() if name.endswith(".threshold")}
+        assert {name: scalars[f"{name}.fire"] for name in thresholds} == {
+            name: theta if ratio == 1.0 else (theta + 1) // 2 for name, theta in thresholds.items()
+        }
 
 
 def test_nf_bundle_is_float_only(tmp_path):
