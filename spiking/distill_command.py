@@ -56,9 +56,11 @@ def run(args: argparse.Namespace) -> int:
     source = str(args.config) if args.config is not None else "config"
     if args.teacher is None:
         raise UserError(f"option --teacher: missing (or a top-level 'teacher:' in {source})")
-    name, model_config = model_section(args.config_dict, None, source)
-    if name != STUDENT:
-        raise UserError(f"{source}: field 'model.name': the student must be '{STUDENT}', got {name!r}")
+    # the student's name first: model_section checks every field against the model named
+    section = args.config_dict.get("model")
+    if isinstance(section, dict) and section.get("name", STUDENT) != STUDENT:
+        raise UserError(f"{source}: field 'model.name': the student must be '{STUDENT}', got {section['name']!r}")
+    _, model_config = model_section(args.config_dict, STUDENT, source)
     seeds = check_seeds(args)
     spec = run_from_args(args, STUDENT, model_config, source, default_out=Path("runs") / "distill")
     seeds = seeds or [spec.train.seed]
