@@ -24,7 +24,15 @@ from benchmarks.common import RESULTS
 from benchmarks.summary import SECTIONS, write_summary
 
 # in the order they run: the cheap ones first, the long memory benchmark last
-BENCHMARKS = ("training_throughput", "inference_tc", "energy_tc", "lava_simulation", "implicit_vs_bptt")
+BENCHMARKS = (
+    "simulation_speed",
+    "training_throughput",
+    "inference_tc",
+    "energy_tc",
+    "lava_simulation",
+    "implicit_vs_bptt",
+    "student_vs_nonspiking",  # about an hour on 2 cores: 12 trainings
+)
 MODULES = {name: f"benchmarks.{name}" for name in BENCHMARKS}
 
 

@@ -158,7 +158,49 @@ def energy_table(result: dict[str, Any]) -> list[str]:
 
 
 # benchmark name (its JSON file's stem) -> section title and table writer, in the page's order
+def simulation_speed_table(result: dict[str, Any]) -> list[str]:
+    tc, seconds, contention = result["tc"], result["seconds"], result["contention"]
+    rows = [
+        [
+            threads,
+            seconds["student/forward"][threads],
+            seconds["nonspiking_same_shape/forward"][threads],
+            result["ratios"][threads]["forward_over_tc_nonspiking"],
+            seconds["student/train"][threads],
+            seconds["nonspiking_same_shape/train"][threads],
+            result["ratios"][threads]["train_over_tc_plus_3_thirds_nonspiking"],
+            result["ratios"][threads]["sdst_over_univtg_train"],
+        ]
+        for threads in ("1", "2")
+    ]
+    header = ["threads", "student fwd s", "non-spiking fwd s", f"fwd / (Tc={tc} x non-spiking)", "student step s"]
+    header += ["non-spiking step s", "step / ((Tc+3)/3 x non-spiking)", "SDST step / UniVTG step"]
+    return [
+        f"{result['method']}; goals: forward ratio <= 1.5, step ratio <= 1.5, SDST <= 2.",
+        "",
+        *_table(header, rows),
+        "",
+        f"With one competing busy process, the student's training step slows by "
+        f"{_fmt(contention['slowdown_default'])}x with 2 threads and OpenMP's default waiting, by "
+        f"{_fmt(contention['slowdown_passive'])}x with 2 threads and OMP_WAIT_POLICY=PASSIVE (which is "
+        f"itself {_fmt(contention['seconds']['alone_passive'] / contention['seconds']['alone_default'])}x slower "
+        f"alone), and by {_fmt(contention['slowdown_1_thread'])}x with 1 thread (goal <= 3); 1 thread under "
+        f"contention costs {_fmt(contention['busy_1_thread_over_alone_2_threads'])}x the idle 2-thread step.",
+    ]
+
+
+def student_vs_nonspiking_table(result: dict[str, Any]) -> list[str]:
+    from benchmarks.student_vs_nonspiking import markdown
+
+    return markdown(result).rstrip().splitlines()
+
+
 SECTIONS: dict[str, tuple[str, Callable[[dict[str, Any]], list[str]]]] = {
+    "student_vs_nonspiking": (
+        "Spiking students against a non-spiking model of the same shape",
+        student_vs_nonspiking_table,
+    ),
+    "simulation_speed": ("Cost of a spiking timestep", simulation_speed_table),
     "training_throughput": ("Training speed", training_table),
     "inference_tc": ("Inference speed against Tc", inference_table),
     "lava_simulation": ("Lava CPU simulation against PyTorch", lava_table),

@@ -25,7 +25,6 @@ from pathlib import Path
 from vtg.atomic import WRITE_ERRORS, write_error
 from vtg.config import config_path_in, parsers_within, set_config_defaults
 from vtg.errors import EXIT_USER_ERROR, UserError
-from vtg.threads import configure_threads
 
 # command name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -89,7 +88,6 @@ def run_guarded(prog: str, argv: Sequence[str], body: Callable[[], int | None]) 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``vtg``: pick the command, build only its parser, run it."""
-    configure_threads()  # before any command imports torch
     argv = list(sys.argv[1:] if argv is None else argv)
 
     def body() -> int | None:
@@ -109,7 +107,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def main_single(prog: str, module: str, description: str, argv: Sequence[str] | None = None) -> int:
     """Entry point of a one-command program such as ``vtg-export`` (same conventions as ``vtg``)."""
-    configure_threads()
     argv = list(sys.argv[1:] if argv is None else argv)
 
     def body() -> int | None:

@@ -1,0 +1,179 @@
+"""What a spiking timestep costs against a non-spiking transformer of the same shape, and under contention.
+
+    python -m benchmarks.simulation_speed [--quick]
+
+On batches of ``vtg data synth --preset demo`` train queries (batch 16, about 80 tokens):
+
+* the demo student (configs/spikingvtg_demo.yaml: 1-bit NF, D 64, 2 layers, 2 heads, ffn 64, Tc 8,
+  Jacobian-free implicit training) -- its evaluation forward at Tc and its training step;
+* the UniVTG-style encoder of the same hidden size, depth, heads and ffn (configs/univtg_demo.yaml with the
+  student's shape) -- its forward and its training step;
+* SDST (configs/sdst_demo.yaml, D 64) and the UniVTG-style model at D 64 -- their training steps;
+
+each with 1 and 2 intra-op threads, in a fresh process per measurement (threads and OpenMP settings are
+fixed at start-up). The headline ratios, measured in the same run: the student's forward over Tc times the
+non-spiking forward (goal <= 1.5), its training step over (Tc + 3) / 3 times the non-spiking step (goal
+<= 1.5), SDST's step over the UniVTG-style step (goal <= 2), and the student's training step with one
+competing busy process over the same step alone (goal <= 3): with 2 threads and OpenMP's default
+waiting (its idle threads spin, and a spinning thread takes the time slice a working one needs), with
+2 threads and ``OMP_WAIT_POLICY=PASSIVE`` (they sleep), and with 1 thread. Each timing is the median of
+its repeats after warm-up steps. Result: benchmarks/results/simulation_speed.json.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any
+
+import yaml
+
+from benchmarks.assets import demo_data
+from benchmarks.common import ROOT, machine_info, quick_main, write_result
+
+NAME = "simulation_speed"
+STUDENT = "configs/spikingvtg_demo.yaml"
+SHAPE_KEYS = ("hidden_dim", "num_layers", "num_heads", "ffn_dim")
+
+
+def configs() -> dict[str, tuple[str, dict[str, Any]]]:
+    """label -> (model name, model section): the student, the same-shape non-spiking model, SDST."""
+    student = yaml.safe_load((ROOT / STUDENT).read_text())["model"]
+    univtg = yaml.safe_load((ROOT / "configs" / "univtg_demo.yaml").read_text())["model"]
+    sdst = yaml.safe_load((ROOT / "configs" / "sdst_demo.yaml").read_text())["model"]
+    same_shape = {**univtg, **{key: student[key] for key in SHAPE_KEYS}}
+    univtg_at_sdst = {**univtg, "hidden_dim": sdst["hidden_dim"], "num_heads": sdst["num_heads"]}
+    return {
+        "student": ("spikingvtg", student),
+        "nonspiking_same_shape": ("univtg", same_shape),
+        "sdst": ("sdst", sdst),
+        "univtg_at_sdst_size": ("univtg", univtg_at_sdst),
+    }
+
+
+def measure(label: str, what: str, threads: int, steps: int) -> float:
+    """Median seconds of one ``what`` (``forward`` or ``train``) of model ``label`` (runs in a worker)."""
+    import torch
+
+    from vtg.data.collate import collate
+    from vtg.data.dataset import VTGDataset
+    from vtg.models import build_model
+
+    torch.set_num_threads(threads)
+    name, section = configs()[label]
+    section = {key: value for key, value in section.items() if key != "name"}
+    dataset = VTGDataset(demo_data(), "train")
+    torch.manual_seed(0)
+    model = build_model(name, section, dataset.dims)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    batches = [collate([dataset[(i * 16 + j) % len(dataset)] for j in range(16)]) for i in range(4)]
+
+    def once(batch: dict[str, Any]) -> None:
+        if what == "forward":
+            model.eval()
+            with torch.no_grad():
+                model(batch)
+            return
+        model.train()
+        loss = model.loss(model(batch), batch)["total"]
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    for batch in batches[:2]:
+        once(batch)  # warm-up
+    times = []
+    for i in range(steps):
+        begin = time.perf_counter()
+        once(batches[i % len(batches)])
+        times.append(time.perf_counter() - begin)
+    return statistics.median(times)
+
+
+def in_worker(label: str, what: str, threads: int, steps: int, env: dict[str, str] | None = None) -> float:
+    """:func:`measure` in a fresh Python process (its own thread pool and OpenMP settings)."""
+    code = f"from benchmarks.simulation_speed import measure; print(measure({label!r}, {what!r}, {threads}, {steps}))"
+    # OpenMP's own default unless ``env`` says otherwise, whatever the benchmark was started with
+    base = {key: value for key, value in os.environ.items() if key != "OMP_WAIT_POLICY"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env={**base, **(env or {})}, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"worker {label}/{what} failed:\n{done.stderr[-2000:]}")
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def contended(label: str, threads: int, steps: int, env: dict[str, str]) -> float:
+    """The training step while one busy process spins on a core."""
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        return in_worker(label, "train", threads, steps, env)
+    finally:
+        busy.kill()
+        busy.wait()
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    steps = 3 if quick else 10
+    demo_data()  # built once, before any worker runs
+    tc = int(configs()["student"][1]["tc"])
+    times: dict[str, dict[str, float]] = {}
+    for threads in (1, 2):
+        for label in configs():
+            for what in ("forward", "train") if label in ("student", "nonspiking_same_shape") else ("train",):
+                key = f"{label}/{what}"
+                times.setdefault(key, {})[str(threads)] = in_worker(label, what, threads, steps)
+                print(f"[{NAME}] {key}, {threads} thread(s): {times[key][str(threads)]:.4f} s", file=sys.stderr)
+    passive = {"OMP_WAIT_POLICY": "PASSIVE"}
+    contention = {
+        "alone_passive": in_worker("student", "train", 2, steps, passive),
+        "busy_default": contended("student", 2, steps, {}),
+        "busy_passive": contended("student", 2, steps, passive),
+        "busy_1_thread": contended("student", 1, steps, {}),
+    }
+    ratios = {}
+    for threads in ("1", "2"):
+        ratios[threads] = {
+            "forward_over_tc_nonspiking": times["student/forward"][threads]
+            / (tc * times["nonspiking_same_shape/forward"][threads]),
+            "train_over_tc_plus_3_thirds_nonspiking": times["student/train"][threads]
+            / ((tc + 3) / 3 * times["nonspiking_same_shape/train"][threads]),
+            "sdst_over_univtg_train": times["sdst/train"][threads] / times["univtg_at_sdst_size/train"][threads],
+        }
+    result = {
+        "benchmark": NAME,
+        "quick": quick,
+        "machine": machine_info(),
+        "tc": tc,
+        "method": f"median of {steps} steps after 2 warm-up steps, batch 16 of demo train queries, one fresh "
+        "process per measurement",
+        "configs": {label: section for label, (_, section) in configs().items()},
+        "seconds": times,
+        "ratios": ratios,
+        "contention": {
+            "seconds": {"alone_default": times["student/train"]["2"], **contention},
+            "slowdown_default": contention["busy_default"] / times["student/train"]["2"],
+            "slowdown_passive": contention["busy_passive"] / contention["alone_passive"],
+            "slowdown_1_thread": contention["busy_1_thread"] / times["student/train"]["1"],
+            # what a user on a shared machine gets against the best case of an idle one
+            "busy_1_thread_over_alone_2_threads": contention["busy_1_thread"] / times["student/train"]["2"],
+            "busy_passive_over_alone_2_threads": contention["busy_passive"] / times["student/train"]["2"],
+        },
+    }
+    write_result(NAME, result)
+    return result
+
+
+def headline(result: dict[str, Any]) -> dict[str, Any]:
+    return {"ratios": result["ratios"], "contention": {k: v for k, v in result["contention"].items() if k != "seconds"}}
+
+
+def main(argv: list[str] | None = None) -> int:
+    return quick_main(argv, __doc__, "3 timed steps per measurement instead of 10", run, headline)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

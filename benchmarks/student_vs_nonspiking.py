@@ -1,0 +1,209 @@
+"""The spiking students against a non-spiking model of the same shape, on the same labels and budget.
+
+    python -m benchmarks.student_vs_nonspiking [--quick]
+
+For each data seed S (0, 1, 2; ``--quick``: 0 only, fewer epochs) the demo preset's data
+(``vtg data synth --preset demo --seed S``: 800 train, 200 val queries) trains, label-only and with
+training seed S:
+
+* the UniVTG-style model (configs/univtg_demo.yaml, its own learning rate and losses) and
+* the SpikingVTG students base, NF and 1-bit NF (configs/spikingvtg_demo.yaml, variant switched),
+
+all at the same hidden size, depth, heads, feed-forward size, batch and epochs (:data:`SHAPE`,
+:data:`EPOCHS`). Every model is scored on the val split from its last checkpoint (never the best one:
+choosing an epoch on the split that is reported would flatter it); each student also at Tc = 1, 2, 4,
+8 and 16. The result: per seed and model the official metrics, their means, each student's ratio to the
+UniVTG-style model (MR-full-R1@0.5 and HL-min-VeryGood-Hit1), and the fraction of its training-Tc
+metrics it keeps at Tc/2 and at Tc = 2. benchmarks/results/student_vs_nonspiking.{json,md,png}.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from benchmarks.common import RESULTS, ROOT, WORK, machine_info, quick_main, run_json, tool, write_result
+
+NAME = "student_vs_nonspiking"
+SEEDS = (0, 1, 2)
+SHAPE = {"hidden_dim": 64, "num_layers": 2, "num_heads": 2, "ffn_dim": 64}
+EPOCHS = 20
+BATCH_SIZE = 16
+TCS = (1, 2, 4, 8, 16)
+STUDENTS = ("base", "nf", "1bit_nf")
+REFERENCE = "univtg"
+HEADLINES = ("MR-full-R1@0.5", "HL-min-VeryGood-Hit1")
+OUT = WORK / NAME
+
+
+def say(message: str) -> None:
+    print(f"[{NAME}] {message}", file=sys.stderr, flush=True)
+
+
+def seed_data(seed: int) -> Path:
+    """The demo preset's data for ``seed`` (built once, under runs/bench)."""
+    folder = WORK / f"data_seed{seed}"
+    if not (folder / "dataset.yaml").is_file():
+        say(f"vtg data synth --preset demo --seed {seed}")
+        run_json([tool("vtg"), "data", "synth", "--out", str(folder), "--preset", "demo", "--seed", str(seed),
+                  "--force", "--json"])  # fmt: skip
+    return folder
+
+
+def model_config(model: str, seed: int, epochs: int) -> dict[str, Any]:
+    """The config of one run: the model's demo preset with the shared shape, batch, epochs and seed."""
+    preset = "univtg_demo.yaml" if model == REFERENCE else "spikingvtg_demo.yaml"
+    config = yaml.safe_load((ROOT / "configs" / preset).read_text())
+    config["model"].update(SHAPE)
+    if model != REFERENCE:
+        config["model"]["variant"] = model
+    config["train"].update({"epochs": epochs, "batch_size": BATCH_SIZE, "seed": seed})
+    return config
+
+
+def train(model: str, seed: int, epochs: int, data: Path) -> Path:
+    """Train one model (skipped when its last checkpoint is there); return the checkpoint."""
+    out = OUT / f"seed{seed}" / model
+    checkpoint = out / "last.ckpt"
+    config_file = OUT / f"seed{seed}" / f"{model}.yaml"
+    config = model_config(model, seed, epochs)
+    stale = config_file.is_file() and yaml.safe_load(config_file.read_text()) != config
+    if checkpoint.is_file() and not stale:
+        return checkpoint
+    config_file.parent.mkdir(parents=True, exist_ok=True)
+    config_file.write_text(yaml.safe_dump(config, sort_keys=False))
+    say(f"seed {seed}: vtg train {model} ({epochs} epochs)")
+    run_json([tool("vtg"), "train", "--config", str(config_file), "--data", str(data), "--out", str(out),
+              "--json"], log=out.with_suffix(".log"))  # fmt: skip
+    return checkpoint
+
+
+def score(checkpoint: Path, data: Path, tc: int | None) -> dict[str, float]:
+    """``vtg predict`` on the val split (at ``tc`` for a student); the official metrics."""
+    command = [tool("vtg"), "predict", "--checkpoint", str(checkpoint), "--data", str(data), "--split", "val",
+               "--out", str(checkpoint.parent / f"val_tc{tc}.jsonl"), "--json"]  # fmt: skip
+    if tc is not None:
+        command += ["--tc", str(tc)]
+    return run_json(command, log=checkpoint.parent / "predict.log")["metrics"]
+
+
+def summarise(runs: dict[int, dict[str, Any]], train_tc: int) -> dict[str, Any]:
+    """Means over seeds, ratios to the reference, and what each student keeps at Tc/2 and Tc = 2."""
+
+    def mean(values: list[float]) -> float:
+        return statistics.fmean(values)
+
+    summary: dict[str, Any] = {REFERENCE: {m: mean([r[REFERENCE][m] for r in runs.values()]) for m in HEADLINES}}
+    for student in STUDENTS:
+        by_tc = {tc: {m: mean([r[student][str(tc)][m] for r in runs.values()]) for m in HEADLINES} for tc in TCS}
+        trained = by_tc[train_tc]
+        summary[student] = {
+            "by_tc": by_tc,
+            "ratio_to_reference": {m: trained[m] / summary[REFERENCE][m] for m in HEADLINES},
+            "kept_at_half_tc": {m: by_tc[train_tc // 2][m] / trained[m] for m in HEADLINES},
+            "kept_at_tc2": {m: by_tc[2][m] / trained[m] for m in HEADLINES},
+        }
+    return summary
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    seeds = SEEDS[:1] if quick else SEEDS
+    epochs = 4 if quick else EPOCHS
+    train_tc = int(model_config("1bit_nf", 0, epochs)["model"]["tc"])
+    runs: dict[int, dict[str, Any]] = {}
+    for seed in seeds:
+        data = seed_data(seed)
+        runs[seed] = {REFERENCE: score(train(REFERENCE, seed, epochs, data), data, None)}
+        for student in STUDENTS:
+            checkpoint = train(student, seed, epochs, data)
+            runs[seed][student] = {str(tc): score(checkpoint, data, tc) for tc in TCS}
+            say(f"seed {seed}: {student} at Tc {train_tc}: "
+                + ", ".join(f"{m} {runs[seed][student][str(train_tc)][m]:.1f}" for m in HEADLINES))  # fmt: skip
+    result = {
+        "benchmark": NAME,
+        "quick": quick,
+        "machine": machine_info(),
+        "method": (
+            f"label-only training, {epochs} epochs, batch {BATCH_SIZE}, shape {SHAPE}, data and training seeds "
+            f"{list(seeds)}; every model scored from its last checkpoint on val (200 queries); students at Tc "
+            f"{list(TCS)} (trained at Tc {train_tc})"
+        ),
+        "configs": {model: model_config(model, 0, epochs) for model in (REFERENCE, *STUDENTS)},
+        "runs": {str(seed): value for seed, value in runs.items()},
+        "summary": summarise(runs, train_tc),
+        "train_tc": train_tc,
+    }
+    write_result(NAME, result)
+    (RESULTS / f"{NAME}.md").write_text(markdown(result))
+    plot(result, RESULTS / f"{NAME}.png")
+    return result
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """The README's table: means over the seeds, ratios to the UniVTG-style model, Tc retention."""
+    summary, tc = result["summary"], result["train_tc"]
+    lines = [
+        f"Same labels and budget: {result['method']}.",
+        "",
+        "| model | MR-full-R1@0.5 | HL-min-VeryGood-Hit1 | ratio R1@0.5 | ratio Hit1 | kept at Tc/2 (R1 / Hit1) "
+        "| kept at Tc 2 (R1 / Hit1) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+        f"| UniVTG-style | {summary[REFERENCE][HEADLINES[0]]:.1f} | {summary[REFERENCE][HEADLINES[1]]:.1f} "
+        "| 1 | 1 | | |",
+    ]
+    for student in STUDENTS:
+        s = summary[student]
+        trained = s["by_tc"][tc]
+        lines.append(
+            f"| {student} (Tc {tc}) | {trained[HEADLINES[0]]:.1f} | {trained[HEADLINES[1]]:.1f} "
+            f"| {s['ratio_to_reference'][HEADLINES[0]]:.2f} | {s['ratio_to_reference'][HEADLINES[1]]:.2f} "
+            f"| {s['kept_at_half_tc'][HEADLINES[0]]:.2f} / {s['kept_at_half_tc'][HEADLINES[1]]:.2f} "
+            f"| {s['kept_at_tc2'][HEADLINES[0]]:.2f} / {s['kept_at_tc2'][HEADLINES[1]]:.2f} |"
+        )
+    lines += ["", "Each student's metrics over Tc (means over the seeds):", ""]
+    lines.append("| model | " + " | ".join(f"Tc {t}" for t in TCS) + " |")
+    lines.append("|---|" + "---:|" * len(TCS))
+    for student in STUDENTS:
+        by_tc = summary[student]["by_tc"]
+        cells = [f"{by_tc[t][HEADLINES[0]]:.1f} / {by_tc[t][HEADLINES[1]]:.1f}" for t in TCS]
+        lines.append(f"| {student} (R1@0.5 / Hit1) | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(result: dict[str, Any], path: Path) -> Path:
+    """Each headline metric over Tc for the students, the UniVTG-style model as a dashed line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    summary = result["summary"]
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    for ax, metric in zip(axes, HEADLINES):
+        for student in STUDENTS:
+            ax.plot(TCS, [summary[student]["by_tc"][t][metric] for t in TCS], marker="o", label=student)
+        ax.axhline(summary[REFERENCE][metric], color="black", linestyle="--", label="UniVTG-style (same shape)")
+        ax.axvline(result["train_tc"], color="grey", linewidth=0.8)
+        ax.set_xscale("log", base=2)
+        ax.set(xlabel="Tc at evaluation", ylabel=metric, title=metric)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def headline(result: dict[str, Any]) -> dict[str, Any]:
+    return {student: result["summary"][student]["ratio_to_reference"] for student in STUDENTS}
+
+
+def main(argv: list[str] | None = None) -> int:
+    return quick_main(argv, __doc__, "seed 0 only, 4 epochs", run, headline)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
