@@ -8,8 +8,8 @@ F_theta (Eqs. 4-5), z* = F_theta(z*). For a loss L(z*), the implicit function th
 
 (the paper writes it with g_theta(a) = f_theta(a) - a and -J_g^{-1}). Instead of inverting I - J,
 the backward pass solves the adjoint equation (I - J)^T y = g, g = dL/dz*, on vector-Jacobian
-products, then back-propagates y through one differentiable application of F. No activation of the
-Tc timesteps is kept: memory is one application of F, whatever Tc.
+products, then back-propagates y through one differentiable application of F, the same one whose graph
+gives the products. No activation of the Tc timesteps is kept: memory is one application of F, whatever Tc.
 
 Two solvers:
 
@@ -103,22 +103,35 @@ class ImplicitEquilibrium:
 
     def __call__(self, fn: Callable[[torch.Tensor], torch.Tensor], z_star: torch.Tensor) -> torch.Tensor:
         z_star = z_star.detach()
-        z = fn(z_star)  # the one application whose graph reaches the parameters
+        if self.max_iter == 0:
+            # Jacobian-free: y = g, so the plain application of F at z* is all the backward pass needs
+            self.last_residual = float("nan")
+            return fn(z_star)
+        # One application at a leaf copy of z*: its graph gives the parameter gradient and, on demand inside
+        # the backward pass, the Jacobian's vector products (retained until the outer backward frees it).
+        z0 = z_star.clone().requires_grad_()
+        z = fn(z0)
         if not z.requires_grad:
             return z  # no gradient wanted (evaluation under no_grad)
-        # A second application at a leaf copy of z* gives the Jacobian's vector products on demand.
-        z0 = z_star.clone().requires_grad_()
-        f0 = fn(z0)
 
         def vjp(y: torch.Tensor) -> torch.Tensor:
-            (product,) = torch.autograd.grad(f0, z0, y, retain_graph=True, allow_unused=True)
+            (product,) = torch.autograd.grad(z, z0, y, retain_graph=True, allow_unused=True)
             return torch.zeros_like(y) if product is None else product  # None: F ignores z (J = 0)
 
+        solving = False  # the products back-propagate from z too, which calls this hook again: let them pass
+
         def hook(grad: torch.Tensor) -> torch.Tensor:
-            if self.solver == "gmres":
-                y, self.last_residual = gmres(lambda v: v - vjp(v), grad, self.max_iter, self.tol)
-            else:
-                y, self.last_residual = solve_adjoint(vjp, grad, self.max_iter, self.tol)
+            nonlocal solving
+            if solving:
+                return grad
+            solving = True
+            try:
+                if self.solver == "gmres":
+                    y, self.last_residual = gmres(lambda v: v - vjp(v), grad, self.max_iter, self.tol)
+                else:
+                    y, self.last_residual = solve_adjoint(vjp, grad, self.max_iter, self.tol)
+            finally:
+                solving = False
             return y if torch.isfinite(y).all() else grad
 
         z.register_hook(hook)
