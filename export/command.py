@@ -1,6 +1,6 @@
 """``vtg-export``: write a trained model for a deployment target.
 
-    vtg-export --target lava --checkpoint C --out BUNDLE [--tc N]
+    vtg-export --target lava --checkpoint C --out BUNDLE [--tc N] [--check loihi2]
 
 Each target lives in its own module (``TARGETS``) defining ``export(model, checkpoint, args) -> Path``.
 """
@@ -31,6 +31,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tc", type=int, help="timesteps to simulate (default: the model's inference Tc)")
     parser.add_argument("--json", action="store_true", help="print one JSON object (target, written path)")
     parser.add_argument(
+        "--check",
+        choices=("loihi2",),
+        help="after a lava export, check the bundle against Loihi 2's limits (as vtg deploy check; exit 2 if broken)",
+    )
+    parser.add_argument(
         "--max-clips", type=int, help="longest video (clips) the bundle accepts (default: the training length, or 256)"
     )
 
@@ -50,12 +55,18 @@ def run(args: argparse.Namespace) -> int:
         if error.name != TARGETS[args.target]:
             raise
         raise UserError(f"option --target: '{args.target}' is not available in this installation") from None
+    if args.check is not None and args.target != "lava":
+        raise UserError(f"option --check: checks a lava bundle; --target is '{args.target}'")
     model, checkpoint = load_model(args.checkpoint)
     written = target.export(model, checkpoint, args)
-    if args.json:
-        print(json.dumps({"target": args.target, "checkpoint": str(args.checkpoint), "out": str(written)}))
-    else:
-        print(f"wrote {written}")
+    summary = {"target": args.target, "checkpoint": str(args.checkpoint), "out": str(written)}
+    if args.check == "loihi2":  # the bundle stays written: the report says what does not fit
+        from export.loihi2 import DEFAULT_MAX_TEXT, default_report_path, run_check
+
+        if not args.json:
+            print(f"wrote {written}")
+        return run_check(args.out, default_report_path(args.out), DEFAULT_MAX_TEXT, args.json, summary)
+    print(json.dumps(summary) if args.json else f"wrote {written}")
     return 0
 
 

@@ -1,0 +1,119 @@
+"""``vtg deploy check`` / ``vtg-export --check loihi2``: a bundle against Loihi 2's published limits."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from export.bundle import sha256
+from export.command import main as export_main
+from export.loihi2 import LIMITS, resources
+from vtg.cli import main
+from vtg.engine.checkpoint import atomic_save, checkpoint_metadata
+from vtg.models import build_model
+
+DIMS = {"video_dim": 12, "text_dim": 10, "video_levels": 1, "text_levels": 1}
+TINY = {"hidden_dim": 16, "num_layers": 1, "num_heads": 2, "ffn_dim": 24, "tc": 3}
+
+
+def write_checkpoint(path: Path, variant: str) -> Path:
+    torch.manual_seed(0)
+    config = {"variant": variant, **TINY}
+    model = build_model("spikingvtg", config, DIMS)
+    state = {"model." + key: value for key, value in model.state_dict().items()}
+    atomic_save({"state_dict": state, "vtg": checkpoint_metadata("spikingvtg", config, DIMS, {}, {})}, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("loihi2")
+    checkpoint = write_checkpoint(root / "model.ckpt", "1bit_nf")
+    args = ["--target", "lava", "--checkpoint", str(checkpoint), "--out", str(root / "b"), "--max-clips", "10"]
+    assert export_main([*args, "--check", "loihi2"]) == 0  # the export runs the check and writes its JSON
+    assert (root / "b.loihi2.json").is_file()
+    return root / "b"
+
+
+def test_check_prints_populations_totals_and_off_core_operations(bundle, tmp_path, capsys):
+    out = tmp_path / "check.json"
+    assert main(["deploy", "check", "--bundle", str(bundle), "--max-text", "6", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    report = json.loads(out.read_text())
+    pops = {pop["name"]: pop for pop in report["populations"]}
+    L, D, F = 10 + 6, 16, 24  # max_clips + max_text tokens, hidden, ffn
+    assert pops["input"]["neurons"] == L * D and pops["layer0.int"]["neurons"] == L * F
+    assert pops["layer0.out"]["fan_in"] == F + 1  # the output projection and the residual spike
+    assert pops["decoder.f.0"]["neurons"] == 10 * D  # the decoders read the video clips only
+    connections = {c["name"]: c for c in report["connections"]}
+    assert connections["layer0.k"]["synapses"] == L * D * D and connections["layer0.k"]["weight_bits"] == 1
+    assert connections["layer0.k"]["fan_out"] == D  # per token, a spike reaches the D key neurons
+    off = {op["name"]: op for op in report["off_core"]}
+    assert off["layer0.attention"]["count"] == 2 * L * L * D + L * D and off["layer0.attention"]["per"] == "step"
+    assert {"sfg.cosine", "sfg.minmax", "sfg.gate", "layer0.int.gelu"} <= off.keys()
+    totals = report["totals"]
+    assert totals["neurons"] == sum(p["neurons"] for p in report["populations"])
+    assert totals["chips"] == 1 and totals["neuro_cores"] == len(report["populations"])  # one core each
+    assert report["broken"] == [] and len(report["residual_weights"]) == 2
+    for line in ("layer0.attention", "sfg.cosine", "chips: 1", "neuro-cores", "layer0.int.current"):
+        assert line in text
+    assert report["limits"]["neuro_cores_per_chip"]["value"] == 128
+
+
+def test_json_option_prints_one_object(bundle, tmp_path, capsys):
+    out = tmp_path / "c.json"
+    assert main(["deploy", "check", "--bundle", str(bundle), "--out", str(out), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["out"] == str(out) and printed["totals"] == json.loads(out.read_text())["totals"]
+
+
+def test_a_bias_beyond_the_24_bit_state_ends_in_one_line_naming_the_population(bundle, tmp_path, capsys):
+    import shutil
+
+    crafted = tmp_path / "crafted"
+    shutil.copytree(bundle, crafted)
+    manifest = json.loads((crafted / "manifest.json").read_text())
+    entry = manifest["tensors"]["fixed/layer0.int.bias"]
+    bias = np.load(crafted / entry["file"])
+    bias[3] = 2**30
+    np.save(crafted / entry["file"], bias)
+    entry["sha256"] = sha256(crafted / entry["file"])
+    (crafted / "manifest.json").write_text(json.dumps(manifest))
+    capsys.readouterr()
+    assert main(["deploy", "check", "--bundle", str(crafted), "--out", str(tmp_path / "c.json")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "layer0.int: bias 1073741824" in err[0] and "24-bit" in err[0]
+    assert json.loads((tmp_path / "c.json").read_text())["broken"]  # the report is written all the same
+
+
+def test_a_float_only_bundle_is_refused(tmp_path, capsys):
+    checkpoint = write_checkpoint(tmp_path / "nf.ckpt", "nf")
+    assert export_main(["--target", "lava", "--checkpoint", str(checkpoint), "--out", str(tmp_path / "b")]) == 0
+    capsys.readouterr()
+    assert main(["deploy", "check", "--bundle", str(tmp_path / "b")]) == 2
+    assert "fixed point" in capsys.readouterr().err
+
+
+def test_a_neuron_too_big_for_one_core_is_named():
+    arch = {"hidden_dim": 8, "num_layers": 1, "ffn_dim": 8, "activation": "relu", "video_dim": 4, "text_dim": 4}
+    arch.update(max_clips=2, f_layers=1, f_kernel=1, d_layers=1, d_kernel=1)
+    arch["ffn_dim"] = LIMITS["memory_per_core"].value * 8  # the output neurons' fan-in: more bits than a core has
+    broken = resources(arch, 1)["broken"]
+    assert broken and broken[0].startswith("layer0.out: one neuron needs")
+
+
+def test_paper_preset_shape_from_its_architecture():
+    """configs/spikingvtg_paper.yaml (D = F = 1024, 4 layers, GELU, 3-layer decoders of kernel 3) with
+    QVHighlights' 75 clips, 32 query tokens, SlowFast+CLIP video (2816) and CLIP text (512) features."""
+    arch = {"hidden_dim": 1024, "num_layers": 4, "ffn_dim": 1024, "activation": "gelu", "max_clips": 75}
+    arch.update(video_dim=2816, text_dim=512, f_layers=3, f_kernel=3, d_layers=3, d_kernel=3)
+    report = resources(arch, 32)
+    totals = report["totals"]
+    assert report["broken"] == []
+    assert totals["neurons"] == 107 * 1024 * (1 + 4 * 8) + 75 * 1024 * 4 + 75 * 3
+    assert totals["chips"] == totals["chips_by"]["by_synapses"] == 31  # synapses, not cores, set the count
+    assert totals["chips_by"]["by_cores"] == 20 and totals["neuro_cores"] == 2548
