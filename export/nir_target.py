@@ -1,30 +1,35 @@
-"""``vtg-export --target nir``: the parts of SpikingVTG that NIR can express, as one NIRGraph.
+"""``vtg-export --target nir``: the parts of SpikingVTG that NIR can express, as one-input subgraphs.
 
     vtg-export --target nir --checkpoint C --out model.nir [--tc N] [--max-clips N]
 
 NIR (neuromorphs/NIR 1.0) describes networks of fixed-weight synapses and neuron populations whose
 incoming edges are summed. SpikingVTG is such a network only in parts: its attention multiplies two
-signals and SFG gates the input by a normalised cosine. The graph therefore holds the expressible
-parts, and wherever a signal leaves them it ends in an ``Output`` node (``out.<signal>``) and comes
-back through an ``Input`` node (``in.<signal>``); the host computes what lies between (each such
-node's metadata ``role`` says what). Node names follow export/model_map.py: ``<layer>`` for an
-Affine or Conv1d, ``<population>.neuron`` for its neurons.
+signals and SFG gates the input by a normalised cosine. Wherever a signal leaves the expressible parts,
+the host computes what lies between. The written file is one NIRGraph whose nodes are **subgraphs**,
+each with exactly one ``input`` and one ``output`` node and no edges between them: the consumers'
+importers (nirtorch 2.6's ``nir_to_torch``, snnTorch 1.0's ``import_from_nir``) hang on a graph with
+several Input nodes and return one Output only, so each subgraph is imported and run on its own and the
+host wires them (``vtg_manifest["wiring"]``: per subgraph, where each part of its input comes from).
+A subgraph whose input has two parts (attention current and residual spikes) takes their
+concatenation, split inside the subgraph by exact selection Affines ``select.<part>`` ([0 I 0], bias
+0); its metadata ``input_parts`` gives the parts and widths in order, ``role`` what its output is.
+Node names inside follow export/model_map.py: ``<layer>`` for an Affine or Conv1d,
+``<population>.neuron`` for its neurons.
 
-**Exported** (NF and 1-bit NF; 1-bit weights as their float values beta sgn(W - mean W) = +-beta):
+**Subgraphs** (NF and 1-bit NF; 1-bit weights as their float values beta sgn(W - mean W) = +-beta;
+the token chains act on one token, the tokens are the batch, shape (D,)):
 
-* input projections ``input.video``, ``input.text`` (Affine; the host adds the clip positions P,
-  which differ per clip, so they are no Affine bias, and gates and concatenates: ``in.input``);
-* the input neurons and, per encoder layer i (input x = the previous population's spikes):
-  ``layer{i}.q`` (Affine, read out), ``layer{i}.k``/``.v`` (Affine -> LIF, read out),
-  ``in.layer{i}.attn`` -> attn LIF -> ``layer{i}.so`` (Affine) -> so LIF <- x (residual edge),
-  so LIF -> ``layer{i}.int`` (Affine, read out before the activation),
-  ``in.layer{i}.int`` -> int LIF -> ``layer{i}.out`` (Affine) -> out LIF <- so LIF (residual edge);
-  the last out LIF is read out as ``out.encoder``. These chains act on one token: the tokens are
-  the batch of the graph (shape (D,));
-* the decoders: ``in.decoder.{f,d}`` (the last layer's spikes on the video's clips, (D, clips))
-  -> Conv1d -> IF -> ... -> Conv1d read-out ``out.decoder.{f,d}`` (per-step read-out).
+* ``input.video``, ``input.text``: Affine (the host adds the clip positions P, which differ per clip,
+  so they are no Affine bias, gates and concatenates: the input current);
+* ``input``: input current -> input LIF (x = layer0's input);
+* per encoder layer i: ``layer{i}.q`` (x -> Affine, read out), ``layer{i}.k``/``.v`` (x -> Affine ->
+  LIF), ``layer{i}.so`` ([attention current; x] -> attn LIF -> Affine -> so LIF <- x, the residual
+  edge), ``layer{i}.int`` (so -> Affine, read out before the activation), ``layer{i}.out``
+  ([activation; so] -> int LIF -> Affine -> out LIF <- so); the last ``out`` is the encoder's output;
+* ``decoder.{f,d}``: the last layer's spikes on the clips (D, clips) -> Conv1d -> IF -> ... -> Conv1d
+  read-out (this step's read-out).
 
-**Not exported** (computed by the host between an ``out.`` and an ``in.`` node):
+**Not exported** (computed by the host between subgraphs):
 
 * the attention products q s_k^T and alpha s_v and ReLU(.)/L: products of two spike trains, where
   NIR's synapses are weights fixed at export time;
@@ -36,26 +41,37 @@ Affine or Conv1d, ``<population>.neuron`` for its neurons.
 * the base variant as a whole: LayerNorm sits inside the so and out chains and softmax is global
   (refused with one line, as for Lava); non-spiking checkpoints are refused likewise.
 
-**Neuron semantics, where NIR differs** (so a NIR backend approximates the exported neurons):
+**Time and the consumers' conventions.** u[t+1] = gamma u[t] + I[t] is NIR's LIF,
+tau dv/dt = (v_leak - v) + R I, by forward Euler at dt = one timestep = :data:`DT` = 1e-4 s, the dt
+snnTorch's import and export and the NIR-to-Lava bridge assume: tau = dt / (1 - gamma),
+R = 1 / (1 - gamma), so R dt / tau = 1 (snnTorch imports beta = 1 - dt/tau = gamma and an unscaled
+input, threshold v_threshold). The decoders' neurons (gamma = 1) are IF with R = 1 read per step,
+v[t+1] = v[t] + I[t]: snnTorch's import refuses any other R (an IF has no tau to carry dt).
+snnTorch 1.0 then builds a Leaky with beta 0.9 for an IF node, a leak the model does not have: a
+runtime must give the decoders' neurons beta = 1.
 
-* spikes are ternary in SpikingVTG (s = -1 when u <= -Vth); NIR's LIF/IF emit z in {0, 1}. Splitting
+**Neuron semantics, where NIR differs** (recorded in every neuron node's ``metadata``:
+``spikes`` "ternary", ``reset`` "subtract", ``reset_by`` Vth; NIR's fields cannot say them):
+
+* spikes are ternary in SpikingVTG (s = -1 when u <= -r Vth); NIR's LIF/IF emit z in {0, 1}. Splitting
   a population into a positive and a negative one would need the two to share one membrane, which
   NIR cannot express;
-* SpikingVTG resets by subtraction (u <- u - Vth s); NIR resets to v_reset (written as 0);
+* SpikingVTG resets by subtraction (u <- u - Vth s); NIR resets to v_reset (written as 0), snnTorch's
+  import to zero;
 * SpikingVTG fires at u >= r Vth, NIR at v > v_threshold. ``v_threshold`` is written as the firing
   point r Vth (r = ``model.fire_ratio``, 1 in Eq. 1), what NIR's field means; the amount SpikingVTG
-  subtracts on a spike stays Vth, which NIR cannot express (its reset is to v_reset): the manifest's
-  ``neuron`` gives both (``firing_point`` and ``reset_by``), and a runtime that resets by subtraction
-  must subtract ``reset_by``, not v_threshold, when r < 1;
-* time: u[t+1] = gamma u[t] + I[t] is NIR's LIF, tau dv/dt = (v_leak - v) + R I, integrated with
-  forward Euler at dt = one timestep: tau = dt / (1 - gamma), R = 1 / (1 - gamma), v_leak = 0, with
-  dt = :data:`DT`; a population with gamma = 1 (the decoders) is NIR's IF, dv/dt = R I, R = 1 / dt.
+  subtracts on a spike stays Vth (``reset_by``): a runtime that resets by subtraction must subtract
+  ``reset_by``, not v_threshold, when r < 1.
+
+A runtime that supplies these semantics (for nirtorch: its ``node_map`` for ``nir.LIF``/``nir.IF``)
+reproduces the model's spikes exactly (``tests/test_export_nir.py``); with the importers' own
+neurons, only the synapse subgraphs (``input.*``, ``layer{i}.q``, ``layer{i}.int``) are the model's.
 
 The decoders' nodes are shaped for videos of exactly ``--max-clips`` clips (default: the training
 length, or 256): the model zeroes spikes on padded clips after every neuron, which a NIRGraph cannot.
 
 The graph's metadata ``vtg_manifest`` (a JSON string) repeats all of the above in machine-readable
-form: format, variant, tc, dt, clips, the neuron mapping, and the exported and not-exported parts.
+form: format, variant, tc, dt, clips, the wiring, the neuron mapping, the exported and not-exported parts.
 """
 
 from __future__ import annotations
@@ -77,18 +93,24 @@ from vtg.engine.atomic import atomic_write
 from vtg.errors import UserError
 
 FORMAT = "vtg-nir"
-FORMAT_VERSION = 1
-DT = 1e-3  # seconds per timestep: the time unit of tau and R (1 ms, Loihi's customary step)
+FORMAT_VERSION = 2  # 2: one subgraph per host boundary, dt = 1e-4, IF with r = 1, reset recorded per neuron
+DT = 1e-4  # seconds per timestep: the dt snnTorch's import and export and the NIR-to-Lava bridge assume
 
-# what the host computes between an out. node and the matching in. node
+# what the host computes between one subgraph's output and another's input
 HOST_STEPS = {
     "attention": "s_attn current = alpha s_v per head, alpha = ReLU(q s_k^T) / L over the real keys (Eq. 7)",
-    "activation": "int current = act(out.layer{i}.int), act = the model's GELU or ReLU",
+    "activation": "int current = act(layer{i}.int's output), act = the model's GELU or ReLU",
     "sfg": (
-        "F_s = cos(ASR of out.encoder on the clips, M), gate = min-max(F_s) over the clips; next step's "
-        "in.input = [(out.input.video + P) * gate; out.input.text] on real tokens"
+        "F_s = cos(ASR of layer{N-1}.out's spikes on the clips, M), gate = min-max(F_s) over the clips; next "
+        "step's input current = [(input.video's output + P) * gate; input.text's output] on real tokens"
     ),
-    "readout": "f = mean over Tc of out.decoder.f; d = softplus(mean over Tc of out.decoder.d)",
+    "readout": "f = mean over Tc of decoder.f's output; d = softplus(mean over Tc of decoder.d's output)",
+}
+
+# recorded in every neuron node's metadata: what NIR's LIF/IF fields cannot say (module docstring)
+NEURON_SEMANTICS = {
+    "spikes": "ternary: s = [v >= v_threshold] - [v <= -v_threshold] in {-1, 0, 1}",
+    "reset": "subtract",  # v <- v - reset_by s, in place of NIR's v <- v_reset
 }
 
 
@@ -96,23 +118,33 @@ def _array(tensor: torch.Tensor) -> np.ndarray:
     return tensor.detach().to(torch.float32).cpu().numpy()
 
 
-class _GraphBuilder:
-    """Nodes and edges of the NIRGraph being written, with the neuron mapping of the module docstring.
+class _Subgraph:
+    """One NIRGraph with one ``input`` node (the concatenation of ``parts``) and one ``output`` node.
 
     Every method adds one node and an edge from each of ``sources`` to it, and returns the node's name.
     """
 
-    def __init__(self, model: Any, clips: int):
+    def __init__(self, model: Any, clips: int, parts: dict[str, int], shape: tuple[int, ...]):
         self.layers = weight_layers(model)  # bundle name -> Linear or Conv1d (1-bit or not)
-        self.gamma, self.clips = model.config.leak, clips
-        self.firing_point = model.config.fire_ratio * model.config.threshold  # NIR's v_threshold (docstring)
-        self.nodes: dict[str, nir.NIRNode] = {}
+        self.config, self.clips, self.parts = model.config, clips, parts
+        self.nodes: dict[str, nir.NIRNode] = {"input": nir.Input(input_type={"input": np.array(shape)})}
         self.edges: list[tuple[str, str]] = []
 
     def add(self, name: str, node: nir.NIRNode, *sources: str) -> str:
         self.nodes[name] = node
         self.edges.extend((source, name) for source in sources)
         return name
+
+    def part(self, name: str) -> str:
+        """The input's part ``name`` (an Affine [0 I 0], bias 0: exact) or the whole input if it has one part."""
+        if len(self.parts) == 1:
+            return "input"
+        names = list(self.parts)
+        start = sum(self.parts[part] for part in names[: names.index(name)])
+        width, total = self.parts[name], sum(self.parts.values())
+        select = np.zeros((width, total), np.float32)
+        select[:, start : start + width] = np.eye(width, dtype=np.float32)
+        return self.add(f"select.{name}", nir.Affine(weight=select, bias=np.zeros(width, np.float32)), "input")
 
     def synapse(self, name: str, source: str) -> str:
         """The weight layer ``name``: Affine (out, in) for a linear, Conv1d (C_out, C_in, k) over the clips."""
@@ -124,72 +156,112 @@ class _GraphBuilder:
         conv = nir.Conv1d(self.clips, weight, stride=1, padding=padding, dilation=1, groups=1, bias=bias)
         return self.add(name, conv, source)
 
-    def neuron(self, population: str, shape: tuple[int, ...], *sources: str, gamma: float | None = None) -> str:
-        """Neurons ``<population>.neuron`` with the encoder's leak, or ``gamma`` (1 in the decoders)."""
-        gamma = self.gamma if gamma is None else gamma
-        threshold = np.full(shape, self.firing_point, np.float32)
+    def neuron(self, population: str, shape: tuple[int, ...], *sources: str, decoder: bool = False) -> str:
+        """Neurons ``<population>.neuron``: LIF with the encoder's leak, or IF (the decoders, gamma = 1)."""
+        config = self.config
+        threshold = np.full(shape, config.fire_ratio * config.threshold, np.float32)  # the firing point
         zeros = np.zeros(shape, np.float32)
-        if gamma == 1.0:
-            node = nir.IF(r=np.full(shape, 1.0 / DT, np.float32), v_threshold=threshold, v_reset=zeros)
+        metadata = {**NEURON_SEMANTICS, "reset_by": float(config.threshold), "population": population}
+        if decoder:
+            r = np.ones(shape, np.float32)  # v[t+1] = v[t] + I[t]: snnTorch's import accepts r = 1 only
+            node = nir.IF(r=r, v_threshold=threshold, v_reset=zeros, metadata=metadata)
         else:
-            tau = np.full(shape, DT / (1.0 - gamma), np.float32)
-            r = np.full(shape, 1.0 / (1.0 - gamma), np.float32)
-            node = nir.LIF(tau=tau, r=r, v_leak=zeros, v_threshold=threshold, v_reset=zeros)
+            tau = np.full(shape, DT / (1.0 - config.leak), np.float32)
+            r = np.full(shape, 1.0 / (1.0 - config.leak), np.float32)  # r dt / tau = 1: the current enters unscaled
+            node = nir.LIF(tau=tau, r=r, v_leak=zeros, v_threshold=threshold, v_reset=zeros, metadata=metadata)
         return self.add(f"{population}.neuron", node, *sources)
 
-    def output(self, signal: str, shape: tuple[int, ...], role: str, source: str) -> str:
-        """``out.<signal>``: where a signal leaves the graph for the host (``role`` says what the host does)."""
-        node = nir.Output(output_type={"output": np.array(shape)}, metadata={"role": role})
-        return self.add(f"out.{signal}", node, source)
+    def graph(self, source: str, shape: tuple[int, ...], role: str) -> nir.NIRGraph:
+        self.add("output", nir.Output(output_type={"output": np.array(shape)}), source)
+        metadata = {"role": role, "input_parts": json.dumps(self.parts)}
+        return nir.NIRGraph(nodes=self.nodes, edges=self.edges, metadata=metadata)
 
-    def input(self, signal: str, shape: tuple[int, ...], role: str) -> str:
-        """``in.<signal>``: where the host's result (``role``) enters the graph."""
-        return self.add(f"in.{signal}", nir.Input(input_type={"input": np.array(shape)}, metadata={"role": role}))
+
+def subgraphs(model: Any, clips: int) -> dict[str, nir.NIRGraph]:
+    """Name -> one-input, one-output NIRGraph of an NF or 1-bit NF SpikingVTG ``model`` (module docstring)."""
+    config = model.config
+    d, ffn = config.hidden_dim, config.ffn_dim  # one token's widths
+    graphs: dict[str, nir.NIRGraph] = {}
+
+    def sub(parts: dict[str, int], shape: tuple[int, ...] | None = None) -> _Subgraph:
+        return _Subgraph(model, clips, parts, shape or (sum(parts.values()),))
+
+    for modality, layer in (("video", model.inputs.video), ("text", model.inputs.text)):
+        g = sub({f"{modality} features (last level)": layer.in_features})
+        role = f"one token's projection (without the clip positions), to the host: {HOST_STEPS['sfg']}"
+        graphs[f"input.{modality}"] = g.graph(g.synapse(f"input.{modality}", "input"), (d,), role)
+    g = sub({"input current (host: sfg)": d})
+    graphs["input"] = g.graph(g.neuron("input", (d,), "input"), (d,), "input spikes: layer0's input x")
+
+    for i in range(config.num_layers):
+        name = f"layer{i}"
+        g = sub({"x": d})
+        graphs[f"{name}.q"] = g.graph(
+            g.synapse(f"{name}.q", "input"), (d,), f"real-valued query: {HOST_STEPS['attention']}"
+        )
+        for part in ("k", "v"):
+            g = sub({"x": d})
+            spikes = g.neuron(f"{name}.{part}", (d,), g.synapse(f"{name}.{part}", "input"))
+            graphs[f"{name}.{part}"] = g.graph(spikes, (d,), f"{part} spikes: {HOST_STEPS['attention']}")
+        g = sub({"attention current (host: attention)": d, "x": d})
+        attn = g.neuron(f"{name}.attn", (d,), g.part("attention current (host: attention)"))
+        so = g.neuron(f"{name}.so", (d,), g.synapse(f"{name}.so", attn), g.part("x"))  # x: the residual edge
+        graphs[f"{name}.so"] = g.graph(so, (d,), "so spikes")
+        g = sub({"so": d})
+        current = g.synapse(f"{name}.int", "input")
+        graphs[f"{name}.int"] = g.graph(
+            current, (ffn,), f"intermediate current before the activation: {HOST_STEPS['activation']}"
+        )
+        g = sub({"activation (host: activation)": ffn, "so": d})
+        inter = g.neuron(f"{name}.int", (ffn,), g.part("activation (host: activation)"))
+        out = g.neuron(f"{name}.out", (d,), g.synapse(f"{name}.out", inter), g.part("so"))  # so: the residual edge
+        last = i == config.num_layers - 1
+        role = (
+            f"the encoder's spikes: their ASR for SFG ({HOST_STEPS['sfg']}); clips to the decoders"
+            if last
+            else f"layer{i + 1}'s input x"
+        )
+        graphs[f"{name}.out"] = g.graph(out, (d,), role)
+
+    for head, decoder in (("f", model.f_decoder), ("d", model.d_decoder)):
+        g = sub({"encoder spikes on the clips (D, clips)": d}, (d, clips))
+        h = "input"
+        for j in range(len(decoder.neurons)):
+            h = g.neuron(f"decoder.{head}.{j}", (d, clips), g.synapse(f"decoder.{head}.{j}", h), decoder=True)
+        readout = g.synapse(f"decoder.{head}.{len(decoder.neurons)}", h)
+        shape = (decoder.convs[-1].out_channels, clips)
+        graphs[f"decoder.{head}"] = g.graph(readout, shape, f"this step's read-out: {HOST_STEPS['readout']}")
+    return graphs
 
 
 def build_graph(model: Any, clips: int, tc: int) -> nir.NIRGraph:
-    """The NIRGraph of an NF or 1-bit NF SpikingVTG ``model`` (see the module docstring)."""
-    config = model.config
-    d, ffn = (config.hidden_dim,), (config.ffn_dim,)  # one token's shapes
-    attention, activation, sfg = HOST_STEPS["attention"], HOST_STEPS["activation"], HOST_STEPS["sfg"]
-    graph = _GraphBuilder(model, clips)
-
-    for modality, layer in (("video", model.inputs.video), ("text", model.inputs.text)):
-        features = graph.input(modality, (layer.in_features,), f"{modality} features of one token (last level)")
-        projected = graph.synapse(f"input.{modality}", features)
-        graph.output(f"input.{modality}", d, f"projected {modality} token, to the host: {sfg}", projected)
-    x = graph.neuron("input", d, graph.input("input", d, f"input current of one token: {sfg}"))
-
-    for i in range(config.num_layers):
-        name = f"layer{i}"  # x: this layer's input spikes
-        graph.output(f"{name}.q", d, f"real-valued query, to the host: {attention}", graph.synapse(f"{name}.q", x))
-        for part in ("k", "v"):
-            spikes = graph.neuron(f"{name}.{part}", d, graph.synapse(f"{name}.{part}", x))
-            graph.output(f"{name}.{part}", d, f"{part} spikes, to the host: {attention}", spikes)
-        attn = graph.neuron(f"{name}.attn", d, graph.input(f"{name}.attn", d, attention))
-        so = graph.neuron(f"{name}.so", d, graph.synapse(f"{name}.so", attn), x)  # x: the residual edge
-        current = graph.synapse(f"{name}.int", so)
-        graph.output(f"{name}.int", ffn, f"intermediate current before the activation: {activation}", current)
-        int_spikes = graph.neuron(f"{name}.int", ffn, graph.input(f"{name}.int", ffn, activation))
-        x = graph.neuron(f"{name}.out", d, graph.synapse(f"{name}.out", int_spikes), so)  # so: the residual edge
-    graph.output("encoder", d, f"last layer's spikes, to the host: its ASR for SFG ({sfg}); clips to the decoders", x)
-
-    for head, decoder in (("f", model.f_decoder), ("d", model.d_decoder)):
-        h = graph.input(f"decoder.{head}", (config.hidden_dim, clips), "last layer's spikes on the clips, (D, clips)")
-        for j in range(len(decoder.neurons)):
-            h = graph.neuron(
-                f"decoder.{head}.{j}", (config.hidden_dim, clips), graph.synapse(f"decoder.{head}.{j}", h), gamma=1.0
-            )
-        readout = graph.synapse(f"decoder.{head}.{len(decoder.neurons)}", h)
-        shape = (decoder.convs[-1].out_channels, clips)
-        graph.output(f"decoder.{head}", shape, f"this step's read-out: {HOST_STEPS['readout']}", readout)
-
+    """The written NIRGraph: the :func:`subgraphs` as its nodes, no edges between them (the host wires them)."""
     metadata = {"vtg_manifest": json.dumps(manifest(model, clips, tc))}
-    return nir.NIRGraph(nodes=graph.nodes, edges=graph.edges, metadata=metadata)
+    return nir.NIRGraph(nodes=subgraphs(model, clips), edges=[], metadata=metadata)
+
+
+def wiring(num_layers: int) -> dict[str, dict[str, str]]:
+    """Subgraph -> its input parts -> where each comes from (another subgraph's output, or a host step)."""
+    wires: dict[str, dict[str, str]] = {
+        "input.video": {"video features (last level)": "host: the video's features"},
+        "input.text": {"text features (last level)": "host: the query's features"},
+        "input": {"input current (host: sfg)": "host: sfg, from input.video, input.text and the ASR"},
+    }
+    x = "input"
+    for i in range(num_layers):
+        name = f"layer{i}"
+        wires.update({f"{name}.{part}": {"x": x} for part in ("q", "k", "v")})
+        wires[f"{name}.so"] = {"attention current (host: attention)": f"host: attention of {name}.q, .k, .v", "x": x}
+        wires[f"{name}.int"] = {"so": f"{name}.so"}
+        wires[f"{name}.out"] = {"activation (host: activation)": f"host: activation of {name}.int", "so": f"{name}.so"}
+        x = f"{name}.out"
+    for head in ("f", "d"):
+        wires[f"decoder.{head}"] = {"encoder spikes on the clips (D, clips)": f"{x} on the clips, transposed"}
+    return wires
 
 
 def manifest(model: Any, clips: int, tc: int) -> dict[str, Any]:
-    """The graph's ``vtg_manifest``: what was exported, what was not, and how the neurons map."""
+    """The graph's ``vtg_manifest``: what was exported, how the subgraphs connect, and how the neurons map."""
     config = model.config
     return {
         "format": FORMAT,
@@ -199,6 +271,8 @@ def manifest(model: Any, clips: int, tc: int) -> dict[str, Any]:
         "dt": DT,
         "clips": clips,
         "weights": "1-bit: beta * sgn(W - mean W) as float" if config.binary else "float",
+        "order": "per step, subgraphs in wiring order: each reads what the others wrote in this same step",
+        "wiring": wiring(config.num_layers),
         "neuron": {
             "model": (
                 "u[t+1] = gamma u[t] + I[t]; s = [u >= r Vth] - [u <= -r Vth] in {-1, 0, 1}; u <- u - Vth s "
@@ -211,13 +285,15 @@ def manifest(model: Any, clips: int, tc: int) -> dict[str, Any]:
             "reset_by": config.threshold,
             "decoder_leak": 1.0,
             "as_nir": (
-                "LIF: tau = dt/(1-gamma), r = 1/(1-gamma), v_leak = 0, v_threshold = firing_point, v_reset = 0 "
-                "(forward Euler); gamma = 1: IF, r = 1/dt"
+                "LIF: tau = dt/(1-gamma), r = 1/(1-gamma) (r dt / tau = 1), v_leak = 0, v_threshold = firing_point, "
+                "v_reset = 0, dt = 1e-4; decoders: IF with r = 1, read per step (v[t+1] = v[t] + I[t])"
             ),
+            "per_node_metadata": {**NEURON_SEMANTICS, "reset_by": "Vth"},
             "differences": [
                 "ternary spikes: NIR emits {0, 1}, SpikingVTG also -1 at u <= -firing_point",
                 "reset: NIR to v_reset, SpikingVTG by subtracting reset_by (Vth, also when fire_ratio < 1)",
                 "firing: NIR at v > v_threshold, SpikingVTG at u >= firing_point",
+                "snnTorch 1.0 imports IF as Leaky with beta 0.9: the decoders' neurons must not leak (gamma = 1)",
             ],
         },
         "exported": [

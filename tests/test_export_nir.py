@@ -1,117 +1,175 @@
-"""vtg-export --target nir: the written graph reads back unchanged and, run with SpikingVTG's neurons and the
-host steps its manifest names, reproduces the model; refusals are one line."""
+"""vtg-export --target nir: the written file reads back unchanged; every subgraph imports through snnTorch's
+``import_from_nir`` and through ``nirtorch.nir_to_torch`` within a deadline, and, run on the host inputs the
+model gave it, spikes as the model's populations do; refusals are one line."""
 
 from __future__ import annotations
 
 import json
+import threading
 
 import nir
+import nirtorch
 import numpy as np
 import pytest
+import snntorch
 import torch
-import torch.nn.functional as F
+from snntorch.import_nir import import_from_nir
 from test_export_onnx_support import as_batch, features, spiking_checkpoint, write_checkpoint
+from torch import nn
 
 from export.command import main
-from export.nir_target import build_graph
-from spiking.inputs import sinusoidal_positions
+from export.model_map import neuron_populations, weight_layers
+from export.nir_target import DT, build_graph
 from spiking.quant import effective_weight
 from vtg.engine.checkpoint import load_model
+
+IMPORT_DEADLINE_S = 120  # both importers over every subgraph take about a second; a hang must fail, not stall CI
 
 
 def export_nir(checkpoint, out, *extra):
     return main(["--target", "nir", "--checkpoint", str(checkpoint), "--out", str(out), *extra])
 
 
-class GraphRun:
-    """Runs a written graph for one video: nodes evaluated on demand each step, neurons with the manifest's
-    ternary, subtract-reset dynamics (firing at v_threshold, subtracting the manifest's ``reset_by``), gamma
-    and input scale recovered from NIR's (tau, r) by forward Euler,
-    and the host steps of the manifest done with the model's own code (attention products, activation, SFG)."""
+def within_deadline(work, seconds: float = IMPORT_DEADLINE_S):
+    """``work()`` in a daemon thread; fails the test if it has not returned after ``seconds`` (a hung import)."""
+    result: dict[str, object] = {}
 
-    def __init__(self, graph: nir.NIRGraph, model, video: torch.Tensor, text: torch.Tensor):
-        self.graph, self.model, self.video, self.text = graph, model, video, text  # (Lv, Dv), (Lq, Dt)
-        self.manifest = json.loads(graph.metadata["vtg_manifest"])
-        self.sources = {name: [a for a, b in graph.edges if b == name] for name in graph.nodes}
-        self.membranes: dict[str, torch.Tensor] = {}
-        self.fired: dict[str, float] = {}  # neuron node -> number of spikes (+1 and -1) over the run
-        self.gate = torch.ones(video.shape[0])  # (Lv,)
-        self.asr_sum, self.asr_norm = 0.0, 0.0
+    def target():
+        try:
+            result["value"] = work()
+        except BaseException as error:  # noqa: BLE001 - re-raised in the test's thread
+            result["error"] = error
 
-    def value(self, name: str) -> torch.Tensor:
-        if name not in self.values:
-            node = self.graph.nodes[name]
-            if isinstance(node, nir.Input):
-                self.values[name] = self.host(name.removeprefix("in."))
-            else:
-                current = sum(self.value(source) for source in self.sources[name])
-                self.values[name] = self.apply(name, node, current)
-        return self.values[name]
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        pytest.fail(f"importing or running the NIR subgraphs did not finish within {seconds} s")
+    if "error" in result:
+        raise result["error"]
+    return result["value"]
 
-    def apply(self, name: str, node: nir.NIRNode, x: torch.Tensor) -> torch.Tensor:
-        t = torch.from_numpy
-        if isinstance(node, nir.Affine):
-            return x @ t(node.weight).T + t(node.bias)  # (tokens, out)
-        if isinstance(node, nir.Conv1d):
-            return F.conv1d(x[None], t(node.weight), t(node.bias), padding=int(node.padding))[0]  # (C, clips)
-        if isinstance(node, (nir.LIF, nir.IF)):
-            dt = self.manifest["dt"]
-            gamma, scale = (
-                (1.0, dt * t(node.r))
-                if isinstance(node, nir.IF)
-                else (1 - dt / t(node.tau), dt * t(node.r) / t(node.tau))
-            )
-            threshold = t(node.v_threshold)
-            u = gamma * self.membranes.get(name, 0.0) + scale * x
-            spikes = (u >= threshold).float() - (u <= -threshold).float()
-            self.membranes[name] = u - self.manifest["neuron"]["reset_by"] * spikes
-            self.fired[name] = self.fired.get(name, 0.0) + float(spikes.abs().sum())
-            return spikes
-        assert isinstance(node, nir.Output), name
-        return x
 
-    def host(self, signal: str) -> torch.Tensor:
-        model, lv = self.model, self.video.shape[0]
-        if signal in ("video", "text"):
-            return getattr(self, signal)
-        if signal == "input":
-            v = self.value("out.input.video") + sinusoidal_positions(lv, model.config.hidden_dim)
-            return torch.cat([v * self.gate[:, None], self.value("out.input.text")])  # (L, D)
-        if signal.startswith("decoder."):
-            return self.value("out.encoder")[:lv].T  # (D, Lv)
-        layer, part = signal.split(".")
-        if part == "int":
-            return model.layers[int(layer[5:])].activation(self.value(f"out.{layer}.int"))
-        heads = model.config.num_heads
-        q, k, v = (
-            self.value(f"out.{layer}.{p}").unflatten(1, (heads, -1)).transpose(0, 1) for p in "qkv"
-        )  # (H, L, dh)
-        alpha = torch.relu(q @ k.transpose(1, 2)) / q.shape[1]  # (H, L, L), Eq. 7
-        return (alpha @ v).transpose(0, 1).flatten(1)  # (L, D)
+class SubtractiveTernary(nn.Module):
+    """The neuron a runtime supplies from a node's metadata: u <- gamma u + I; s = [u >= theta] - [u <= -theta];
+    u <- u - reset_by s (NIR's fields say gamma and theta, the metadata the ternary spikes and the reset)."""
 
-    def run(self, tc: int) -> dict[str, torch.Tensor]:
-        lv, mask = self.video.shape[0], torch.ones(1, self.video.shape[0], dtype=torch.bool)
-        readouts = {"f": 0.0, "d": 0.0}
-        for _ in range(tc):
-            self.values: dict[str, torch.Tensor] = {}
-            for head in readouts:
-                readouts[head] = readouts[head] + self.value(f"out.decoder.{head}")  # (C, Lv)
-            gamma = self.model.config.leak
-            self.asr_sum = gamma * self.asr_sum + self.value("out.encoder")[:lv]  # (Lv, D)
-            self.asr_norm = gamma * self.asr_norm + 1.0
-            query = self.value("out.input.text")[None]  # (1, Lq, D)
-            sentence = self.model.sfg.sentence(query, torch.ones(query.shape[:2], dtype=torch.bool))
-            score, gate = self.model.sfg((self.asr_sum / self.asr_norm)[None], sentence, mask)
-            self.gate = gate[0]
-        return {
-            "foreground_logits": readouts["f"][0] / tc,
-            "boundary": F.softplus(readouts["d"].T / tc),
-            "saliency": score[0],
-        }
+    def __init__(self, gamma: float, threshold: float, metadata: dict):
+        super().__init__()
+        assert metadata["spikes"].startswith("ternary") and metadata["reset"] == "subtract"
+        self.gamma, self.threshold, self.reset_by = gamma, threshold, metadata["reset_by"]
+        self.mem: torch.Tensor | None = None
+
+    def forward(self, current: torch.Tensor) -> torch.Tensor:
+        mem = current if self.mem is None else self.gamma * self.mem + current
+        spikes = (mem >= self.threshold).to(mem.dtype) - (mem <= -self.threshold).to(mem.dtype)
+        self.mem = mem - self.reset_by * spikes
+        return spikes
+
+
+def _single(array: np.ndarray) -> float:
+    values = np.unique(array)
+    assert values.size == 1, "one value per population"
+    return float(values[0])
+
+
+def _nirtorch_neuron(node) -> nn.Module:
+    gamma = 1.0 if isinstance(node, nir.IF) else 1.0 - DT / _single(node.tau)
+    return SubtractiveTernary(gamma, _single(node.v_threshold), node.metadata)
+
+
+def _affine(node: nir.Affine) -> nn.Linear:
+    # nirtorch 2.6's default Affine map assigns the bias to ``weight.bias``, leaving the layer's bias random
+    layer = nn.Linear(node.weight.shape[1], node.weight.shape[0])
+    layer.weight.data, layer.bias.data = torch.from_numpy(node.weight), torch.from_numpy(node.bias)
+    return layer
+
+
+def import_nirtorch(graph: nir.NIRGraph) -> nn.Module:
+    node_map = {nir.LIF: _nirtorch_neuron, nir.IF: _nirtorch_neuron, nir.Affine: _affine}
+    return nirtorch.nir_to_torch(graph, node_map)
+
+
+def import_snntorch(graph: nir.NIRGraph, gamma: float) -> nn.Module:
+    """snnTorch's import, its Leaky neurons then given the metadata's ternary spikes and subtractive reset.
+
+    The conventions are checked on what snnTorch built: beta = the model's gamma (dt = 1e-4, R dt / tau = 1),
+    threshold = the firing point; IF nodes become Leaky with beta 0.9 in snnTorch 1.0, so they get gamma 1.
+    """
+    module = import_from_nir(graph)
+    for name, node in graph.nodes.items():
+        if not isinstance(node, (nir.LIF, nir.IF)):
+            continue
+        attribute = name.replace(".", "_")
+        leaky = getattr(module, attribute)
+        assert isinstance(leaky, snntorch.Leaky)  # binary, reset to zero (LIF) or by the threshold (IF)
+        threshold = _single(leaky.threshold.detach().numpy())
+        assert threshold == pytest.approx(_single(node.v_threshold), rel=1e-6)
+        beta = 1.0 if isinstance(node, nir.IF) else _single(leaky.beta.detach().numpy())
+        if isinstance(node, nir.LIF):
+            assert beta == pytest.approx(gamma, abs=1e-6)
+        setattr(module, attribute, SubtractiveTernary(beta, threshold, node.metadata))
+    return module
+
+
+def record(model, inputs: dict[str, torch.Tensor], tc: int) -> dict[str, list[torch.Tensor]]:
+    """Per step, every population's input current ``<pop>.current`` and spikes ``<pop>``, and the decoders'
+    read-outs ``decoder.{f,d}`` (C, clips), of one video through the model."""
+    seen: dict[str, list[torch.Tensor]] = {}
+    hooks = []
+    for name, neuron in neuron_populations(model).items():
+
+        def pre(module, args, name=name):
+            seen.setdefault(f"{name}.current", []).append(args[0].detach().clone()[0])
+
+        def post(module, args, output, name=name):
+            seen.setdefault(name, []).append(output.detach().clone()[0])
+
+        hooks += [neuron.register_forward_pre_hook(pre), neuron.register_forward_hook(post)]
+    for head in ("f", "d"):
+
+        def readout(module, args, output, head=head):
+            seen.setdefault(f"decoder.{head}", []).append(output.detach().clone()[0].T)
+
+        hooks.append(getattr(model, f"{head}_decoder").register_forward_hook(readout))
+    try:
+        with torch.no_grad():
+            model(as_batch(inputs), tc=tc)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return seen
+
+
+def host_io(model, seen, inputs, name: str, t: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Subgraph ``name``'s input at step t as the host gives it, and the model's value of its output."""
+    lv, layers = inputs["video"].shape[1], model.config.num_layers
+    if name.startswith("input."):
+        modality = name.removeprefix("input.")
+        x = inputs[modality][0]
+        with torch.no_grad():
+            return x, weight_layers(model)[name](x)
+    if name == "input":
+        return seen["input.current"][t], seen["input"][t]
+    if name.startswith("decoder."):
+        x = seen[f"layer{layers - 1}.out"][t][:lv].T[None]  # (1, D, clips)
+        return x, seen[name][t][None]
+    layer, part = name.split(".")
+    i = int(layer.removeprefix("layer"))
+    x = seen["input" if i == 0 else f"layer{i - 1}.out"][t]
+    if part in ("q", "int"):
+        source = x if part == "q" else seen[f"{layer}.so"][t]
+        with torch.no_grad():
+            return source, weight_layers(model)[name](source)
+    if part in ("k", "v"):
+        return x, seen[name][t]
+    if part == "so":
+        return torch.cat([seen[f"{layer}.attn.current"][t], x], -1), seen[name][t]
+    return torch.cat([seen[f"{layer}.int.current"][t], seen[f"{layer}.so"][t]], -1), seen[name][t]
 
 
 @pytest.mark.parametrize(("variant", "fire_ratio"), [("nf", 1.0), ("1bit_nf", 1.0), ("1bit_nf", 0.5)])
-def test_written_graph_reads_back_and_runs_as_the_model(tmp_path, capsys, variant, fire_ratio):
+def test_written_graph_reads_back_and_imports_as_the_model(tmp_path, capsys, variant, fire_ratio):
     checkpoint = spiking_checkpoint(tmp_path / "m.ckpt", variant, fire_ratio=fire_ratio)
     out = tmp_path / "model.nir"
     assert export_nir(checkpoint, out, "--max-clips", "9", "--tc", "5") == 0
@@ -119,45 +177,73 @@ def test_written_graph_reads_back_and_runs_as_the_model(tmp_path, capsys, varian
     model, _ = load_model(checkpoint)
     written, read = build_graph(model, clips=9, tc=5), nir.read(out)
 
+    # NIR's type inference gives the top level an input_<name> and output_<name> around each subgraph
     assert set(read.nodes) == set(written.nodes) and sorted(read.edges) == sorted(written.edges)
-    for name, node in written.nodes.items():
-        again = read.nodes[name]
-        assert type(again) is type(node)
-        for field in ("weight", "bias", "tau", "r", "v_leak", "v_threshold", "v_reset"):
-            if hasattr(node, field):
-                np.testing.assert_array_equal(getattr(again, field), getattr(node, field))
-        assert again.metadata == node.metadata
-    assert read.metadata == written.metadata
+    subgraphs = {name: node for name, node in read.nodes.items() if isinstance(node, nir.NIRGraph)}
+    for name, sub in subgraphs.items():
+        sub = written.nodes[name]
+        again = subgraphs[name]
+        assert set(again.nodes) == set(sub.nodes) and sorted(again.edges) == sorted(sub.edges)
+        assert sum(isinstance(n, nir.Input) for n in again.nodes.values()) == 1  # what the importers accept
+        assert sum(isinstance(n, nir.Output) for n in again.nodes.values()) == 1
+        assert again.metadata == sub.metadata
+        for node_name, node in sub.nodes.items():
+            for field in ("weight", "bias", "tau", "r", "v_leak", "v_threshold", "v_reset"):
+                if hasattr(node, field):
+                    np.testing.assert_array_equal(getattr(again.nodes[node_name], field), getattr(node, field))
+            assert again.nodes[node_name].metadata == node.metadata
 
     # the weights are the model's effective ones: +-beta for every 1-bit layer
     key = model.layers[1].attention.key
-    np.testing.assert_array_equal(read.nodes["layer1.k"].weight, effective_weight(key).detach().numpy())
+    np.testing.assert_array_equal(
+        read.nodes["layer1.k"].nodes["layer1.k"].weight, effective_weight(key).detach().numpy()
+    )
     if variant == "1bit_nf":
-        weighted = [n.weight for n in read.nodes.values() if isinstance(n, (nir.Affine, nir.Conv1d))]
+        weighted = [
+            n.weight
+            for sub in subgraphs.values()
+            for name, n in sub.nodes.items()
+            if isinstance(n, (nir.Affine, nir.Conv1d)) and not name.startswith("select.")
+        ]
         assert all(len(np.unique(np.abs(w))) == 1 for w in weighted)
 
     manifest = json.loads(read.metadata["vtg_manifest"])
     assert manifest["variant"] == variant and manifest["tc"] == 5 and manifest["clips"] == 9
-    # NIR's v_threshold is the firing point r Vth; the amount subtracted stays Vth (in the manifest only)
+    assert manifest["dt"] == 1e-4 and set(manifest["wiring"]) == set(subgraphs)
+    # NIR's v_threshold is the firing point r Vth; the amount subtracted stays Vth (each neuron's metadata)
     neuron = manifest["neuron"]
     assert neuron["fire_ratio"] == fire_ratio and neuron["reset_by"] == model.config.threshold
-    assert (
-        read.nodes["layer0.k.neuron"].v_threshold.flat[0] == neuron["firing_point"] == fire_ratio * neuron["reset_by"]
-    )
+    k_neuron = read.nodes["layer0.k"].nodes["layer0.k.neuron"]
+    assert k_neuron.v_threshold.flat[0] == neuron["firing_point"] == fire_ratio * neuron["reset_by"]
+    assert k_neuron.metadata["reset"] == "subtract" and k_neuron.metadata["reset_by"] == model.config.threshold
     assert {"attention", "activation", "sfg", "feedback", "products"} <= set(manifest["not_exported"])
-    assert all(node.metadata["role"] for node in [*read.inputs.values(), *read.outputs.values()])
 
-    # with SpikingVTG's neurons and the host steps, the graph is the model on a video of exactly 9 clips
+    # every subgraph through both importers, run on the host inputs the model gave it, step by step
     inputs = features(1, 9, 4) | {"video_mask": torch.ones(1, 9, dtype=torch.bool)}
     inputs["text_mask"][:] = True
-    with torch.no_grad():
-        reference = model(as_batch(inputs), tc=5)
-        run = GraphRun(read, model, inputs["video"][0], inputs["text"][0])
-        ours = run.run(tc=5)
-    neurons = {name for name, node in read.nodes.items() if isinstance(node, (nir.LIF, nir.IF))}
-    assert set(run.fired) == neurons and all(run.fired.values())  # every population took part
-    for name, value in ours.items():
-        torch.testing.assert_close(value, reference[name][0], atol=1e-4, rtol=0)
+    seen = record(model, inputs, tc=5)
+
+    def run_all():
+        fired = {}
+        for importer in ("snntorch", "nirtorch"):
+            for name, sub in subgraphs.items():
+                module = import_snntorch(sub, model.config.leak) if importer == "snntorch" else import_nirtorch(sub)
+                state = None
+                for t in range(5):
+                    x, expected = host_io(model, seen, inputs, name, t)
+                    with torch.no_grad():
+                        ours, state = module(x.float(), state)
+                    spiking = any(isinstance(n, (nir.LIF, nir.IF)) for n in sub.nodes.values())
+                    where = f"{importer}: {name} at step {t}"
+                    if spiking and not name.startswith("decoder."):
+                        assert torch.equal(ours, expected), where
+                        fired[name] = fired.get(name, 0) + int(ours.abs().sum())
+                    else:
+                        torch.testing.assert_close(ours, expected, atol=1e-5, rtol=0, msg=where)
+        return fired
+
+    fired = within_deadline(run_all)
+    assert all(fired.values()) and any((s == -1).any() for s in seen["layer0.k"])  # spikes, ternary ones too
 
 
 def test_refusals_are_one_line(tmp_path, capsys):
