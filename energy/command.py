@@ -120,6 +120,8 @@ def run_measure(args: argparse.Namespace) -> int:
     from energy.float_work import FloatShape
     from energy.lava_run import load_simulation
     from energy.measured import encoder_terms, measure
+    from energy.neuromorphic import ESTIMATES, estimates
+    from energy.report import ESTIMATE_NAMES
 
     table = load_table(args.table)
     if args.simulation is not None:
@@ -140,11 +142,15 @@ def run_measure(args: argparse.Namespace) -> int:
     )
     summary = {"table": table.name, "snn_op": snn_op, **total.per_query()}
     summary["encoder_formula_mj"] = formula_mj / total.queries
+    beside = estimates(records, shape, table, snn_op)  # with memory, beside the arithmetic-only total
+    summary["estimates_mj"] = {name: beside[name]["total_mj"] for name in ESTIMATES}
     lines = [
         f"{total.queries} queries, op table {table.name}, spikes priced as {snn_op}; mJ per query:",
         f"  total {summary['total_mj']:.4g} = encoder {summary['encoder_mj']:.4g} + decoder "
         f"{summary['decoder_mj']:.4g} + floating-point {summary['float_mj']:.4g}",
         f"  encoder by the structural formula from the measured rates: {summary['encoder_formula_mj']:.4g}",
+        "  beside it, with memory: "
+        + ", ".join(f"{ESTIMATE_NAMES[name]} {mj:.4g}" for name, mj in summary["estimates_mj"].items()),
     ] + [f"  {name:<24} {mj:.4g}" for name, mj in summary["components_mj"].items()]
     return _print(summary, args.json, lines)
 
@@ -179,6 +185,7 @@ def _load(path: Path, data: Path, data_dims: dict[str, int]):
 def run_report(args: argparse.Namespace) -> int:
     from energy.float_work import shape_of_spiking_model
     from energy.measured import snn_op_of
+    from energy.neuromorphic import teacher_mj
     from energy.report import build_report, write_report
     from energy.sweep import ann_reference_mj, parse_tcs, sweep
     from energy.teacher import run_teacher
@@ -214,6 +221,7 @@ def run_report(args: argparse.Namespace) -> int:
         reference = measured[0]
     else:
         reference = {"kind": "ann_formula", "name": "non-spiking encoder", "metrics": None, "total_mj": ann_encoder}
+        reference["estimates_mj"] = teacher_mj(ann_encoder / table.mj("fp_mac", 1.0), table)
     beside = [entry for entry in measured if entry["kind"] == "beside"]
 
     points = sweep(model, loader, tcs, shape, table, snn_op, lambda p: score_predictions(p, truth))

@@ -16,6 +16,9 @@ Built-in tables:
   one multiply plus one add (``*_mac = *_mult + *_add``, so ``fp32_mac`` = 3.7 + 0.9 = 4.6 pJ, the
   paper's FP-MAC). Its ``fp_mac``/``fp_acc``/``int_acc`` are the 32-bit entries, so by default it
   prices exactly as ``paper`` does; its other entries are there to build reduced-precision tables.
+  It also holds Horowitz's SRAM reads of one 64-bit word, ``sram_8kb_read_64b`` 10, ``sram_32kb_read_64b``
+  20 and ``sram_1mb_read_64b`` 100 pJ, which the with-memory estimate of :mod:`energy.neuromorphic`
+  adds beside the arithmetic (never into ``fp_mac``/``fp_acc``/``int_acc``: the paper's figures stay).
 
 A user table is a YAML file (see ``configs/energy_int8_fp16.yaml``)::
 
@@ -65,11 +68,13 @@ def _horowitz_entries() -> dict[str, float]:
         "fp16_add": 0.4,
         "fp16_mult": 1.1,
     }
+    # memory: a read of one 64-bit word from an SRAM of that size (the same figure of Horowitz's talk)
+    memory = {"sram_8kb_read_64b": 10.0, "sram_32kb_read_64b": 20.0, "sram_1mb_read_64b": 100.0}
     # a MAC is one multiply and one add: Horowitz's table has no separate MAC entry
     precisions = ("fp32", "int32", "int8", "fp16")
     macs = {f"{p}_mac": round(measured[f"{p}_mult"] + measured[f"{p}_add"], 6) for p in precisions}
     kinds = {"fp_mac": macs["fp32_mac"], "fp_acc": measured["fp32_add"], "int_acc": measured["int32_add"]}
-    return {**kinds, **measured, **macs}
+    return {**kinds, **measured, **macs, **memory}
 
 
 HOROWITZ = OpTable(

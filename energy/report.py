@@ -9,7 +9,14 @@
      "ann_encoder_mj": E_A of a non-spiking encoder of the student's depth and width (section 5.1),
      "points": [{"tc", "metrics", "rates", "paper_ifr", "efficiency", "encoder_efficiency",
                  "energy": {"queries", "total_mj", "encoder_mj", "decoder_mj", "float_mj",
-                            "components_mj", "float_kinds_mj"}}, ...]}
+                            "components_mj", "float_kinds_mj"},
+                 "estimates": {"arithmetic" | "sram" | "loihi": {"total_mj", "components_mj", "float_mj"},
+                               "counts": {component: {"syn_ops", "updates", "spikes"}}}}, ...]}
+
+``estimates`` (:mod:`energy.neuromorphic`) sits beside ``energy``, the paper's arithmetic-only figures,
+which it never replaces: its ``arithmetic`` is the same sum, ``sram`` adds 45 nm SRAM reads, ``loihi``
+prices synaptic operations, neuron updates and spike messages with Loihi's measured energies. The
+reference and the models beside it carry ``estimates_mj`` {"arithmetic", "sram", "loihi": null}.
 
 Energies are mJ per query; ``efficiency`` is E_f = reference total_mj / student total_mj (whole models);
 ``encoder_efficiency`` is the paper's E_A / E_S: ``ann_encoder_mj`` / the student's encoder_mj.
@@ -69,6 +76,7 @@ def build_report(
                 "paper_ifr": paper_ifr(point.rates),
                 "efficiency": _ratio(reference["total_mj"], energy["total_mj"]),
                 "encoder_efficiency": _ratio(ann_encoder_mj, energy["encoder_mj"]),
+                "estimates": point.beside_arithmetic,
             }
         )
     available = [m for m in rows[0]["metrics"] if all(m in r["metrics"] for r in rows)]
@@ -148,8 +156,47 @@ def markdown(report: dict, images: list[Path]) -> str:
     lines += ["| Tc | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     for row in report["points"]:
         lines.append(f"| {row['tc']} | " + " | ".join(_number(row["paper_ifr"][n], 3) for n in names) + " |")
+    lines += _estimates_section(report)
     lines += ["", "## Plots", ""] + [f"![{image.stem}]({image.name})" for image in images]
     return "\n".join(lines) + "\n"
+
+
+ESTIMATE_NAMES = {"arithmetic": "arithmetic only", "sram": "45 nm + SRAM", "loihi": "Loihi"}
+
+
+def _estimates_section(report: dict) -> list[str]:
+    """Arithmetic-only beside with-memory estimates: totals per Tc and per model, the student per component."""
+    rows = [row for row in report["points"] if row.get("estimates")]
+    if not rows:
+        return []
+    names = list(ESTIMATE_NAMES)
+    header = "| {} | " + " | ".join(f"{ESTIMATE_NAMES[n]} mJ" for n in names) + " |"
+    lines = [
+        "",
+        "## Arithmetic only and with memory",
+        "",
+        "Beside the paper's arithmetic-only figures (above, unchanged): 45 nm + SRAM adds a read of every",
+        "operand from a 32 KB SRAM (Horowitz, ISSCC 2014: 20 pJ per 64-bit read), Loihi prices synaptic",
+        "operations, neuron updates and spike messages with Loihi's published energies (Davies et al., IEEE Micro",
+        "2018; 14 nm, Loihi 1: Loihi 2's are not public), the floating-point work staying at 45 nm + SRAM",
+        "(energy/neuromorphic.py). mJ per query.",
+        "",
+        header.format("model"),
+        "|---|" + "---|" * len(names),
+    ]
+    for other in [report["reference"], *report.get("beside", [])]:
+        estimates = other.get("estimates_mj")
+        if estimates:
+            lines.append(f"| {other['name']} | " + " | ".join(_number(estimates[n]) for n in names) + " |")
+    for row in rows:
+        totals = " | ".join(_number(row["estimates"][n]["total_mj"]) for n in names)
+        lines.append(f"| student, Tc = {row['tc']} | {totals} |")
+    last = rows[-1]["estimates"]
+    lines += ["", f"Student at Tc = {rows[-1]['tc']}, per component:", "", header.format("part"), "|---|" + "---|" * 3]
+    for part in last["arithmetic"]["components_mj"]:
+        lines.append(f"| {part} | " + " | ".join(_number(last[n]["components_mj"][part]) for n in names) + " |")
+    lines.append("| floating-point work | " + " | ".join(_number(last[n]["float_mj"]) for n in names) + " |")
+    return lines
 
 
 def write_report(report: dict, out: Path) -> dict[str, Path]:

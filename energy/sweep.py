@@ -3,7 +3,8 @@
 SpikingVTG trades accuracy for energy at inference by the number of timesteps Tc it runs (paper section
 5.1, Fig. 4): every step costs the accumulations its spikes trigger (:mod:`energy.measured`), so the
 energy grows linearly with Tc while the rates converge. For each Tc the sweep collects the predictions
-(scored by ``evaluate``), the energy per query and the mean rate (IFR) of each component.
+(scored by ``evaluate``), the energy per query and the mean rate (IFR) of each component, and beside the
+paper's arithmetic-only energy the estimates with memory and on Loihi (:mod:`energy.neuromorphic`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from energy.activity import ActivityRecord, record_from_outputs
 from energy.analytic import ann_layer_macs
 from energy.float_work import FloatShape
 from energy.measured import Energy, measure
+from energy.neuromorphic import estimates
 from energy.ops import OpTable
 from vtg.errors import UserError
 
@@ -35,6 +37,8 @@ class TcPoint:
     metrics: dict[str, float]
     energy: Energy
     rates: dict[str, float]
+    # arithmetic-only, 45 nm with SRAM and Loihi estimates per query (energy.neuromorphic.estimates)
+    beside_arithmetic: dict[str, Any] | None = None
 
 
 def run_at_tc(model: torch.nn.Module, batch: dict[str, Any], tc: int) -> dict[str, Any]:
@@ -96,7 +100,8 @@ def sweep(
                 records.append(record_from_outputs(outputs["activity"], batch))
                 bar.update(1)
             energy = functools.reduce(operator.add, (measure(r, shape, table, snn_op) for r in records))
-            points.append(TcPoint(tc, evaluate(predictions), energy, mean_rates(records)))
+            memory = estimates(records, shape, table, snn_op)
+            points.append(TcPoint(tc, evaluate(predictions), energy, mean_rates(records), memory))
     return points
 
 

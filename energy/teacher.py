@@ -19,6 +19,7 @@ import torch
 from torch.utils import flop_counter
 from tqdm import tqdm
 
+from energy.neuromorphic import teacher_mj
 from energy.ops import OpTable
 
 VIDEO_KEYS = ("video", "video_mask", "foreground", "boundary", "saliency")
@@ -78,4 +79,5 @@ def run_teacher(
             with torch.no_grad():
                 predictions.extend(model.predict(single, outputs))
     mean_macs = sum(macs) / len(macs)
-    return predictions, {"queries": len(macs), "fp_macs": mean_macs, "total_mj": table.mj("fp_mac", mean_macs)}
+    energy = {"queries": len(macs), "fp_macs": mean_macs, "total_mj": table.mj("fp_mac", mean_macs)}
+    return predictions, {**energy, "estimates_mj": teacher_mj(mean_macs, table)}  # with memory, beside

@@ -279,6 +279,14 @@ def test_cli_report_end_to_end(tmp_path, tiny_spiking, capsys):
     energies = [p["total_mj"] for p in summary["points"]]
     assert [p["tc"] for p in summary["points"]] == [1, 2, 4] and energies == sorted(energies)
     assert all("MR-full-R1@0.5" in p["metrics"] for p in summary["points"])
+    # beside the arithmetic-only figures: 45 nm with SRAM and Loihi, for the student and the teacher
+    teacher = report["reference"]["estimates_mj"]
+    assert teacher["arithmetic"] == pytest.approx(report["reference"]["total_mj"])
+    assert teacher["sram"] > teacher["arithmetic"] and teacher["loihi"] is None
+    last = report["points"][-1]
+    assert last["estimates"]["arithmetic"]["total_mj"] == pytest.approx(last["energy"]["total_mj"])
+    assert last["estimates"]["loihi"]["total_mj"] > last["energy"]["total_mj"]
+    assert "## Arithmetic only and with memory" in (out / "report.md").read_text()
 
 
 def test_cli_report_rejects_a_teacher_as_student(tmp_path, tiny_spiking, capsys):
