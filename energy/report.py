@@ -15,7 +15,7 @@
 
 ``estimates`` (:mod:`energy.neuromorphic`) sits beside ``energy``, the paper's arithmetic-only figures,
 which it never replaces: its ``arithmetic`` is the same sum, ``sram`` adds 45 nm SRAM reads, ``loihi``
-prices synaptic operations, neuron updates and spike messages with Loihi's measured energies. The
+prices synaptic operations, neuron updates and spike messages with Loihi's published energies. The
 reference and the models beside it carry ``estimates_mj`` {"arithmetic", "sram", "loihi": null}.
 
 Energies are mJ per query; ``efficiency`` is E_f = reference total_mj / student total_mj (whole models);

@@ -46,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.checkpoint.is_file():
         raise UserError(f"{args.checkpoint}: checkpoint not found")
+    if args.check is not None and args.target != "lava":
+        raise UserError(f"option --check: checks a lava bundle; --target is '{args.target}'")
     check_output(args.out, "folder" if args.target == "lava" else "file")
     if args.max_clips is not None and args.max_clips < 1:
         raise UserError(f"option --max-clips: expected at least 1, got {args.max_clips}")
@@ -55,8 +57,6 @@ def run(args: argparse.Namespace) -> int:
         if error.name != TARGETS[args.target]:
             raise
         raise UserError(f"option --target: '{args.target}' is not available in this installation") from None
-    if args.check is not None and args.target != "lava":
-        raise UserError(f"option --check: checks a lava bundle; --target is '{args.target}'")
     model, checkpoint = load_model(args.checkpoint)
     written = target.export(model, checkpoint, args)
     summary = {"target": args.target, "checkpoint": str(args.checkpoint), "out": str(written)}
