@@ -25,10 +25,13 @@ class ConvHead(nn.Module):
 
     Padded clips are zeroed before every convolution, so a real clip next to padding sees exactly the
     zeros that the convolution's own padding would give: outputs on real clips do not depend on padding.
+    ``mask_padding=False`` convolves the padded clips' tokens as they are, as UniVTG does (its outputs on
+    a short video's last clips then depend on the longest video of the batch).
     """
 
-    def __init__(self, dim: int, out_dim: int, num_layers: int, kernel: int):
+    def __init__(self, dim: int, out_dim: int, num_layers: int, kernel: int, mask_padding: bool = True):
         super().__init__()
+        self.mask_padding = mask_padding
         widths = [dim] * num_layers + [out_dim]
         self.convs = nn.ModuleList(
             nn.Conv1d(widths[i], widths[i + 1], kernel, padding=kernel // 2) for i in range(num_layers)
@@ -36,7 +39,7 @@ class ConvHead(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """x (B, Lv, D), mask (B, Lv) True on real clips -> (B, Lv, out_dim)."""
-        keep = mask[:, None, :].to(x.dtype)  # (B, 1, Lv)
+        keep = mask[:, None, :].to(x.dtype) if self.mask_padding else torch.ones_like(x[:, :1, :1])  # (B, 1, Lv)
         x = x.transpose(1, 2)  # (B, D, Lv)
         for i, conv in enumerate(self.convs):
             x = conv(x * keep)
@@ -48,9 +51,9 @@ class ConvHead(nn.Module):
 class BoundaryHead(nn.Module):
     """(ds_i, de_i) = n sigmoid(Conv_d(H_v)_i): distances to the moment's start and end, in clip units."""
 
-    def __init__(self, dim: int, num_layers: int, kernel: int):
+    def __init__(self, dim: int, num_layers: int, kernel: int, mask_padding: bool = True):
         super().__init__()
-        self.conv = ConvHead(dim, 2, num_layers, kernel)
+        self.conv = ConvHead(dim, 2, num_layers, kernel, mask_padding)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """x (B, Lv, D), mask (B, Lv) -> (B, Lv, 2) in [0, n_b] for the n_b real clips of video b."""

@@ -14,6 +14,10 @@ sentence) with 0 on padded clips, and for the losses ``video_features`` (B, Lv, 
 after its second LayerNorm) and ``attentions`` (one (B, H, L, L) per layer: softmax probabilities,
 rows sum to 1 over real keys).
 Only the last level of multi-level features is used: ``video[:, :, -1]`` and ``text[:, :, -1]``.
+
+With ``saliency_from: input`` (UniVTG's choice) saliency, ``video_features`` and ``sentence`` come from
+the projected input tokens (token types added, before the encoder) rather than the encoder's output.
+``configs/univtg_official.yaml`` sets every switch to UniVTG's (:mod:`sdst_teacher.univtg.config`).
 """
 
 from __future__ import annotations
@@ -40,13 +44,22 @@ class UniVTG(nn.Module):
         self.config = config
         self.video_dim, self.text_dim = video_dim, text_dim
         dim = config.hidden_dim
-        self.embedding = TokenEmbedding(video_dim, text_dim, dim, config.input_proj_layers, config.input_dropout)
+        self.embedding = TokenEmbedding(
+            video_dim,
+            text_dim,
+            dim,
+            config.input_proj_layers,
+            config.input_dropout,
+            video_tef=config.video_tef,
+            positions=config.positions,
+        )
         self.layers = nn.ModuleList(
             EncoderLayer(dim, config.num_heads, config.ffn_dim, config.dropout, config.droppath)
             for _ in range(config.num_layers)
         )
-        self.foreground_head = ConvHead(dim, 1, config.head_layers, config.head_kernel)
-        self.boundary_head = BoundaryHead(dim, config.head_layers, config.head_kernel)
+        masked = config.heads_mask_padding
+        self.foreground_head = ConvHead(dim, 1, config.head_layers, config.head_kernel, masked)
+        self.boundary_head = BoundaryHead(dim, config.head_layers, config.head_kernel, masked)
         self.saliency_head = SaliencyHead(dim)
         self.criterion = ClipwiseCriterion(config)
 
@@ -64,7 +77,8 @@ class UniVTG(nn.Module):
         video_mask, text_mask = batch["video_mask"], batch["text_mask"]  # (B, Lv), (B, Lq)
         num_clips = video.shape[1]
 
-        x, positions = self.embedding(video, text)  # (B, L, D) each, L = Lv + Lq
+        x, positions = self.embedding(video, text, video_mask)  # (B, L, D) each, L = Lv + Lq
+        projected = x  # the encoder's input, scored for saliency with saliency_from: input
         mask = torch.cat([video_mask, text_mask], dim=1)  # (B, L)
         hidden_states, attentions = [], []
         for layer in self.layers:
@@ -72,13 +86,15 @@ class UniVTG(nn.Module):
             hidden_states.append(x)
             attentions.append(probs)
 
-        video_h, text_h = x[:, :num_clips], x[:, num_clips:]  # (B, Lv, D), (B, Lq, D)
-        saliency, sentence = self.saliency_head(video_h, video_mask, text_h, text_mask)  # (B, Lv), (B, D)
+        video_h = x[:, :num_clips]  # (B, Lv, D)
+        scored = projected if self.config.saliency_from == "input" else x  # (B, L, D)
+        video_s, text_s = scored[:, :num_clips], scored[:, num_clips:]  # (B, Lv, D), (B, Lq, D)
+        saliency, sentence = self.saliency_head(video_s, video_mask, text_s, text_mask)  # (B, Lv), (B, D)
         outputs: dict[str, Any] = {
             "foreground_logits": self.foreground_head(video_h, video_mask).squeeze(-1),  # (B, Lv)
             "boundary": self.boundary_head(video_h, video_mask),  # (B, Lv, 2)
             "saliency": saliency,
-            "video_features": video_h,
+            "video_features": video_s,
             "sentence": sentence,
         }
         if return_hidden:
@@ -98,14 +114,38 @@ class UniVTG(nn.Module):
         sigmoid(f_i); 1-D NMS at ``nms_threshold`` keeps the best ``max_windows``. HD: sigmoid(f_i) + s_i.
         """
         foreground = outputs["foreground_logits"].sigmoid()  # (B, Lv)
+        boundary = outputs["boundary"]  # (B, Lv, 2)
+        if self.config.official_decoding:
+            boundary = official_boundaries(batch, boundary)
         return batch_predictions(
             batch,
             foreground,
-            outputs["boundary"],
+            boundary,
             foreground + outputs["saliency"],
             nms_threshold=self.config.nms_threshold,
             max_windows=self.config.max_windows,
         )
+
+
+def official_boundaries(batch: dict[str, Any], boundary: torch.Tensor) -> torch.Tensor:
+    """(B, Lv, 2) distances from the clip centres (i + 0.5) that give UniVTG's own windows.
+
+    UniVTG's inference decodes clip i of a video of n clips, duration T and clip length c seconds as
+    [(i + c/2 - ds_i) T / n, (i + c/2 + de_i) T / n] seconds: its anchor adds c/2 *seconds* to a clip index
+    (a clip's end for QVHighlights' 2-s clips) and it scales by T rather than n c. The released weights
+    learned their offsets from that anchor, so their windows are reproduced by re-expressing them around
+    the centres the shared post-processing uses; the distances may then be negative, which it allows.
+    """
+    lengths = batch["video_mask"].sum(dim=1).clamp(min=1).to(boundary.dtype)  # (B,)
+    clip_len = torch.tensor([float(m["clip_len"]) for m in batch["meta"]], dtype=boundary.dtype)  # (B,)
+    duration = torch.tensor([float(m["duration"]) for m in batch["meta"]], dtype=boundary.dtype)  # (B,)
+    clip_len, duration = clip_len.to(boundary.device), duration.to(boundary.device)
+    scale = (duration / (lengths * clip_len))[:, None]  # (B, 1): seconds per UniVTG unit over seconds per clip
+    centre = torch.arange(boundary.shape[1], device=boundary.device, dtype=boundary.dtype)[None] + 0.5  # (1, Lv)
+    anchor = centre - 0.5 + clip_len[:, None] / 2  # (B, Lv): i + c/2
+    start = (anchor - boundary[..., 0]) * scale  # (B, Lv) in clip units of the shared post-processing
+    end = (anchor + boundary[..., 1]) * scale  # (B, Lv)
+    return torch.stack([centre - start, end - centre], dim=-1)  # (B, Lv, 2)
 
 
 def build(config: dict[str, Any], dims: dict[str, int]) -> UniVTG:
