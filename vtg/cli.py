@@ -38,6 +38,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "equilibrium": ("spiking.equilibrium_command", "how a SpikingVTG student converges to its steady state over Tc"),
     "simulate": ("hw_sim.simulate_command", "run an exported bundle in the Loihi-style Lava simulation"),
     "energy": ("energy.command", "45 nm energy estimates and energy-accuracy trade-off reports"),
+    "teacher": ("sdst_teacher.teacher_command", "import a released teacher checkpoint (UniVTG) as a vtg checkpoint"),
     "deploy": ("export.deploy_command", "check an exported bundle against Loihi 2's published limits"),
 }
 
