@@ -71,6 +71,18 @@ def test_json_option_prints_one_object(bundle, tmp_path, capsys):
     assert printed["out"] == str(out) and printed["totals"] == json.loads(out.read_text())["totals"]
 
 
+def test_export_check_with_json_prints_one_object_and_needs_a_lava_target(bundle, tmp_path, capsys):
+    checkpoint = str(bundle.parent / "model.ckpt")
+    args = ["--checkpoint", checkpoint, "--max-clips", "4", "--check", "loihi2"]
+    capsys.readouterr()
+    assert export_main(["--target", "lava", "--out", str(tmp_path / "b"), *args, "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["target"] == "lava" and printed["loihi2"]["tokens"]["max_clips"] == 4
+    assert printed["check_out"] == str(tmp_path / "b.loihi2.json")
+    assert export_main(["--target", "onnx", "--out", str(tmp_path / "m.onnx"), *args]) == 2
+    assert "option --check" in capsys.readouterr().err
+
+
 def test_a_bias_beyond_the_24_bit_state_ends_in_one_line_naming_the_population(bundle, tmp_path, capsys):
     import shutil
 
