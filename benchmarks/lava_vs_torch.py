@@ -1,6 +1,7 @@
 """Lava CPU simulation against the PyTorch references: queries per second on the same model and queries.
 
     python benchmarks/lava_vs_torch.py --bundle BUNDLE --data DIR [--split val] [--limit N] [--tc N]
+                                       [--precision fixed|float] [--batch B]
 
 For each precision in the bundle (fixed, float) it runs the Lava network once over the queries
 (hw_sim/simulation.py; compiling and starting the OS processes timed apart), then the PyTorch
@@ -26,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from export.bundle import read_bundle  # noqa: E402
-from hw_sim.simulation import load_queries, reference_runner, simulate_split  # noqa: E402
+from hw_sim.simulation import BATCH, load_queries, reference_runner, simulate_split  # noqa: E402
 from vtg.data.annotations import annotation_to_record  # noqa: E402
 from vtg.engine.evaluation import score_predictions  # noqa: E402
 
@@ -38,6 +39,8 @@ def main() -> int:
     parser.add_argument("--split", default="val")
     parser.add_argument("--limit", type=int)
     parser.add_argument("--tc", type=int)
+    parser.add_argument("--precision", choices=("fixed", "float"), help="only this precision (default: every one)")
+    parser.add_argument("--batch", type=int, default=BATCH, help=f"queries per Lava run (default: {BATCH})")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "lava_vs_torch.json")
     args = parser.parse_args()
 
@@ -56,8 +59,8 @@ def main() -> int:
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__},
         "precisions": {},
     }
-    for precision in bundle.precisions:
-        report = simulate_split(bundle, queries, precision, tc, progress=True)
+    for precision in [args.precision] if args.precision else bundle.precisions:
+        report = simulate_split(bundle, queries, precision, tc, progress=True, batch=args.batch)
         reference = reference_runner(bundle, precision)
         begin = time.perf_counter()
         for query in queries:
@@ -67,6 +70,7 @@ def main() -> int:
             "lava_queries_per_s": report.queries_per_s,
             "lava_compile_and_start_s": report.compile_s,
             "lava_processes": report.num_processes,
+            "lava_batch": report.batch,
             "lava_steps_per_s": report.queries_per_s * tc,
             "torch_reference": "integer (int64)" if precision == "fixed" else "SpikingVTG float64",
             "torch_queries_per_s": len(queries) / torch_seconds,

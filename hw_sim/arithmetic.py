@@ -7,13 +7,20 @@ an arithmetic object says *how* each operation is carried out:
   beta folded into thresholds and biases, 24-bit saturating state, round-half-up shifts);
 * :class:`FloatingPoint` -- float64, the equations of spiking/ (the floating-point reference).
 
-Tokens are laid out as [video padded to Lv_max; text padded to Lq_max]; masks mark the real ones.
+Arrays carry B queries on their leading axis (state (B, L, D), masks (B, L)); each query keeps its
+own lengths, masks, attention scale and SFG normalisation, so a batch gives every query the values it
+would get alone. Tokens are laid out as [video padded to Lv_max; text padded to Lq_max]; masks mark
+the real ones. ``prepare`` alone takes one query (it runs once per query, not per step).
+
+The weights, biases and thresholds come as mappings that read the process's Vars at each use
+(hw_sim/processes/base.py), so nothing is copied here.
 Padded tokens never reach a real token: they get no input current, attention gives padded keys
 weight 0, SFG and the decoders see real clips only.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -27,8 +34,8 @@ class FixedPoint:
 
     dtype = np.int64
 
-    def __init__(self, arrays: dict[str, np.ndarray], scalars: dict[str, Any], architecture: dict[str, Any]):
-        self.w = {name: np.asarray(a, np.int64) for name, a in arrays.items()}
+    def __init__(self, arrays: Mapping[str, np.ndarray], scalars: Mapping[str, Any], architecture: dict[str, Any]):
+        self.w = arrays  # int64 Vars (signs, biases), read when used
         self.c = scalars
         self.arch = architecture
         self.unit = 1 << fp.MEMBRANE_FRAC_BITS
@@ -65,8 +72,8 @@ class FixedPoint:
         return video_mask.astype(np.int64) << fp.GATE_FRAC_BITS
 
     def input_current(self, ctx: dict, gate: np.ndarray, token_mask: np.ndarray) -> np.ndarray:
-        video = fp.rshift(ctx["video"] * gate[:, None], fp.GATE_FRAC_BITS)
-        return np.concatenate([video, ctx["text"]]) * token_mask[:, None]
+        video = fp.rshift(ctx["video"] * gate[..., None], fp.GATE_FRAC_BITS)
+        return np.concatenate([video, ctx["text"]], axis=1) * token_mask[..., None]
 
     def new_trace(self, shape: tuple[int, ...]) -> dict[str, np.ndarray]:
         return {"trace": np.zeros(shape, np.int64), "norm": np.zeros(1, np.int64)}
@@ -77,37 +84,41 @@ class FixedPoint:
         trace[:] = fp.rshift(self.c["leak"] * trace, fp.LEAK_BITS) + spikes * (1 << fp.TRACE_FRAC_BITS)
         norm[:] = fp.rshift(self.c["leak"] * norm, fp.LEAK_BITS) + (1 << fp.TRACE_FRAC_BITS)
         eps = fp.rshift(norm * self.c["sfg.eps"], fp.LEAK_BITS)
-        norms = fp.isqrt((trace * trace).sum(1) + eps * eps) * ctx["sentence_norm"]
-        dots = (trace @ ctx["sentence"]) * (1 << fp.COSINE_FRAC_BITS)
+        norms = fp.isqrt((trace * trace).sum(-1) + eps * eps) * ctx["sentence_norm"][:, None]  # (B, Lv)
+        dots = _exact_matmul(trace, ctx["sentence"][..., None])[..., 0] * (1 << fp.COSINE_FRAC_BITS)
         score = np.where(norms > 0, fp.rdiv(dots, np.maximum(norms, 1)), 0)
-        real = score[video_mask]
-        low, high = real.min(), real.max()
-        if not self.arch["sfg"] or high == low:
+        if not self.arch["sfg"]:
             return score, self.initial_gate(video_mask)
-        return score, np.where(video_mask, fp.rdiv((score - low) << fp.GATE_FRAC_BITS, high - low), 0)
+        # each query's min and max over its real clips; a flat score keeps that query's gate at 1
+        low, high = _masked_range(score, video_mask)
+        flat = high == low
+        gate = np.where(video_mask, fp.rdiv((score - low) << fp.GATE_FRAC_BITS, np.where(flat, 1, high - low)), 0)
+        return score, np.where(flat, self.initial_gate(video_mask), gate)
 
     def linear(self, x: np.ndarray, key: str) -> np.ndarray:
         """1-bit layer: integer accumulation of signed spikes, then the folded bias."""
-        return (x @ self.w[f"{key}.sign"].T) * self.unit + self.w[f"{key}.bias"]
+        return _exact_matmul(x, self.w[f"{key}.sign"].T) * self.unit + self.w[f"{key}.bias"]
 
     def residual(self, x: np.ndarray, key: str) -> np.ndarray:
         return x * self.c[f"{key}.residual"]
 
     def attention(self, q: np.ndarray, k: np.ndarray, v: np.ndarray, token_mask: np.ndarray, layer: int) -> np.ndarray:
         """ReLU(q k^T) s_v with 1/L and beta_q as one rounded fixed-point multiply."""
-        scale = fp.rdiv(self.c[f"layer{layer}.q.attention_scale"], int(token_mask.sum()))
-        return fp.rshift(_attend(q, k * token_mask[:, None], v, self.arch["num_heads"]) * scale, fp.ATTENTION_SHIFT)
+        scale = fp.rdiv(self.c[f"layer{layer}.q.attention_scale"], token_mask.sum(-1))[:, None, None]  # per query
+        context = _attend(q, k * token_mask[..., None], v, self.arch["num_heads"], _exact_matmul)
+        return fp.rshift(context * scale, fp.ATTENTION_SHIFT)
 
     def activation(self, y: np.ndarray, key: str) -> np.ndarray:
         if self.arch["activation"] != "gelu":
             return np.maximum(y, 0)
         table, shift, offset = self.w[f"{key}.gelu"], self.c[f"{key}.gelu_shift"], self.c[f"{key}.gelu_offset"]
+        table = np.asarray(table, np.int64)
         index = np.clip((y + offset) >> shift, 0, table.size - 1)
         return np.where(y >= offset, y, np.where(y >= -offset, table[index], 0))
 
     def conv(self, h: np.ndarray, key: str) -> np.ndarray:
         sign = self.w[f"{key}.sign"]
-        return _conv_same(h, sign) * self.unit + self.w[f"{key}.bias"]
+        return _conv_same(h, sign, _exact_matmul) * self.unit + self.w[f"{key}.bias"]
 
 
 class FloatingPoint:
@@ -115,10 +126,10 @@ class FloatingPoint:
 
     dtype = np.float64
 
-    def __init__(self, arrays: dict[str, np.ndarray], scalars: dict[str, Any], architecture: dict[str, Any]):
+    def __init__(self, arrays: Mapping[str, np.ndarray], scalars: Mapping[str, Any], architecture: dict[str, Any]):
         from spiking.inputs import sinusoidal_positions
 
-        self.w = {name: np.asarray(a, np.float64) for name, a in arrays.items()}
+        self.w = arrays  # float64 Vars, read when used
         self.c = scalars
         self.arch = architecture
         # the clip positions the model adds to V (spiking/inputs.py)
@@ -129,9 +140,9 @@ class FloatingPoint:
 
     def lif(self, u: np.ndarray, current: np.ndarray, population: str) -> np.ndarray:
         """u <- gamma u + I; s = [u >= r Vth] - [u <= -r Vth]; u <- u - Vth s (spiking/neuron.py)."""
-        theta = self.c["threshold"]
-        # r Vth as the model's neurons compute it (fire_ratio * Vth), so a spike on the edge falls alike
-        fire = self.c["fire_ratio"] * theta
+        # r Vth was computed as the model's neurons compute it (fire_ratio * Vth), so a spike on the edge
+        # falls alike (hw_sim/processes/common.py threshold_vars)
+        theta, fire = self.c[f"{population}.threshold"], self.c[f"{population}.fire"]
         gamma = 1.0 if population.startswith("decoder") else self.c["leak"]
         u[:] = gamma * u + current
         s = (u >= fire).astype(np.float64) - (u <= -fire).astype(np.float64)
@@ -149,7 +160,7 @@ class FloatingPoint:
         return video_mask.astype(np.float64)
 
     def input_current(self, ctx: dict, gate: np.ndarray, token_mask: np.ndarray) -> np.ndarray:
-        return np.concatenate([ctx["video"] * gate[:, None], ctx["text"]]) * token_mask[:, None]
+        return np.concatenate([ctx["video"] * gate[..., None], ctx["text"]], axis=1) * token_mask[..., None]
 
     def new_trace(self, shape: tuple[int, ...]) -> dict[str, Any]:
         return {"trace": np.zeros(shape), "norm": np.zeros(1)}
@@ -160,16 +171,16 @@ class FloatingPoint:
         state["trace"][:] = gamma * state["trace"] + spikes
         state["norm"][:] = gamma * state["norm"] + 1.0
         rate = state["trace"] / state["norm"][0]
-        m = ctx["sentence"]
+        m = ctx["sentence"]  # (B, D)
         # the clip norm smoothed by eps, the sentence norm floored at ``flat`` (spiking/sfg.py)
-        score = (rate @ m) / (np.sqrt((rate * rate).sum(1) + eps**2) * max(np.linalg.norm(m), flat))
+        sentence_norm = np.maximum(np.linalg.norm(m, axis=-1), flat)[:, None]
+        score = (rate @ m[..., None])[..., 0] / (np.sqrt((rate * rate).sum(-1) + eps**2) * sentence_norm)
         if not self.arch["sfg"]:
             return score, self.initial_gate(video_mask)
-        real = score[video_mask]
-        low, high = real.min(), real.max()
-        if high - low <= flat:
-            return score, self.initial_gate(video_mask)
-        return score, np.where(video_mask, (score - low) / (high - low), 0.0)
+        low, high = _masked_range(score, video_mask)
+        level = high - low <= flat  # a flat score keeps that query's gate at 1
+        gate = np.where(video_mask, (score - low) / np.where(level, 1.0, high - low), 0.0)
+        return score, np.where(level, self.initial_gate(video_mask), gate)
 
     def linear(self, x: np.ndarray, key: str) -> np.ndarray:
         return x @ self.w[f"{key}.weight"].T + self.w[f"{key}.bias"]
@@ -179,7 +190,8 @@ class FloatingPoint:
 
     def attention(self, q: np.ndarray, k: np.ndarray, v: np.ndarray, token_mask: np.ndarray, layer: int) -> np.ndarray:
         """ReLU(q k^T) / L over the real keys, times s_v (Eq. 7)."""
-        return _attend(q, k * token_mask[:, None], v, self.arch["num_heads"]) / max(int(token_mask.sum()), 1)
+        length = np.maximum(token_mask.sum(-1), 1)[:, None, None]  # per query
+        return _attend(q, k * token_mask[..., None], v, self.arch["num_heads"]) / length
 
     def activation(self, y: np.ndarray, key: str) -> np.ndarray:
         if self.arch["activation"] != "gelu":
@@ -190,19 +202,36 @@ class FloatingPoint:
         return _conv_same(h, self.w[f"{key}.weight"]) + self.w[f"{key}.bias"]
 
 
-def _attend(q: np.ndarray, k: np.ndarray, v: np.ndarray, heads: int) -> np.ndarray:
-    """Per head ReLU(q k^T) v: (L, D) each -> (L, D); masked keys must already be zero in k."""
-    length = q.shape[0]
-    split = [t.reshape(length, heads, -1).transpose(1, 0, 2) for t in (q, k, v)]  # (H, L, dh)
-    scores = np.maximum(split[0] @ split[1].transpose(0, 2, 1), 0)  # (H, L, L)
-    return (scores @ split[2]).transpose(1, 0, 2).reshape(length, -1)
+def _masked_range(x: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of x (B, n), the min and max over the entries ``mask`` marks, as (B, 1) each."""
+    low = np.where(mask, x, np.inf).min(-1, keepdims=True)
+    high = np.where(mask, x, -np.inf).max(-1, keepdims=True)
+    return low.astype(x.dtype), high.astype(x.dtype)
 
 
-def _conv_same(h: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """'same'-padded 1-D convolution over clips: h (Lv, C_in), kernel (C_out, C_in, k) -> (Lv, C_out)."""
+def _exact_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a @ b of int64 arrays, exactly: through float64 BLAS when no partial sum can reach 2^53 (K max|a|
+    max|b| < 2^53: ternary spikes against 1-bit weights always), else numpy's integer loop, which is many
+    times slower; both give the same integers."""
+    bound = a.shape[-1] * int(np.abs(a).max(initial=0)) * int(np.abs(b).max(initial=0))
+    if bound < 2**53:
+        return (a.astype(np.float64) @ b.astype(np.float64)).astype(np.int64)
+    return a @ b
+
+
+def _attend(q: np.ndarray, k: np.ndarray, v: np.ndarray, heads: int, matmul: Any = np.matmul) -> np.ndarray:
+    """Per head ReLU(q k^T) v: (B, L, D) each -> (B, L, D); masked keys must already be zero in k."""
+    batch, length, _ = q.shape
+    split = [t.reshape(batch, length, heads, -1).transpose(0, 2, 1, 3) for t in (q, k, v)]  # (B, H, L, dh)
+    scores = np.maximum(matmul(split[0], split[1].transpose(0, 1, 3, 2)), 0)  # (B, H, L, L)
+    return matmul(scores, split[2]).transpose(0, 2, 1, 3).reshape(batch, length, -1)
+
+
+def _conv_same(h: np.ndarray, kernel: np.ndarray, matmul: Any = np.matmul) -> np.ndarray:
+    """'same'-padded 1-D convolution over clips: h (B, Lv, C_in), kernel (C_out, C_in, k) -> (B, Lv, C_out)."""
     size = kernel.shape[2]
-    padded = np.pad(h, ((size // 2, size // 2), (0, 0)))
-    return sum(padded[j : j + h.shape[0]] @ kernel[:, :, j].T for j in range(size))
+    padded = np.pad(h, ((0, 0), (size // 2, size // 2), (0, 0)))
+    return sum(matmul(padded[:, j : j + h.shape[1]], kernel[:, :, j].T) for j in range(size))
 
 
 ARITHMETIC = {"fixed": FixedPoint, "float": FloatingPoint}

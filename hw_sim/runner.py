@@ -1,23 +1,30 @@
 """The Lava network of an exported SpikingVTG bundle, compiled once and run query after query.
 
-Processes (N encoder layers -> N + 3 OS processes)::
+Processes (N encoder layers -> 2N + 5 OS processes: N + 3 that compute, N + 2 Extractors)::
 
     Injector --features--> InputSFG --s--> EncoderLayer 0 --> ... --> EncoderLayer N-1 --+--> DecoderReadout
        (host)   (also to every process)  ^                                                |
                                          +------------------ a_in (SFG feedback) ---------+
+    InputSFG, every EncoderLayer, DecoderReadout --report--> an Extractor each --> host
 
 One model timestep is one Lava step (hw_sim/processes/base.py explains why no phase cycle is needed);
-a query is Tc steps. The host sends each query's packed features through Lava's ``Injector`` (Var
-transfers go element by element and would cost seconds), then reads the read-outs, SFG's score and
-gate, and the spike counts from Vars. With ``record=True`` every process also sends its spikes each
-step to a Lava ``Extractor`` (one more OS process each), for the spike-by-spike comparison.
+a run is Tc steps and simulates a batch of B queries side by side (a leading query axis in every
+process): the lock-step handshake of each step, the messages between processes and numpy's per-call
+cost are paid once for B queries. The host sends the batch's packed features through Lava's
+``Injector``, and every process sends each step one flat ``report`` (its spike counts, SFG's score and
+gate, the decoders' read-outs, and with ``record=True`` every spike, for the spike-by-spike comparison)
+to a Lava ``Extractor`` (one more OS process each), which the host reads in bulk: reading Vars moves
+every value in a message of its own (``get`` of a (Lv,) read-out is Lv round trips), which cost more
+than the simulation itself. The weights, biases and thresholds are Vars of the processes
+(``sim.layers[0].w_k.get()``); the runner never reads them.
 
 The runtime is stopped on success, on error and on Ctrl-C or SIGTERM: :class:`LavaSimulation` is a
 context manager. The Lava children never see SIGINT (it is blocked while they are forked and they
 inherit the mask), so the parent alone handles it. A runtime interrupted in the middle of a run
 cannot be stopped (``stop()`` waits forever), so inside the context SIGINT and SIGTERM are held until
-the current query's steps are done (under a second), then raised as ``KeyboardInterrupt`` or
-:class:`Terminated`; a second Ctrl-C raises at once.
+the current run's steps are done and its reports read (a second or so), then raised as
+``KeyboardInterrupt`` or :class:`Terminated`; between runs (the runtime paused) and on a second Ctrl-C
+they raise at once.
 
 What Lava cannot stop, the runner ends by force (:meth:`LavaSimulation._kill`: SIGKILL to every Lava
 OS process, then the shared-memory manager's shutdown, which unlinks every segment):
@@ -107,8 +114,9 @@ class LavaSimulation:
 
     Example::
 
-        with LavaSimulation(bundle, "fixed", tc=4, max_video=40, max_text=12) as sim:
+        with LavaSimulation(bundle, "fixed", tc=4, max_video=40, max_text=12, batch=8) as sim:
             result = sim.run_query(video, text)     # (Lv, Dv), (Lq, Dt) real features
+            results = sim.run_batch([(video, text), ...])   # up to 8 queries in one run of Tc steps
     """
 
     def __init__(
@@ -120,11 +128,14 @@ class LavaSimulation:
         max_text: int,
         record: bool = False,
         deadline_s: float = DEADLINE_S,
+        batch: int = 1,
     ) -> None:
         from lava.proc.io.extractor import Extractor
         from lava.proc.io.injector import Injector
 
-        self.bundle, self.precision, self.tc, self.record = bundle, precision, tc, record
+        if batch < 1:
+            raise UserError(f"a batch of {batch} queries: at least 1")
+        self.bundle, self.precision, self.tc, self.record, self.batch = bundle, precision, tc, record, batch
         self.deadline_s = deadline_s
         self.max_video, self.max_text = max_video, max_text
         arch = bundle.architecture
@@ -141,8 +152,9 @@ class LavaSimulation:
             "max_video": max_video,
             "max_text": max_text,
             "record": record,
+            "batch": batch,
         }
-        self.injector = Injector(shape=(packet,), buffer_size=tc)
+        self.injector = Injector(shape=(batch, packet), buffer_size=tc)
         self.input = InputSFG(**common)
         self.layers = [EncoderLayer(index=i, **common) for i in range(arch["num_layers"])]
         self.decoder = DecoderReadout(**common)
@@ -154,17 +166,18 @@ class LavaSimulation:
             before.s_out.connect(after.s_in)
         self.layers[-1].s_out.connect([self.input.a_in, self.decoder.s_in])
         self.extractors = []
-        if record:
-            for process in compute:
-                extractor = Extractor(shape=process.record.shape, buffer_size=tc)
-                process.record.connect(extractor.in_port)
-                self.extractors.append(extractor)
+        for process in compute:  # the buffer holds a run's Tc reports: no process waits for the host
+            extractor = Extractor(shape=process.report.shape, buffer_size=tc)
+            process.report.connect(extractor.in_port)
+            self.extractors.append(extractor)
         self.num_processes = 1 + len(compute) + len(self.extractors)
         self.compile_s: float | None = None
+        self.run_s = 0.0  # time spent in run_batch, compiling and starting included
         self._started = False
         self._broken = False  # a Lava call was interrupted midway: the runtime can only be killed
         self._previous_handlers: dict[int, Any] = {}
-        self._pending: int | None = None  # a signal held until the running query's steps are done
+        self._pending: int | None = None  # a signal held until the running batch's steps are done
+        self._busy = False  # inside a Lava call or reading its reports: signals are held
 
     # ----------------------------------------------------------------------------------------------
     # Life cycle
@@ -190,6 +203,8 @@ class LavaSimulation:
         if self._pending == signal.SIGINT and signum == signal.SIGINT:
             raise KeyboardInterrupt  # pressed twice: do not wait
         self._pending = signum
+        if not self._busy:  # the runtime is paused between runs: a graceful stop is possible now
+            self._raise_pending()
 
     def _raise_pending(self) -> None:
         """Raise the signal held during the last run, now that the runtime is paused between queries."""
@@ -242,18 +257,28 @@ class LavaSimulation:
 
         previous = signal.signal(signal.SIGALRM, expire)
         signal.setitimer(signal.ITIMER_REAL, seconds)
+        busy, self._busy = self._busy, True
         try:
             return call(*args, **kwargs)
         except BaseException:
             self._broken = True
             raise
         finally:
+            self._busy = busy
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)
 
     def _start(self, packet: np.ndarray) -> None:
         """Compile, fork the OS processes (with SIGINT blocked, so only this process handles Ctrl-C)
-        and run the first query at once: a runtime created but never started cannot be stopped."""
+        and run the first batch at once: a runtime created but never started cannot be stopped."""
+        begin = time.perf_counter()
+        busy, self._busy = self._busy, True  # a signal now waits: a runtime created but not run cannot stop
+        try:
+            self._compile_and_run_first(packet, begin)
+        finally:
+            self._busy = busy
+
+    def _compile_and_run_first(self, packet: np.ndarray, begin: float) -> None:
         from lava.magma.core.run_conditions import RunSteps
         from lava.magma.core.run_configs import Loihi2SimCfg
         from lava.proc.io.extractor import Extractor, PyLoihiExtractorModel
@@ -261,7 +286,6 @@ class LavaSimulation:
 
         # Lava's own I/O models carry no tag: name them, so select_tag applies to ours only
         untagged = {Injector: PyLoihiInjectorModel, Extractor: PyLoihiExtractorModel}
-        begin = time.perf_counter()
         run_config = Loihi2SimCfg(select_tag=SELECT_TAG[self.precision], exception_proc_model_map=untagged)
         executable = self.input.compile(run_config)
         # the children inherit a blocked SIGINT; a Ctrl-C meanwhile waits and reaches this process after
@@ -273,9 +297,9 @@ class LavaSimulation:
             )
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-        self._send(packet)
+        self._within(self.deadline_s, "sending the features", self._send, packet)
         self.compile_s = time.perf_counter() - begin
-        self._within(self.deadline_s, "the first query", self.input.run, condition=RunSteps(num_steps=self.tc))
+        self._within(self.deadline_s, "the first batch", self.input.run, condition=RunSteps(num_steps=self.tc))
 
     # ----------------------------------------------------------------------------------------------
     # Queries
@@ -301,53 +325,89 @@ class LavaSimulation:
         padded_text[:n_text] = text
         return np.concatenate([[n_video, n_text], padded_video.ravel(), padded_text.ravel()])
 
-    def _send(self, packet: np.ndarray) -> None:
-        for _ in range(self.tc):  # one packet per step: the processes read it at the query's first step
-            self.injector.send(packet)
+    def _send(self, packets: np.ndarray) -> None:
+        for _ in range(self.tc):  # one message per step: the processes read it at the run's first step
+            self.injector.send(packets)
 
     def run_query(self, video: np.ndarray, text: np.ndarray) -> QueryResult:
         """Simulate one query, features video (Lv, Dv) and text (Lq, Dt) of its real clips and tokens."""
+        return self.run_batch([(video, text)])[0]
+
+    def run_batch(self, queries: list[tuple[np.ndarray, np.ndarray]]) -> list[QueryResult]:
+        """Simulate 1..B queries (video (Lv, Dv), text (Lq, Dt) real features each) in one run of Tc
+        steps. A batch of fewer than B fills its other rows with its last query, whose results are dropped."""
         from lava.magma.core.run_conditions import RunSteps
 
-        packet = self._pack(np.asarray(video, np.float64), np.asarray(text, np.float64))
+        if not 1 <= len(queries) <= self.batch:
+            raise UserError(f"{len(queries)} queries in one run: the network takes 1..{self.batch}")
+        begin = time.perf_counter()
+        packets = [self._pack(np.asarray(v, np.float64), np.asarray(t, np.float64)) for v, t in queries]
+        packets += packets[-1:] * (self.batch - len(packets))
         if not self._started:
-            self._start(packet)
+            self._start(np.stack(packets))
         else:
-            self._send(packet)
-            self._within(self.deadline_s, "a query", self.input.run, condition=RunSteps(num_steps=self.tc))
+            self._within(self.deadline_s, "sending the features", self._send, np.stack(packets))
+            self._within(self.deadline_s, "a batch of queries", self.input.run, condition=RunSteps(num_steps=self.tc))
+        reports = self._within(self.deadline_s, "reading the reports", self._receive)
+        results = [self._collect(reports, b, v.shape[0], t.shape[0]) for b, (v, t) in enumerate(queries)]
+        self.run_s += time.perf_counter() - begin
         self._raise_pending()
-        return self._collect(video.shape[0], text.shape[0])
+        return results
 
-    def _collect(self, n_video: int, n_text: int) -> QueryResult:
-        arch = self.bundle.architecture
-        foreground = self.decoder.foreground.get()[:n_video, 0]
-        boundary = self.decoder.boundary.get()[:n_video]
-        score, gate = self.input.score.get()[:n_video], self.input.gate.get()[:n_video]
+    def _receive(self) -> list[np.ndarray]:
+        """Each process's Tc reports of the run just done, (Tc, report) per process."""
+        return [np.stack([e.receive() for _ in range(self.tc)]) for e in self.extractors]
+
+    def _collect(self, reports: list[np.ndarray], b: int, n_video: int, n_text: int) -> QueryResult:
+        """Query ``b`` of the batch from the processes' reports (layouts: the processes' docstrings)."""
+        arch, batch, lv = self.bundle.architecture, self.batch, self.max_video
+        layout = self.record_layout()
+        counted = [len(layout[0]), *(len(p) for p in layout[1:-1]), 1 + len(layout[-1])]
+        counts = []
+        for report, width in zip(reports, counted):
+            counts.append(report[:, : batch * width].reshape(self.tc, batch, width)[:, b])
+        sfg = reports[0][-1, batch * counted[0] : batch * (counted[0] + 2 * lv)].reshape(2, batch, lv)[:, b]
+        score, gate = sfg[0][:n_video], sfg[1][:n_video]
+        begin = batch * counted[-1]
+        readout = reports[-1][-1, begin : begin + 3 * batch * lv]
+        foreground = readout[: batch * lv].reshape(batch, lv)[b, :n_video]
+        boundary = readout[batch * lv :].reshape(batch, lv, 2)[b, :n_video]
         if self.precision == "fixed":
             scalars = self.parameters[1]
             foreground = foreground * scalars[f"decoder.f.{arch['f_layers'] - 1}.readout_scale"]
             boundary = boundary * scalars[f"decoder.d.{arch['d_layers'] - 1}.readout_scale"]
             score, gate = score / 2**fp.COSINE_FRAC_BITS, gate / 2**fp.GATE_FRAC_BITS
-        names = self.population_names()
-        counts = np.concatenate([p.counts.get() for p in (self.input, *self.layers, self.decoder)], axis=1)
+        counts = np.concatenate(counts, axis=1)  # (Tc, populations)
         spikes = None
         if self.record:
             spikes = {}
             rows = np.r_[0:n_video, self.max_video : self.max_video + n_text]  # real tokens, video first
-            recorded = [np.stack([e.receive() for _ in range(self.tc)]) for e in self.extractors]  # (Tc, P, L, W)
-            for process, (record, populations) in enumerate(zip(recorded, self.record_layout())):
+            extras = [2 * batch * lv, *([0] * (len(reports) - 2)), 3 * batch * lv]
+            for process, (report, populations) in enumerate(zip(reports, layout)):
+                start = batch * counted[process] + extras[process]
+                shape = self._record_shape(process, len(populations))
+                record = report[:, start:].reshape(self.tc, *shape)[:, b]  # (Tc, P, L, W)
                 for p, name in enumerate(populations):
-                    width = self._width(name)
-                    tokens = rows[:n_video] if process == len(recorded) - 1 else rows
-                    spikes[name] = record[:, p][:, tokens, :width].astype(np.int8)
+                    tokens = rows[:n_video] if process == len(reports) - 1 else rows
+                    spikes[name] = record[:, p][:, tokens, : self._width(name)].astype(np.int8)
         return QueryResult(
             foreground_logits=foreground / self.tc,
             boundary=torch.nn.functional.softplus(torch.from_numpy(boundary / self.tc)).numpy(),
             score=score,
             gate=gate,
-            counts={name: counts[:, i].astype(np.int64) for i, name in enumerate(names)},
+            counts={name: counts[:, i].astype(np.int64) for i, name in enumerate(self.population_names())},
             spikes=spikes,
         )
+
+    def _record_shape(self, process: int, populations: int) -> tuple[int, ...]:
+        """(B, P, tokens, width) of process ``process``'s recorded spikes (input, layers, decoder)."""
+        arch = self.bundle.architecture
+        length = self.max_video + self.max_text
+        if process == 0:
+            return (self.batch, 1, length, arch["hidden_dim"])
+        if process == len(self.extractors) - 1:
+            return (self.batch, max(1, populations), self.max_video, arch["hidden_dim"])
+        return (self.batch, populations, length, max(arch["hidden_dim"], arch["ffn_dim"]))
 
     # ----------------------------------------------------------------------------------------------
     # Population names

@@ -34,7 +34,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--deadline",
         type=float,
         default=300.0,
-        help="seconds one query (the first: with compiling and starting) may take before Lava is stopped",
+        help="seconds one batch of queries (the first: with compiling and starting) may take before Lava is stopped",
+    )
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=16,
+        help="queries simulated side by side in one Lava run of Tc steps (default: 16); more spreads each "
+        "step's handshake over more queries, at the cost of memory",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
@@ -59,11 +66,20 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"option --tc: expected at least 1, got {tc}")
     if not args.deadline > 0:
         raise UserError(f"option --deadline: expected a positive number of seconds, got {args.deadline}")
+    if args.batch < 1:
+        raise UserError(f"option --batch: expected at least 1, got {args.batch}")
     if args.limit is not None and args.limit < 1:
         raise UserError(f"option --limit: expected at least 1, got {args.limit}")
     dataset, queries = load_queries(args.data, args.split, args.limit, bundle)
     report = simulate_split(
-        bundle, queries, precision, tc, compare=args.compare_torch, progress=True, deadline_s=args.deadline
+        bundle,
+        queries,
+        precision,
+        tc,
+        compare=args.compare_torch,
+        progress=True,
+        deadline_s=args.deadline,
+        batch=args.batch,
     )
 
     truths = [annotation_to_record(a) for a in dataset.annotations]
@@ -78,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
         "queries_per_s": report.queries_per_s,
         "compile_s": report.compile_s,
         "lava_processes": report.num_processes,
+        "batch": report.batch,
         "spike_mismatches": report.spike_mismatches,
         "metrics": metrics,
     }

@@ -26,6 +26,7 @@ from hw_sim.activity import ActivityCounter
 from hw_sim.runner import DEADLINE_S, LavaSimulation, QueryResult
 from vtg.errors import UserError
 
+BATCH = 16  # queries side by side in one Lava run (``vtg simulate --batch``)
 FLOAT_TOLERANCE = 1e-6  # max |Lava float - PyTorch float64| on the read-outs, when no spike differs
 OUTPUTS = ("foreground_logits", "boundary", "score", "gate")
 
@@ -47,6 +48,7 @@ class SimulationReport:
     seconds: float  # simulation time of the queries, compiling and starting excluded
     compile_s: float
     num_processes: int
+    batch: int  # queries side by side per Lava run
     spike_mismatches: int | None = None
     spikes_compared: int | None = None
     output_differences: dict[str, float] | None = None
@@ -100,10 +102,12 @@ def simulate_split(
     progress: bool = True,
     on_query: Any = None,
     deadline_s: float = DEADLINE_S,
+    batch: int = BATCH,
 ) -> SimulationReport:
-    """Run every query through one Lava network; ``on_query(i, result)`` is called after each.
+    """Run every query through one Lava network, ``batch`` queries side by side per run of Tc steps;
+    ``on_query(i, result)`` is called after each query.
 
-    ``deadline_s``: the longest a Lava call (starting with the first query, or one query) may take
+    ``deadline_s``: the longest a Lava call (starting with the first batch, or one batch) may take
     before the simulation is stopped by force (:class:`hw_sim.runner.LavaTimeout`)."""
     arch = bundle.architecture
     max_video = max(q.video.shape[0] for q in queries)
@@ -113,13 +117,15 @@ def simulate_split(
     predictions, reference_predictions = [], []
     mismatches = compared = 0
     differences = dict.fromkeys(OUTPUTS, 0.0)
-    seconds = reference_seconds = 0.0
-    with LavaSimulation(bundle, precision, tc, max_video, max_text, record=compare, deadline_s=deadline_s) as sim:
-        bar = tqdm(queries, desc=f"lava {precision}", unit="query", file=sys.stderr, disable=not progress)
-        for i, query in enumerate(bar):
-            begin = time.perf_counter()
-            result = sim.run_query(query.video, query.text)
-            seconds += time.perf_counter() - begin
+    reference_seconds = 0.0
+    # as few runs as ``batch`` allows, shared evenly: padding rows (a short last batch) cost work
+    runs = -(-len(queries) // max(1, batch))
+    batch = -(-len(queries) // runs)
+    with LavaSimulation(
+        bundle, precision, tc, max_video, max_text, record=compare, deadline_s=deadline_s, batch=batch
+    ) as sim:
+        bar = tqdm(total=len(queries), desc=f"lava {precision}", unit="query", file=sys.stderr, disable=not progress)
+        for i, query, result in _batched(sim, queries, batch, bar):
             counter.add(result.counts, query.video.shape[0], query.text.shape[0])
             predictions.append(prediction(result, query.meta, arch))
             if reference is not None:
@@ -135,20 +141,32 @@ def simulate_split(
                     differences[name] = max(differences[name], float(gap))
             if on_query is not None:
                 on_query(i, result)
+        bar.close()
+        seconds = sim.run_s
         compile_s, num_processes = sim.compile_s, sim.num_processes
     return SimulationReport(
         predictions=predictions,
         activity=counter.result(),
         queries=len(queries),
-        seconds=seconds - compile_s,  # the first query compiled the network and started its OS processes
+        seconds=seconds - compile_s,  # the first batch compiled the network and started its OS processes
         compile_s=compile_s,
         num_processes=num_processes,
+        batch=batch,
         spike_mismatches=mismatches if compare else None,
         spikes_compared=compared if compare else None,
         output_differences=differences if compare else None,
         reference_predictions=reference_predictions if compare else None,
         reference_seconds=reference_seconds if compare else None,
     )
+
+
+def _batched(sim: LavaSimulation, queries: list[Query], batch: int, bar: Any):
+    """(index, query, result) of every query, simulated ``batch`` at a time."""
+    for start in range(0, len(queries), batch):
+        chunk = queries[start : start + batch]
+        results = sim.run_batch([(q.video, q.text) for q in chunk])
+        bar.update(len(chunk))
+        yield from zip(range(start, start + len(chunk)), chunk, results)
 
 
 def reference_runner(bundle: Bundle, precision: str):

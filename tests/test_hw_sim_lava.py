@@ -9,12 +9,15 @@ import signal
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
+from export import fixed_point as fp
 from export.bundle import read_bundle
 from export.float_reference import float_reference, model_from_bundle
 from export.lava_target import export
+from hw_sim.runner import LavaSimulation
 from hw_sim.simulation import FLOAT_TOLERANCE, load_queries, simulate_split
 from vtg.cli import main as vtg_main
 from vtg.models import build_model
@@ -119,6 +122,39 @@ def test_fire_ratio_half_is_exact_in_fixed_and_floating_point(setup, tmp_path, c
     assert set(fixed["output_differences"].values()) == {0.0}
     floating = simulate(capsys, *argv, "--precision", "float")
     assert floating["spike_mismatches"] == 0 and max(floating["output_differences"].values()) < FLOAT_TOLERANCE
+
+
+def test_weights_biases_and_thresholds_are_vars_of_the_running_network(setup):
+    """Read on a running (paused) network, a weight Var holds the bundle's signs, a decoder row its
+    kernel, a threshold Var the bundle's Theta; a threshold set between runs acts on the next one."""
+    data, path = setup
+    bundle = read_bundle(path)
+    arrays, scalars, _ = bundle.parameters("fixed")
+    _, queries = load_queries(str(data), "val", 2, bundle)
+    lengths = {"max_video": max(q.video.shape[0] for q in queries), "max_text": max(q.text.shape[0] for q in queries)}
+    with LavaSimulation(bundle, "fixed", TC, **lengths, batch=2) as sim:
+        first = sim.run_batch([(q.video, q.text) for q in queries])
+        assert np.array_equal(sim.layers[0].w_k.get(), arrays["layer0.k.sign"])
+        assert np.array_equal(sim.layers[1].b_int.get(), arrays["layer1.int.bias"])
+        kernel = arrays["decoder.d.1.sign"]  # the read-out layer: 2 of the Var's rows
+        assert np.array_equal(sim.decoder.w_d.get()[1, : kernel.shape[0], : kernel.shape[1]], kernel)
+        thresholds = [scalars[f"layer1.{name}.threshold"] for name in ("k", "v", "attn", "so", "int", "out")]
+        assert sim.layers[1].threshold.get().tolist() == thresholds
+        assert sim.input.fire.get().tolist() == [scalars["input.fire"]]
+        assert sum(first[0].counts["input"]) > 0
+        sim.input.fire.set(np.array([fp.STATE_MAX + 1]))  # beyond the 24-bit membrane: the input neurons fall silent
+        silent = sim.run_batch([(q.video, q.text) for q in queries])
+        assert all(sum(result.counts["input"]) == 0 for result in silent)
+
+
+def test_queries_side_by_side_in_uneven_batches_are_exact(setup, capsys):
+    """Batches of 3 over 5 queries (the last one padded with a repeated query): still spike for spike."""
+    data, bundle = setup
+    argv = ["--bundle", str(bundle), "--data", str(data), "--limit", "5", "--batch", "3", "--compare-torch"]
+    result = simulate(capsys, *argv)
+    assert result["batch"] == 3 and result["queries"] == 5
+    assert result["spike_mismatches"] == 0 and result["spikes_compared"] > 0 and result["metrics_equal"]
+    assert set(result["output_differences"].values()) == {0.0}
 
 
 def lava_children() -> set[int]:

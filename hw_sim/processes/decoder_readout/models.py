@@ -23,8 +23,8 @@ class AbstractDecoderReadoutModel(SpikingProcessModel):
             self.u_f[:], self.u_d[:] = 0, 0
             self.foreground[:], self.boundary[:] = 0, 0
         video_mask, _ = self.masks()
-        keep = video_mask[:, None]
-        x = spikes[: self.max_video] * keep  # (Lv, D) real clips only
+        keep = video_mask[..., None]
+        x = spikes[:, : self.max_video] * keep  # (B, Lv, D) real clips only
         self.count(0, x, video_mask)
         populations = []
         for head, readout in (("f", self.foreground), ("d", self.boundary)):
@@ -33,11 +33,11 @@ class AbstractDecoderReadoutModel(SpikingProcessModel):
             h = x
             for j in range(layers - 1):
                 key = f"decoder.{head}.{j}"
-                h = self.arithmetic.lif(membranes[j], self.arithmetic.conv(h, key), key) * keep
+                h = self.arithmetic.lif(membranes[:, j], self.arithmetic.conv(h, key), key) * keep
                 self.count(1 + len(populations), h, video_mask)
                 populations.append(h)
             readout += self.arithmetic.conv(h, f"decoder.{head}.{layers - 1}")
-        self.send_record(populations)
+        self.send_report(populations, self.foreground, self.boundary)
 
 
 @implements(proc=DecoderReadout, protocol=LoihiProtocol)
@@ -47,6 +47,12 @@ class PyDecoderReadoutModelFloat(AbstractDecoderReadoutModel):
     precision = "float"
     s_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
     lengths: np.ndarray = LavaPyType(np.ndarray, np.int64)
+    w_f: np.ndarray = LavaPyType(np.ndarray, float)
+    b_f: np.ndarray = LavaPyType(np.ndarray, float)
+    w_d: np.ndarray = LavaPyType(np.ndarray, float)
+    b_d: np.ndarray = LavaPyType(np.ndarray, float)
+    threshold: np.ndarray = LavaPyType(np.ndarray, float)
+    fire: np.ndarray = LavaPyType(np.ndarray, float)
     u_f: np.ndarray = LavaPyType(np.ndarray, float)
     u_d: np.ndarray = LavaPyType(np.ndarray, float)
     foreground: np.ndarray = LavaPyType(np.ndarray, float)
@@ -63,6 +69,12 @@ class PyDecoderReadoutModelFixed(AbstractDecoderReadoutModel):
     precision = "fixed"
     s_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int64, precision=2)
     lengths: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=16)
+    w_f: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=2)  # signs
+    b_f: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+    w_d: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=2)
+    b_d: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+    threshold: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+    fire: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
     u_f: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
     u_d: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
     foreground: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=48)

@@ -9,15 +9,16 @@ from lava.magma.core.process.ports.ports import InPort, OutPort
 from lava.magma.core.process.process import AbstractProcess
 from lava.magma.core.process.variable import Var
 
-from hw_sim.processes.common import packet_size, process_params
+from hw_sim.processes.common import packet_size, process_params, report_size, threshold_vars, weight_name
 
 POPULATIONS = ("k", "v", "attn", "so", "int", "out")
+LINEAR = ("q", "k", "v", "so", "int", "out")  # the 1-bit (or float) linear maps, each a weight and a bias Var
 
 
 class EncoderLayer(AbstractProcess):
     """Six populations of ternary LIF neurons fused into one process (one OS process per layer).
 
-    With x = s_in[t] and LIF(I): u <- gamma u + I, s = [u >= Vth] - [u <= -Vth], u <- u - Vth s:
+    With x = s_in[t] and LIF(I): u <- gamma u + I, s = [u >= Phi] - [u <= -Phi], u <- u - Vth s (Phi = r Vth):
 
     .. math::
 
@@ -29,13 +30,19 @@ class EncoderLayer(AbstractProcess):
 
         s\\_out = LIF(W_{out} s_{int} + b_{out} + s_{so})
 
-    Weights are the layer's (1-bit: beta folded into thresholds, export/fixed_point.py) and reach the
-    model as proc_params, fixed at compile time.
+    Weights are the layer's (1-bit: beta folded into thresholds and biases, export/fixed_point.py), held
+    in Vars that the model reads at every step (``get`` reads them on a running network, ``set`` changes
+    them). B queries run side by side (the leading axis of every port and state Var), each with its own
+    token mask.
 
-    Ports: ``features`` (the injected packet; its first two entries are the real lengths),
-    ``s_in`` (L, D), ``s_out`` (L, D), ``record`` (6, L, max(D, F)).
-    Vars: ``lengths`` (2,), membranes ``u_k``, ``u_v``, ``u_attn``, ``u_so``, ``u_out`` (L, D) and
-    ``u_int`` (L, F), ``counts`` (Tc, 6) spikes per step and population on the real tokens.
+    Ports: ``features`` (B, packet) (each query's first two entries are its real lengths),
+    ``s_in`` (B, L, D), ``s_out`` (B, L, D), ``report`` (flat): this step's counts (B, 6), then the
+    spikes (B, 6, L, max(D, F)) when recording.
+    Vars, state: ``lengths`` (B, 2), membranes ``u_k``, ``u_v``, ``u_attn``, ``u_so``, ``u_out`` (B, L, D)
+    and ``u_int`` (B, L, F), ``counts`` (B, Tc, 6) spikes per step and population on the real tokens.
+    Vars, parameters: ``w_q``, ``w_k``, ``w_v``, ``w_so`` (D, D), ``w_int`` (F, D), ``w_out`` (D, F) (fixed:
+    the signs; float: the weights), their biases ``b_q`` .. ``b_out``, and ``threshold``, ``fire`` (6,) in
+    the order of :data:`POPULATIONS` (fixed: Theta and Phi; float: Vth and r Vth).
     """
 
     def __init__(
@@ -46,19 +53,29 @@ class EncoderLayer(AbstractProcess):
         tc: int,
         max_video: int,
         max_text: int,
+        batch: int = 1,
         record: bool = False,
         **kwargs,
     ) -> None:
-        architecture = parameters[2]
+        arrays, _, architecture = parameters
         hidden, ffn = architecture["hidden_dim"], architecture["ffn_dim"]
         length = max_video + max_text
-        record_shape = (len(POPULATIONS), length, max(hidden, ffn)) if record else None
-        super().__init__(**process_params(parameters, tc, max_video, max_text, record_shape), index=index, **kwargs)
-        self.features = InPort(shape=(packet_size(architecture, max_video, max_text),))
-        self.s_in = InPort(shape=(length, hidden))
-        self.s_out = OutPort(shape=(length, hidden))
-        self.record = OutPort(shape=(len(POPULATIONS), length, max(hidden, ffn)))
-        self.lengths = Var(shape=(2,), init=0)
+        record_shape = (batch, len(POPULATIONS), length, max(hidden, ffn)) if record else None
+        key = f"layer{index}"
+        places = {}
+        for name in LINEAR:
+            weight, bias = weight_name(arrays, f"{key}.{name}"), f"{key}.{name}.bias"
+            setattr(self, f"w_{name}", Var(shape=arrays[weight].shape, init=arrays[weight]))
+            setattr(self, f"b_{name}", Var(shape=arrays[bias].shape, init=arrays[bias]))
+            places[weight], places[bias] = (f"w_{name}", None), (f"b_{name}", None)
+        places.update(threshold_vars(self, parameters, [f"{key}.{name}" for name in POPULATIONS]))
+        params = process_params(parameters, tc, batch, max_video, max_text, record_shape, places)
+        super().__init__(**params, index=index, **kwargs)
+        self.features = InPort(shape=(batch, packet_size(architecture, max_video, max_text)))
+        self.s_in = InPort(shape=(batch, length, hidden))
+        self.s_out = OutPort(shape=(batch, length, hidden))
+        self.report = OutPort(shape=(report_size(batch, len(POPULATIONS), 0, record_shape),))
+        self.lengths = Var(shape=(batch, 2), init=0)
         for name in POPULATIONS:
-            setattr(self, f"u_{name}", Var(shape=(length, ffn if name == "int" else hidden), init=0))
-        self.counts = Var(shape=(tc, len(POPULATIONS)), init=0)
+            setattr(self, f"u_{name}", Var(shape=(batch, length, ffn if name == "int" else hidden), init=0))
+        self.counts = Var(shape=(batch, tc, len(POPULATIONS)), init=0)
