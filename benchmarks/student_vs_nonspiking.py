@@ -99,13 +99,14 @@ def summarise(runs: dict[int, dict[str, Any]], train_tc: int) -> dict[str, Any]:
 
     summary: dict[str, Any] = {REFERENCE: {m: mean([r[REFERENCE][m] for r in runs.values()]) for m in HEADLINES}}
     for student in STUDENTS:
-        by_tc = {tc: {m: mean([r[student][str(tc)][m] for r in runs.values()]) for m in HEADLINES} for tc in TCS}
-        trained = by_tc[train_tc]
+        # keyed by str(Tc), as the JSON file has them
+        by_tc = {str(tc): {m: mean([r[student][str(tc)][m] for r in runs.values()]) for m in HEADLINES} for tc in TCS}
+        trained = by_tc[str(train_tc)]
         summary[student] = {
             "by_tc": by_tc,
             "ratio_to_reference": {m: trained[m] / summary[REFERENCE][m] for m in HEADLINES},
-            "kept_at_half_tc": {m: by_tc[train_tc // 2][m] / trained[m] for m in HEADLINES},
-            "kept_at_tc2": {m: by_tc[2][m] / trained[m] for m in HEADLINES},
+            "kept_at_half_tc": {m: by_tc[str(train_tc // 2)][m] / trained[m] for m in HEADLINES},
+            "kept_at_tc2": {m: by_tc["2"][m] / trained[m] for m in HEADLINES},
         }
     return summary
 
@@ -157,7 +158,7 @@ def markdown(result: dict[str, Any]) -> str:
     ]
     for student in STUDENTS:
         s = summary[student]
-        trained = s["by_tc"][tc]
+        trained = s["by_tc"][str(tc)]
         lines.append(
             f"| {student} (Tc {tc}) | {trained[HEADLINES[0]]:.1f} | {trained[HEADLINES[1]]:.1f} "
             f"| {s['ratio_to_reference'][HEADLINES[0]]:.2f} | {s['ratio_to_reference'][HEADLINES[1]]:.2f} "
@@ -169,7 +170,7 @@ def markdown(result: dict[str, Any]) -> str:
     lines.append("|---|" + "---:|" * len(TCS))
     for student in STUDENTS:
         by_tc = summary[student]["by_tc"]
-        cells = [f"{by_tc[t][HEADLINES[0]]:.1f} / {by_tc[t][HEADLINES[1]]:.1f}" for t in TCS]
+        cells = [f"{by_tc[str(t)][HEADLINES[0]]:.1f} / {by_tc[str(t)][HEADLINES[1]]:.1f}" for t in TCS]
         lines.append(f"| {student} (R1@0.5 / Hit1) | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -185,7 +186,7 @@ def plot(result: dict[str, Any], path: Path) -> Path:
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
     for ax, metric in zip(axes, HEADLINES):
         for student in STUDENTS:
-            ax.plot(TCS, [summary[student]["by_tc"][t][metric] for t in TCS], marker="o", label=student)
+            ax.plot(TCS, [summary[student]["by_tc"][str(t)][metric] for t in TCS], marker="o", label=student)
         ax.axhline(summary[REFERENCE][metric], color="black", linestyle="--", label="UniVTG-style (same shape)")
         ax.axvline(result["train_tc"], color="grey", linewidth=0.8)
         ax.set_xscale("log", base=2)
