@@ -10,7 +10,8 @@ Steps (each one a ``vtg``/``vtg-export`` command, printed before it runs):
 4. ``vtg distill``                 CLRM transfer from it to the 1-bit NF SpikingVTG (a CLRM stage on the
                                    unlabelled pretrain split, then the 200 labelled queries), plus a
                                    label-only student, for seeds 0, 1 and 2
-5. ``vtg predict``                 val predictions and official metrics of SDST, teacher and student
+5. ``vtg predict``                 val predictions and official metrics of SDST, teacher and student;
+   ``vtg equilibrium``             the student's convergence and its train/deploy gap over Tc
 6. ``vtg-export --target lava``    the Lava bundle of the student
 7. ``vtg simulate``                fixed-point Loihi-style simulation with the spike-for-spike check
 8. ``vtg energy report``           energy-accuracy trade-off over Tc, with plots: the teacher is the
@@ -134,6 +135,13 @@ class Demo:
             predictions = self.out / f"{name}_val_preds.jsonl"
             command = [vtg, "predict", "--checkpoint", str(checkpoint), "--data", data, "--split", "val"]
             predicted[name] = self.step(f"predict_{name}", predictions, command + ["--out", str(predictions), "--json"])
+        # how far the student's Tc-8 simulation is from the steady state it was trained on (paper Fig. 3a)
+        equilibrium = self.step(
+            "equilibrium",
+            self.out / "equilibrium" / "equilibrium.json",
+            [vtg, "equilibrium", "--checkpoint", str(student_ckpt), "--data", data, "--tc-max", "16"]
+            + ["--limit", "20" if self.quick else str(LAVA_QUERIES), "--out", str(self.out / "equilibrium"), "--json"],
+        )
         bundle = self.out / "bundle"
         self.step(
             "export",
@@ -205,6 +213,13 @@ class Demo:
                 }
                 for point in energy["points"]
             ],
+            "equilibrium": {
+                "train_tc": equilibrium["train_tc"],
+                "residual_at_train_tc": [
+                    layer["residual"][equilibrium["train_tc"] - 1] for layer in equilibrium["layers"]
+                ],
+                "metrics_at_train_tc": equilibrium["metrics"][str(equilibrium["train_tc"])],
+            },
             "energy_reference": energy["reference"],
             "energy_beside": energy["beside"],
             "energy_files": energy["files"],
@@ -238,6 +253,19 @@ def energy_table(points: list[dict[str, Any]]) -> str:
     return f"<table>{head}{rows}</table>"
 
 
+def equilibrium_line(equilibrium: dict[str, Any]) -> str:
+    """One sentence: the residual per layer and both readings of the headline metrics at the training Tc."""
+    tc, metrics = equilibrium["train_tc"], equilibrium["metrics_at_train_tc"]
+    residuals = ", ".join(f"{r:.2f}" for r in equilibrium["residual_at_train_tc"])
+    readings = "; ".join(
+        f"{name} {metrics['simulated'][name]:.1f} simulated, {metrics['steady_state'][name]:.1f} from the map"
+        for name in ("MR-full-R1@0.5", "HL-min-VeryGood-Hit1")
+    )
+    return (
+        f"At Tc = {tc} (vtg equilibrium): relative residual to the steady-state map per layer {residuals}; {readings}."
+    )
+
+
 def write_report(out: Path, summary: dict[str, Any]) -> None:
     """``report.html``: metrics of the models, the Lava check, and the energy plots."""
     keys = ["MR-full-R1@0.5", "MR-full-R1@0.7", "MR-full-mAP", "HL-min-VeryGood-mAP", "HL-min-VeryGood-Hit1"]
@@ -263,6 +291,9 @@ table{{border-collapse:collapse}}figure{{display:inline-block}}</style></head><b
 <h2>Validation metrics (official QVHighlights definitions)</h2>
 {metrics_table(rows, keys)}
 <figure><img src="student/comparison.png" width="700"></figure>
+<h2>Does the simulation reach the steady state it was trained on?</h2>
+<p>{equilibrium_line(summary["equilibrium"])}</p>
+<figure><img src="equilibrium/equilibrium.png" width="900"></figure>
 <h2>Loihi-style Lava simulation (fixed point)</h2>
 <p>{lava["queries"]} val queries, <b>{lava["spike_mismatches"]} spike mismatches</b> against the PyTorch integer
 reference, {lava["queries_per_s"]:.2f} queries/s.</p>
