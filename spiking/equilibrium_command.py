@@ -52,10 +52,10 @@ def run(args: argparse.Namespace) -> int:
 
     from spiking.equilibrium import adjoint_residuals, read_at_steps, trace_batch
     from spiking.equilibrium_plot import plot_equilibrium
+    from vtg.atomic import atomic_folder, check_output
     from vtg.data.annotations import annotation_to_record
     from vtg.data.collate import collate
     from vtg.data.dataset import VTGDataset
-    from vtg.engine.atomic import atomic_write_text
     from vtg.engine.checkpoint import METADATA_KEY, check_dims, load_model
     from vtg.engine.evaluation import score_predictions
 
@@ -74,9 +74,7 @@ def run(args: argparse.Namespace) -> int:
     if len(dataset) == 0:
         raise UserError(f"{dataset.config.split_path(args.split)}: split '{args.split}' has no query")
     check_dims(args.checkpoint, metadata["dims"], args.data, dataset.dims)
-    out = args.out if args.out is not None else args.checkpoint.parent / "equilibrium"
-    if out.exists() and not out.is_dir():
-        raise UserError(f"option --out: {out} is a file, not a folder")
+    out = check_output(args.out if args.out is not None else args.checkpoint.parent / "equilibrium", "folder")
 
     subset = dataset if args.limit is None else Subset(dataset, range(min(args.limit, len(dataset))))
     loader = DataLoader(subset, batch_size=args.batch_size or train.get("batch_size", 32), collate_fn=collate)
@@ -128,9 +126,9 @@ def run(args: argparse.Namespace) -> int:
         "adjoint": adjoint,
     }
     del norm
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "equilibrium.json", json.dumps(report, indent=1, allow_nan=False) + "\n")
-    plot_equilibrium(report, out / "equilibrium.png")
+    with atomic_folder(out) as folder:  # the JSON and the plot together, or neither
+        (folder / "equilibrium.json").write_text(json.dumps(report, indent=1, allow_nan=False) + "\n")
+        plot_equilibrium(report, folder / "equilibrium.png")
     if args.json:
         print(json.dumps(report))
         return 0
