@@ -49,6 +49,7 @@ def _check_options(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
     from torch.utils.data import DataLoader, Subset
+    from tqdm import tqdm
 
     from spiking.equilibrium import adjoint_residuals, read_at_steps, trace_batch
     from spiking.equilibrium_plot import plot_equilibrium
@@ -85,8 +86,6 @@ def run(args: argparse.Namespace) -> int:
     simulated = {t: [] for t in read_at}
     mapped = {t: [] for t in read_at}
     batches = []
-    from tqdm import tqdm
-
     for batch in tqdm(loader, desc="vtg equilibrium", unit="batch", file=sys.stderr):
         traced, sim, eq = trace_batch(model, batch, args.tc_max, read_at)
         for total, part in zip(sums, traced):
@@ -96,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
             mapped[t] += eq[t]
         if len(batches) < args.adjoint_batches:
             batches.append(batch)
-    residual, change, norm = (s / sums[2].clamp(min=1e-30) for s in sums)
+    residual, change, _ = (s / sums[2].clamp(min=1e-30) for s in sums)
     truth = [annotation_to_record(a) for a in (dataset.annotations[i] for i in range(len(subset)))]
     adjoint = {
         "solver": model.config.solver,
@@ -125,7 +124,6 @@ def run(args: argparse.Namespace) -> int:
         },
         "adjoint": adjoint,
     }
-    del norm
     with atomic_folder(out) as folder:  # the JSON and the plot together, or neither
         (folder / "equilibrium.json").write_text(json.dumps(report, indent=1, allow_nan=False) + "\n")
         plot_equilibrium(report, folder / "equilibrium.png")
