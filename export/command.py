@@ -1,6 +1,7 @@
 """``vtg-export``: write a trained model for a deployment target.
 
     vtg-export --target lava --checkpoint C --out BUNDLE [--tc N] [--check loihi2]
+    vtg-export --target onnx --integer --checkpoint C --out model.onnx [--tc N] [--max-clips N]
 
 Each target lives in its own module (``TARGETS``) defining ``export(model, checkpoint, args) -> Path``.
 """
@@ -36,6 +37,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="after a lava export, check the bundle against Loihi 2's limits (as vtg deploy check; exit 2 if broken)",
     )
     parser.add_argument(
+        "--integer",
+        action="store_true",
+        help="onnx only: the integer model of a 1-bit NF checkpoint (int8 weights, checked exactly against "
+        "the integer reference)",
+    )
+    parser.add_argument(
         "--max-clips", type=int, help="longest video (clips) the bundle accepts (default: the training length, or 256)"
     )
 
@@ -48,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"{args.checkpoint}: checkpoint not found")
     if args.check is not None and args.target != "lava":
         raise UserError(f"option --check: checks a lava bundle; --target is '{args.target}'")
+    if getattr(args, "integer", False) and args.target != "onnx":
+        raise UserError(f"option --integer: exports an integer onnx graph; --target is '{args.target}'")
     check_output(args.out, "folder" if args.target == "lava" else "file")
     if args.max_clips is not None and args.max_clips < 1:
         raise UserError(f"option --max-clips: expected at least 1, got {args.max_clips}")

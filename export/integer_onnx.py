@@ -1,6 +1,4 @@
-"""WORK IN PROGRESS, not wired into vtg-export yet (SFG cosine differs by 1 unit, see the end of this docstring).
-
-``vtg-export --target onnx --integer``: the integer model of 1-bit NF SpikingVTG as one ONNX graph.
+"""``vtg-export --target onnx --integer``: the integer model of 1-bit NF SpikingVTG as one ONNX graph.
 
     vtg-export --target onnx --integer --checkpoint C --out model.onnx [--tc N] [--max-clips N]
     python -m export.integer_onnx --onnx model.onnx --checkpoint C --data DIR [--split val] [--limit N]
@@ -33,10 +31,11 @@ than the traced one and compared with the PyTorch integer reference: every spike
 output must be equal (no tolerance), else the export fails in one line and nothing is written.
 ``python -m export.integer_onnx`` compares a written file with the reference on a dataset's split.
 
-**Status.** On random queries all spikes, the read-out sums match; SFG's cosine differs by one unit
-(2^-16) on a few clips, and with it the gate: an integer division or the isqrt still goes through floating
-point in the exported graph (the floor/trunc division exports were the first suspects). Until it is exact,
-``export`` refuses to write (one line, exit 2) and the option is not wired into export/command.py.
+**Exactness.** Every operation is an integer ONNX op except the isqrt's float estimate, which integer
+comparisons correct (exact). Two traps of the export, avoided: indexing with a 0-d tensor is traced as a
+Python number (frozen at the traced example's value), hence ``index_select``; onnxruntime's int64
+ReduceMax (1.23) gives a wrong maximum for some vectors with values beyond 2^31 (the sentence before its
+shift), hence the bit length by comparisons and sums (this, not a division, put SFG's cosine one unit off).
 """
 
 from __future__ import annotations
@@ -71,7 +70,8 @@ def _floordiv(a: torch.Tensor, b: Any) -> torch.Tensor:
     through floating point, which rounds products beyond 2^53 (SFG's cosine)."""
     q = torch.div(a, b, rounding_mode="trunc")
     r = a - q * b
-    return q - ((r != 0) & ((r < 0) != (torch.as_tensor(b) < 0))).long()
+    negative = b < 0 if isinstance(b, torch.Tensor) else torch.tensor(b < 0)  # as_tensor(b) would be frozen
+    return q - ((r != 0) & ((r < 0) != negative)).long()
 
 
 def _rshift(x: torch.Tensor, n: int) -> torch.Tensor:
@@ -97,10 +97,16 @@ def _shift_to_bits(x: torch.Tensor, bits: int) -> torch.Tensor:
     """The reference's shift_to_bits with the shift computed in the graph: bit_length(max|x|) counts the
     powers 2^k <= max|x|; a shift n <= 0 leaves x unchanged (half 0, divisor 1)."""
     powers = torch.tensor(_POWERS)
-    excess = (x.abs().max() >= powers).long().sum() - bits
-    n = excess.clamp(min=0)
-    half = powers[(n - 1).clamp(min=0)] * (n > 0).long()
-    return _floordiv(x + half, powers[n])
+    # no ReduceMax: onnxruntime's (1.23) int64 ReduceMax returns a wrong maximum for some vectors with
+    # values beyond 2^31 (the sentence's sum; the shift came out one short, the cosine off by a unit);
+    # bit_length(max|x|) = the number of k with some |x_i| >= 2^k, in comparisons and integer sums
+    reached = ((x.abs().reshape(-1, 1) >= powers).long().sum(0) > 0).long()  # (63,)
+    excess = reached.sum() - bits
+    n = excess.clamp(min=0).reshape(1)
+    # index_select, a Gather of the graph: indexing with a 0-d tensor (powers[n]) is traced as a Python
+    # int, which froze the traced example's shift into the graph (the sentence off by a power of two)
+    half = powers.index_select(0, (n - 1).clamp(min=0)) * (n > 0).long()
+    return _floordiv(x + half, powers.index_select(0, n))
 
 
 def populations(architecture: dict[str, Any]) -> list[str]:

@@ -195,6 +195,10 @@ def export(model: Any, checkpoint: dict[str, Any], args: argparse.Namespace) -> 
     out = Path(args.out)
     if out.is_dir():
         raise UserError(f"option --out: {out} is a folder; the onnx target writes one file (e.g. model.onnx)")
+    if getattr(args, "integer", False):  # the integer model of 1-bit NF, export/integer_onnx.py
+        from export import integer_onnx
+
+        return integer_onnx.export(model, checkpoint, args)
     step = StepModule(model)
     proto = to_onnx(step, tc)
     onnx.checker.check_model(proto)

@@ -1,0 +1,75 @@
+"""vtg-export --target onnx --integer: the integer graph of 1-bit NF equals the integer reference exactly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnx
+import pytest
+import torch
+
+from export import integer_onnx
+from export.command import main
+from vtg.cli import main as vtg_main
+from vtg.engine.checkpoint import MODEL_PREFIX, atomic_save, checkpoint_metadata
+from vtg.models import build_model
+
+TC = 3
+DIMS = {"video_dim": 16, "text_dim": 16, "video_levels": 2, "text_levels": 2}  # vtg data synth --preset tiny
+CONFIG = {"hidden_dim": 16, "num_layers": 2, "num_heads": 2, "ffn_dim": 16, "tc": TC, "threshold": 0.5}
+
+
+def checkpoint(path: Path, variant: str) -> Path:
+    torch.manual_seed(0)
+    config = {**CONFIG, "variant": variant}
+    model = build_model("spikingvtg", config, DIMS)
+    state = {MODEL_PREFIX + key: value for key, value in model.state_dict().items()}
+    atomic_save({"state_dict": state, "vtg": checkpoint_metadata("spikingvtg", config, DIMS, {}, {})}, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory) -> tuple[Path, Path, Path]:
+    root = tmp_path_factory.mktemp("integer_onnx")
+    data = root / "data"
+    assert vtg_main(["data", "synth", "--out", str(data), "--preset", "tiny", "--seed", "3"]) == 0
+    ckpt = checkpoint(root / "m.ckpt", "1bit_nf")
+    out = root / "model.onnx"
+    argv = ["--target", "onnx", "--integer", "--checkpoint", str(ckpt), "--out", str(out), "--max-clips", "64"]
+    assert main(argv) == 0
+    return data, ckpt, out
+
+
+def test_weights_are_int8_initialisers(exported):
+    proto = onnx.load(str(exported[2]))
+    types = {init.name: init.data_type for init in proto.graph.initializer}
+    signs = [name for name in types if name.endswith("sign")]
+    assert len(signs) >= 10 and all(types[name] == onnx.TensorProto.INT8 for name in signs)
+    narrow = {onnx.TensorProto.INT8, onnx.TensorProto.INT16, onnx.TensorProto.INT32}
+    assert all(t in narrow for t in types.values())  # biases and tables int32, nothing float or int64
+    meta = {prop.key: prop.value for prop in proto.metadata_props}
+    assert meta["vtg.format"] == "vtg-onnx-integer" and meta["vtg.tc"] == str(TC)
+
+
+def test_onnxruntime_equals_the_integer_reference_on_every_val_query(exported, capsys):
+    data, ckpt, out = exported
+    total = integer_onnx.check_split(out, ckpt, str(data), "val", None)
+    assert total["queries"] == 8 and total["spikes_compared"] > 10_000
+    assert total["spikes"] == 0 and total["outputs"] == 0
+    assert integer_onnx.main(["--onnx", str(out), "--checkpoint", str(ckpt), "--data", str(data), "--limit", "2"]) == 0
+
+
+def test_refuses_a_variant_without_integer_model(tmp_path, capsys):
+    ckpt = checkpoint(tmp_path / "nf.ckpt", "nf")
+    out = tmp_path / "model.onnx"
+    assert main(["--target", "onnx", "--integer", "--checkpoint", str(ckpt), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "variant 'nf' has no integer model" in err[0] and not out.exists()
+
+
+def test_refuses_integer_for_another_target(tmp_path, capsys):
+    ckpt = checkpoint(tmp_path / "m.ckpt", "1bit_nf")
+    out = tmp_path / "bundle"
+    assert main(["--target", "lava", "--integer", "--checkpoint", str(ckpt), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--integer" in err[0] and "'lava'" in err[0] and not out.exists()
