@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vtg.cli import main
 from vtg import atomic
+from vtg.cli import main
 from vtg.engine.checkpoint import AtomicCheckpointIO, atomic_save, load_model, read_checkpoint
 from vtg.errors import UserError
 
