@@ -18,7 +18,8 @@ words).
 
 **Loihi** (``loihi``): Loihi's per-operation energies as published in Davies et al., IEEE Micro 2018,
 Table 2 (14 nm; the table gives the minimum synaptic-operation energy): 23.6 pJ per synaptic operation
-(a spike's accumulation into one synapse, its memory read included), 52 pJ per active neuron update, 1.7 pJ per spike message within a tile::
+(a spike's accumulation into one synapse, its memory read included), 52 pJ per active neuron update,
+1.7 pJ per spike message within a tile::
 
     E_c = 23.6 pJ syn_ops_c + 52 pJ updates_c + 1.7 pJ spikes_c
 
