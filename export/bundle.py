@@ -23,7 +23,6 @@ with a request to re-export it rather than read with a guessed firing point.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
 from pathlib import Path
@@ -35,6 +34,7 @@ from export import fixed_point as fp
 from export.model_map import layer_shapes
 from vtg.atomic import atomic_folder, atomic_write, atomic_write_text
 from vtg.data.npz import NPY_READ_ERRORS
+from vtg.digest import sha256
 from vtg.errors import UserError, where
 from vtg.json_file import read_json_object
 
@@ -42,14 +42,6 @@ FORMAT = "vtg-lava-bundle"
 FORMAT_VERSION = 2  # 2: the firing point (float.fire_ratio, fixed_point.scalars.<population>.fire)
 MANIFEST = "manifest.json"
 PRECISIONS = ("fixed", "float")
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclasses.dataclass

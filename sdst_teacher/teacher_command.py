@@ -15,7 +15,6 @@ An unknown, missing or mis-shaped key is refused in one line naming it (exit sta
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 from pathlib import Path
 
@@ -35,17 +34,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     imp.add_argument("--json", action="store_true", help="print one JSON object (config, dims, key account)")
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def run(args: argparse.Namespace) -> int:
     from sdst_teacher.univtg.official import import_released
     from vtg.atomic import check_output
+    from vtg.digest import sha256
     from vtg.engine.checkpoint import METADATA_KEY, MODEL_PREFIX, atomic_save, checkpoint_metadata
 
     if args.source not in SOURCES:
@@ -56,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     metadata[IMPORT_KEY] = {
         "from": args.source,
         "checkpoint": str(args.checkpoint),
-        "sha256": _sha256(args.checkpoint),
+        "sha256": sha256(args.checkpoint),
         "keys": released["account"],
         "entries_left_out": released["dropped_entries"],
         "options_read": released["options_read"],

@@ -204,7 +204,7 @@ def extra_tensor(m, _):
 
 
 def sha256_of(path: Path) -> str:
-    from export.bundle import sha256
+    from vtg.digest import sha256
 
     return sha256(path)
 

@@ -7,26 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
+from test_export_bundle import write_checkpoint
 
-from export.bundle import sha256
 from export.command import main as export_main
 from export.loihi2 import LIMITS, resources
 from vtg.cli import main
-from vtg.engine.checkpoint import atomic_save, checkpoint_metadata
-from vtg.models import build_model
-
-DIMS = {"video_dim": 12, "text_dim": 10, "video_levels": 1, "text_levels": 1}
-TINY = {"hidden_dim": 16, "num_layers": 1, "num_heads": 2, "ffn_dim": 24, "tc": 3}
-
-
-def write_checkpoint(path: Path, variant: str) -> Path:
-    torch.manual_seed(0)
-    config = {"variant": variant, **TINY}
-    model = build_model("spikingvtg", config, DIMS)
-    state = {"model." + key: value for key, value in model.state_dict().items()}
-    atomic_save({"state_dict": state, "vtg": checkpoint_metadata("spikingvtg", config, DIMS, {}, {})}, path)
-    return path
+from vtg.digest import sha256
 
 
 @pytest.fixture(scope="module")
