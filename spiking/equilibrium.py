@@ -38,9 +38,9 @@ def read_at_steps(tc_max: int, train_tc: int) -> list[int]:
 def trace_batch(model: SpikingVTG, batch: dict[str, Any], tc_max: int, read_at: Sequence[int]):
     """Simulate one batch for ``tc_max`` steps.
 
-    Returns (sums, previous-rate-free squared norms per layer and step) as three (N, tc_max) tensors:
-    ||a_i[t] - F_i(z[t])||^2, ||a_i[t] - a_i[t-1]||^2 and ||a_i[t]||^2 over the batch's real tokens,
-    and for each t in ``read_at`` the predictions read from the simulation and from the map.
+    Returns three (N, tc_max) tensors of squared norms over the batch's real tokens, per layer and step,
+    ||a_i[t] - F_i(z[t])||^2, ||a_i[t] - a_i[t-1]||^2 (0 at t = 1) and ||a_i[t]||^2; and, for each t in
+    ``read_at``, the predictions read from the simulation and from the map.
     """
     ctx = model.prepare(batch)
     tokens = ctx.token_mask[:, :, None].to(ctx.video.dtype)  # (B, L, 1)
