@@ -36,3 +36,19 @@ def test_command_writes_predictions_and_prints_metrics(tmp_path, capsys):
     metrics = json.loads(capsys.readouterr().out)
     assert 0.0 <= metrics["MR-full-R1@0.5"] <= 100.0 and "HL-min-VeryGood-Hit1" in metrics
     assert len((tmp_path / "p.jsonl").read_text().splitlines()) > 0
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--seed", "-1"], "option --seed"),
+        (["--seed", str(2**40)], "option --seed"),
+        (["--max-windows", "0"], "option --max-windows"),
+    ],
+)
+def test_bad_options_are_one_line(tmp_path, capsys, extra, message):
+    write_synthetic(tmp_path / "data", seed=0, preset_name="tiny")
+    capsys.readouterr()
+    assert main(["--data", str(tmp_path / "data"), "--split", "val", *extra]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]

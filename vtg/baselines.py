@@ -29,7 +29,7 @@ import numpy as np
 
 from vtg.data.annotations import Annotation, annotation_to_record, read_annotations
 from vtg.data.dataset_config import load_dataset_config
-from vtg.errors import UserError
+from vtg.errors import UserError, check_seed
 
 
 def window_lengths(annotations: Sequence[Annotation], clip_len: float) -> np.ndarray:
@@ -74,6 +74,7 @@ def random_predictions(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from vtg.atomic import check_output
     from vtg.data.jsonl import write_jsonl
     from vtg.engine.evaluation import score_predictions
 
@@ -86,6 +87,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-windows", type=int, default=10)
     args = parser.parse_args(argv)
     try:
+        check_seed(args.seed, "option --seed")
+        if args.max_windows < 1:
+            raise UserError(f"option --max-windows: expected at least 1, got {args.max_windows}")
+        if args.out is not None:
+            check_output(args.out, "file")
         config = load_dataset_config(args.data)
         annotations = read_annotations(config.split_path(args.split), config.clip_len)
         prior = read_annotations(config.split_path(args.prior), config.clip_len) if args.prior else []
