@@ -28,9 +28,9 @@ def run(quick: bool = False, progress: bool = True) -> dict[str, Any]:
     """Queries per second at each Tc; writes and returns the result."""
     import torch
 
+    from vtg.checkpoint import load_model
     from vtg.data.collate import collate
     from vtg.data.dataset import VTGDataset
-    from vtg.engine.checkpoint import load_model
 
     data = demo_data()
     checkpoint = student_checkpoint(quick)

@@ -174,7 +174,7 @@ def _loader(data: Path, split: str, limit: int | None, batch_size: int):
 
 
 def _load(path: Path, data: Path, data_dims: dict[str, int]):
-    from vtg.engine.checkpoint import METADATA_KEY, check_dims, load_model
+    from vtg.checkpoint import METADATA_KEY, check_dims, load_model
 
     model, checkpoint = load_model(path)
     metadata = checkpoint[METADATA_KEY]

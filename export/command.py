@@ -49,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from vtg.atomic import check_output
-    from vtg.engine.checkpoint import load_model
+    from vtg.checkpoint import load_model
 
     if not args.checkpoint.is_file():
         raise UserError(f"{args.checkpoint}: checkpoint not found")

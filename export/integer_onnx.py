@@ -328,7 +328,7 @@ def export(model: Any, checkpoint: dict[str, Any], args: argparse.Namespace) -> 
     import onnxruntime
 
     from export.lava_target import DEFAULT_MAX_CLIPS
-    from vtg.engine.atomic import atomic_write
+    from vtg.atomic import atomic_write
 
     variant = model.config.variant
     if variant != "1bit_nf":
@@ -381,8 +381,8 @@ def check_split(onnx_path: Path, checkpoint: Path, data: str, split: str, limit:
     import onnx
     import onnxruntime
 
+    from vtg.checkpoint import load_model
     from vtg.data.dataset import VTGDataset
-    from vtg.engine.checkpoint import load_model
 
     proto = onnx.load(str(onnx_path))
     meta = {prop.key: prop.value for prop in proto.metadata_props}

@@ -89,7 +89,7 @@ import torch
 from export.lava_target import DEFAULT_MAX_CLIPS
 from export.model_map import weight_layers
 from spiking.quant import effective_weight
-from vtg.engine.atomic import atomic_write
+from vtg.atomic import atomic_write
 from vtg.errors import UserError
 
 FORMAT = "vtg-nir"

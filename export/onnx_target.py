@@ -50,7 +50,7 @@ import onnx
 import torch
 
 from export.step_module import FEATURE_INPUTS, OUTPUTS, StepModule
-from vtg.engine.atomic import atomic_write
+from vtg.atomic import atomic_write
 from vtg.errors import UserError
 
 OPSET = 17

@@ -100,7 +100,7 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise UserError(f"{path}: attention-pool weights file not found")
     if path.suffix != ".npz":
-        from vtg.engine.checkpoint import load_plain  # plain data only: the file may come from anyone
+        from vtg.checkpoint import load_plain  # plain data only: the file may come from anyone
 
         state = load_plain(path, "attention-pool weights file")
     else:

@@ -37,8 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from sdst_teacher.univtg.official import import_released
     from vtg.atomic import check_output
+    from vtg.checkpoint import METADATA_KEY, MODEL_PREFIX, atomic_save, checkpoint_metadata
     from vtg.digest import sha256
-    from vtg.engine.checkpoint import METADATA_KEY, MODEL_PREFIX, atomic_save, checkpoint_metadata
 
     if args.source not in SOURCES:
         raise UserError(f"option --from: unknown released model {args.source!r} (choose from {', '.join(SOURCES)})")

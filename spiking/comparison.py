@@ -41,10 +41,10 @@ def evaluate(checkpoint: Path, data: Path, split: str, batch_size: int) -> dict[
     import torch
     from torch.utils.data import DataLoader
 
+    from vtg.checkpoint import METADATA_KEY, check_dims, load_model
     from vtg.data.annotations import annotation_to_record
     from vtg.data.collate import collate
     from vtg.data.dataset import VTGDataset
-    from vtg.engine.checkpoint import METADATA_KEY, check_dims, load_model
     from vtg.engine.evaluation import score_predictions
     from vtg.engine.predict_command import predict
 

@@ -44,7 +44,7 @@ from torch import nn
 
 from spiking.clrm import CLRMConfig, CLRMLoss, resolve_layer_map
 from spiking.transfer_data import TransferDataModule
-from vtg.engine.checkpoint import (
+from vtg.checkpoint import (
     METADATA_KEY,
     atomic_save,
     check_dims,

@@ -54,10 +54,10 @@ def run(args: argparse.Namespace) -> int:
     from spiking.equilibrium import adjoint_residuals, read_at_steps, trace_batch
     from spiking.equilibrium_plot import plot_equilibrium
     from vtg.atomic import atomic_folder, check_output
+    from vtg.checkpoint import METADATA_KEY, check_dims, load_model
     from vtg.data.annotations import annotation_to_record
     from vtg.data.collate import collate
     from vtg.data.dataset import VTGDataset
-    from vtg.engine.checkpoint import METADATA_KEY, check_dims, load_model
     from vtg.engine.evaluation import score_predictions
 
     _check_options(args)

@@ -16,8 +16,8 @@ import torch
 import yaml
 
 from spiking.distill import DistillConfig, DistillModule, build_distill_module
+from vtg.checkpoint import METADATA_KEY, atomic_save, checkpoint_metadata, load_model, model_state_dict
 from vtg.cli import main
-from vtg.engine.checkpoint import METADATA_KEY, atomic_save, checkpoint_metadata, load_model, model_state_dict
 from vtg.engine.module import VTGModule
 from vtg.engine.train_config import TrainConfig
 from vtg.models import build_model
@@ -173,7 +173,7 @@ def test_resumed_run_equals_uninterrupted_run(compared, setup, capsys):
 
 def test_student_starts_from_the_label_only_runs_weights(setup):
     """Same seed, same student: the teacher's construction does not shift the student's initialisation."""
-    from vtg.engine.checkpoint import read_checkpoint
+    from vtg.checkpoint import read_checkpoint
     from vtg.engine.trainer import TrainRun, open_data
 
     train = TrainConfig(batch_size=4, seed=3)

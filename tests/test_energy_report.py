@@ -229,7 +229,7 @@ def test_measured_energy_of_spiking_model_grows_linearly_with_tc(tiny_spiking):
 
 
 def save_checkpoint(path, name: str, config: dict, dims: dict) -> None:
-    from vtg.engine.checkpoint import MODEL_PREFIX, atomic_save, checkpoint_metadata
+    from vtg.checkpoint import MODEL_PREFIX, atomic_save, checkpoint_metadata
     from vtg.models import build_model
 
     torch.manual_seed(0)

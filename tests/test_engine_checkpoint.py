@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from vtg import atomic
+from vtg.checkpoint import atomic_save, load_model, read_checkpoint
 from vtg.cli import main
-from vtg.engine.checkpoint import AtomicCheckpointIO, atomic_save, load_model, read_checkpoint
+from vtg.engine.checkpoint import AtomicCheckpointIO
 from vtg.errors import UserError
 
 pytest_plugins = ["test_engine_support"]
@@ -82,3 +83,37 @@ def test_weights_that_do_not_fit_the_model_are_one_line(tiny_run, tmp_path):
     atomic_save(checkpoint, tmp_path / "edited.ckpt")
     with pytest.raises(UserError, match="missing heads.bias; unexpected extra.weight"):
         load_model(tmp_path / "edited.ckpt")
+
+
+# writes a SpikingVTG checkpoint and rebuilds it in a fresh interpreter, then lists what got imported
+WRITE_AND_LOAD = """
+import sys
+import torch
+from vtg.checkpoint import atomic_save, checkpoint_metadata, load_model
+from vtg.models import build_model
+
+dims = {"video_dim": 6, "text_dim": 5, "video_levels": 1, "text_levels": 1}
+config = {"hidden_dim": 8, "num_layers": 1, "num_heads": 2, "ffn_dim": 12, "tc": 2}
+model = build_model("spikingvtg", config, dims)
+state = {"model." + key: value for key, value in model.state_dict().items()}
+atomic_save({"state_dict": state, "vtg": checkpoint_metadata("spikingvtg", config, dims, {}, {})}, sys.argv[1])
+loaded, checkpoint = load_model(sys.argv[1])
+assert all(torch.equal(value, model.state_dict()[key]) for key, value in loaded.state_dict().items())
+print(" ".join(sorted(name for name in sys.modules if name.split(".")[0] in ("lightning", "pytorch_lightning"))))
+print(" ".join(sorted(name for name in sys.modules if name.startswith("vtg.engine"))))
+"""
+
+
+def test_checkpoints_are_written_and_read_without_lightning_or_the_engine(tmp_path):
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-c", WRITE_AND_LOAD, str(tmp_path / "student.ckpt")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    lightning, engine = result.stdout.split("\n")[:2]
+    assert lightning == "" and engine == ""

@@ -10,8 +10,8 @@ import sys
 import pytest
 import torch
 
+from vtg.checkpoint import METADATA_KEY
 from vtg.cli import main
-from vtg.engine.checkpoint import METADATA_KEY
 from vtg.engine.trainer import distributed_layout
 
 pytest_plugins = ["test_engine_support"]

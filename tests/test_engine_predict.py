@@ -10,9 +10,9 @@ import pytest
 import torch
 import yaml
 
+from vtg.checkpoint import METADATA_KEY
 from vtg.cli import main
 from vtg.data.predictions import read_predictions
-from vtg.engine.checkpoint import METADATA_KEY
 from vtg.engine.predict_command import set_timesteps
 from vtg.errors import UserError
 

@@ -10,8 +10,8 @@ import torch
 import yaml
 from test_engine_support import train_args
 
+from vtg.checkpoint import METADATA_KEY, model_state_dict
 from vtg.cli import main
-from vtg.engine.checkpoint import METADATA_KEY, model_state_dict
 
 pytest_plugins = ["test_engine_support"]
 

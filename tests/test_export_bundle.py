@@ -12,8 +12,8 @@ import torch
 from export.bundle import read_bundle
 from export.command import TARGETS
 from export.command import main as export_main
+from vtg.checkpoint import atomic_save, checkpoint_metadata
 from vtg.cli import main as vtg_main
-from vtg.engine.checkpoint import atomic_save, checkpoint_metadata
 from vtg.errors import UserError
 from vtg.models import build_model
 

@@ -21,7 +21,7 @@ from export.command import main
 from export.model_map import neuron_populations, weight_layers
 from export.nir_target import DT, build_graph
 from spiking.quant import effective_weight
-from vtg.engine.checkpoint import load_model
+from vtg.checkpoint import load_model
 
 IMPORT_DEADLINE_S = 120  # both importers over every subgraph take about a second; a hang must fail, not stall CI
 

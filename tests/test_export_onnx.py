@@ -14,7 +14,7 @@ from test_export_onnx_support import as_batch, features, spiking_checkpoint, wri
 from export import onnx_target
 from export.command import main
 from export.step_module import FEATURE_INPUTS, OUTPUTS, StepModule
-from vtg.engine.checkpoint import load_model
+from vtg.checkpoint import load_model
 
 
 def export_onnx(checkpoint, out, *extra):

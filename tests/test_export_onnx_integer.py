@@ -10,8 +10,8 @@ import torch
 
 from export import integer_onnx
 from export.command import main
+from vtg.checkpoint import MODEL_PREFIX, atomic_save, checkpoint_metadata
 from vtg.cli import main as vtg_main
-from vtg.engine.checkpoint import MODEL_PREFIX, atomic_save, checkpoint_metadata
 from vtg.models import build_model
 
 TC = 3

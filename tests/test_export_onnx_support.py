@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from vtg.engine.checkpoint import MODEL_PREFIX, atomic_save, checkpoint_metadata
+from vtg.checkpoint import MODEL_PREFIX, atomic_save, checkpoint_metadata
 from vtg.models import build_model
 
 DIMS = {"video_dim": 12, "text_dim": 10, "video_levels": 1, "text_levels": 1}

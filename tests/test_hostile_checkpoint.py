@@ -20,15 +20,9 @@ import torch
 from test_engine_support import train_args
 
 from export.command import main as export_main
+from vtg.checkpoint import METADATA_KEY, atomic_save, checkpoint_metadata, plain_data, read_checkpoint
 from vtg.cli import main
-from vtg.engine.checkpoint import (
-    METADATA_KEY,
-    AtomicCheckpointIO,
-    atomic_save,
-    checkpoint_metadata,
-    plain_data,
-    read_checkpoint,
-)
+from vtg.engine.checkpoint import AtomicCheckpointIO
 from vtg.errors import UserError
 from vtg.models import build_model
 

@@ -16,8 +16,8 @@ import pytest
 import torch
 
 from sdst_teacher.univtg.model import official_boundaries
+from vtg.checkpoint import load_model
 from vtg.cli import main
-from vtg.engine.checkpoint import load_model
 
 FIXTURE = Path(__file__).parent / "fixtures" / "univtg_official" / "official_outputs.pt"
 

@@ -7,7 +7,8 @@
 - ``datamodule``: :class:`~vtg.engine.datamodule.VTGDataModule` over :class:`vtg.data.dataset.VTGDataset`;
 - ``evaluation``: gathering predictions across processes and scoring them with :mod:`vtg.metrics`;
 - ``epoch_seed`` and ``history``: callbacks that make resumed runs repeat and record metrics per epoch;
-- ``checkpoint``: atomic checkpoint files, their metadata, and :func:`~vtg.engine.checkpoint.load_model`;
+- ``checkpoint``: Lightning's plugin for the checkpoint files of :mod:`vtg.checkpoint` (format, writer, reader,
+  :func:`~vtg.checkpoint.load_model`), which lives outside the engine and imports no Lightning;
 - ``trainer``: putting it together into one ``fit``; ``parameters``: parameter counts by module;
 - ``train_command``, ``predict_command``, ``info_command``: ``vtg train``, ``vtg predict``, ``vtg info``.
 

@@ -17,11 +17,11 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
+from vtg.checkpoint import format_dims
 from vtg.data.annotations import annotation_to_record
 from vtg.data.collate import collate
 from vtg.data.dataset import VTGDataset
 from vtg.engine.batch import move_batch
-from vtg.engine.checkpoint import format_dims
 from vtg.errors import UserError
 
 

@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def parse_dims(text: str | None) -> dict[str, int]:
     """``video_dim=2816,text_dim=512`` as a dims dict (levels default to 1); mistakes name ``--dims``."""
-    from vtg.engine.checkpoint import DIM_NAMES
+    from vtg.checkpoint import DIM_NAMES
 
     if not text:
         raise UserError("option --dims: required without --checkpoint (e.g. video_dim=2816,text_dim=512)")
@@ -59,7 +59,7 @@ def parse_dims(text: str | None) -> dict[str, int]:
 
 def describe(args: argparse.Namespace) -> dict[str, Any]:
     """The facts to print, from the checkpoint or from the config."""
-    from vtg.engine.checkpoint import METADATA_KEY, load_model
+    from vtg.checkpoint import METADATA_KEY, load_model
     from vtg.engine.model_config import model_section
     from vtg.engine.parameters import parameter_counts
     from vtg.models import build_model
@@ -90,7 +90,7 @@ def describe(args: argparse.Namespace) -> dict[str, Any]:
 
 def print_text(info: dict[str, Any]) -> None:
     """A person's view of :func:`describe`."""
-    from vtg.engine.checkpoint import format_dims
+    from vtg.checkpoint import format_dims
     from vtg.engine.parameters import human_count
 
     if "checkpoint" in info:

@@ -16,7 +16,7 @@ from typing import Any
 import lightning as L
 import torch
 
-from vtg.engine.checkpoint import METADATA_KEY, checkpoint_metadata
+from vtg.checkpoint import METADATA_KEY, checkpoint_metadata
 from vtg.engine.evaluation import gather_predictions, score_predictions
 from vtg.engine.schedule import staged_lr_factor
 from vtg.engine.train_config import TrainConfig

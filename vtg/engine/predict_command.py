@@ -69,10 +69,10 @@ def run(args: argparse.Namespace) -> int:
     from torch.utils.data import DataLoader
 
     from vtg.atomic import check_output
+    from vtg.checkpoint import METADATA_KEY, check_dims, load_model
     from vtg.data.annotations import annotation_to_record
     from vtg.data.collate import collate
     from vtg.data.dataset import VTGDataset
-    from vtg.engine.checkpoint import METADATA_KEY, check_dims, load_model
     from vtg.engine.evaluation import score_predictions
     from vtg.postprocess.predictions import write_predictions
 

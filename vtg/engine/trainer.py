@@ -25,7 +25,8 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.strategies import DDPStrategy
 
 from vtg.atomic import atomic_write_text, remove_stale_temporaries
-from vtg.engine.checkpoint import METADATA_KEY, AtomicCheckpointIO, check_dims, read_checkpoint
+from vtg.checkpoint import METADATA_KEY, check_dims, read_checkpoint
+from vtg.engine.checkpoint import AtomicCheckpointIO
 from vtg.engine.datamodule import VTGDataModule
 from vtg.engine.epoch_seed import EpochSeed
 from vtg.engine.history import MetricsHistory
