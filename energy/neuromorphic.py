@@ -14,21 +14,25 @@ syn_ops_c = sum_t |s| x fan-out (one synaptic weight of b_w bits read per accumu
 32 for NF), updates_c = neurons_c x Tc (each neuron reads and writes its b_s-bit membrane every step:
 24 bits in the integer model, 32 in float); every FP-MAC reads one 32-bit operand. A write is priced as
 a read (Horowitz gives reads only), and a read of b bits costs b/64 of a 64-bit read (bits packed in
-words).
+words). The three SRAM figures were checked against two public transcriptions of Horowitz's table, not
+against the talk itself (energy/README.md names them).
 
-**Loihi** (``loihi``): Loihi's per-operation energies as published in Davies et al., IEEE Micro 2018,
-Table 2 (14 nm; the table gives the minimum synaptic-operation energy): 23.6 pJ per synaptic operation
-(a spike's accumulation into one synapse, its memory read included), 52 pJ per active neuron update,
-1.7 pJ per spike message within a tile::
+**Loihi** (``loihi``): Loihi's per-operation energies from Davies et al., IEEE Micro 2018, Table 2
+(14 nm; circuit-simulation figures, not chip measurements): 23.6 pJ per synaptic spike operation (the
+table's minimum: a spike's accumulation into one synapse, its memory read included), 81 pJ per active
+neuron update (52 pJ inactive), 1.7 pJ per spike message within a tile::
 
-    E_c = 23.6 pJ syn_ops_c + 52 pJ updates_c + 1.7 pJ spikes_c
+    E_c = 23.6 pJ syn_ops_c + 81 pJ updates_c + 1.7 pJ spikes_c
 
-Every neuron counts as active every step (its membrane leaks). Messages: one per spike leaving a
-population (tile hops, 3-4 pJ each on Loihi, are not counted: they need a placement). The floating-point
-work (input projections, SFG) does not run on neuro-cores (``export/loihi2.py``); it is priced at 45 nm
-with SRAM, as no per-operation energy of Loihi's embedded x86 cores is published. Loihi 2's own
-per-operation energies are not public either (Intel's brief and Orchard et al., SiPS 2021, report
-speed-ups and whole-workload figures): these are Loihi 1's.
+Every neuron counts as active every step (its membrane leaks), so the inactive figure is not used.
+Messages: one per spike leaving a population (tile hops, 3.0 pJ east-west and 4.0 pJ north-south on
+Loihi, are not counted: they need a placement). These figures were checked against two independent
+public transcriptions of that table, not against the paper itself (energy/README.md names them).
+
+The floating-point work (input projections, SFG) does not run on neuro-cores (``export/loihi2.py``); it
+is priced at 45 nm with SRAM, as no per-operation energy of Loihi's embedded x86 cores is published.
+Loihi 2's own per-operation energies are not public either (Intel's brief and Orchard et al., SiPS 2021,
+report speed-ups and whole-workload figures): these are Loihi 1's.
 
 Components that are not populations of their own are not updated twice: ``layer{i}.input`` for i > 0
 and ``decoder.input`` are ``layer{i-1}.out``'s spikes seen by their consumer (docs/ARCHITECTURE.md), so
@@ -45,15 +49,17 @@ from energy.float_work import FloatShape, float_macs
 from energy.ops import HOROWITZ, OpTable
 
 WORD_BITS = 64  # Horowitz prices SRAM reads per 64-bit word
-SRAM_BANK = "sram_32kb_read_64b"  # a bank between an 8 KB scratchpad and Loihi 2's 192 KB per core
+# a bank between an 8 KB scratchpad and Loihi 2's memory per core (192 KB by Intel's brief, not verified here)
+SRAM_BANK = "sram_32kb_read_64b"
 FLOAT_BITS = 32
 INTEGER_STATE_BITS = 24  # export/fixed_point.py STATE_BITS: the membrane of the integer model
 
 LOIHI = OpTable(
     name="loihi",
     source="Davies et al., 'Loihi: a neuromorphic manycore processor with on-chip learning', IEEE Micro 2018, "
-    "Table 2 (Loihi, 14 nm): synaptic op (min) 23.6 pJ, neuron update (active) 52 pJ, spike within a tile 1.7 pJ",
-    ops_pj={"synaptic_op": 23.6, "neuron_update": 52.0, "spike_message": 1.7},
+    "Table 2 (Loihi, 14 nm, circuit simulation): synaptic spike op (min) 23.6 pJ, neuron update (active) 81 pJ, "
+    "spike within a tile 1.7 pJ",
+    ops_pj={"synaptic_op": 23.6, "neuron_update": 81.0, "spike_message": 1.7},
 )
 ESTIMATES = ("arithmetic", "sram", "loihi")
 
