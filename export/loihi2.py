@@ -1,8 +1,9 @@
 """Will the exported model fit on Loihi 2? Resources and number formats of a Lava bundle, per population.
 
 ``vtg deploy check --bundle B`` and ``vtg-export --target lava ... --check loihi2`` map the integer model
-of ``export/fixed_point.py`` onto Loihi 2's published limits (:data:`LIMITS`, each with its source; the
-sources and the assumptions where a number is not public are in ``export/LAVA.md``) and report:
+of ``export/fixed_point.py`` onto Loihi 2's published limits (:data:`LIMITS`, each with its source and
+whether it was verified: the memory and neuron count per core are Intel's brief as cited, not verified;
+the sources and the assumptions where a number is not public are in ``export/LAVA.md``) and report:
 
 * **populations** (a neuron or an accumulator per token and channel), each with its neurons, its fan-in
   (synapses per neuron, over every incoming connection), its state and message bits, the memory it
@@ -58,18 +59,33 @@ class Limit:
 
 
 INTEL_BRIEF = "Intel Labs, 'Taking Neuromorphic Computing to the Next Level with Loihi 2', technology brief, 2021"
+# What each number was checked against (export/LAVA.md quotes the pages): the brief's own table could not be
+# consulted, so the chip-level counts were checked against WikiChip's and open-neuromorphic.org's Loihi 2 pages
+# and the formats against Lava's bit-accurate models; the two per-core figures are the brief's as cited, unverified.
+CHECKED_PAGES = "matches WikiChip's and open-neuromorphic.org's Loihi 2 pages"
 LAVA_SOURCE = "Lava 0.10 (lava-nc), fixed_pt models of Dense and LIF (the Loihi bit-accurate models)"
 LIMITS: dict[str, Limit] = {
-    "neuro_cores_per_chip": Limit(128, "cores", INTEL_BRIEF),
-    "embedded_cores_per_chip": Limit(6, "x86 cores", INTEL_BRIEF),
-    "neurons_per_core": Limit(8192, "neurons", INTEL_BRIEF),
-    "neurons_per_chip": Limit(128 * 8192, "neurons", INTEL_BRIEF + " ('1M': 128 cores x 8192)"),
-    "synapses_per_chip": Limit(120_000_000, "synapses", INTEL_BRIEF),
-    "memory_per_core": Limit(192 * 1024, "bytes", INTEL_BRIEF + " (flexibly partitioned; its split is not public)"),
+    "neuro_cores_per_chip": Limit(128, "cores", f"{INTEL_BRIEF}; {CHECKED_PAGES}"),
+    "embedded_cores_per_chip": Limit(6, "x86 cores", f"{INTEL_BRIEF}; {CHECKED_PAGES} (6 Lakemont cores)"),
+    "neurons_per_core": Limit(
+        8192, "neurons", f"{INTEL_BRIEF} as cited; not verified directly: WikiChip's 1,048,576 per chip / 128 cores"
+    ),
+    "neurons_per_chip": Limit(128 * 8192, "neurons", f"{INTEL_BRIEF} ('1M'); WikiChip's Loihi 2 page: 1,048,576"),
+    "synapses_per_chip": Limit(120_000_000, "synapses", f"{INTEL_BRIEF}; {CHECKED_PAGES}"),
+    "memory_per_core": Limit(
+        192 * 1024,
+        "bytes",
+        f"{INTEL_BRIEF} as cited ('192 KB', flexibly partitioned; its split is not public); not verified: the "
+        "brief's table could not be consulted, and a news page gives 128 KB per core",
+    ),
     "weight_bits": Limit(8, "bits", LAVA_SOURCE + ": 8-bit weights with a shared exponent weight_exp"),
     "state_bits": Limit(24, "bits", LAVA_SOURCE + ": 24-bit u and v"),
     "message_bits": Limit(
-        24, "bits", "assumed: a graded spike's integer payload as wide as the state (brief: graded spikes)", False
+        24,
+        "bits",
+        "assumed: a graded spike's integer payload as wide as the state (brief: graded spikes; Lava's "
+        "bit-accurate LIF sends a 24-bit s_out)",
+        False,
     ),
 }
 
