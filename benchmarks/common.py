@@ -11,12 +11,12 @@ import json
 import math
 import os
 import platform
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from vtg.scripts import run_json, tool  # noqa: F401 - the benchmarks' run helpers, shared with the demo
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -71,28 +71,6 @@ def write_result(name: str, result: dict[str, Any], results: Path = RESULTS) -> 
     tmp.write_text(json.dumps(json_safe(result), indent=1, allow_nan=False) + "\n")
     os.replace(tmp, path)
     return path
-
-
-def tool(name: str) -> str:
-    """The console script ``name`` (``vtg``, ``vtg-export``) of the running environment."""
-    return str(Path(sys.executable).with_name(name))
-
-
-def run_json(command: list[str], log: Path | None = None) -> dict[str, Any]:
-    """Run a command that prints one JSON object last on stdout (``--json``); return that object.
-
-    stderr (progress bars) goes to ``log`` when given, else through; a failure raises with its tail.
-    """
-    stderr = open(log, "w") if log is not None else None  # noqa: SIM115 - closed below
-    try:
-        done = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True)
-    finally:
-        if stderr is not None:
-            stderr.close()
-    if done.returncode != 0:
-        tail = log.read_text()[-2000:] if log is not None else ""
-        raise RuntimeError(f"{' '.join(command)} failed with exit status {done.returncode}\n{tail}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def quick_main(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
+import importlib.resources
 import re
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,24 @@ from vtg.json_file import read_text
 SECTIONS = ("model", "train", "distill")
 # integers beyond 64 bits fit no field of any config (torch and numpy hold int64 at most)
 MAX_INTEGER = 2**63 - 1
+
+
+def preset(name: str) -> Path:
+    """The preset config ``name`` (``sdst_demo.yaml``) shipped with the toolkit.
+
+    One folder, ``configs/`` of the clone, which an installed toolkit carries as the package ``vtg.configs``
+    (setup.py maps it there), so the demo finds its configs wherever it runs.
+    """
+    try:
+        folder = Path(str(importlib.resources.files("vtg.configs")))
+    except ModuleNotFoundError:
+        # vtg imported from a clone that is not installed (PYTHONPATH), or installed editable before configs/
+        # became vtg.configs: the same folder, beside vtg/
+        folder = Path(__file__).resolve().parents[1] / "configs"
+    path = folder / name
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no preset config {name!r} in the toolkit")
+    return path
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:

@@ -27,13 +27,14 @@ import argparse
 import html
 import json
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
+from vtg.config import preset
+from vtg.scripts import CommandFailed, run_json, tool
+
 TC_SWEEP = "1,2,4,8,16"
 # The distillation setting of the paper (Sec. 4.5.1): a teacher pre-trained on far more data than the task's
 # labels. The demo's task has 200 labelled train queries (the demo preset has 800) and the teacher 3200
@@ -46,11 +47,6 @@ EPOCH_VALIDATION = ["--limit-val-batches", "13"]  # 13 batches of 16: the first 
 STUDENT_EPOCH_VALIDATION = ["--limit-val-batches", "4"]
 SEEDS = ["0", "1", "2"]  # one distilled and one label-only student each: a single seed's margin says little
 LAVA_QUERIES = 200  # simulated in Lava and priced over Tc (--quick: 20)
-
-
-def tool(name: str) -> str:
-    """The console script ``name`` of this environment (``vtg`` or ``vtg-export``)."""
-    return str(Path(sys.executable).with_name(name))
 
 
 class Demo:
@@ -70,11 +66,11 @@ class Demo:
             return json.loads(answer_file.read_text())
         print(f"[demo] {name}: {' '.join(Path(c).name if i == 0 else c for i, c in enumerate(command))}", flush=True)
         start = time.perf_counter()
-        result = subprocess.run(command, cwd=REPO, stdout=subprocess.PIPE, text=True)
+        try:
+            answer = run_json(command)
+        except CommandFailed as failure:
+            sys.exit(f"[demo] {name} failed with exit status {failure.returncode}")
         self.timings[name] = round(time.perf_counter() - start, 1)
-        if result.returncode != 0:
-            sys.exit(f"[demo] {name} failed with exit status {result.returncode}")
-        answer = json.loads(result.stdout.strip().splitlines()[-1])
         answer_file.parent.mkdir(parents=True, exist_ok=True)
         answer_file.write_text(json.dumps(answer, indent=2))
         print(f"[demo] {name}: done in {self.timings[name]} s", flush=True)
@@ -93,10 +89,10 @@ class Demo:
         sdst_dir, teacher_dir, student_dir = self.out / "sdst", self.out / "teacher", self.out / "student"
         for name, folder, config, options in (
             # 32 epochs of 13 steps: the 400 steps of configs/sdst_demo.yaml's 8 epochs on 800 queries
-            ("sdst", sdst_dir, "configs/sdst_demo.yaml", ["--epochs", "32"]),
+            ("sdst", sdst_dir, str(preset("sdst_demo.yaml")), ["--epochs", "32"]),
             # pre-trained on the 3200 queries of the pretrain split, as the paper's UniVTG teacher is
             # pre-trained on far more than the downstream labels; 4 epochs (800 steps)
-            ("teacher", teacher_dir, "configs/univtg_demo.yaml", ["--train-split", "pretrain", "--epochs", "4"]),
+            ("teacher", teacher_dir, str(preset("univtg_demo.yaml")), ["--train-split", "pretrain", "--epochs", "4"]),
         ):
             command = [vtg, "train", "--config", config, "--data", data, "--out", str(folder), "--json", *options]
             command += EPOCH_VALIDATION
@@ -110,7 +106,7 @@ class Demo:
                 "--teacher",
                 str(teacher_dir / "best.ckpt"),
                 "--config",
-                "configs/distill_demo.yaml",
+                str(preset("distill_demo.yaml")),
                 "--data",
                 data,
                 "--out",

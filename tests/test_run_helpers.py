@@ -1,0 +1,71 @@
+"""The run helpers the demo and the benchmarks share (vtg.scripts), the demo's steps, and its preset configs."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from vtg.config import load_yaml, preset
+from vtg.demo import Demo
+from vtg.scripts import CommandFailed, run_json, tool
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def python(code: str) -> list[str]:
+    return [sys.executable, "-c", code]
+
+
+def test_run_json_returns_the_last_line_of_stdout(tmp_path):
+    answer = run_json(python("print('progress'); print('{\"a\": [1, 2]}')"), cwd=tmp_path)
+    assert answer == {"a": [1, 2]}
+
+
+def test_run_json_runs_in_the_given_folder(tmp_path):
+    assert run_json(python("import json, os; print(json.dumps(os.getcwd()))"), cwd=tmp_path) == str(tmp_path)
+
+
+def test_a_failure_raises_with_its_status_and_the_log_tail(tmp_path):
+    log = tmp_path / "step.log"
+    with pytest.raises(CommandFailed, match="failed with exit status 3") as failure:
+        run_json(python("import sys; print('x' * 3000 + 'the end', file=sys.stderr); sys.exit(3)"), log=log)
+    assert failure.value.returncode == 3
+    assert str(failure.value).endswith("the end\n") and "x" * 2000 not in str(failure.value)
+    assert log.read_text().startswith("xxx")
+
+
+def test_tools_are_this_environments_console_scripts():
+    assert Path(tool("vtg")).parent == Path(sys.executable).parent
+    assert Path(tool("vtg")).is_file() and Path(tool("vtg-export")).is_file()
+
+
+def test_every_preset_is_found_and_is_the_clones_file():
+    names = sorted(path.name for path in (ROOT / "configs").glob("*.yaml"))
+    assert "distill_demo.yaml" in names and "sdst_demo.yaml" in names and "univtg_demo.yaml" in names
+    for name in names:
+        assert preset(name).samefile(ROOT / "configs" / name)
+        assert isinstance(load_yaml(preset(name)), dict)
+
+
+def test_an_unknown_preset_names_itself():
+    with pytest.raises(FileNotFoundError, match="no preset config 'nope.yaml'"):
+        preset("nope.yaml")
+
+
+def test_a_demo_step_keeps_its_answer_and_is_reused(tmp_path, capsys):
+    output = tmp_path / "made"
+    command = python(f"import pathlib; pathlib.Path({str(output)!r}).touch(); print('{{\"n\": 1}}')")
+    assert Demo(tmp_path, quick=True).step("first", output, command) == {"n": 1}
+    assert json.loads((tmp_path / "steps" / "first.json").read_text()) == {"n": 1}
+    # a second run finds the output and the answer: nothing runs
+    assert Demo(tmp_path, quick=True).step("first", output, python("raise SystemExit(1)")) == {"n": 1}
+    assert "reusing" in capsys.readouterr().out
+
+
+def test_a_failed_demo_step_ends_in_one_line(tmp_path):
+    with pytest.raises(SystemExit, match=r"^\[demo\] broken failed with exit status 4$"):
+        Demo(tmp_path, quick=True).step("broken", tmp_path / "never", python("raise SystemExit(4)"))
+    assert not (tmp_path / "steps" / "broken.json").exists()

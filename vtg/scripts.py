@@ -1,0 +1,50 @@
+"""The toolkit's console scripts run as subprocesses: where they are, and the ``--json`` answer they print.
+
+The demo (:mod:`vtg.demo`) and the benchmarks (``benchmarks/common.py``) run each step as the command a
+user would type (``vtg train ...``, ``vtg-export ...``) with ``--json``, which prints exactly one JSON
+object as the last line of stdout (docs/ARCHITECTURE.md); this module starts them and reads that object.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+
+class CommandFailed(RuntimeError):
+    """A command ended with a non-zero exit status; ``returncode`` is that status."""
+
+    def __init__(self, command: list[str], returncode: int, tail: str):
+        super().__init__(f"{' '.join(command)} failed with exit status {returncode}\n{tail}")
+        self.returncode = returncode
+
+
+def tool(name: str) -> str:
+    """The console script ``name`` (``vtg``, ``vtg-export``) of the running environment.
+
+    Beside ``sys.executable`` rather than looked up on PATH: the commands must run with the same
+    interpreter and installed packages as the caller, whatever environment happens to be active.
+    """
+    return str(Path(sys.executable).with_name(name))
+
+
+def run_json(command: list[str], log: Path | None = None, cwd: Path | None = None) -> dict[str, Any]:
+    """Run ``command`` (in ``cwd``, default the caller's working directory) and return the JSON object it
+    prints last on stdout.
+
+    stderr (progress bars) goes to ``log`` when given, else through to the caller's stderr. A non-zero exit
+    status raises :class:`CommandFailed` with the log's last 2000 characters.
+    """
+    stderr = open(log, "w") if log is not None else None  # noqa: SIM115 - closed below
+    try:
+        done = subprocess.run(command, cwd=cwd, stdout=subprocess.PIPE, stderr=stderr, text=True)
+    finally:
+        if stderr is not None:
+            stderr.close()
+    if done.returncode != 0:
+        tail = log.read_text()[-2000:] if log is not None else ""
+        raise CommandFailed(command, done.returncode, tail)
+    return json.loads(done.stdout.strip().splitlines()[-1])
