@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 from export.bundle import read_bundle  # noqa: E402
 from hw_sim.simulation import BATCH, load_queries, reference_runner, simulate_split  # noqa: E402
 from vtg.data.annotations import annotation_to_record  # noqa: E402
-from vtg.engine.evaluation import score_predictions  # noqa: E402
+from vtg.evaluation import score_predictions  # noqa: E402
 
 
 def main() -> int:

@@ -13,7 +13,9 @@
 counts of an activity JSON (:mod:`energy.activity`) or of a ``vtg simulate`` folder (:mod:`energy.lava_run`);
 ``report`` runs a SpikingVTG checkpoint at each Tc, scores it, measures its energy and writes
 ``report.json``, ``report.md`` and three PNG plots, with the teacher (or, without one, a non-spiking
-encoder of the same depth and width) as the reference.
+encoder of the same depth and width) as the reference. Each checkpoint is run on the split as
+:func:`vtg.evaluation.open_checkpoint` opens it for that checkpoint (its ``max_video_len`` and
+``max_query_len``) and scored by it, so the metrics at a Tc are ``vtg predict --tc``'s.
 """
 
 from __future__ import annotations
@@ -155,33 +157,6 @@ def run_measure(args: argparse.Namespace) -> int:
     return _print(summary, args.json, lines)
 
 
-def _loader(data: Path, split: str, limit: int | None, batch_size: int):
-    """The split's batches (first ``limit`` queries) and its ground truth records for scoring."""
-    from torch.utils.data import DataLoader, Subset
-
-    from vtg.data.annotations import annotation_to_record
-    from vtg.data.collate import collate
-    from vtg.data.dataset import VTGDataset
-
-    for name, value in (("--limit", limit), ("--batch-size", batch_size)):
-        if value is not None and value < 1:
-            raise UserError(f"option '{name}': must be at least 1, got {value}")
-    dataset = VTGDataset(data, split)
-    indices = range(min(limit or len(dataset), len(dataset)))
-    loader = DataLoader(Subset(dataset, indices), batch_size=batch_size, shuffle=False, collate_fn=collate)
-    truth = [annotation_to_record(dataset.annotations[i]) for i in indices]
-    return loader, truth, dataset.dims, len(indices)
-
-
-def _load(path: Path, data: Path, data_dims: dict[str, int]):
-    from vtg.checkpoint import METADATA_KEY, check_dims, load_model
-
-    model, checkpoint = load_model(path)
-    metadata = checkpoint[METADATA_KEY]
-    check_dims(path, metadata["dims"], data, data_dims)
-    return model, metadata
-
-
 def run_report(args: argparse.Namespace) -> int:
     from energy.float_work import shape_of_spiking_model
     from energy.measured import snn_op_of
@@ -190,15 +165,19 @@ def run_report(args: argparse.Namespace) -> int:
     from energy.sweep import ann_reference_mj, parse_tcs, sweep
     from energy.teacher import run_teacher
     from vtg.atomic import check_output
-    from vtg.engine.evaluation import score_predictions
+    from vtg.evaluation import open_checkpoint
 
     check_output(args.out, "folder")
     table = load_table(args.table)
     tcs = parse_tcs(args.tc)
-    loader, truth, dims, queries = _loader(args.data, args.split, args.limit, args.batch_size)
-    model, metadata = _load(args.checkpoint, args.data, dims)
-    if metadata["model_name"] != "spikingvtg":
-        raise UserError(f"{args.checkpoint}: a {metadata['model_name']} checkpoint; --checkpoint takes SpikingVTG")
+    for name, value in (("--limit", args.limit), ("--batch-size", args.batch_size)):
+        if value is not None and value < 1:
+            raise UserError(f"option '{name}': must be at least 1, got {value}")
+    # every checkpoint on the split as vtg predict opens it for that checkpoint (its max_video_len, ...)
+    opened = open_checkpoint(args.checkpoint, args.data, args.split, limit=args.limit)
+    if opened.model_name != "spikingvtg":
+        raise UserError(f"{args.checkpoint}: a {opened.model_name} checkpoint; --checkpoint takes SpikingVTG")
+    model, dims, loader = opened.model, opened.dataset.dims, opened.loader(args.batch_size)
     config = model.config
     shape, snn_op = shape_of_spiking_model(dataclasses.asdict(config), dims), snn_op_of(config.variant)
     ann_encoder = ann_reference_mj(loader, shape.hidden, shape.layers, table)
@@ -208,15 +187,15 @@ def run_report(args: argparse.Namespace) -> int:
     non_spiking += [("beside", path) for path in args.beside]
     loaded = []
     for kind, path in non_spiking:
-        other, other_metadata = _load(path, args.data, dims)
-        if other_metadata["model_name"] == "spikingvtg":
+        other = open_checkpoint(path, args.data, args.split, limit=args.limit)
+        if other.model_name == "spikingvtg":
             raise UserError(f"option --{kind}: {path} is a SpikingVTG checkpoint; it takes a non-spiking model")
-        loaded.append((kind, path, other, other_metadata["model_name"]))
+        loaded.append((kind, path, other))
     measured = []
-    for kind, path, other, name in loaded:
-        predictions, energy = run_teacher(other, loader, table)
-        metrics = score_predictions(predictions, truth)
-        measured.append({"kind": kind, "name": name, "checkpoint": str(path), "metrics": metrics, **energy})
+    for kind, path, other in loaded:
+        predictions, energy = run_teacher(other.model, other.loader(args.batch_size), table)
+        metrics = other.score(predictions)
+        measured.append({"kind": kind, "name": other.model_name, "checkpoint": str(path), "metrics": metrics, **energy})
     if args.teacher is not None:
         reference = measured[0]
     else:
@@ -224,9 +203,9 @@ def run_report(args: argparse.Namespace) -> int:
         reference["estimates_mj"] = teacher_mj(ann_encoder / table.mj("fp_mac", 1.0), table)
     beside = [entry for entry in measured if entry["kind"] == "beside"]
 
-    points = sweep(model, loader, tcs, shape, table, snn_op, lambda p: score_predictions(p, truth))
+    points = sweep(model, loader, tcs, shape, table, snn_op, opened.score)
     student = {"checkpoint": str(args.checkpoint), "variant": config.variant, "shape": dataclasses.asdict(shape)}
-    data = {"root": str(args.data), "split": args.split, "queries": queries}
+    data = {"root": str(args.data), "split": args.split, "queries": opened.queries}
     report = build_report(points, reference, ann_encoder, table, snn_op, student, data, beside)
     paths = write_report(report, args.out)
     summary = {

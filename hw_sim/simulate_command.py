@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from export.bundle import read_bundle
     from hw_sim.simulation import load_queries, simulate_split
     from vtg.data.annotations import annotation_to_record
-    from vtg.engine.evaluation import score_predictions
+    from vtg.evaluation import score_predictions
 
     bundle = read_bundle(args.bundle)
     precision = args.precision or ("fixed" if "fixed" in bundle.precisions else "float")

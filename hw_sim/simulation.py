@@ -63,11 +63,10 @@ class SimulationReport:
 def load_queries(data: str, split: str, limit: int | None, bundle: Bundle) -> tuple[Any, list[Query]]:
     """The split's first ``limit`` queries (videos cut to the bundle's ``max_clips``), checked against the bundle."""
     from vtg.data.dataset import VTGDataset
+    from vtg.evaluation import nonempty
 
     arch = bundle.architecture
-    dataset = VTGDataset(data, split, max_video_len=arch["max_clips"], require_labels=False)
-    if len(dataset) == 0:
-        raise UserError(f"{dataset.config.split_path(split)}: split '{split}' has no query")
+    dataset = nonempty(VTGDataset(data, split, max_video_len=arch["max_clips"], require_labels=False))
     dims = dataset.dims
     if dims["video_dim"] != arch["video_dim"] or dims["text_dim"] != arch["text_dim"]:
         raise UserError(

@@ -1,8 +1,8 @@
 """The distillation report: teacher, CLRM-distilled students and label-only students on one split.
 
-Every checkpoint is evaluated afresh on the same split with the same code (``load_model``, the model's
-``predict``, the official metrics), so the rows are comparable whatever the checkpoints recorded. With
-several training seeds (``vtg distill --compare --seeds 0 1 2``) each seed gives a distilled and a
+Every checkpoint is evaluated afresh on the same split with the same code
+(:func:`vtg.evaluation.evaluate_checkpoint`), so the rows are comparable whatever the checkpoints
+recorded. With several training seeds (``vtg distill --compare --seeds 0 1 2``) each seed gives a distilled and a
 label-only student of the same initial weights and batches; a student row is then the mean over the
 seeds (``std``: the sample standard deviation), and ``wins`` counts, per metric, the seeds where the
 distilled student beats its label-only twin. ``comparison.json``::
@@ -30,40 +30,22 @@ from typing import Any
 
 from vtg.atomic import atomic_write_text
 from vtg.engine.train_config import TrainConfig
-from vtg.errors import UserError
 
 HEADLINE = ("MR-full-R1@0.5", "MR-full-R1@0.7", "MR-full-mAP", "HL-min-VeryGood-mAP", "HL-min-VeryGood-Hit1")
 STUDENTS = ("distilled", "label_only")
 
 
 def evaluate(checkpoint: Path, data: Path, split: str, batch_size: int) -> dict[str, Any]:
-    """The official metrics of ``checkpoint`` on ``split`` of ``data``, and what model it holds."""
-    import torch
-    from torch.utils.data import DataLoader
+    """The official metrics of ``checkpoint`` on ``split`` of ``data`` (:func:`vtg.evaluation.evaluate_checkpoint`,
+    at the model's own Tc), and what model it holds."""
+    from vtg.evaluation import evaluate_checkpoint
 
-    from vtg.checkpoint import METADATA_KEY, check_dims, load_model
-    from vtg.data.annotations import annotation_to_record
-    from vtg.data.collate import collate
-    from vtg.data.dataset import VTGDataset
-    from vtg.engine.evaluation import score_predictions
-    from vtg.engine.predict_command import predict
-
-    model, saved = load_model(checkpoint)
-    metadata = saved[METADATA_KEY]
-    train = metadata["train_config"]
-    dataset = VTGDataset(
-        data, split, max_video_len=train.get("max_video_len"), max_query_len=train.get("max_query_len")
-    )
-    if len(dataset) == 0:
-        raise UserError(f"{dataset.config.split_path(split)}: split '{split}' has no query")
-    check_dims(checkpoint, metadata["dims"], data, dataset.dims)
-    predictions = predict(model, DataLoader(dataset, batch_size=batch_size, collate_fn=collate), torch.device("cpu"))
-    truth = [annotation_to_record(annotation) for annotation in dataset.annotations]
+    result = evaluate_checkpoint(checkpoint, data, split, batch_size=batch_size)
     return {
         "checkpoint": str(checkpoint),
-        "model": metadata["model_name"],
-        "variant": metadata["model_config"].get("variant"),
-        "metrics": score_predictions(predictions, truth),
+        "model": result.opened.model_name,
+        "variant": result.opened.metadata["model_config"].get("variant"),
+        "metrics": result.metrics,
     }
 
 

@@ -48,37 +48,24 @@ def _check_options(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import torch
-    from torch.utils.data import DataLoader, Subset
     from tqdm import tqdm
 
     from spiking.equilibrium import adjoint_residuals, read_at_steps, trace_batch
     from spiking.equilibrium_plot import plot_equilibrium
     from vtg.atomic import atomic_folder, check_output
-    from vtg.checkpoint import METADATA_KEY, check_dims, load_model
-    from vtg.data.annotations import annotation_to_record
-    from vtg.data.collate import collate
-    from vtg.data.dataset import VTGDataset
-    from vtg.engine.evaluation import score_predictions
+    from vtg.evaluation import open_checkpoint, score_predictions
 
     _check_options(args)
-    model, checkpoint = load_model(args.checkpoint)
-    metadata = checkpoint[METADATA_KEY]
-    if metadata["model_name"] != STUDENT:
+    opened = open_checkpoint(args.checkpoint, args.data, args.split, limit=args.limit)
+    model = opened.model
+    if opened.model_name != STUDENT:
         raise UserError(
-            f"option --checkpoint: {args.checkpoint} holds a '{metadata['model_name']}' model; "
+            f"option --checkpoint: {args.checkpoint} holds a '{opened.model_name}' model; "
             f"vtg equilibrium measures a {STUDENT} student"
         )
-    train = metadata["train_config"]
-    dataset = VTGDataset(
-        args.data, args.split, max_video_len=train.get("max_video_len"), max_query_len=train.get("max_query_len")
-    )
-    if len(dataset) == 0:
-        raise UserError(f"{dataset.config.split_path(args.split)}: split '{args.split}' has no query")
-    check_dims(args.checkpoint, metadata["dims"], args.data, dataset.dims)
     out = check_output(args.out if args.out is not None else args.checkpoint.parent / "equilibrium", "folder")
 
-    subset = dataset if args.limit is None else Subset(dataset, range(min(args.limit, len(dataset))))
-    loader = DataLoader(subset, batch_size=args.batch_size or train.get("batch_size", 32), collate_fn=collate)
+    loader = opened.loader(args.batch_size)
     train_tc = model.config.tc
     read_at = read_at_steps(args.tc_max, train_tc)
     layers = len(model.layers)
@@ -96,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         if len(batches) < args.adjoint_batches:
             batches.append(batch)
     residual, change, _ = (s / sums[2].clamp(min=1e-30) for s in sums)
-    truth = [annotation_to_record(a) for a in (dataset.annotations[i] for i in range(len(subset)))]
+    truth = opened.ground_truth
     adjoint = {
         "solver": model.config.solver,
         "iters": args.adjoint_iters,
@@ -107,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         "format": "vtg-equilibrium/1",
         "checkpoint": str(args.checkpoint),
         "split": args.split,
-        "queries": len(subset),
+        "queries": opened.queries,
         "variant": model.config.variant,
         "train_tc": train_tc,
         "tc_max": args.tc_max,

@@ -228,14 +228,16 @@ def test_measured_energy_of_spiking_model_grows_linearly_with_tc(tiny_spiking):
     assert formula_mj == pytest.approx(points[-1].energy.encoder_mj, rel=1e-6)
 
 
-def save_checkpoint(path, name: str, config: dict, dims: dict) -> None:
+def save_checkpoint(path, name: str, config: dict, dims: dict, train: dict | None = None) -> None:
+    """An untrained ``name`` model of seed 0 as a checkpoint; ``train`` is its train: section."""
     from vtg.checkpoint import MODEL_PREFIX, atomic_save, checkpoint_metadata
     from vtg.models import build_model
 
     torch.manual_seed(0)
     model = build_model(name, config, dims)
     state = {MODEL_PREFIX + key: value for key, value in model.state_dict().items()}
-    atomic_save({"vtg": checkpoint_metadata(name, config, dims, {}, {}), "state_dict": state}, path)
+    metadata = checkpoint_metadata(name, config, dims, train or {}, {})
+    atomic_save({"vtg": metadata, "state_dict": state}, path)
 
 
 def test_cli_report_end_to_end(tmp_path, tiny_spiking, capsys):
@@ -341,3 +343,33 @@ def test_cli_report_draws_other_models_beside_the_teacher(tmp_path, tiny_spiking
     assert main(wrong) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "option --beside" in err[0]
+
+
+def test_energy_report_scores_as_vtg_predict_does_with_the_checkpoints_max_video_len(tmp_path, tiny_spiking, capsys):
+    """Both open the split through vtg.evaluation: the checkpoint's max_video_len (shorter than some of the
+    split's videos here) cuts the videos of both, and the metrics at each Tc are the same numbers."""
+    from vtg.data.dataset import VTGDataset
+
+    _, _, _, config = tiny_spiking
+    data = tmp_path / "data"
+    assert main(["data", "synth", "--out", str(data), "--preset", "tiny"]) == 0
+    capsys.readouterr()
+    lengths = sorted(VTGDataset(data, "val")[i]["video"].shape[0] for i in range(len(VTGDataset(data, "val"))))
+    max_video_len = lengths[len(lengths) // 2] - 1
+    assert max_video_len >= 1 and lengths[-1] > max_video_len
+    dims = {"video_dim": 16, "text_dim": 16, "video_levels": 2, "text_levels": 2}
+    checkpoint = tmp_path / "student.ckpt"
+    save_checkpoint(checkpoint, "spikingvtg", {**config, "variant": "1bit_nf"}, dims, {"max_video_len": max_video_len})
+
+    common = ["--checkpoint", str(checkpoint), "--data", str(data), "--batch-size", "3", "--json"]
+    assert main(["energy", "report", *common, "--tc", "2,5", "--out", str(tmp_path / "report")]) == 0
+    points = {point["tc"]: point["metrics"] for point in json.loads(capsys.readouterr().out)["points"]}
+    for tc in (2, 5):
+        out = tmp_path / f"preds_{tc}.jsonl"
+        assert main(["predict", *common, "--tc", str(tc), "--accelerator", "cpu", "--out", str(out)]) == 0
+        predicted = json.loads(capsys.readouterr().out)
+        assert predicted["tc"] == tc and predicted["count"] == len(lengths)
+        # the videos were cut to the checkpoint's max_video_len: one saliency score per clip seen
+        seen = [len(json.loads(line)["pred_saliency_scores"]) for line in out.read_text().splitlines()]
+        assert max(seen) == max_video_len
+        assert json_safe(predicted["metrics"]) == points[tc]

@@ -13,8 +13,8 @@ import yaml
 from vtg.checkpoint import METADATA_KEY
 from vtg.cli import main
 from vtg.data.predictions import read_predictions
-from vtg.engine.predict_command import set_timesteps
 from vtg.errors import UserError
+from vtg.evaluation import set_timesteps
 
 pytest_plugins = ["test_engine_support"]
 

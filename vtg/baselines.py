@@ -76,7 +76,7 @@ def random_predictions(
 def main(argv: Sequence[str] | None = None) -> int:
     from vtg.atomic import check_output
     from vtg.data.jsonl import write_jsonl
-    from vtg.engine.evaluation import score_predictions
+    from vtg.evaluation import score_predictions
 
     parser = argparse.ArgumentParser(prog="python -m vtg.baselines", description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="dataset folder (with dataset.yaml)")

@@ -1,4 +1,5 @@
-"""Padding a list of :class:`~vtg.data.dataset.VTGDataset` items into the batch of docs/ARCHITECTURE.md."""
+"""Padding a list of :class:`~vtg.data.dataset.VTGDataset` items into the batch of docs/ARCHITECTURE.md, and moving
+a batch to a device."""
 
 from __future__ import annotations
 
@@ -42,3 +43,12 @@ def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
         "windows": [item["windows"] for item in items],
         "meta": [item["meta"] for item in items],
     }
+
+
+def move_batch(batch: dict[str, Any], device: torch.device | str) -> dict[str, Any]:
+    """The batch with its tensor entries on ``device``.
+
+    ``windows`` (ground truth in seconds) and ``meta`` stay on the host: they are read only when
+    predictions are written and scored, which happens on the CPU, so copying them would be wasted work.
+    """
+    return {key: value.to(device) if isinstance(value, torch.Tensor) else value for key, value in batch.items()}

@@ -2,10 +2,9 @@
 
 - ``train_config``: the ``train:`` section, checked field by field, with command-line overrides;
 - ``schedule``: linear warm-up then cosine decay of the learning rate;
-- ``batch``: moving a batch (tensors and host-side lists) to a device;
-- ``module``: :class:`~vtg.engine.module.VTGModule`, the LightningModule around any registered model;
+- ``module``: :class:`~vtg.engine.module.VTGModule`, the LightningModule around any registered model (its
+  validation gathers the predictions of every process and scores them with :mod:`vtg.evaluation`);
 - ``datamodule``: :class:`~vtg.engine.datamodule.VTGDataModule` over :class:`vtg.data.dataset.VTGDataset`;
-- ``evaluation``: gathering predictions across processes and scoring them with :mod:`vtg.metrics`;
 - ``epoch_seed`` and ``history``: callbacks that make resumed runs repeat and record metrics per epoch;
 - ``checkpoint``: Lightning's plugin for the checkpoint files of :mod:`vtg.checkpoint` (format, writer, reader,
   :func:`~vtg.checkpoint.load_model`), which lives outside the engine and imports no Lightning;

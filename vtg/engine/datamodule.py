@@ -19,17 +19,10 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from vtg.checkpoint import format_dims
 from vtg.data.annotations import annotation_to_record
-from vtg.data.collate import collate
+from vtg.data.collate import collate, move_batch
 from vtg.data.dataset import VTGDataset
-from vtg.engine.batch import move_batch
 from vtg.errors import UserError
-
-
-def nonempty(dataset: VTGDataset) -> VTGDataset:
-    """``dataset``, or a :class:`UserError` naming its split file when it has no query."""
-    if len(dataset) == 0:
-        raise UserError(f"{dataset.config.split_path(dataset.split)}: split '{dataset.split}' has no query")
-    return dataset
+from vtg.evaluation import nonempty
 
 
 class VTGDataModule(L.LightningDataModule):

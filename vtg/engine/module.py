@@ -15,13 +15,30 @@ from typing import Any
 
 import lightning as L
 import torch
+import torch.distributed as dist
 
 from vtg.checkpoint import METADATA_KEY, checkpoint_metadata
-from vtg.engine.evaluation import gather_predictions, score_predictions
 from vtg.engine.schedule import staged_lr_factor
 from vtg.engine.train_config import TrainConfig
 from vtg.errors import UserError
+from vtg.evaluation import score_predictions
 from vtg.models import build_model
+
+
+def gather_predictions(predictions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every process's predictions, on every process, once per query.
+
+    Under DDP each process scored a shard of the split, and ``DistributedSampler`` pads the last shard
+    with repeated queries so that all shards have the same size: the repeats are dropped by ``qid``.
+    """
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        shards: list[list[dict[str, Any]] | None] = [None] * dist.get_world_size()
+        dist.all_gather_object(shards, predictions)
+        predictions = [prediction for shard in shards for prediction in shard or []]
+    unique: dict[Any, dict[str, Any]] = {}
+    for prediction in predictions:
+        unique.setdefault(prediction["qid"], prediction)
+    return list(unique.values())
 
 
 class VTGModule(L.LightningModule):

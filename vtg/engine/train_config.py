@@ -139,7 +139,7 @@ def _checked(name: str, value: Any, location: str) -> Any:
         raise UserError(f"{location}: expected one of {', '.join(CHOICES[name])}, got {value!r}")
     if name == "monitor" and not value.startswith("val/"):
         # known at start, not after a whole epoch (whether the data has saliency is checked after validation)
-        from vtg.engine.evaluation import metric_names
+        from vtg.evaluation import metric_names
 
         names = metric_names()
         if value not in names:
