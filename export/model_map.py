@@ -9,6 +9,9 @@ activity records::
     decoder.{f,d}.{j}                            decoder convolutions (Conv1d), j = 0 .. n - 1
 
     input, layer{i}.{k,v,attn,so,int,out}, decoder.{f,d}.{j}   neuron populations (TernaryLIF)
+
+The neuron populations are defined in :mod:`spiking.populations` (with the activity components and
+their fan-outs); :func:`neuron_populations` is its name -> module map, re-exported for the export targets.
 """
 
 from __future__ import annotations
@@ -17,8 +20,12 @@ from typing import Any
 
 from torch import nn
 
+from spiking.populations import DECODER_OUTPUTS, ENCODER_POPULATIONS, conv_channels
+from spiking.populations import population_modules as neuron_populations
+
+__all__ = ["ENCODER_LINEARS", "ENCODER_POPULATIONS", "layer_shapes", "neuron_populations", "weight_layers"]
+
 ENCODER_LINEARS = ("q", "k", "v", "so", "int", "out")
-ENCODER_POPULATIONS = ("k", "v", "attn", "so", "int", "out")
 
 
 def weight_layers(model: Any) -> dict[str, nn.Module]:
@@ -45,26 +52,7 @@ def layer_shapes(architecture: dict[str, Any]) -> dict[str, tuple[int, ...]]:
     encoder.update({"int": (ffn, hidden), "out": (hidden, ffn)})
     for i in range(architecture["num_layers"]):
         shapes.update({f"layer{i}.{name}": encoder[name] for name in ENCODER_LINEARS})
-    for head, out_channels in (("f", 1), ("d", 2)):  # foreground logit; start and end offsets
-        layers, kernel = architecture[f"{head}_layers"], architecture[f"{head}_kernel"]
-        for j in range(layers):
-            shapes[f"decoder.{head}.{j}"] = (hidden if j < layers - 1 else out_channels, hidden, kernel)
+    for head in DECODER_OUTPUTS:  # read-out channels: the foreground logit; the start and end offsets
+        for j, channels in enumerate(conv_channels(architecture, head)):
+            shapes[f"decoder.{head}.{j}"] = (channels, hidden, architecture[f"{head}_kernel"])
     return shapes
-
-
-def neuron_populations(model: Any) -> dict[str, nn.Module]:
-    """Population name -> the model's TernaryLIF module."""
-    populations: dict[str, nn.Module] = {"input": model.input_lif}
-    for i, layer in enumerate(model.layers):
-        neurons = (
-            layer.attention.k_lif,
-            layer.attention.v_lif,
-            layer.attention.attn_lif,
-            layer.so_lif,
-            layer.int_lif,
-            layer.out_lif,
-        )
-        populations.update({f"layer{i}.{name}": neuron for name, neuron in zip(ENCODER_POPULATIONS, neurons)})
-    for head, decoder in (("f", model.f_decoder), ("d", model.d_decoder)):
-        populations.update({f"decoder.{head}.{j}": neuron for j, neuron in enumerate(decoder.neurons)})
-    return populations

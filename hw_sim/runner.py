@@ -56,9 +56,10 @@ import torch
 
 from export import fixed_point as fp
 from export.bundle import Bundle
-from hw_sim.processes.decoder_readout.process import DecoderReadout, decoder_populations
-from hw_sim.processes.encoder_layer.process import POPULATIONS, EncoderLayer
+from hw_sim.processes.decoder_readout.process import DecoderReadout
+from hw_sim.processes.encoder_layer.process import EncoderLayer
 from hw_sim.processes.input_sfg.process import InputSFG
+from spiking.populations import ENCODER_POPULATIONS, decoder_populations
 from vtg.errors import UserError
 
 SELECT_TAG = {"fixed": "fixed_pt", "float": "floating_pt"}
@@ -415,8 +416,8 @@ class LavaSimulation:
     def record_layout(self) -> list[list[str]]:
         """Per process (input, layers, decoder), the populations in its record."""
         arch = self.bundle.architecture
-        layers = [[f"layer{i}.{name}" for name in POPULATIONS] for i in range(arch["num_layers"])]
-        return [["input"], *layers, [f"decoder.{name}" for name in decoder_populations(arch)]]
+        layers = [[f"layer{i}.{name}" for name in ENCODER_POPULATIONS] for i in range(arch["num_layers"])]
+        return [["input"], *layers, decoder_populations(arch)]
 
     def population_names(self) -> list[str]:
         """The columns of the concatenated ``counts`` Vars."""

@@ -5,30 +5,13 @@ of |s| over the batch's real tokens at each timestep (a ternary spike counts |s|
 sign), ``neurons`` the number of neurons over the real tokens, ``fan_out`` the accumulations that one
 spike triggers downstream}. The mean rate (the paper's IFR) is ``spikes / neurons``.
 
-Components and fan-outs (D hidden size, F ffn size, L mean number of real tokens per query):
-
-==================  =====================================  =========================================
-component           neurons                                fan_out
-==================  =====================================  =========================================
-layer{i}.input      spikes entering layer i (layer 0: the   3 D (the q, k and v projections)
-                    SFG-driven input neurons; layer i > 0:
-                    layer{i-1}.out, the same population)
-layer{i}.k, .v      key and value neurons                  L (q s_k^T and alpha s_v: one
-                                                           accumulation per real token)
-layer{i}.attn       attention-output neurons               D (self-output projection)
-layer{i}.so         self-output neurons                    F (intermediate projection)
-layer{i}.int        intermediate neurons                   D (output projection)
-layer{i}.out        output neurons                         0 (counted where consumed: the next
-                                                           layer's ``input`` or ``decoder.input``)
-decoder.input       last layer's spikes on the real clips  k_f C_f + k_d C_d (first convolutions)
-decoder.{f,d}.{j}   IF neurons after convolution j         k C (next convolution)
-sfg                 none (a real-valued operation):        0, with ``fp_mults`` (Tc,): its FP
-                    ``spikes`` are zeros, ``neurons`` the  multiplications per step, 3 D per real
-                    real clips                             clip (dot product, norm, gate)
-==================  =====================================  =========================================
+The components, the populations they count and their fan-outs are defined once, from the config, in
+:mod:`spiking.populations` (its docstring has the table); here they are hooked onto the model's neuron
+modules. The neurons are counted from the hooked outputs (width x real tokens), which the Lava records,
+computed from the config, must equal (tests/test_activity_lava_vs_torch.py).
 
 The fan-out of k and v uses the batch's mean real length rounded to an integer; the exact count
-for query b is spikes_b x L_b.
+for query b is spikes_b x L_b (a batch of one query is exact).
 """
 
 from __future__ import annotations
@@ -37,6 +20,8 @@ import dataclasses
 
 import torch
 from torch import nn
+
+from spiking.populations import CLIPS, TOKENS, activity_components, population_modules, sfg_component
 
 
 @dataclasses.dataclass
@@ -97,45 +82,31 @@ class ActivityRecorder:
         }
 
 
-def _conv_fan_out(conv: nn.Module) -> int:
-    return conv.kernel_size[0] * conv.out_channels
-
-
 def spiking_vtg_probes(model: nn.Module, token_mask: torch.Tensor, video_mask: torch.Tensor) -> list[Probe]:
-    """The probes of a :class:`spiking.model.SpikingVTG` for one batch (token layout [video; text])."""
-    tokens = token_mask[:, :, None]  # (B, L, 1)
+    """The probes of a :class:`spiking.model.SpikingVTG` for one batch (token layout [video; text]):
+    one per component of :func:`spiking.populations.activity_components` that counts spikes."""
+    tokens = token_mask[:, :, None]  # (B, L, 1) for outputs (B, L, width)
     clips = torch.zeros_like(token_mask)  # (B, L): the real video tokens only
     clips[:, : video_mask.shape[1]] = video_mask
-    hidden = model.config.hidden_dim
+    masks = {TOKENS: tokens, CLIPS: clips[:, :, None]}
+    channels_first = video_mask[:, None, :]  # (B, 1, Lv) for the decoders' neurons, whose outputs are (B, D, Lv)
     length = max(1, round(float(token_mask.sum(dim=1).float().mean())))
+    modules = population_modules(model)
     probes = []
-    for i, layer in enumerate(model.layers):
-        source = model.input_lif if i == 0 else model.layers[i - 1].out_lif
-        probes += [
-            Probe(f"layer{i}.input", source, tokens, 3 * hidden),
-            Probe(f"layer{i}.k", layer.attention.k_lif, tokens, length),
-            Probe(f"layer{i}.v", layer.attention.v_lif, tokens, length),
-            Probe(f"layer{i}.attn", layer.attention.attn_lif, tokens, hidden),
-            Probe(f"layer{i}.so", layer.so_lif, tokens, model.config.ffn_dim),
-            Probe(f"layer{i}.int", layer.int_lif, tokens, hidden),
-            Probe(f"layer{i}.out", layer.out_lif, tokens, 0),
-        ]
-    decoders = {"f": model.f_decoder, "d": model.d_decoder}
-    first = sum(_conv_fan_out(decoder.convs[0]) for decoder in decoders.values())
-    probes.append(Probe("decoder.input", model.layers[-1].out_lif, clips[:, :, None], first))
-    for head, decoder in decoders.items():
-        for j, neuron in enumerate(decoder.neurons):
-            fan_out = _conv_fan_out(decoder.convs[j + 1])
-            probes.append(Probe(f"decoder.{head}.{j}", neuron, video_mask[:, None, :], fan_out))
+    for component in activity_components(model.config):
+        if component.source is None:  # sfg: no neurons (sfg_activity)
+            continue
+        mask = channels_first if component.source.startswith("decoder.") else masks[component.covers]
+        probes.append(Probe(component.name, modules[component.source], mask, component.fan_out_at(length)))
     return probes
 
 
 def sfg_activity(tc: int, video_mask: torch.Tensor, hidden: int) -> dict:
     """The ``sfg`` entry: no spikes; its per-step FP multiplications (cosine and gate, paper Sec. 4.3)."""
-    clips = int(video_mask.sum())
+    component, clips = sfg_component(hidden), int(video_mask.sum())
     return {
         "spikes": torch.zeros(tc),
-        "neurons": clips,
-        "fan_out": 0,
-        "fp_mults": torch.full((tc,), float(3 * hidden * clips)),
+        "neurons": component.neurons(clips, 0),
+        "fan_out": component.fan_out,
+        "fp_mults": torch.full((tc,), float(component.mults * clips)),
     }

@@ -10,11 +10,7 @@ from lava.magma.core.process.process import AbstractProcess
 from lava.magma.core.process.variable import Var
 
 from hw_sim.processes.common import packet_size, process_params, report_size, threshold_vars, weight_name
-
-
-def decoder_populations(architecture: dict[str, Any]) -> list[str]:
-    """The IF populations, in record order: ``f.0 .. f.{n_f - 2}``, then ``d.0 ..``."""
-    return [f"{head}.{j}" for head in ("f", "d") for j in range(architecture[f"{head}_layers"] - 1)]
+from spiking.populations import decoder_populations
 
 
 class DecoderReadout(AbstractProcess):
@@ -77,7 +73,7 @@ class DecoderReadout(AbstractProcess):
                 places[f"{key}.bias"] = (f"b_{head}", (j, rows))
             setattr(self, f"w_{head}", Var(shape=weights.shape, init=weights))
             setattr(self, f"b_{head}", Var(shape=biases.shape, init=biases))
-        places.update(threshold_vars(self, parameters, [f"decoder.{name}" for name in names]))
+        places.update(threshold_vars(self, parameters, names))
         params = process_params(parameters, tc, batch, max_video, max_text, record_shape, places)
         super().__init__(**params, **kwargs)
         self.features = InPort(shape=(batch, packet_size(architecture, max_video, max_text)))

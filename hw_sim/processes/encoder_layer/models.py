@@ -10,7 +10,8 @@ from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
 from hw_sim.processes.base import SpikingProcessModel
-from hw_sim.processes.encoder_layer.process import POPULATIONS, EncoderLayer
+from hw_sim.processes.encoder_layer.process import EncoderLayer
+from spiking.populations import ENCODER_POPULATIONS
 
 
 class AbstractEncoderLayerModel(SpikingProcessModel):
@@ -20,7 +21,7 @@ class AbstractEncoderLayerModel(SpikingProcessModel):
         self.receive_query()
         x = self.s_in.recv()
         if self.step_in_query == 0:
-            for name in POPULATIONS:
+            for name in ENCODER_POPULATIONS:
                 getattr(self, f"u_{name}")[:] = 0
         _, token_mask = self.masks()
         a, key = self.arithmetic, f"layer{self.proc_params['index']}"

@@ -10,8 +10,8 @@ from lava.magma.core.process.process import AbstractProcess
 from lava.magma.core.process.variable import Var
 
 from hw_sim.processes.common import packet_size, process_params, report_size, threshold_vars, weight_name
+from spiking.populations import ENCODER_POPULATIONS
 
-POPULATIONS = ("k", "v", "attn", "so", "int", "out")
 LINEAR = ("q", "k", "v", "so", "int", "out")  # the 1-bit (or float) linear maps, each a weight and a bias Var
 
 
@@ -42,7 +42,7 @@ class EncoderLayer(AbstractProcess):
     and ``u_int`` (B, L, F), ``counts`` (B, Tc, 6) spikes per step and population on the real tokens.
     Vars, parameters: ``w_q``, ``w_k``, ``w_v``, ``w_so`` (D, D), ``w_int`` (F, D), ``w_out`` (D, F) (fixed:
     the signs; float: the weights), their biases ``b_q`` .. ``b_out``, and ``threshold``, ``fire`` (6,) in
-    the order of :data:`POPULATIONS` (fixed: Theta and Phi; float: Vth and r Vth).
+    the order of :data:`ENCODER_POPULATIONS` (fixed: Theta and Phi; float: Vth and r Vth).
     """
 
     def __init__(
@@ -60,7 +60,7 @@ class EncoderLayer(AbstractProcess):
         arrays, _, architecture = parameters
         hidden, ffn = architecture["hidden_dim"], architecture["ffn_dim"]
         length = max_video + max_text
-        record_shape = (batch, len(POPULATIONS), length, max(hidden, ffn)) if record else None
+        record_shape = (batch, len(ENCODER_POPULATIONS), length, max(hidden, ffn)) if record else None
         key = f"layer{index}"
         places = {}
         for name in LINEAR:
@@ -68,14 +68,14 @@ class EncoderLayer(AbstractProcess):
             setattr(self, f"w_{name}", Var(shape=arrays[weight].shape, init=arrays[weight]))
             setattr(self, f"b_{name}", Var(shape=arrays[bias].shape, init=arrays[bias]))
             places[weight], places[bias] = (f"w_{name}", None), (f"b_{name}", None)
-        places.update(threshold_vars(self, parameters, [f"{key}.{name}" for name in POPULATIONS]))
+        places.update(threshold_vars(self, parameters, [f"{key}.{name}" for name in ENCODER_POPULATIONS]))
         params = process_params(parameters, tc, batch, max_video, max_text, record_shape, places)
         super().__init__(**params, index=index, **kwargs)
         self.features = InPort(shape=(batch, packet_size(architecture, max_video, max_text)))
         self.s_in = InPort(shape=(batch, length, hidden))
         self.s_out = OutPort(shape=(batch, length, hidden))
-        self.report = OutPort(shape=(report_size(batch, len(POPULATIONS), 0, record_shape),))
+        self.report = OutPort(shape=(report_size(batch, len(ENCODER_POPULATIONS), 0, record_shape),))
         self.lengths = Var(shape=(batch, 2), init=0)
-        for name in POPULATIONS:
+        for name in ENCODER_POPULATIONS:
             setattr(self, f"u_{name}", Var(shape=(batch, length, ffn if name == "int" else hidden), init=0))
-        self.counts = Var(shape=(batch, tc, len(POPULATIONS)), init=0)
+        self.counts = Var(shape=(batch, tc, len(ENCODER_POPULATIONS)), init=0)
