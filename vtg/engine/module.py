@@ -4,13 +4,12 @@ Training minimises ``model.loss(model(batch), batch)["total"]`` and logs every l
 ``train/<term>``; validation logs ``val/<term>``, collects ``model.predict(batch, outputs)`` and, at the
 end of the epoch, scores the predictions of all processes with the official metrics (``MR-full-mAP``,
 ``HL-min-VeryGood-Hit1``, ...), logged under their official names. The optimizer is AdamW with a
-warm-up and constant or cosine schedule stepped every optimizer step, restarted at each stage of a run
+warm-up and constant, cosine or step schedule stepped every optimizer step, restarted at each stage of a run
 with stages (:mod:`vtg.engine.schedule`; ``vtg distill``'s CLRM and task stages).
 """
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import lightning as L
@@ -18,7 +17,7 @@ import torch
 import torch.distributed as dist
 
 from vtg.checkpoint import METADATA_KEY, checkpoint_metadata
-from vtg.engine.schedule import staged_lr_factor
+from vtg.engine.schedule import schedule_factor
 from vtg.engine.train_config import TrainConfig
 from vtg.errors import UserError
 from vtg.evaluation import score_predictions
@@ -122,14 +121,7 @@ class VTGModule(L.LightningModule):
         train = self.train_config
         parameters = [p for p in self.model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(parameters, lr=train.lr, weight_decay=train.weight_decay)
-        factor = functools.partial(
-            staged_lr_factor,
-            stage_steps=self.stage_steps(),
-            warmup_steps=train.warmup_steps,
-            schedule=train.schedule,
-            min_ratio=train.min_lr_ratio,
-        )
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule_factor(train, self.stage_steps()))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

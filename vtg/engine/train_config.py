@@ -7,9 +7,11 @@ Every field is optional; the defaults are those of :class:`TrainConfig`::
       batch_size: 16              # per process
       lr: 0.001                   # AdamW
       weight_decay: 0.0001
-      schedule: cosine            # or constant; both after warmup_steps of linear warm-up (per optimizer step)
+      schedule: cosine            # or constant, or step; all after warmup_steps of linear warm-up (per optimizer step)
       warmup_steps: 0
       min_lr_ratio: 0.0           # cosine ends at lr * min_lr_ratio
+      lr_decay_epochs: 0          # step: lr *= lr_decay_factor every this many epochs (vtg/engine/schedule.py)
+      lr_decay_factor: 0.1
       grad_clip: 0.0              # max gradient norm, 0 = no clipping
       accumulate_grad_batches: 1
       seed: 0
@@ -32,10 +34,11 @@ import math
 from typing import Any
 
 from vtg.config import config_location
+from vtg.engine.schedule import SCHEDULES, schedule_mistake
 from vtg.errors import UserError, check_seed
 
 CHOICES = {
-    "schedule": ("constant", "cosine"),
+    "schedule": SCHEDULES,
     "monitor_mode": ("max", "min"),
     "precision": ("32-true", "16-mixed", "bf16-mixed"),
 }
@@ -52,6 +55,8 @@ class TrainConfig:
     schedule: str = "cosine"
     warmup_steps: int = 0
     min_lr_ratio: float = 0.0
+    lr_decay_epochs: int = 0
+    lr_decay_factor: float = 0.1
     grad_clip: float = 0.0
     accumulate_grad_batches: int = 1
     seed: int = 0
@@ -89,7 +94,11 @@ class TrainConfig:
         for key, value in overrides.items():
             if value is not None:
                 values[key] = _checked(key, value, f"option --{key.replace('_', '-')}")
-        return cls(**values)
+        config = cls(**values)
+        mistake = schedule_mistake(config.schedule, config.lr_decay_epochs)
+        if mistake is not None:
+            raise UserError(f"{config_location(source, f'train.{mistake[0]}')}: {mistake[1]}")
+        return config
 
     def to_dict(self) -> dict[str, Any]:
         """Plain mapping (as stored in checkpoints and written to ``config.yaml``)."""
@@ -120,18 +129,20 @@ def _checked(name: str, value: Any, location: str) -> Any:
             raise UserError(f"{location}: expected an integer, got {value!r}")
         if name == "seed":
             return check_seed(value, location)
-        # only the warm-up and the worker count may be zero
-        minimum = 0 if name in ("warmup_steps", "num_workers") else 1
+        # only the warm-up, the worker count and lr_decay_epochs (no step decay) may be zero
+        minimum = 0 if name in ("warmup_steps", "num_workers", "lr_decay_epochs") else 1
         if value < minimum:
             raise UserError(f"{location}: expected an integer >= {minimum}, got {value}")
         return value
     if isinstance(default, float):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise UserError(f"{location}: expected a number, got {value!r}")
-        if value < 0 or (name == "min_lr_ratio" and value > 1):
+        if value < 0 or (name in ("min_lr_ratio", "lr_decay_factor") and value > 1):
             raise UserError(f"{location}: out of range, got {value}")
         if name == "lr" and value == 0:
             raise UserError(f"{location}: expected a positive learning rate, got {value}")
+        if name == "lr_decay_factor" and value == 0:
+            raise UserError(f"{location}: expected a factor in (0, 1], got {value}")
         return float(value)
     if not isinstance(value, str) or not value:
         raise UserError(f"{location}: expected a string, got {value!r}")
