@@ -24,6 +24,9 @@ ABLATIONS = [
     {"rdsa_points": "l-r", "rdsa_cnn": False},
     {"rdsa_points": "l-c-r", "rdsa_cnn": False},
     {"shared_levels": False},  # Tab. J
+    {"actionness": False},  # Tab. E, w/o L_act
+    {"cls_normalization": "boxes"},
+    {"loss_mr": 0.0},  # the dense stream alone (MR untrained)
     {"levels": [2]},  # Fig. 3 / Tab. K: K = 1, 2, ... and which levels (Tab. 4)
     {"levels": [0, 2]},
     {"levels": [-1, -1, -1]},  # last-layer features only
@@ -89,3 +92,18 @@ def test_unshared_levels_add_one_layer_per_extra_level():
     levels = TINY_DIMS["video_levels"]
     assert count_parameters(unshared)["total"] - count_parameters(shared)["total"] == (levels - 1) * per_layer
     assert len(unshared.layers) == levels and len(shared.layers) == 1
+
+
+def test_actionness_off_drops_the_head_and_loss_act_0_with_it_on_is_refused():
+    from vtg.errors import UserError
+
+    torch.manual_seed(0)
+    model = build({**TINY_MODEL, "actionness": False}, TINY_DIMS)
+    assert model.actionness_head is None
+    batch = make_batch()
+    outputs = model(batch)
+    assert "pred_actionness" not in outputs and "act" not in model.loss(outputs, batch)
+    assert len(model.predict(batch, outputs)) == 3
+    # Tab. E's "w/o L_act" as loss_act: 0 alone would rank by an untrained head (Eq. 23)
+    with pytest.raises(UserError, match=r"^field 'model.loss_act': 0 leaves the actionness head untrained"):
+        build({**TINY_MODEL, "loss_act": 0.0}, TINY_DIMS)

@@ -147,3 +147,22 @@ def test_video_without_moments_has_only_negatives():
     batch["foreground"][1] = 0.0
     losses = SDSTCriterion(SDSTConfig())(fake_outputs(batch, levels=1), batch)
     assert all(torch.isfinite(v) for v in losses.values())
+
+
+def test_cls_normalization_boxes_divides_the_sum_by_the_ground_truth_moments():
+    batch = make_batch()
+    outputs = fake_outputs(batch, levels=1)
+    queries = SDSTCriterion(SDSTConfig())(outputs, batch)["cls_0"]
+    boxes = SDSTCriterion(SDSTConfig(cls_normalization="boxes"))(outputs, batch)["cls_0"]
+    # 3 videos x 4 queries, 5 ground-truth moments: the sum over 12 queries per moment
+    assert float(boxes) == pytest.approx(float(queries) * 12 / 5, rel=1e-6)
+
+
+def test_without_the_actionness_head_there_is_no_actionness_loss():
+    batch = make_batch()
+    outputs = fake_outputs(batch, levels=2)
+    del outputs["pred_actionness"]
+    losses = SDSTCriterion(SDSTConfig(actionness=False))(outputs, batch)
+    assert "act" not in losses
+    expected = sum(losses[f"{term}_{level}"] for term in ("cls", "l1", "iou") for level in range(2))
+    assert float(losses["mr"]) == pytest.approx(float(expected), rel=1e-6)

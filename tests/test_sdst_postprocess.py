@@ -49,3 +49,11 @@ def test_linear_soft_nms_and_the_cap():
     windows = prediction["pred_relevant_windows"]
     assert len(windows) == 2
     assert [w[2] for w in windows] == pytest.approx([float(confidence[1]), float(confidence[2])], rel=1e-5)
+
+
+def test_without_actionness_queries_are_ranked_by_p():
+    outputs, batch, _ = outputs_and_batch()
+    del outputs["pred_actionness"]
+    (prediction,) = PostProcess("linear", sigma=0.5, threshold=0.3, max_windows=2)(batch, outputs)
+    # p: 0.9 for query 0 (query 1, its duplicate, is decayed below query 2), then query 2's 0.5
+    assert [w[2] for w in prediction["pred_relevant_windows"]] == pytest.approx([0.9, 0.5], rel=1e-5)

@@ -15,6 +15,12 @@ Keys that select the paper's ablations:
 - ``sparse_order``: the modules of the sparse stream in order (Tab. 7 and N), from ``ca`` (text
   cross-attention), ``sa`` (self-attention among queries), ``def`` (the video attention chosen by
   ``sparse_attention``) and ``ffn``.
+- ``actionness``: the actionness head, its loss (Eq. 20) and its factor in the ranking score (Eq. 23); off,
+  queries are ranked by p alone (Tab. E's "w/o L_act"). ``loss_act: 0`` with the head on is refused: Eq. 23
+  would rank by an untrained head.
+- ``cls_normalization``: the focal loss (Eq. 17) averaged over the queries (``queries``, Eq. 17's 1/M) or
+  summed over them and divided by the batch's ground-truth moments (``boxes``, the DETR practice of [19, 23]
+  that SDST builds on: M / M* times stronger against the L1 and IoU terms).
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ RDSA_POINTS = {"c": ("c",), "l-r": ("l", "r"), "l-c-r": ("l", "c", "r")}
 CONDITIONINGS = ("raw", "ca", "sa", "ffn")
 SPARSE_MODULES = ("ca", "sa", "def", "ffn")
 NMS_METHODS = ("gaussian", "linear")
+CLS_NORMALIZATIONS = ("queries", "boxes")
 
 
 @dataclass(frozen=True)
@@ -52,11 +59,13 @@ class SDSTConfig:
     deformable_points: int = 4
     conditioning: str = "ffn"
     sparse_order: tuple[str, ...] = ("ca", "sa", "def", "ffn")
+    actionness: bool = True
     roi_size: int = 16
     roi_scale: float = 0.0
     temperature: float = 0.07
     focal_alpha: float = 0.25
     focal_gamma: float = 2.0
+    cls_normalization: str = "queries"
     loss_saliency: float = 0.1
     loss_cls: float = 1.0
     loss_l1: float = 1.0
@@ -90,6 +99,11 @@ class SDSTConfig:
             raise _fail("num_heads", f"must divide model.hidden_dim ({hidden}), got {heads}")
         if checked["hidden_dim"] % 4:
             raise _fail("hidden_dim", "must be a multiple of 4 (sine-cosine pairs for each of a reference's c and w)")
+        if checked["actionness"] and checked["loss_act"] == 0:
+            raise _fail(
+                "loss_act",
+                "0 leaves the actionness head untrained while Eq. 23 ranks by it (set model.actionness: false)",
+            )
         return cls(**checked)
 
 
@@ -108,7 +122,7 @@ def _check(name: str, value: Any) -> Any:
         if not 0.0 <= number < 1.0:
             raise _fail(name, f"expected a probability in [0, 1), got {value!r}")
         return number
-    if name in {"shared_levels", "rdsa_cnn"}:
+    if name in {"shared_levels", "rdsa_cnn", "actionness"}:
         if not isinstance(value, bool):
             raise _fail(name, f"expected true or false, got {value!r}")
         return value
@@ -132,6 +146,7 @@ def _check(name: str, value: Any) -> Any:
         "rdsa_points": tuple(RDSA_POINTS),
         "conditioning": CONDITIONINGS,
         "nms_method": NMS_METHODS,
+        "cls_normalization": CLS_NORMALIZATIONS,
     }
     if name in choices:
         if value not in choices[name]:

@@ -55,14 +55,16 @@ class SDSTCriterion:
         cfg = self.config
         targets = normalised_targets(batch)
         losses: dict[str, torch.Tensor] = {}
-        mr = outputs["pred_actionness"].new_zeros(())
+        mr = outputs["saliency"].new_zeros(())
         for level, (logits, spans) in enumerate(zip(outputs["level_logits"], outputs["level_spans"])):
             terms = self.set_losses(logits, spans, targets)
             for name, value in terms.items():
                 losses[f"{name}_{level}"] = value
             mr = mr + cfg.loss_cls * terms["cls"] + cfg.loss_l1 * terms["l1"] + cfg.loss_iou * terms["iou"]
-        losses["act"] = self.actionness_loss(outputs["pred_actionness"], outputs["pred_spans"], targets)
-        losses["mr"] = mr + cfg.loss_act * losses["act"]
+        if "pred_actionness" in outputs:  # the head is there (model.actionness)
+            losses["act"] = self.actionness_loss(outputs["pred_actionness"], outputs["pred_spans"], targets)
+            mr = mr + cfg.loss_act * losses["act"]
+        losses["mr"] = mr
 
         positive, has_positive = self.sample_positives(batch)
         losses["saliency"] = self.saliency_loss(outputs["saliency"], batch, positive, has_positive)
@@ -89,7 +91,9 @@ class SDSTCriterion:
         pred = torch.cat(matched_pred)  # (M*, 2)
         target = torch.cat(matched_target)  # (M*, 2)
         count = max(len(target), 1)
-        cls = focal_loss(logits, labels, self.config.focal_alpha, self.config.focal_gamma).mean()  # Eq. 17
+        cls = focal_loss(logits, labels, self.config.focal_alpha, self.config.focal_gamma)  # (B, M)
+        # Eq. 17's mean over the queries, or DETR's sum over them per ground-truth moment (cls_normalization)
+        cls = cls.mean() if self.config.cls_normalization == "queries" else cls.sum() / count
         l1 = (pred - target).abs().sum() / count  # Eq. 18
         iou = (len(target) - paired_iou(cw_to_se(pred), cw_to_se(target)).sum()) / count  # Eq. 19
         return {"cls": cls, "l1": l1, "iou": iou}

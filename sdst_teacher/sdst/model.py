@@ -12,9 +12,9 @@ Eq. 3 is one parameter per level either way. The class and regression heads act 
 losses of Eq. 13 apply at every level); saliency (Eq. 16) and actionness (Eq. 20) use the last level.
 
 Outputs of ``forward``: ``pred_logits`` (B, M), ``pred_spans`` (B, M, 2) normalised centre-width,
-``pred_actionness`` (B, M), ``saliency`` (B, Lv) (Eq. 16, 0 on padding), per level ``level_logits``,
-``level_spans``, ``level_video`` (V^l, (B, Lv, D)), ``level_text_pool`` (T^pool,l, (B, D)) and, for RDSA or
-Def. CA, ``level_offsets`` / ``level_offset_weights`` (B, M, H, P) (Fig. 4's analysis).
+``pred_actionness`` (B, M) (with ``actionness: true``), ``saliency`` (B, Lv) (Eq. 16, 0 on padding), per
+level ``level_logits``, ``level_spans``, ``level_video`` (V^l, (B, Lv, D)), ``level_text_pool`` (T^pool,l,
+(B, D)) and, for RDSA or Def. CA, ``level_offsets`` / ``level_offset_weights`` (B, M, H, P) (Fig. 4's analysis).
 
 ``forward(batch, return_hidden=True)`` adds, for CLRM distillation, ``hidden_states``: one (B, Lv, D) per
 level, the dense stream's output D^{l+1} (token i = clip i; padded clips hold values but are masked out by
@@ -64,7 +64,7 @@ class SDST(nn.Module):
         nn.init.zeros_(last.weight)  # the first prediction is the reference itself (DAB-DETR)
         nn.init.zeros_(last.bias)
         self.text_pooling = TextPooling(dim)
-        self.actionness_head = ActionnessHead(dim, config.roi_size, config.roi_scale)
+        self.actionness_head = ActionnessHead(dim, config.roi_size, config.roi_scale) if config.actionness else None
         self.criterion = SDSTCriterion(config)
         self.postprocess = PostProcess(config.nms_method, config.nms_sigma, config.nms_threshold, config.max_windows)
 
@@ -128,8 +128,9 @@ class SDST(nn.Module):
 
         outputs["pred_logits"] = outputs["level_logits"][-1]
         outputs["pred_spans"] = outputs["level_spans"][-1]
-        valid_dense = dense * video_mask[..., None]  # (B, Lv, D), padding must not leak into RoIs
-        outputs["pred_actionness"] = self.actionness_head(valid_dense, outputs["pred_spans"].detach(), span)
+        if self.actionness_head is not None:
+            valid_dense = dense * video_mask[..., None]  # (B, Lv, D), padding must not leak into RoIs
+            outputs["pred_actionness"] = self.actionness_head(valid_dense, outputs["pred_spans"].detach(), span)
         saliency = saliency_scores(dense, outputs["level_text_pool"][-1])  # (B, Lv), Eq. 16
         outputs["saliency"] = saliency.masked_fill(video_pad, 0.0)
         if offsets:
@@ -143,7 +144,8 @@ class SDST(nn.Module):
         return self.criterion(outputs, batch)
 
     def predict(self, batch: dict[str, Any], outputs: dict[str, Any]) -> list[dict[str, Any]]:
-        """Official prediction dicts: soft-NMS on sqrt(p * actionness) (Eq. 23), at most ``max_windows``."""
+        """Official prediction dicts: soft-NMS on sqrt(p * actionness) (Eq. 23; p without the actionness head),
+        at most ``max_windows``."""
         return self.postprocess(batch, outputs)
 
 

@@ -1,9 +1,10 @@
 """From SDST's outputs to the official prediction dicts (Sec. C.4, Eq. 23).
 
 Each query's confidence is C = sqrt(p * Y^a) (Eq. 23), p = sigmoid of the class logit and Y^a the
-actionness; its segment (normalised centre-width) becomes seconds through the video's duration, clipped
-to [0, duration]. Soft-NMS (the shared :func:`vtg.postprocess.soft_nms.soft_nms_1d`) then ranks them and
-keeps at most ``max_windows``, with no score floor, so every video gets ``min(M, max_windows)`` windows.
+actionness (C = p for a model without the actionness head); its segment (normalised centre-width)
+becomes seconds through the video's duration, clipped to [0, duration]. Soft-NMS (the shared
+:func:`vtg.postprocess.soft_nms.soft_nms_1d`) then ranks them and keeps at most ``max_windows``, with no
+score floor, so every video gets ``min(M, max_windows)`` windows.
 Saliency: the cosine scores of Eq. 16, one per real clip.
 """
 
@@ -25,7 +26,9 @@ class PostProcess:
 
     @torch.no_grad()
     def __call__(self, batch: dict[str, Any], outputs: dict[str, Any]) -> list[dict[str, Any]]:
-        confidence = (outputs["pred_logits"].sigmoid() * outputs["pred_actionness"]).sqrt()  # (B, M), Eq. 23
+        confidence = outputs["pred_logits"].sigmoid()  # (B, M), p
+        if "pred_actionness" in outputs:
+            confidence = (confidence * outputs["pred_actionness"]).sqrt()  # (B, M), Eq. 23
         segments = cw_to_se(outputs["pred_spans"]).clamp(0.0, 1.0)  # (B, M, 2) normalised
         predictions = []
         for b, meta in enumerate(batch["meta"]):
