@@ -11,8 +11,6 @@ from vtg.cli import main
 from vtg.engine.checkpoint import AtomicCheckpointIO
 from vtg.errors import UserError
 
-pytest_plugins = ["test_engine_support"]
-
 
 def test_failure_midway_keeps_the_old_checkpoint_and_leaves_no_partial_file(tmp_path, monkeypatch):
     path = tmp_path / "last.ckpt"

@@ -14,8 +14,6 @@ from vtg.checkpoint import METADATA_KEY
 from vtg.cli import main
 from vtg.engine.trainer import distributed_layout
 
-pytest_plugins = ["test_engine_support"]
-
 # the UniVTG-style teacher, at a size that trains in seconds (a model the torchrun children find in the registry)
 CONFIG = """\
 model:

@@ -11,8 +11,6 @@ from torch import nn
 from vtg.cli import main
 from vtg.engine.parameters import OWN, human_count, parameter_counts
 
-pytest_plugins = ["test_engine_support"]
-
 # the tiny model with 16-dim video and text, hidden 8: two Linear(16, 8) and one Linear(8, 4)
 TINY_COUNTS = {"video": 16 * 8 + 8, "text": 16 * 8 + 8, "heads": 8 * 4 + 4}
 

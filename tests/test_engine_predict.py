@@ -16,8 +16,6 @@ from vtg.data.predictions import read_predictions
 from vtg.errors import UserError
 from vtg.evaluation import set_timesteps
 
-pytest_plugins = ["test_engine_support"]
-
 
 def test_predict_writes_valid_jsonl_and_metrics_of_validation(tiny_run, tiny_data, tmp_path, capsys):
     out = tmp_path / "preds.jsonl"

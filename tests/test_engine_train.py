@@ -8,12 +8,10 @@ import shutil
 import pytest
 import torch
 import yaml
-from test_engine_support import train_args
+from engine_support import train_args
 
 from vtg.checkpoint import METADATA_KEY, model_state_dict
 from vtg.cli import main
-
-pytest_plugins = ["test_engine_support"]
 
 
 def test_run_writes_checkpoints_metrics_and_config(tiny_run):

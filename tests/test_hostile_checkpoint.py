@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from test_engine_support import train_args
+from engine_support import train_args
 
 from export.command import main as export_main
 from vtg.checkpoint import METADATA_KEY, atomic_save, checkpoint_metadata, plain_data, read_checkpoint
@@ -25,8 +25,6 @@ from vtg.cli import main
 from vtg.engine.checkpoint import AtomicCheckpointIO
 from vtg.errors import UserError
 from vtg.models import build_model
-
-pytest_plugins = ["test_engine_support"]
 
 
 class Payload:

@@ -23,13 +23,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from test_engine_support import train_args
+from engine_support import train_args
 
 import vtg.atomic
 from export.command import main as export_main
 from vtg.cli import main
-
-pytest_plugins = ["test_engine_support"]
 
 DEAD_PID = None
 

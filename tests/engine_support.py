@@ -1,8 +1,9 @@
-"""Shared by the engine tests: a tiny clip-wise model registered as ``tiny``, and a tiny dataset.
+"""Shared by the engine tests: a tiny clip-wise model, its config, and ``vtg train``'s arguments for it.
 
 The model follows the interface of docs/ARCHITECTURE.md (build/forward/loss/predict) with dropout, so
 that runs depend on the random generators (what resume and seeding must get right). The registry holds
-import paths, so the tests register it as ``test_engine_support:build``.
+import paths, so conftest.py's ``tiny_model`` fixture registers it as ``engine_support:build``; its
+``tiny_data``, ``tiny_config`` and ``tiny_run`` fixtures give the dataset, config file and a training run.
 """
 
 from __future__ import annotations
@@ -10,13 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-import vtg.models
-from vtg.cli import main
 from vtg.postprocess.predictions import batch_predictions
 
 # constant learning rate after a warm-up: the schedule does not depend on the number of epochs, so a run
@@ -71,38 +69,6 @@ def build(config: dict[str, Any], dims: dict[str, int]) -> TinyModel:
     return TinyModel(config, dims)
 
 
-@pytest.fixture(scope="session")
-def tiny_model():
-    """Register the tiny model as ``tiny`` while the tests that ask for it run."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setitem(vtg.models.MODEL_BUILDERS, "tiny", "test_engine_support:build")
-        yield "tiny"
-
-
-@pytest.fixture(scope="session")
-def tiny_data(tmp_path_factory) -> Path:
-    """A tiny synthetic dataset folder (24 train and 8 val queries, 16-dim features, 2 levels)."""
-    root = tmp_path_factory.mktemp("data") / "tiny"
-    assert main(["data", "synth", "--preset", "tiny", "--out", str(root), "--seed", "0"]) == 0
-    return root
-
-
-@pytest.fixture(scope="session")
-def tiny_config(tmp_path_factory) -> Path:
-    """A config file for the tiny model."""
-    path = tmp_path_factory.mktemp("config") / "tiny.yaml"
-    path.write_text(TINY_CONFIG)
-    return path
-
-
 def train_args(config: Path, data: Path, out: Path, *extra: str) -> list[str]:
     """``vtg train`` arguments for the tiny model (CPU, JSON output)."""
     return ["train", "--config", str(config), "--data", str(data), "--out", str(out), "--accelerator", "cpu", *extra]
-
-
-@pytest.fixture(scope="session")
-def tiny_run(tiny_model, tiny_data, tiny_config, tmp_path_factory) -> Path:
-    """The output folder of a 2-epoch training run of the tiny model (constant learning rate)."""
-    out = tmp_path_factory.mktemp("runs") / "two_epochs"
-    assert main(train_args(tiny_config, tiny_data, out, "--epochs", "2")) == 0
-    return out
