@@ -6,7 +6,7 @@ over the run's real tokens per timestep, ``neurons`` and ``fan_out``. An :class:
 that dict as numpy together with the token counts of each query, which the floating-point work
 (:mod:`energy.float_work`) needs.
 
-Activity JSON (what ``vtg energy measure`` reads; the form a Lava run writes)::
+Activity JSON (what ``vtg energy measure`` reads; ``vtg simulate`` writes one record per query)::
 
     {
       "format": "vtg-activity/1",
@@ -23,9 +23,9 @@ Activity JSON (what ``vtg energy measure`` reads; the form a Lava run writes)::
 ``spikes`` has one non-negative count per timestep (the same Tc for all components of a record),
 ``neurons`` and ``fan_out`` are integers >= 0 and no step has more spikes than neurons (|s| <= 1).
 A fan-out of 0 marks spikes counted where they are consumed (SpikingVTG's ``layer{i}.out`` is priced as
-``layer{i+1}.input`` and ``decoder.input``). An optional ``fp_mults`` per component (the model reports
-one for ``sfg``) is accepted and not used: the floating-point work is counted from ``model`` by
-:mod:`energy.float_work`, so that PyTorch and Lava runs are priced alike.
+``layer{i+1}.input`` and ``decoder.input``). An optional ``fp_mults`` or ``int_mults`` per component (the
+activity dicts carry one for ``sfg``) is accepted and not used: the floating-point work is counted from
+``model`` by :mod:`energy.float_work`, so that PyTorch and Lava runs are priced alike.
 ``model`` is a :class:`energy.float_work.FloatShape`.
 """
 
@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from vtg.atomic import atomic_write_text
 from vtg.errors import UserError, check_number
 from vtg.json_file import read_json_object
 
@@ -45,6 +46,7 @@ FORMAT = "vtg-activity/1"
 ENCODER_PREFIX = "layer"
 DECODER_PREFIX = "decoder."
 REQUIRED_KEYS = {"spikes", "neurons", "fan_out"}
+OPTIONAL_KEYS = {"fp_mults", "int_mults"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,19 +117,25 @@ def make_record(
     return ActivityRecord(components, list(video_tokens), list(text_tokens))
 
 
+def record_from_activity(
+    activity: dict[str, dict[str, Any]], video_tokens: list[int], text_tokens: list[int], location: str
+) -> ActivityRecord:
+    """The record of an activity dict (docs/ARCHITECTURE.md; spikes a tensor or an array (Tc,)) of a run
+    whose queries have ``video_tokens`` and ``text_tokens`` real tokens; ``location`` names it in errors."""
+    components = {}
+    for name, entry in activity.items():
+        spikes = entry["spikes"]
+        if hasattr(spikes, "detach"):  # a tensor, possibly on an accelerator
+            spikes = spikes.detach().cpu().double().numpy()
+        components[name] = Component(np.asarray(spikes, np.float64), int(entry["neurons"]), int(entry["fan_out"]))
+    return make_record(components, video_tokens, text_tokens, location)
+
+
 def record_from_outputs(activity: dict[str, dict[str, Any]], batch: dict[str, Any]) -> ActivityRecord:
     """The record of a batch run through the PyTorch model (``outputs["activity"]`` and its batch)."""
-    components = {
-        name: Component(
-            spikes=np.asarray(entry["spikes"].detach().cpu().double().numpy()),
-            neurons=int(entry["neurons"]),
-            fan_out=int(entry["fan_out"]),
-        )
-        for name, entry in activity.items()
-    }
     video_tokens = batch["video_mask"].sum(dim=1).tolist()
     text_tokens = batch["text_mask"].sum(dim=1).tolist()
-    return make_record(components, video_tokens, text_tokens, "model outputs")
+    return record_from_activity(activity, video_tokens, text_tokens, "model outputs")
 
 
 def _int_field(value: Any, location: str) -> int:
@@ -154,8 +162,9 @@ def record_from_json(data: Any, location: str) -> ActivityRecord:
     components = {}
     for name, entry in data["activity"].items():
         where = f"{location}: field 'activity.{name}"
-        if not isinstance(entry, dict) or not REQUIRED_KEYS <= set(entry) <= REQUIRED_KEYS | {"fp_mults"}:
-            raise UserError(f"{where}': expected the keys spikes, neurons, fan_out (and optionally fp_mults)")
+        if not isinstance(entry, dict) or not REQUIRED_KEYS <= set(entry) <= REQUIRED_KEYS | OPTIONAL_KEYS:
+            expected = "spikes, neurons, fan_out (and optionally fp_mults or int_mults)"
+            raise UserError(f"{where}': expected the keys {expected}")
         if not isinstance(entry["spikes"], list):
             raise UserError(f"{where}.spikes': expected a list of counts per timestep")
         spikes = np.array([check_number(v, f"{where}.spikes'") for v in entry["spikes"]], dtype=np.float64)
@@ -178,12 +187,13 @@ def record_to_json(record: ActivityRecord) -> dict[str, Any]:
 
 
 def write_activity_json(path: str | Path, records: list[ActivityRecord], snn_op: str, model: dict[str, Any]) -> None:
-    """Write records in the activity JSON form (what a Lava run hands to ``vtg energy measure``).
+    """Write records in the activity JSON form (what ``vtg simulate`` hands to ``vtg energy measure``),
+    whole or not at all (:func:`vtg.atomic.atomic_write_text`).
 
     ``model`` is the mapping form of :class:`energy.float_work.FloatShape` (``dataclasses.asdict``).
     """
     data = {"format": FORMAT, "snn_op": snn_op, "model": model, "records": [record_to_json(r) for r in records]}
-    Path(path).write_text(json.dumps(data) + "\n")
+    atomic_write_text(path, json.dumps(data) + "\n")
 
 
 def load_activity_json(path: str | Path) -> dict[str, Any]:

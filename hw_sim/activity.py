@@ -1,63 +1,50 @@
-"""Spike counts of a Lava run in the activity-dict form of docs/ARCHITECTURE.md (as spiking/activity.py).
+"""One simulated query's activity dict (the form of docs/ARCHITECTURE.md, as spiking/activity.py's).
 
-Component -> {``spikes`` (Tc,) sum of |s| over the real tokens of all simulated queries at each step,
-``neurons`` the neurons over those tokens, ``fan_out`` the accumulations one spike triggers}. The
-``sfg`` entry has no spikes; its per-step multiplications (dot product, norm, gate: 3 D per real clip)
-are ``int_mults`` in fixed point and ``fp_mults`` in floating point.
+Component -> {``spikes`` (Tc,) sum of |s| over the query's real tokens at each step, ``neurons`` the
+neurons over those tokens, ``fan_out`` the accumulations one spike triggers}; the components, neurons
+and fan-outs are those of :func:`spiking.populations.activity_components`, the spikes the Lava
+processes' counts. The ``sfg`` entry has no spikes; its per-step multiplications (3 D per real clip)
+are ``int_mults`` in fixed point and ``fp_mults`` in floating point. ``vtg simulate`` writes one
+``vtg-activity/1`` record per query from these (hw_sim/simulate_command.py).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
 
+from spiking.populations import activity_components
 
-class ActivityCounter:
-    """Accumulates per-query spike counts (population -> (Tc,)) into the activity dict."""
 
-    def __init__(self, architecture: dict[str, Any], tc: int, precision: str):
-        self.arch, self.tc, self.precision = architecture, tc, precision
-        self.spikes: dict[str, np.ndarray] = {}
-        self.tokens = self.clips = self.queries = 0
+@dataclasses.dataclass
+class QueryActivity:
+    """One query's real token counts and its activity dict (numpy spike counts, (Tc,) each)."""
 
-    def add(self, counts: dict[str, np.ndarray], n_video: int, n_text: int) -> None:
-        for name, steps in counts.items():
-            self.spikes[name] = self.spikes.get(name, 0) + steps
-        self.tokens += n_video + n_text
-        self.clips += n_video
-        self.queries += 1
+    video_tokens: int
+    text_tokens: int
+    components: dict[str, dict[str, Any]]
 
-    def result(self) -> dict[str, dict[str, Any]]:
-        arch = self.arch
-        hidden, ffn = arch["hidden_dim"], arch["ffn_dim"]
-        length = max(1, round(self.tokens / max(self.queries, 1)))  # mean real tokens per query
-        activity: dict[str, dict[str, Any]] = {}
 
-        def entry(name: str, spikes: np.ndarray, neurons: int, fan_out: int) -> None:
-            activity[name] = {"spikes": [int(s) for s in spikes], "neurons": int(neurons), "fan_out": int(fan_out)}
+def query_activity(
+    architecture: dict[str, Any], counts: dict[str, np.ndarray], n_video: int, n_text: int, precision: str
+) -> QueryActivity:
+    """The activity of one query of ``n_video`` clips and ``n_text`` tokens from the runner's ``counts``
+    (population, or ``decoder.input``, -> (Tc,) spikes on the real tokens, hw_sim/runner.py).
 
-        fan_outs = {"k": length, "v": length, "attn": hidden, "so": ffn, "int": hidden, "out": 0}
-        for i in range(arch["num_layers"]):
-            source = "input" if i == 0 else f"layer{i - 1}.out"
-            entry(f"layer{i}.input", self.spikes[source], self.tokens * hidden, 3 * hidden)
-            for name, fan_out in fan_outs.items():
-                width = ffn if name == "int" else hidden
-                entry(f"layer{i}.{name}", self.spikes[f"layer{i}.{name}"], self.tokens * width, fan_out)
-        channels = {
-            head: [hidden] * (arch[f"{head}_layers"] - 1) + [1 if head == "f" else 2] for head in ("f", "d")
-        }  # output channels of each convolution
-        first = sum(arch[f"{head}_kernel"] * channels[head][0] for head in ("f", "d"))
-        entry("decoder.input", self.spikes["decoder.input"], self.clips * hidden, first)
-        for head in ("f", "d"):
-            for j in range(arch[f"{head}_layers"] - 1):
-                fan_out = arch[f"{head}_kernel"] * channels[head][j + 1]
-                entry(f"decoder.{head}.{j}", self.spikes[f"decoder.{head}.{j}"], self.clips * hidden, fan_out)
-        mults = "int_mults" if self.precision == "fixed" else "fp_mults"
-        activity["sfg"] = {
-            "spikes": [0] * self.tc,
-            "neurons": self.clips,
-            "fan_out": 0,
-            mults: [3 * hidden * self.clips] * self.tc,
-        }
-        return activity
+    A component's spikes are its own count where the run counts it (``decoder.input``: the last layer's
+    spikes on the clips), else those of its source population (``layer{i}.input``: ``input`` or
+    ``layer{i-1}.out``)."""
+    tc = len(next(iter(counts.values())))
+    components: dict[str, dict[str, Any]] = {}
+    for c in activity_components(architecture):
+        neurons = c.neurons(n_video, n_text)
+        if c.source is None:  # sfg: a real-valued operation, no spikes
+            mults = "int_mults" if precision == "fixed" else "fp_mults"
+            steps = np.full(tc, c.mults * c.tokens(n_video, n_text), np.int64)
+            components[c.name] = {"spikes": np.zeros(tc, np.int64), "neurons": neurons, "fan_out": 0, mults: steps}
+            continue
+        spikes = counts[c.name] if c.name in counts else counts[c.source]
+        components[c.name] = {"spikes": spikes, "neurons": neurons, "fan_out": c.fan_out_at(n_video + n_text)}
+    return QueryActivity(n_video, n_text, components)

@@ -3,8 +3,10 @@
     vtg simulate --bundle B --data DIR --split val [--limit N] [--tc N] [--precision fixed|float]
                  [--compare-torch] [--out DIR] [--deadline SECONDS] [--json]
 
-Writes ``predictions.jsonl`` (official format), ``activity.json`` (spike counts per component and
-timestep, docs/ARCHITECTURE.md) and ``metrics.json`` into ``--out`` (default: BUNDLE/simulation_<split>).
+Writes ``predictions.jsonl`` (official format), ``activity.json`` (``vtg-activity/1``, energy/activity.py:
+one record per query of spike counts per component and timestep, with neurons and fan-outs, as the
+PyTorch model's, docs/ARCHITECTURE.md) and ``metrics.json`` into ``--out`` (default:
+BUNDLE/simulation_<split>); ``vtg energy measure --simulation`` prices it as it stands.
 ``--compare-torch`` also runs the PyTorch reference of the same precision on the same queries and
 reports ``spike_mismatches`` and the largest output differences (hw_sim/simulation.py).
 """
@@ -110,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
         )
     with atomic_folder(out) as folder:  # the three files together, or none
         atomic_write_text(folder / "predictions.jsonl", "".join(json.dumps(p) + "\n" for p in report.predictions))
-        atomic_write_text(folder / "activity.json", json.dumps({"tc": tc, "precision": precision, **report.activity}))
+        write_activity(folder / "activity.json", report.activity, bundle.architecture)
         atomic_write_text(folder / "metrics.json", json.dumps(_finite(summary), indent=1))
     summary["out"] = str(out)
     if args.json:
@@ -125,6 +127,23 @@ def run(args: argparse.Namespace) -> int:
     for name, value in (metrics or {}).items():
         print(f"  {name:24s} {value:8.2f}")
     return 0
+
+
+def write_activity(path: Path, activity: list, architecture: dict) -> None:
+    """Each query's activity (hw_sim/activity.py) as one ``vtg-activity/1`` record, with the model's
+    float shape and spike price (energy/activity.py, the format ``vtg energy`` reads)."""
+    import dataclasses
+
+    from energy.activity import record_from_activity, write_activity_json
+    from energy.float_work import shape_of_spiking_model
+    from energy.measured import snn_op_of
+
+    records = [
+        record_from_activity(query.components, [query.video_tokens], [query.text_tokens], f"{path}: query {i}")
+        for i, query in enumerate(activity)
+    ]
+    shape = shape_of_spiking_model(architecture, architecture)  # the architecture holds the feature sizes too
+    write_activity_json(path, records, snn_op_of(architecture["variant"]), dataclasses.asdict(shape))
 
 
 def _max_difference(metrics: dict[str, float], reference: dict[str, float]) -> float:

@@ -1,7 +1,7 @@
 """Simulate a split of a dataset with a bundle in Lava, optionally against the PyTorch references.
 
 :func:`simulate_split` is what ``vtg simulate`` and benchmarks/lava_vs_torch.py run: one Lava network
-(compiled once), Tc Lava steps per query, predictions in the official format, the activity dict, and
+(compiled once), Tc Lava steps per query, predictions in the official format, each query's activity, and
 with ``compare`` the reference of the same precision run on the same queries:
 
 * fixed point: the PyTorch integer reference (export/integer_reference.py); every spike of every
@@ -22,7 +22,7 @@ import torch
 from tqdm import tqdm
 
 from export.bundle import Bundle
-from hw_sim.activity import ActivityCounter
+from hw_sim.activity import QueryActivity, query_activity
 from hw_sim.runner import DEADLINE_S, LavaSimulation, QueryResult
 from vtg.errors import UserError
 
@@ -43,7 +43,7 @@ class Query:
 @dataclasses.dataclass
 class SimulationReport:
     predictions: list[dict[str, Any]]
-    activity: dict[str, dict[str, Any]]
+    activity: list[QueryActivity]  # one per query, in order
     queries: int
     seconds: float  # simulation time of the queries, compiling and starting excluded
     compile_s: float
@@ -112,7 +112,7 @@ def simulate_split(
     max_video = max(q.video.shape[0] for q in queries)
     max_text = max(q.text.shape[0] for q in queries)
     reference = reference_runner(bundle, precision) if compare else None
-    counter = ActivityCounter(arch, tc, precision)
+    activity = []
     predictions, reference_predictions = [], []
     mismatches = compared = 0
     differences = dict.fromkeys(OUTPUTS, 0.0)
@@ -125,7 +125,7 @@ def simulate_split(
     ) as sim:
         bar = tqdm(total=len(queries), desc=f"lava {precision}", unit="query", file=sys.stderr, disable=not progress)
         for i, query, result in _batched(sim, queries, batch, bar):
-            counter.add(result.counts, query.video.shape[0], query.text.shape[0])
+            activity.append(query_activity(arch, result.counts, query.video.shape[0], query.text.shape[0], precision))
             predictions.append(prediction(result, query.meta, arch))
             if reference is not None:
                 begin = time.perf_counter()
@@ -145,7 +145,7 @@ def simulate_split(
         compile_s, num_processes = sim.compile_s, sim.num_processes
     return SimulationReport(
         predictions=predictions,
-        activity=counter.result(),
+        activity=activity,
         queries=len(queries),
         seconds=seconds - compile_s,  # the first batch compiled the network and started its OS processes
         compile_s=compile_s,

@@ -258,9 +258,11 @@ def test_paper_ifr_averages_layers_under_the_paper_names():
     assert paper_ifr(rates) == {"in": pytest.approx(0.3), "k": 0.1}
 
 
-def simulation_folder(tmp_path, variant: str = "1bit_nf") -> tuple[object, dict]:
-    """A ``vtg simulate`` output folder, its activity counted by hw_sim's own counter, and its bundle."""
-    from hw_sim.activity import ActivityCounter
+def simulation_folder(tmp_path, variant: str = "1bit_nf") -> tuple[object, list]:
+    """A ``vtg simulate`` output folder written by its own writer from random Lava-style counts, its
+    per-query activity, and its bundle."""
+    from hw_sim.activity import query_activity
+    from hw_sim.simulate_command import write_activity
 
     arch = {
         "variant": variant,
@@ -276,42 +278,56 @@ def simulation_folder(tmp_path, variant: str = "1bit_nf") -> tuple[object, dict]
         "d_kernel": 3,
     }
     tc, rng = 3, np.random.default_rng(0)
-    counter = ActivityCounter(arch, tc, "fixed")
     populations = ["input", "decoder.input", "decoder.f.0", "decoder.d.0"] + [
         f"layer{i}.{name}" for i in range(2) for name in ("k", "v", "attn", "so", "int", "out")
     ]
+    activity = []
     for n_video, n_text in ((7, 3), (4, 2)):
-        counter.add({name: rng.integers(0, n_video + 1, tc) for name in populations}, n_video, n_text)
+        counts = {name: rng.integers(0, n_video + 1, tc) for name in populations}
+        activity.append(query_activity(arch, counts, n_video, n_text, "fixed"))
     bundle, out = tmp_path / "bundle", tmp_path / "simulation_val"
     bundle.mkdir()
     out.mkdir()
     (bundle / "manifest.json").write_text(json.dumps({"format": "vtg-lava-bundle", "architecture": arch}))
-    (out / "activity.json").write_text(json.dumps({"tc": tc, "precision": "fixed", **counter.result()}))
+    write_activity(out / "activity.json", activity, arch)
     (out / "metrics.json").write_text(json.dumps({"bundle": str(bundle), "queries": 2}))
-    return out, counter.result()
+    return out, activity
 
 
-def test_lava_simulation_folder_is_measured(tmp_path, capsys):
+def test_lava_simulation_folder_is_measured_query_by_query(tmp_path, capsys):
     pytest.importorskip("hw_sim.activity")
     out, activity = simulation_folder(tmp_path)
+    # k and v: one accumulation per spike and real token of that query (10 and 6 tokens)
+    assert [query.components["layer0.k"]["fan_out"] for query in activity] == [10, 6]
+    assert [query.components["decoder.f.0"]["neurons"] for query in activity] == [7 * 8, 4 * 8]
     assert main(["energy", "measure", "--simulation", str(out), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["snn_op"] == "int_acc" and summary["queries"] == 2
-    spiking = sum(sum(e["spikes"]) * e["fan_out"] for e in activity.values()) * 0.1e-9
+    spiking = sum(sum(e["spikes"]) * e["fan_out"] for query in activity for e in query.components.values()) * 0.1e-9
     assert summary["encoder_mj"] + summary["decoder_mj"] == pytest.approx(spiking / 2)
     assert summary["encoder_formula_mj"] == pytest.approx(summary["encoder_mj"])
-    # NF float work from the totals: 11 clips, 5 text tokens, D = 8, Tc = 3
+    # NF float work: 11 clips, 5 text tokens, D = 8, Tc = 3
     macs = 11 * 6 * 8 + 5 * 5 * 8 + 2 * 5 * 8 + 3 * 4 * 11 * 8 + 3 * 11 * 3
     assert summary["float_mj"] == pytest.approx(macs * 4.6e-9 / 2)
+    # the folder's activity.json is an activity JSON as it stands
+    assert main(["energy", "measure", "--activity", str(out / "activity.json"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == summary
 
 
 def test_lava_simulation_folder_errors(tmp_path, capsys):
     pytest.importorskip("hw_sim.activity")
     out, _ = simulation_folder(tmp_path)
-    (out / "metrics.json").write_text(json.dumps({"bundle": str(tmp_path / "bundle")}))
-    assert main(["energy", "measure", "--simulation", str(out)]) == 2
-    assert "metrics.json: field 'queries': missing" in capsys.readouterr().err
     assert main(["energy", "measure", "--simulation", str(tmp_path / "nowhere")]) == 2
     assert "activity.json: not found" in capsys.readouterr().err
     assert main(["energy", "measure", "--activity", str(out / "activity.json"), "--bundle", "b"]) == 2
     assert "--bundle" in capsys.readouterr().err
+    other = tmp_path / "other"
+    other.mkdir()
+    manifest = json.loads((tmp_path / "bundle" / "manifest.json").read_text())
+    manifest["architecture"]["hidden_dim"] = 16
+    (other / "manifest.json").write_text(json.dumps(manifest))
+    assert main(["energy", "measure", "--simulation", str(out), "--bundle", str(other)]) == 2
+    assert "activity.json: simulated a model of shape" in capsys.readouterr().err
+    (out / "activity.json").write_text(json.dumps({"tc": 3, "precision": "fixed", "input": {}}))  # the old flat form
+    assert main(["energy", "measure", "--simulation", str(out)]) == 2
+    assert "field 'format': expected 'vtg-activity/1'" in capsys.readouterr().err

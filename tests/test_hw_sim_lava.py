@@ -55,10 +55,13 @@ def test_fixed_point_matches_the_integer_reference_spike_for_spike(setup, tmp_pa
     assert result["queries_per_s"] > 0 and result["lava_processes"] == 9  # injector, input, 2 layers, decoder + 4
     lines = (out / "predictions.jsonl").read_text().splitlines()
     assert len(lines) == 8 and {"qid", "pred_relevant_windows", "pred_saliency_scores"} <= json.loads(lines[0]).keys()
-    activity = json.loads((out / "activity.json").read_text())
-    assert len(activity["layer1.out"]["spikes"]) == TC and activity["layer1.out"]["neurons"] > 0
-    assert activity["layer1.input"]["spikes"] == activity["layer0.out"]["spikes"]
-    assert sum(activity["layer0.input"]["spikes"]) > 0 and activity["sfg"]["int_mults"][0] > 0
+    activity = json.loads((out / "activity.json").read_text())  # vtg-activity/1, one record per query
+    assert activity["format"] == "vtg-activity/1" and activity["snn_op"] == "int_acc" and len(activity["records"]) == 8
+    for record in activity["records"]:
+        components, tokens = record["activity"], record["video_tokens"][0] + record["text_tokens"][0]
+        assert len(components["layer1.out"]["spikes"]) == TC and components["layer1.out"]["neurons"] == tokens * 16
+        assert components["layer1.input"]["spikes"] == components["layer0.out"]["spikes"]
+        assert components["layer0.k"]["fan_out"] == tokens and sum(components["layer0.input"]["spikes"]) > 0
 
 
 def test_other_architecture_is_exact_too(setup, tmp_path, capsys):
