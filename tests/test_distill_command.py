@@ -22,6 +22,8 @@ from vtg.engine.module import VTGModule
 from vtg.engine.train_config import TrainConfig
 from vtg.models import build_model
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one torch thread (conftest.py)
+
 DIMS = {"video_dim": 16, "text_dim": 16, "video_levels": 2, "text_levels": 2}  # the tiny preset's
 STUDENT = {
     "name": "spikingvtg",
@@ -36,15 +38,6 @@ STUDENT = {
     "d_layers": 2,
 }
 TEACHER = {"hidden_dim": 12, "num_layers": 3, "num_heads": 3, "ffn_dim": 16}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models: intra-op threads only add contention on a shared 2-core machine."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def write_teacher(path: Path, name: str, config: dict) -> Path:

@@ -15,18 +15,11 @@ from spiking.distill import DistillationModel, DistillConfig, teacher_layout
 from vtg.errors import UserError
 from vtg.models import build_model
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one torch thread (conftest.py)
+
 STUDENT = {"hidden_dim": 8, "num_layers": 2, "num_heads": 2, "ffn_dim": 8, "tc": 3, "solver_iters": 4}
 UNIVTG_TINY = {"hidden_dim": 12, "num_layers": 3, "num_heads": 3, "ffn_dim": 16}
 TEACHERS = {"univtg": UNIVTG_TINY, "sdst": {k: v for k, v in SDST_TINY.items() if k != "name"}}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models: intra-op threads only add contention on a shared 2-core machine."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def recipe(teacher_name: str, variant: str, config: DistillConfig | None = None) -> DistillationModel:

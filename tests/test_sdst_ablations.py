@@ -8,11 +8,12 @@ from test_sdst_batch import (
     TINY_DIMS,
     TINY_MODEL,
     make_batch,
-    one_thread,  # noqa: F401  (autouse fixture: one torch thread here)
 )
 
 from sdst_teacher.sdst.model import build
 from sdst_teacher.sdst.parameters import count_parameters
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one torch thread (conftest.py)
 
 ABLATIONS = [
     {"sparse_attention": "rdsa"},  # Tab. 5

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one torch thread (conftest.py)
+
 TINY_DIMS = {"video_dim": 12, "text_dim": 10, "video_levels": 3, "text_levels": 3}
 TINY_MODEL = {
     "name": "sdst",
@@ -19,18 +21,6 @@ TINY_MODEL = {
     "deformable_points": 2,
     "roi_size": 4,
 }
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Run a module's tiny models on one thread: on a shared 2-core machine, two threads contend and are slower.
-
-    Importing this fixture into a test module makes it apply there; the previous setting is restored after.
-    """
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def make_batch(

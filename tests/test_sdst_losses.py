@@ -9,13 +9,14 @@ import torch
 import torch.nn.functional as F
 from test_sdst_batch import (
     make_batch,
-    one_thread,  # noqa: F401  (autouse fixture: one torch thread here)
 )
 from torchvision.ops import sigmoid_focal_loss
 
 from sdst_teacher.sdst.config import SDSTConfig
 from sdst_teacher.sdst.criterion import SDSTCriterion, normalised_targets
 from sdst_teacher.sdst.losses import focal_loss, info_nce
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one torch thread (conftest.py)
 
 
 @pytest.mark.parametrize("alpha,gamma", [(0.25, 2.0), (0.5, 0.0), (-1.0, 1.5)])

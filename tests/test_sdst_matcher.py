@@ -6,9 +6,10 @@ import itertools
 
 import pytest
 import torch
-from test_sdst_batch import one_thread  # noqa: F401  (autouse fixture: one torch thread here)
 
 from sdst_teacher.sdst.matcher import HungarianMatcher
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one torch thread (conftest.py)
 
 
 def brute_force_cost(cost: torch.Tensor) -> float:

@@ -12,7 +12,6 @@ from test_sdst_batch import (
     TINY_DIMS,
     TINY_MODEL,
     make_batch,
-    one_thread,  # noqa: F401  (autouse fixture: one torch thread here)
 )
 
 from sdst_teacher.sdst.dense_stream import DenseStream
@@ -20,6 +19,8 @@ from sdst_teacher.sdst.model import build
 from sdst_teacher.sdst.parameters import count_parameters
 from vtg.errors import UserError
 from vtg.models import build_model
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one torch thread (conftest.py)
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 

@@ -6,9 +6,10 @@ import math
 
 import pytest
 import torch
-from test_sdst_batch import one_thread  # noqa: F401  (autouse fixture: one torch thread here)
 
 from sdst_teacher.sdst.postprocess import PostProcess
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one torch thread (conftest.py)
 
 
 def outputs_and_batch():

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
-from test_sdst_batch import one_thread  # noqa: F401  (autouse fixture: one torch thread here)
 from torch import nn
 
 from sdst_teacher.sdst.deformable_attention import DeformableAttention
 from sdst_teacher.sdst.rdsa import RDSA
 from sdst_teacher.sdst.sampling import sample_1d
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one torch thread (conftest.py)
 
 
 def ramp(length: int, channels: int = 1) -> torch.Tensor:

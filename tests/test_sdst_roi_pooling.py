@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from test_sdst_batch import one_thread  # noqa: F401  (autouse fixture: one torch thread here)
 
 from sdst_teacher.sdst.heads import ActionnessHead
 from sdst_teacher.sdst.roi_pooling import roi_pool_1d
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one torch thread (conftest.py)
 
 
 def test_linear_features_pool_to_bin_centres():

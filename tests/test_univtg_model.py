@@ -11,17 +11,10 @@ from sdst_teacher.univtg.model import build
 from vtg.errors import UserError
 from vtg.models import build_model
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one torch thread (conftest.py)
+
 DIMS = {"video_dim": 12, "text_dim": 10, "video_levels": 2, "text_levels": 1}
 SMALL = {"name": "univtg", "hidden_dim": 16, "num_layers": 4, "num_heads": 2, "ffn_dim": 32}
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tensors here are tiny: intra-op threads only add contention (seconds per step on a busy 2-core CI)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def make_batch(video_lengths: list[int], text_lengths: list[int], lv: int, lq: int, seed: int = 0) -> dict:
