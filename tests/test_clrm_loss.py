@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from spiking.clrm import CLRMConfig, CLRMLoss, cos_l2, match_heads, resolve_layer_map
+from spiking.distillation.clrm import CLRMConfig, CLRMLoss, cos_l2, match_heads, resolve_layer_map
 from vtg.errors import UserError
 
 B, LV, LQ, DS, DT = 2, 5, 3, 6, 4

@@ -15,7 +15,7 @@ import pytest
 import torch
 import yaml
 
-from spiking.distill import DistillConfig, DistillModule, build_distill_module
+from spiking.distillation.recipe import DistillConfig, DistillModule, build_distill_module
 from vtg.checkpoint import METADATA_KEY, atomic_save, checkpoint_metadata, load_model, model_state_dict
 from vtg.cli import main
 from vtg.engine.module import VTGModule

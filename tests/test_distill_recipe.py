@@ -10,8 +10,8 @@ import yaml
 from test_sdst_batch import TINY_DIMS, make_batch
 from test_sdst_batch import TINY_MODEL as SDST_TINY
 
-from spiking.clrm import CLRMConfig, CLRMLoss, resolve_layer_map
-from spiking.distill import DistillationModel, DistillConfig, teacher_layout
+from spiking.distillation.clrm import CLRMConfig, CLRMLoss, resolve_layer_map
+from spiking.distillation.recipe import DistillationModel, DistillConfig, teacher_layout
 from vtg.errors import UserError
 from vtg.models import build_model
 

@@ -34,7 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("vtg.engine.train_command", "train SpikingVTG, SDST or the UniVTG-style teacher"),
     "predict": ("vtg.engine.predict_command", "write predictions of a checkpoint in the official format"),
     "info": ("vtg.engine.info_command", "print a checkpoint's config and parameter counts by module"),
-    "distill": ("spiking.distill_command", "CLRM knowledge transfer from a teacher to SpikingVTG"),
+    "distill": ("spiking.distillation.distill_command", "CLRM knowledge transfer from a teacher to SpikingVTG"),
     "equilibrium": ("spiking.equilibrium_command", "how a SpikingVTG student converges to its steady state over Tc"),
     "simulate": ("hw_sim.simulate_command", "run an exported bundle in the Loihi-style Lava simulation"),
     "energy": ("energy.command", "45 nm energy estimates and energy-accuracy trade-off reports"),

@@ -9,6 +9,7 @@
 - ``checkpoint``: Lightning's plugin for the checkpoint files of :mod:`vtg.checkpoint` (format, writer, reader,
   :func:`~vtg.checkpoint.load_model`), which lives outside the engine and imports no Lightning;
 - ``trainer``: putting it together into one ``fit``; ``parameters``: parameter counts by module;
+- ``run_options``: the options of a training run shared by ``vtg train`` and ``vtg distill``, and ``--accelerator``;
 - ``train_command``, ``predict_command``, ``info_command``: ``vtg train``, ``vtg predict``, ``vtg info``.
 
 Nothing is imported by this ``__init__``, so that importing a submodule stays cheap.

@@ -28,18 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object (file, count, metrics)")
 
 
-def pick_device(accelerator: str):
-    """The torch device of ``--accelerator`` (``auto``: a GPU when there is one)."""
-    import torch
-
-    from vtg.engine.train_command import check_accelerator
-
-    check_accelerator(accelerator)
-    return torch.device("cuda" if accelerator != "cpu" and torch.cuda.is_available() else "cpu")
-
-
 def run(args: argparse.Namespace) -> int:
     from vtg.atomic import check_output
+    from vtg.engine.run_options import pick_device
     from vtg.evaluation import evaluate_checkpoint
     from vtg.postprocess.predictions import write_predictions
 

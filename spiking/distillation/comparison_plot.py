@@ -19,7 +19,7 @@ ROLES = ("teacher", "distilled", "label_only")
 
 
 def plot_comparison(report: dict[str, Any], path: Path) -> Path:
-    """Write the grouped bar chart of ``report`` (:func:`spiking.comparison.compare`) to ``path``."""
+    """Write the grouped bar chart of ``report`` (:func:`spiking.distillation.comparison.compare`) to ``path``."""
     names, models = report["headline"], report["models"]
     width = 0.8 / len(ROLES)
     fig, ax = plt.subplots(figsize=(8.0, 4.8))

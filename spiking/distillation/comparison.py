@@ -18,7 +18,7 @@ distilled student beats its label-only twin. ``comparison.json``::
      "wins": {metric: seeds where distilled > label_only}}
 
 ``comparison.md`` is the same as tables for a person, ``comparison.png`` as bars
-(:mod:`spiking.comparison_plot`).
+(:mod:`spiking.distillation.comparison_plot`).
 """
 
 from __future__ import annotations
@@ -152,7 +152,7 @@ def markdown(report: dict[str, Any]) -> str:
 
 
 def schedule_line(recipe: dict[str, Any]) -> str:
-    """What the distilled student's epochs did (spiking/distill.py), against the label-only one's."""
+    """What the distilled student's epochs did (spiking/distillation/recipe.py), against the label-only one's."""
     stage, weight = recipe["clrm_epochs"], recipe["task_stage_clrm_weight"]
     task = "the labels alone" if weight == 0 else f"the labels with CLRM at weight {weight:g} alongside the task"
     if stage == 0:
@@ -170,7 +170,7 @@ def schedule_line(recipe: dict[str, Any]) -> str:
 def write_comparison(report: dict[str, Any], out: Path) -> dict[str, str]:
     """Write ``out/comparison.json``, ``out/comparison.md`` and the bar chart ``out/comparison.png``;
     return their paths."""
-    from spiking.comparison_plot import plot_comparison
+    from spiking.distillation.comparison_plot import plot_comparison
 
     paths = {"json": out / "comparison.json", "markdown": out / "comparison.md", "plot": out / "comparison.png"}
     atomic_write_text(paths["json"], json.dumps(report, indent=2) + "\n")

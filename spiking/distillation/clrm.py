@@ -53,7 +53,7 @@ TOKEN_MAPS = ("auto", "all", "video")
 
 @dataclasses.dataclass(frozen=True)
 class CLRMConfig:
-    """The loss part of a ``distill:`` section (its schedule lives in spiking/distill.py)."""
+    """The loss part of a ``distill:`` section (its schedule lives in spiking/distillation/recipe.py)."""
 
     layer_map: Any = "uniform"  # "uniform" or {student layer: teacher layer}
     tokens: str = "auto"  # auto | all | video

@@ -15,7 +15,7 @@ The recipe is a model that follows the model interface of docs/ARCHITECTURE.md, 
   ``clrm_epochs: 0`` with ``task_stage_clrm_weight > 0`` is joint training from the start; the
   defaults (a CLRM stage, then task training) follow SpikingBERT's two stages (paper ref. [26]). When
   the task's weight is 0 its terms are not computed at all.
-* ``transfer_split: NAME`` (:mod:`spiking.transfer_data`): the CLRM stage's epochs read split NAME, whose
+* ``transfer_split: NAME`` (:mod:`spiking.distillation.transfer_data`): the CLRM stage's epochs read split NAME, whose
   queries need no labels (SpikingBERT's general distillation, on data the teacher can read but nobody
   labelled), so its task weight must be 0; the task stage reads the train split.
 * With both stages, each has its own learning-rate schedule (warm-up and decay over its own optimizer
@@ -42,8 +42,8 @@ import torch
 from lightning.pytorch.utilities import rank_zero_only
 from torch import nn
 
-from spiking.clrm import CLRMConfig, CLRMLoss, resolve_layer_map
-from spiking.transfer_data import TransferDataModule
+from spiking.distillation.clrm import CLRMConfig, CLRMLoss, resolve_layer_map
+from spiking.distillation.transfer_data import TransferDataModule
 from vtg.checkpoint import (
     METADATA_KEY,
     atomic_save,
@@ -66,13 +66,13 @@ DISTILL_KEY = "distill"  # the recipe's entry in checkpoint["vtg"]
 
 @dataclasses.dataclass(frozen=True)
 class DistillConfig:
-    """The ``distill:`` section: the CLRM loss (:class:`~spiking.clrm.CLRMConfig`) and the schedule."""
+    """The ``distill:`` section: the CLRM loss (:class:`~spiking.distillation.clrm.CLRMConfig`) and the schedule."""
 
     clrm: CLRMConfig = CLRMConfig()
     clrm_epochs: int = 3
     clrm_stage_task_weight: float = 0.0
     task_stage_clrm_weight: float = 0.0
-    transfer_split: str | None = None  # the CLRM stage's split (spiking/transfer_data.py); None: the train split
+    transfer_split: str | None = None  # the CLRM stage's split (transfer_data.py); None: the train split
 
     @classmethod
     def from_dict(cls, section: Any, source: str, epochs: int) -> DistillConfig:

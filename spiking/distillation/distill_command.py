@@ -6,13 +6,13 @@
 
 The config's ``model:`` section is the student (``spikingvtg``, any variant), ``train:`` the run (the
 engine's :mod:`vtg.engine.train_config`), ``distill:`` the CLRM loss and schedule
-(:mod:`spiking.distill`); a top-level ``teacher:`` may stand for ``--teacher``. The output folder gets
+(:mod:`spiking.distillation.recipe`); a top-level ``teacher:`` may stand for ``--teacher``. The output folder gets
 the engine's ``config.yaml``, ``metrics.json``, ``last.ckpt`` and ``best.ckpt`` (the whole recipe, for
 ``--resume``) and ``student.ckpt`` (the distilled student alone, for ``vtg predict``, ``vtg-export`` and
 ``vtg energy``). ``--compare`` then trains the label-only student with the same model, ``train:``
 section, data and seed into ``OUT/label_only`` (through ``vtg train``'s engine) and writes
 ``OUT/comparison.json`` and ``OUT/comparison.md``: teacher, distilled and label-only student on the
-validation split (:mod:`spiking.comparison`). ``--seeds 0 1 2`` repeats both students for each training
+validation split (:mod:`spiking.distillation.comparison`). ``--seeds 0 1 2`` repeats both students for each training
 seed, in ``OUT/seed_S`` (``OUT/seed_S/label_only``), and the comparison gives their means, standard
 deviations and the seeds where distillation won: one seed's margin of a few queries says little.
 """
@@ -23,7 +23,7 @@ import argparse
 import json
 from pathlib import Path
 
-from vtg.engine.train_command import add_run_arguments, print_summary, resume_path, run_from_args
+from vtg.engine.run_options import add_run_arguments, print_summary, resume_path, run_from_args
 from vtg.errors import UserError
 
 LABEL_ONLY = "label_only"
@@ -48,8 +48,8 @@ def run(args: argparse.Namespace) -> int:
 
     from lightning.pytorch.utilities import rank_zero_only
 
-    from spiking.comparison import compare, markdown, write_comparison
-    from spiking.distill import STUDENT, fit_distillation
+    from spiking.distillation.comparison import compare, markdown, write_comparison
+    from spiking.distillation.recipe import STUDENT, fit_distillation
     from vtg.engine.model_config import model_section
     from vtg.engine.trainer import fit
 
