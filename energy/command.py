@@ -127,8 +127,7 @@ def run_measure(args: argparse.Namespace) -> int:
 
     table = load_table(args.table)
     if args.simulation is not None:
-        record, shape, snn_op = load_simulation(args.simulation, args.bundle)
-        records = [record]
+        records, shape, snn_op = load_simulation(args.simulation, args.bundle)  # one record per query
     else:
         if args.bundle is not None:
             raise UserError("option '--bundle': goes with --simulation (an activity JSON carries its model)")
