@@ -32,6 +32,7 @@ BENCHMARKS = (
     "lava_simulation",
     "implicit_vs_bptt",
     "student_vs_nonspiking",  # about an hour on 2 cores: 12 trainings
+    "sdst_ablations",  # about an hour on 2 cores: 10 trainings (--quick: 5 minutes)
 )
 MODULES = {name: f"benchmarks.{name}" for name in BENCHMARKS}
 

@@ -195,11 +195,18 @@ def student_vs_nonspiking_table(result: dict[str, Any]) -> list[str]:
     return markdown(result).rstrip().splitlines()
 
 
+def sdst_ablations_table(result: dict[str, Any]) -> list[str]:
+    from benchmarks.sdst_ablations import markdown
+
+    return markdown(result).rstrip().splitlines()
+
+
 SECTIONS: dict[str, tuple[str, Callable[[dict[str, Any]], list[str]]]] = {
     "student_vs_nonspiking": (
         "Spiking students against a non-spiking model of the same shape",
         student_vs_nonspiking_table,
     ),
+    "sdst_ablations": ("SDST against the UniVTG-style model, and the paper's ablations", sdst_ablations_table),
     "simulation_speed": ("Cost of a spiking timestep", simulation_speed_table),
     "training_throughput": ("Training speed", training_table),
     "inference_tc": ("Inference speed against Tc", inference_table),
