@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print(summary: dict[str, Any], as_json: bool, lines: list[str]) -> int:
-    from energy.report import json_safe
+    from vtg.json_file import json_safe
 
     print(json.dumps(json_safe(summary), allow_nan=False) if as_json else "\n".join(lines))
     return 0

@@ -27,13 +27,13 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
 
 from energy.measured import paper_ifr
 from energy.ops import OpTable
 from energy.plots import plot_report
 from energy.sweep import TcPoint
 from vtg.atomic import atomic_folder, atomic_write_text
+from vtg.json_file import json_safe
 
 # headline numbers first: the paper's Table 5 and Fig. 4 columns, then the R1/mIoU datasets
 PREFERRED_METRICS = (
@@ -92,17 +92,6 @@ def build_report(
         "metrics_plotted": plotted[:MAX_PLOTTED],
         "points": rows,
     }
-
-
-def json_safe(value: Any) -> Any:
-    """``value`` with NaN and infinities as None: JSON has no such numbers (an empty length split's mAP is NaN)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {key: json_safe(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(item) for item in value]
-    return value
 
 
 def _number(value: float | None, digits: int = 4) -> str:

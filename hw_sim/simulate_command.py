@@ -19,6 +19,7 @@ import math
 from pathlib import Path
 
 from vtg.errors import UserError
+from vtg.json_file import json_safe
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -106,17 +107,17 @@ def run(args: argparse.Namespace) -> int:
             spikes_compared=report.spikes_compared,
             output_differences=report.output_differences,
             reference_metrics=reference_metrics,
-            metrics_equal=_finite(reference_metrics) == _finite(metrics),  # NaN (no such windows) matches NaN
+            metrics_equal=json_safe(reference_metrics) == json_safe(metrics),  # NaN (no such windows) matches NaN
             metrics_max_difference=_max_difference(metrics, reference_metrics) if labelled else None,
             reference_queries_per_s=report.queries / report.reference_seconds if report.reference_seconds else None,
         )
     with atomic_folder(out) as folder:  # the three files together, or none
         atomic_write_text(folder / "predictions.jsonl", "".join(json.dumps(p) + "\n" for p in report.predictions))
         write_activity(folder / "activity.json", report.activity, bundle.architecture)
-        atomic_write_text(folder / "metrics.json", json.dumps(_finite(summary), indent=1))
+        atomic_write_text(folder / "metrics.json", json.dumps(json_safe(summary), indent=1))
     summary["out"] = str(out)
     if args.json:
-        print(json.dumps(_finite(summary)))
+        print(json.dumps(json_safe(summary)))
         return 0
     print(f"simulated {report.queries} queries in Lava ({precision}, Tc={tc}): {report.queries_per_s:.2f} queries/s")
     print(f"  {report.num_processes} Lava processes, compiled and started in {report.compile_s:.1f} s; wrote {out}")
@@ -151,12 +152,3 @@ def _max_difference(metrics: dict[str, float], reference: dict[str, float]) -> f
     both = [k for k in metrics if math.isfinite(metrics[k]) and math.isfinite(reference[k])]
     gaps = [abs(metrics[k] - reference[k]) for k in both]
     return max(gaps, default=0.0)
-
-
-def _finite(value):
-    """JSON has no NaN or infinity: they become null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
-    return value

@@ -8,6 +8,7 @@ import matplotlib.image
 import numpy as np
 import pytest
 import torch
+from checkpoint_support import save_checkpoint
 from torch import nn
 
 from energy.activity import Component, make_record, record_from_outputs
@@ -15,10 +16,11 @@ from energy.analytic import ann_layer_macs, spiking_accumulations
 from energy.float_work import FloatShape
 from energy.measured import encoder_terms, measure
 from energy.ops import PAPER
-from energy.report import build_report, json_safe, markdown, write_report
+from energy.report import build_report, markdown, write_report
 from energy.sweep import TcPoint, ann_reference_mj, parse_tcs, run_at_tc, sweep
 from vtg.cli import main
 from vtg.errors import UserError
+from vtg.json_file import json_safe
 
 SHAPE = FloatShape(hidden=8, video_dim=6, text_dim=5, layers=1, heads=2, softmax=False, layernorm=False)
 
@@ -226,18 +228,6 @@ def test_measured_energy_of_spiking_model_grows_linearly_with_tc(tiny_spiking):
     # the model's rates, neurons and fan-outs fed back into the structural formula give its encoder energy
     formula_mj = sum(8 * PAPER.mj("fp_acc", spiking_accumulations(t)) for t in encoder_terms(longest).values())
     assert formula_mj == pytest.approx(points[-1].energy.encoder_mj, rel=1e-6)
-
-
-def save_checkpoint(path, name: str, config: dict, dims: dict, train: dict | None = None) -> None:
-    """An untrained ``name`` model of seed 0 as a checkpoint; ``train`` is its train: section."""
-    from vtg.checkpoint import MODEL_PREFIX, atomic_save, checkpoint_metadata
-    from vtg.models import build_model
-
-    torch.manual_seed(0)
-    model = build_model(name, config, dims)
-    state = {MODEL_PREFIX + key: value for key, value in model.state_dict().items()}
-    metadata = checkpoint_metadata(name, config, dims, train or {}, {})
-    atomic_save({"vtg": metadata, "state_dict": state}, path)
 
 
 def test_cli_report_end_to_end(tmp_path, tiny_spiking, capsys):

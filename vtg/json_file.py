@@ -1,14 +1,17 @@
-"""Reading JSON (a whole file holding one object, or JSON lines) with the one-line errors of :mod:`vtg.errors`.
+"""JSON files: reading (a whole file holding one object, or JSON lines) with the one-line errors of
+:mod:`vtg.errors`, and writing strict JSON.
 
-Every JSON reader of the toolkit parses through :func:`parse_json` and reads lines through
-:func:`json_lines`, so that what cannot be right is refused the same way everywhere, with its file and
-line: invalid UTF-8, nesting too deep for the parser (``[[[[...``), integers too large for any field (a
-400-digit number), and text that is not JSON.
+Every JSON reader of the toolkit parses through :func:`parse_json`, and every JSON-lines file is read by
+:func:`read_json_lines`, so that what cannot be right is refused the same way everywhere, with its file
+and line: invalid UTF-8, nesting too deep for the parser (``[[[[...``), integers too large for any field (a
+400-digit number), and text that is not JSON. What the toolkit writes goes through :func:`json_safe`: JSON
+has no NaN or infinity (Python's ``json`` writes them as bare ``NaN``, which strict readers refuse).
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -71,6 +74,53 @@ def json_lines(path: Path) -> Iterator[tuple[int, str]]:
                 raise UserError(f"{path}:{number}: not valid UTF-8 (byte {raw[error.start]:#04x})") from None
             if text.strip():
                 yield number, text
+
+
+class JsonLines(list):
+    """A list of JSON objects read from ``path``; ``line_numbers[i]`` is the 1-based line of record ``i``."""
+
+    def __init__(self, records: list[dict], path: Path, line_numbers: list[int]):
+        super().__init__(records)
+        self.path = path
+        self.line_numbers = line_numbers
+
+
+def read_json_lines(path: str | Path, what: str = "") -> JsonLines:
+    """The JSON object on each non-blank line of ``path``, remembering their lines.
+
+    A missing file (``"{path}: {what} file not found"``), a line that is not valid JSON or not an object
+    (``"{path}:{line}: ..."``), or a file without records (``"{path}: {what} file is empty"``) is a
+    :class:`UserError`; ``what`` names the file's role for the reader of the message ("annotation").
+    """
+    path = Path(path)
+    role = f"{what} file" if what else "file"
+    if not path.is_file():
+        raise UserError(f"{path}: {role} not found")
+    records, line_numbers = [], []
+    for number, text in json_lines(path):
+        record = parse_json(text, path, number)
+        if not isinstance(record, dict):
+            raise UserError(f"{path}:{number}: expected a JSON object, got {type(record).__name__}")
+        records.append(record)
+        line_numbers.append(number)
+    if not records:
+        raise UserError(f"{path}: {role} is empty")
+    return JsonLines(records, path, line_numbers)
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every NaN and infinity, in nested dicts, lists and tuples, as None (JSON's null).
+
+    Metrics are NaN where nothing could be scored (e.g. the mAP of a length bucket without queries); written
+    with ``json.dumps(json_safe(value), allow_nan=False)`` they become null rather than invalid JSON.
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(item) for item in value]
+    return value
 
 
 def read_json_object(path: str | Path, missing: str, holds: str = "") -> dict[str, Any]:

@@ -8,29 +8,18 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from vtg.atomic import atomic_write
-from vtg.errors import UserError, where
-from vtg.json_file import json_lines, parse_json
+from vtg.errors import where
+from vtg.json_file import read_json_lines
 
 
 def read_jsonl(path: str | Path, what: str = "JSON-lines") -> list[tuple[str, dict[str, Any]]]:
-    """Parse every non-blank line of ``path`` into a dict.
+    """Parse every non-blank line of ``path`` into a dict (:func:`vtg.json_file.read_json_lines`).
 
     Returns ``(location, record)`` pairs, ``location`` being ``file:line`` for later error messages.
     A missing file, a line that is not JSON, or a line that is not an object is a :class:`UserError`.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: {what} file not found")
-    records = []
-    for number, line in json_lines(path):
-        location = where(path, number)
-        record = parse_json(line, path, number)
-        if not isinstance(record, dict):
-            raise UserError(f"{location}: expected a JSON object, got {type(record).__name__}")
-        records.append((location, record))
-    if not records:
-        raise UserError(f"{path}: {what} file is empty")
-    return records
+    records = read_json_lines(path, what)
+    return [(where(records.path, number), record) for number, record in zip(records.line_numbers, records)]
 
 
 def write_jsonl(path: str | Path, records: Iterable[dict[str, Any]]) -> int:
