@@ -15,6 +15,8 @@ import matplotlib
 matplotlib.use("Agg")  # files only: no display on a server or in CI
 import matplotlib.pyplot as plt  # noqa: E402
 
+from vtg.atomic import atomic_write  # noqa: E402
+
 ROLES = ("teacher", "distilled", "label_only")
 
 
@@ -40,6 +42,7 @@ def plot_comparison(report: dict[str, Any], path: Path) -> Path:
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8, frameon=False)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    # written whole or not at all, like comparison.json and comparison.md beside it
+    atomic_write(path, lambda file: fig.savefig(file, format="png", dpi=120))
     plt.close(fig)
     return path
