@@ -4,12 +4,10 @@ import json
 from pathlib import Path
 
 import pytest
+from real_data import REAL_DATA
 
 from vtg.data.annotations import annotation_to_record, read_annotations
 from vtg.errors import UserError
-
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-SHARED = SHARED if SHARED.is_dir() else Path("/work/shared/data")
 
 GOOD = {
     "qid": 7,
@@ -86,8 +84,8 @@ def test_test_split_without_windows(tmp_path):
     assert annotation.windows == []
 
 
-@pytest.mark.skipif(not (SHARED / "qvhighlights").is_dir(), reason="shared QVHighlights annotations absent")
+@pytest.mark.skipif(not (REAL_DATA / "qvhighlights").is_dir(), reason="shared QVHighlights annotations absent")
 def test_reads_qvhighlights_val():
-    annotations = read_annotations(SHARED / "qvhighlights" / "highlight_val_release.jsonl", clip_len=2.0)
+    annotations = read_annotations(REAL_DATA / "qvhighlights" / "highlight_val_release.jsonl", clip_len=2.0)
     assert len(annotations) == 1550
     assert all(a.has_saliency and len(a.saliency_scores[0]) == 3 for a in annotations)

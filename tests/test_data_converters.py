@@ -4,14 +4,13 @@ import json
 from pathlib import Path
 
 import pytest
+from real_data import REAL_DATA
 
 from vtg.cli import main
 from vtg.data.annotations import read_annotations
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-SHARED = SHARED if SHARED.is_dir() else Path("/work/shared/data")
-CHARADES = SHARED / "charades_sta" / "charades_sta_test.txt"
-TACOS = SHARED / "tacos" / "test.json"
+CHARADES = REAL_DATA / "charades_sta" / "charades_sta_test.txt"
+TACOS = REAL_DATA / "tacos" / "test.json"
 
 
 def convert(capsys, *argv) -> tuple[int, str, str]:

@@ -7,27 +7,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
+from checkpoint_support import save_checkpoint
 
 from export.bundle import read_bundle
 from export.command import TARGETS
 from export.command import main as export_main
-from vtg.checkpoint import atomic_save, checkpoint_metadata
 from vtg.cli import main as vtg_main
 from vtg.errors import UserError
-from vtg.models import build_model
 
 DIMS = {"video_dim": 12, "text_dim": 10, "video_levels": 1, "text_levels": 1}
 
 
 def write_checkpoint(path: Path, variant: str, **overrides) -> Path:
-    torch.manual_seed(0)
     config = {"variant": variant, "hidden_dim": 16, "num_layers": 1, "num_heads": 2, "ffn_dim": 24, "tc": 3}
-    config.update(overrides)
-    model = build_model("spikingvtg", config, DIMS)
-    state = {"model." + key: value for key, value in model.state_dict().items()}
-    atomic_save({"state_dict": state, "vtg": checkpoint_metadata("spikingvtg", config, DIMS, {}, {})}, path)
-    return path
+    return save_checkpoint(path, "spikingvtg", {**config, **overrides}, DIMS)
 
 
 @pytest.fixture(scope="module")

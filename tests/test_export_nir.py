@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import snntorch
 import torch
+from export_support import as_batch, features, spiking_checkpoint, write_checkpoint
 from snntorch.import_nir import import_from_nir
-from test_export_onnx_support import as_batch, features, spiking_checkpoint, write_checkpoint
 from torch import nn
 
 from export.command import main

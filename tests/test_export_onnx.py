@@ -9,7 +9,7 @@ import onnx
 import onnxruntime
 import pytest
 import torch
-from test_export_onnx_support import as_batch, features, spiking_checkpoint, write_checkpoint
+from export_support import as_batch, features, spiking_checkpoint, write_checkpoint
 
 from export import onnx_target
 from export.command import main

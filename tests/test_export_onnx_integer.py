@@ -6,13 +6,11 @@ from pathlib import Path
 
 import onnx
 import pytest
-import torch
+from checkpoint_support import save_checkpoint
 
 from export import integer_onnx
 from export.command import main
-from vtg.checkpoint import MODEL_PREFIX, atomic_save, checkpoint_metadata
 from vtg.cli import main as vtg_main
-from vtg.models import build_model
 
 TC = 3
 DIMS = {"video_dim": 16, "text_dim": 16, "video_levels": 2, "text_levels": 2}  # vtg data synth --preset tiny
@@ -20,12 +18,7 @@ CONFIG = {"hidden_dim": 16, "num_layers": 2, "num_heads": 2, "ffn_dim": 16, "tc"
 
 
 def checkpoint(path: Path, variant: str) -> Path:
-    torch.manual_seed(0)
-    config = {**CONFIG, "variant": variant}
-    model = build_model("spikingvtg", config, DIMS)
-    state = {MODEL_PREFIX + key: value for key, value in model.state_dict().items()}
-    atomic_save({"state_dict": state, "vtg": checkpoint_metadata("spikingvtg", config, DIMS, {}, {})}, path)
-    return path
+    return save_checkpoint(path, "spikingvtg", {**CONFIG, "variant": variant}, DIMS)
 
 
 @pytest.fixture(scope="module")

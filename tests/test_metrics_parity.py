@@ -13,16 +13,12 @@ import json
 from pathlib import Path
 
 import pytest
+from real_data import REAL_DATA
 
 from vtg.cli import main
 from vtg.metrics.noisy_submission import noisy_submission
 
 FIXTURES = Path(__file__).parent / "fixtures" / "metrics"
-
-
-def shared_data() -> Path:
-    beside = Path(__file__).resolve().parents[2] / "shared" / "data"
-    return beside if beside.is_dir() else Path("/work/shared/data")
 
 
 def flatten(tree: dict, prefix: str = "") -> dict:
@@ -54,7 +50,7 @@ def test_parity_on_the_built_in_fixture(capsys):
 
 
 def test_parity_on_qvhighlights_val(tmp_path, capsys):
-    gt_path = shared_data() / "qvhighlights" / "highlight_val_release.jsonl"
+    gt_path = REAL_DATA / "qvhighlights" / "highlight_val_release.jsonl"
     if not gt_path.is_file():
         pytest.skip(f"{gt_path} is not present")
     expected = json.loads((FIXTURES / "official_qvhighlights_val.json").read_text())

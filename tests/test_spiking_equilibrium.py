@@ -4,7 +4,7 @@ import json
 
 import pytest
 import torch
-from test_energy_report import save_checkpoint
+from checkpoint_support import save_checkpoint
 from test_spiking_model import DIMS, TINY, tiny_batch
 
 from spiking.equilibrium import read_at_steps, trace_batch

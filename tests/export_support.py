@@ -1,4 +1,4 @@
-"""Shared by the export tests (onnx, nir): tiny SpikingVTG checkpoints written like the engine writes them.
+"""Shared by the export tests (onnx, nir): tiny SpikingVTG checkpoints and the step model's inputs.
 
 The checkpoints hold random weights: the export targets must reproduce whatever weights they are given,
 so training would only slow the tests down.
@@ -10,9 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
-from vtg.checkpoint import MODEL_PREFIX, atomic_save, checkpoint_metadata
-from vtg.models import build_model
+from checkpoint_support import save_checkpoint
 
 DIMS = {"video_dim": 12, "text_dim": 10, "video_levels": 1, "text_levels": 1}
 # Vth = 0.5: with random weights and inputs every population, the decoders' included, then fires within a few steps
@@ -22,11 +20,7 @@ TINY["threshold"] = 0.5
 
 def write_checkpoint(path: Path, name: str = "spikingvtg", seed: int = 0, **config: Any) -> Path:
     """Build model ``name`` from ``config`` with seeded random weights and save it as a vtg checkpoint."""
-    torch.manual_seed(seed)
-    model = build_model(name, config, DIMS)
-    state = {MODEL_PREFIX + key: value for key, value in model.state_dict().items()}
-    atomic_save({"state_dict": state, "vtg": checkpoint_metadata(name, config, DIMS, {}, {})}, path)
-    return path
+    return save_checkpoint(path, name, config, DIMS, seed=seed)
 
 
 def spiking_checkpoint(path: Path, variant: str, **overrides: Any) -> Path:
