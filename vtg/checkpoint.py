@@ -134,6 +134,19 @@ def atomic_save(obj: Any, path: str | Path) -> None:
     atomic_write(path, lambda file: torch.save(obj, file))
 
 
+# what torch.load raises on a file that is not a readable torch archive (truncated, another format)
+READ_ERRORS = (zipfile.BadZipFile, EOFError, RuntimeError, ValueError, OSError, KeyError, AttributeError)
+
+
+def refuse_torchscript(path: Path, expected: str) -> None:
+    """A :class:`UserError` when ``path`` is a TorchScript archive: ``torch.load`` hands one to
+    ``torch.jit.load``, which runs its code, whatever ``weights_only`` or ``pickle_module`` say."""
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            if any(name.endswith("constants.pkl") for name in archive.namelist()):
+                raise UserError(f"{path}: refused: a TorchScript archive, not a {expected}")
+
+
 def load_plain(path: str | Path, what: str = "checkpoint", map_location: Any = "cpu") -> Any:
     """``torch.load(path, weights_only=True)``: plain data only, nothing in the file is ever run.
 
@@ -144,11 +157,7 @@ def load_plain(path: str | Path, what: str = "checkpoint", map_location: Any = "
     if not path.is_file():
         raise UserError(f"{path}: {what} not found")
     try:
-        if zipfile.is_zipfile(path):
-            with zipfile.ZipFile(path) as archive:
-                # torch.load hands a TorchScript archive to torch.jit.load even with weights_only=True
-                if any(name.endswith("constants.pkl") for name in archive.namelist()):
-                    raise UserError(f"{path}: refused: a TorchScript archive, not a {what} of plain data")
+        refuse_torchscript(path, f"{what} of plain data")
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
         # torch's message: a long advice, then "WeightsUnpickler error: <what was refused>"
@@ -157,7 +166,7 @@ def load_plain(path: str | Path, what: str = "checkpoint", map_location: Any = "
             f"{path}: refused: not a {what} of plain data (tensors, numbers, strings, lists, dicts); "
             f"reading it as Python objects could run code ({reason})"
         ) from None
-    except (zipfile.BadZipFile, EOFError, RuntimeError, ValueError, OSError, KeyError, AttributeError) as error:
+    except READ_ERRORS as error:
         message = " ".join(str(error).split())  # one line
         raise UserError(f"{path}: not a readable {what} ({type(error).__name__}: {message})") from None
 

@@ -23,7 +23,6 @@ import dataclasses
 import pickle
 import re
 import types
-import zipfile
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from typing import Any
 import torch
 import yaml
 
+from vtg.checkpoint import READ_ERRORS, refuse_torchscript
 from vtg.errors import UserError
 
 PRESET = Path(__file__).resolve().parents[2] / "configs" / "univtg_official.yaml"
@@ -83,16 +83,12 @@ def read_released(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, 
     if not path.is_file():
         raise UserError(f"{path}: released checkpoint not found")
     try:
-        if zipfile.is_zipfile(path):
-            with zipfile.ZipFile(path) as archive:
-                # torch.load hands a TorchScript archive to torch.jit.load whatever the pickle module
-                if any(name.endswith("constants.pkl") for name in archive.namelist()):
-                    raise UserError(f"{path}: refused: a TorchScript archive, not a checkpoint")
+        refuse_torchscript(path, "checkpoint")
         content = torch.load(path, map_location="cpu", weights_only=False, pickle_module=_RESTRICTED_PICKLE)
     except pickle.UnpicklingError as error:
         message = " ".join(str(error).split())
         raise UserError(f"{path}: refused: {message}; reading it could run code") from None
-    except (zipfile.BadZipFile, EOFError, RuntimeError, ValueError, OSError, KeyError, AttributeError) as error:
+    except READ_ERRORS as error:
         message = " ".join(str(error).split())
         raise UserError(f"{path}: not a readable checkpoint ({type(error).__name__}: {message})") from None
     if not isinstance(content, dict):
