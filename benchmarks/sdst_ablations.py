@@ -50,13 +50,13 @@ METRICS = ("MR-full-R1@0.5", "MR-full-mAP", "HL-min-VeryGood-mAP", "HL-min-VeryG
 # name -> (model switches over configs/sdst_demo.yaml, the paper's row for them or None, where it is)
 VARIANTS: dict[str, tuple[dict[str, Any], tuple[float, ...] | None, str]] = {
     "sdst": ({}, (73.68, 55.60, 44.00, 72.00), "Tab. 1 val (RDSA, shared, actionness)"),
+    "cls_per_moment": ({"cls_normalization": "boxes"}, None, "no paper row (DETR's focal normalisation)"),
     "deformable_ca": ({"sparse_attention": "deformable_ca"}, (72.58, 54.27, 43.26, 70.58), "Tab. 5 Def. CA"),
     "standard_ca": ({"sparse_attention": "standard_ca"}, (70.77, 42.72, 43.16, 69.87), "Tab. 5 Stand. CA"),
     "no_video_attention": ({"sparse_order": ["ca", "sa", "ffn"]}, (59.68, 29.09, 43.58, 70.39), "Tab. 7 w/o RDSA"),
     "unshared_levels": ({"shared_levels": False}, (71.23, 54.1, 43.82, 70.45), "Tab. J unshared"),
     "no_actionness": ({"actionness": False}, (73.1, 55.6, 43.29, 71.00), "Tab. E w/o L_act"),
     "dense_alone": ({"loss_mr": 0.0}, None, "no paper row (MR untrained: its MR is chance)"),
-    "cls_per_moment": ({"cls_normalization": "boxes"}, None, "no paper row (DETR's focal normalisation)"),
 }
 PAPER_UNIVTG = (59.74, 36.13, 38.80, 61.8)  # Tab. 1 val, UniVTG (CLIP+SlowFast features)
 UNIVTG_RUNS = {
