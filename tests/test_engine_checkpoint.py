@@ -83,10 +83,12 @@ def test_weights_that_do_not_fit_the_model_are_one_line(tiny_run, tmp_path):
         load_model(tmp_path / "edited.ckpt")
 
 
-# writes a SpikingVTG checkpoint and rebuilds it in a fresh interpreter, then lists what got imported
+# writes a SpikingVTG checkpoint and rebuilds it in a fresh interpreter beside the modules that read
+# checkpoints outside training (evaluation, vtg-export, vtg energy), then lists what got imported
 WRITE_AND_LOAD = """
 import sys
 import torch
+import energy.command, energy.report, export.command, vtg.evaluation
 from vtg.checkpoint import atomic_save, checkpoint_metadata, load_model
 from vtg.models import build_model
 
