@@ -166,7 +166,8 @@ def directions(measured: dict[str, dict[str, float]]) -> dict[str, dict[str, Any
 
 def run(quick: bool = False) -> dict[str, Any]:
     data = seed_data(SEED)
-    steps_per_epoch = -(-int(yaml.safe_load((data / "dataset.yaml").read_text())["queries"]["train"]) // BATCH_SIZE)
+    train_queries = sum(1 for line in (data / "train.jsonl").read_text().splitlines() if line.strip())
+    steps_per_epoch = -(-train_queries // BATCH_SIZE)  # ceil: the last batch is kept
     epochs = QUICK_EPOCHS if quick else EPOCHS
     univtg_epochs = QUICK_EPOCHS if quick else UNIVTG_EPOCHS
     runs: dict[str, dict[str, Any]] = {}
