@@ -2,11 +2,13 @@
 
 Helpers that are not fixtures live in modules not named ``test_*`` beside this one: ``engine_support``
 (the tiny clip-wise model the engine tests register), ``export_support`` (tiny random SpikingVTG
-checkpoints and step inputs) and ``real_data`` (where the real-data tests look).
+checkpoints and step inputs), ``checkpoint_support`` (the one writer of random-weight checkpoints) and
+``real_data`` (where the real-data tests look).
 """
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import pytest
@@ -64,3 +66,31 @@ def tiny_run(tiny_model, tiny_data, tiny_config, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("runs") / "two_epochs"
     assert main(train_args(tiny_config, tiny_data, out, "--epochs", "2")) == 0
     return out
+
+
+# ------------------------------------------------------------------------------------------------
+# A tiny dataset and the Lava bundle of a small random student over it (the Lava and export tests);
+# shared by several modules, so read only
+
+
+@pytest.fixture(scope="session")
+def synth_tiny(tmp_path_factory) -> Path:
+    """``vtg data synth --preset tiny --seed 3``: 24 train and 8 val queries, 16-dim features at 2 levels."""
+    data = tmp_path_factory.mktemp("synth_tiny") / "data"
+    assert main(["data", "synth", "--out", str(data), "--preset", "tiny", "--seed", "3"]) == 0
+    return data
+
+
+@pytest.fixture(scope="session")
+def random_bundle(synth_tiny, tmp_path_factory) -> tuple[Path, Path]:
+    """``(data, bundle)``: :func:`synth_tiny` and the Lava bundle of a random 1-bit NF SpikingVTG over its
+    features (seed 0; D 16, 2 layers, 2 heads, FFN 16, GELU, Tc 3)."""
+    from export.lava_target import export  # here, not at the top: only the tests that ask for it import Lava
+
+    torch.manual_seed(0)
+    config = {"variant": "1bit_nf", "hidden_dim": 16, "num_layers": 2, "num_heads": 2, "ffn_dim": 16, "tc": 3}
+    dims = {"video_dim": 16, "text_dim": 16, "video_levels": 2, "text_levels": 2}
+    bundle = tmp_path_factory.mktemp("random_bundle") / "bundle"
+    model = vtg.models.build_model("spikingvtg", config, dims)
+    export(model, {}, argparse.Namespace(checkpoint=Path("random"), out=bundle, tc=None, max_clips=64))
+    return synth_tiny, bundle

@@ -34,23 +34,6 @@ TC = 3
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(scope="module")
-def setup(tmp_path_factory) -> tuple[Path, Path]:
-    """A tiny synthetic dataset and the bundle of a small random 1-bit NF model (2 layers, GELU)."""
-    root = tmp_path_factory.mktemp("bundle")
-    data = root / "data"
-    assert vtg_main(["data", "synth", "--out", str(data), "--preset", "tiny", "--seed", "3"]) == 0
-    torch.manual_seed(0)
-    config = {"variant": "1bit_nf", "hidden_dim": 16, "num_layers": 2, "num_heads": 2, "ffn_dim": 16, "tc": TC}
-    dims = {"video_dim": 16, "text_dim": 16, "video_levels": 2, "text_levels": 2}
-    export(
-        build_model("spikingvtg", config, dims),
-        {},
-        argparse.Namespace(checkpoint=Path("random"), out=root / "b", tc=None, max_clips=64),
-    )
-    return data, root / "b"
-
-
 # ------------------------------------------------------------------------------------------------
 # What is left behind
 
@@ -237,8 +220,8 @@ def sha256_of(path: Path) -> str:
     ],
     ids=lambda value: getattr(value, "__name__", ""),
 )
-def test_damaged_bundle_is_one_line_and_leaves_nothing(setup, tmp_path, capsys, edit, message):
-    data, bundle = setup
+def test_damaged_bundle_is_one_line_and_leaves_nothing(random_bundle, tmp_path, capsys, edit, message):
+    data, bundle = random_bundle
     broken = damaged(bundle, tmp_path / "b", edit)
     processes, shm = descendants(os.getpid()), segments()
     code = vtg_main(["simulate", "--bundle", str(broken), "--data", str(data), "--out", str(tmp_path / "sim")])
@@ -249,9 +232,9 @@ def test_damaged_bundle_is_one_line_and_leaves_nothing(setup, tmp_path, capsys, 
     assert not (tmp_path / "sim").exists()
 
 
-def test_pickled_weight_file_is_refused_without_running_it(setup, tmp_path, capsys):
+def test_pickled_weight_file_is_refused_without_running_it(random_bundle, tmp_path, capsys):
     """A weight .npy that is a pickle (its sha256 in the manifest updated) is refused; its payload never runs."""
-    data, bundle = setup
+    data, bundle = random_bundle
     marker = tmp_path / "payload-ran"
 
     class Payload:
@@ -270,8 +253,8 @@ def test_pickled_weight_file_is_refused_without_running_it(setup, tmp_path, caps
     assert not marker.exists()
 
 
-def test_features_that_do_not_fit_the_bundle(setup, tmp_path, capsys):
-    data, _ = setup
+def test_features_that_do_not_fit_the_bundle(random_bundle, tmp_path, capsys):
+    data, _ = random_bundle
     torch.manual_seed(0)
     config = {"variant": "1bit_nf", "hidden_dim": 8, "num_layers": 1, "num_heads": 2, "ffn_dim": 8, "tc": TC}
     dims = {"video_dim": 12, "text_dim": 16, "video_levels": 1, "text_levels": 1}
@@ -285,9 +268,9 @@ def test_features_that_do_not_fit_the_bundle(setup, tmp_path, capsys):
     assert code == 2 and len(err.strip().splitlines()) == 1 and "expects video_dim 12" in err, err
 
 
-def test_every_reader_validates(setup, tmp_path):
+def test_every_reader_validates(random_bundle, tmp_path):
     """read_bundle is the one reader: the references and benchmarks get the same checks."""
-    _, bundle = setup
+    _, bundle = random_bundle
     broken = damaged(bundle, tmp_path / "b", missing_scalar)
     with pytest.raises(Exception, match="layer1.k.threshold"):
         read_bundle(broken)
@@ -301,10 +284,10 @@ def failing_lif(self, u, current, population):
     raise RuntimeError("injected failure inside a Lava process model")
 
 
-def test_a_run_that_fails_inside_lava_is_stopped_at_its_deadline(setup, monkeypatch):
+def test_a_run_that_fails_inside_lava_is_stopped_at_its_deadline(random_bundle, monkeypatch):
     """A process model that raises in its own OS process leaves Lava's runtime waiting forever: the
     deadline ends it, every Lava process is killed and every segment unlinked."""
-    data, bundle = setup
+    data, bundle = random_bundle
     _, queries = load_queries(str(data), "val", 2, read_bundle(bundle))
     monkeypatch.setattr("hw_sim.arithmetic.FixedPoint.lif", failing_lif)  # the forked children inherit it
     processes, shm = descendants(os.getpid()), segments()
@@ -314,10 +297,10 @@ def test_a_run_that_fails_inside_lava_is_stopped_at_its_deadline(setup, monkeypa
     assert settled(lambda: segments() <= shm), segments() - shm
 
 
-def test_sigkill_of_vtg_simulate_leaves_no_process_or_segment(setup, tmp_path):
+def test_sigkill_of_vtg_simulate_leaves_no_process_or_segment(random_bundle, tmp_path):
     """SIGKILL cannot be handled: the Lava children must die with their parent on their own, and the
     resource tracker then unlinks their segments."""
-    data, bundle = setup
+    data, bundle = random_bundle
     shm = segments()
     command = [sys.executable, "-m", "vtg.cli", "simulate", "--bundle", str(bundle), "--data", str(data)]
     command += ["--split", "train", "--tc", "400", "--out", str(tmp_path / "sim")]  # long enough to be killed midway

@@ -10,7 +10,6 @@ from checkpoint_support import save_checkpoint
 
 from export import integer_onnx
 from export.command import main
-from vtg.cli import main as vtg_main
 
 TC = 3
 DIMS = {"video_dim": 16, "text_dim": 16, "video_levels": 2, "text_levels": 2}  # vtg data synth --preset tiny
@@ -22,10 +21,8 @@ def checkpoint(path: Path, variant: str) -> Path:
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory) -> tuple[Path, Path, Path]:
-    root = tmp_path_factory.mktemp("integer_onnx")
-    data = root / "data"
-    assert vtg_main(["data", "synth", "--out", str(data), "--preset", "tiny", "--seed", "3"]) == 0
+def exported(synth_tiny, tmp_path_factory) -> tuple[Path, Path, Path]:
+    root, data = tmp_path_factory.mktemp("integer_onnx"), synth_tiny
     ckpt = checkpoint(root / "m.ckpt", "1bit_nf")
     out = root / "model.onnx"
     argv = ["--target", "onnx", "--integer", "--checkpoint", str(ckpt), "--out", str(out), "--max-clips", "64"]

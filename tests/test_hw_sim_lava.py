@@ -25,27 +25,13 @@ from vtg.models import build_model
 TC = 3
 
 
-@pytest.fixture(scope="module")
-def setup(tmp_path_factory) -> tuple[Path, Path]:
-    """A tiny synthetic dataset and the bundle of a small random 1-bit NF model over its features."""
-    root = tmp_path_factory.mktemp("lava")
-    data = root / "data"
-    assert vtg_main(["data", "synth", "--out", str(data), "--preset", "tiny", "--seed", "3"]) == 0
-    torch.manual_seed(0)
-    config = {"variant": "1bit_nf", "hidden_dim": 16, "num_layers": 2, "num_heads": 2, "ffn_dim": 16, "tc": TC}
-    dims = {"video_dim": 16, "text_dim": 16, "video_levels": 2, "text_levels": 2}
-    model = build_model("spikingvtg", config, dims)
-    export(model, {}, argparse.Namespace(checkpoint=Path("random"), out=root / "bundle", tc=None, max_clips=64))
-    return data, root / "bundle"
-
-
 def simulate(capsys, *argv: str) -> dict:
     assert vtg_main(["simulate", *argv, "--json"]) == 0
     return json.loads(capsys.readouterr().out)
 
 
-def test_fixed_point_matches_the_integer_reference_spike_for_spike(setup, tmp_path, capsys):
-    data, bundle = setup
+def test_fixed_point_matches_the_integer_reference_spike_for_spike(random_bundle, tmp_path, capsys):
+    data, bundle = random_bundle
     out = tmp_path / "run"
     result = simulate(capsys, "--bundle", str(bundle), "--data", str(data), "--compare-torch", "--out", str(out))
     assert result["precision"] == "fixed" and result["tc"] == TC and result["queries"] == 8  # every val query
@@ -64,9 +50,9 @@ def test_fixed_point_matches_the_integer_reference_spike_for_spike(setup, tmp_pa
         assert components["layer0.k"]["fan_out"] == tokens and sum(components["layer0.input"]["spikes"]) > 0
 
 
-def test_other_architecture_is_exact_too(setup, tmp_path, capsys):
+def test_other_architecture_is_exact_too(random_bundle, tmp_path, capsys):
     """ReLU, no SFG, read-out-only decoders, four heads, another leak and threshold: still spike for spike."""
-    data, _ = setup
+    data, _ = random_bundle
     torch.manual_seed(1)
     config = {"variant": "1bit_nf", "hidden_dim": 16, "num_layers": 1, "num_heads": 4, "ffn_dim": 24, "tc": 5}
     config.update(activation="relu", sfg=False, f_layers=1, d_layers=1, leak=0.9, threshold=0.5)
@@ -78,8 +64,8 @@ def test_other_architecture_is_exact_too(setup, tmp_path, capsys):
     assert result["spike_mismatches"] == 0 and result["spikes_compared"] > 0 and result["metrics_equal"]
 
 
-def test_floating_point_matches_pytorch_float(setup, capsys):
-    data, bundle = setup
+def test_floating_point_matches_pytorch_float(random_bundle, capsys):
+    data, bundle = random_bundle
     argv = ["--bundle", str(bundle), "--data", str(data), "--precision", "float", "--limit", "3", "--compare-torch"]
     result = simulate(capsys, *argv)
     assert result["precision"] == "float" and result["queries"] == 3
@@ -88,11 +74,11 @@ def test_floating_point_matches_pytorch_float(setup, capsys):
     assert result["metrics_max_difference"] < 1e-9, result
 
 
-def test_fire_ratio_half_is_exact_in_fixed_and_floating_point(setup, tmp_path, capsys):
+def test_fire_ratio_half_is_exact_in_fixed_and_floating_point(random_bundle, tmp_path, capsys):
     """fire_ratio 0.5 on every neuron (fire at |u| >= Vth / 2, subtract Vth), the decoders' IF neurons
     included: the bundle's model is the PyTorch one, Lava fixed point is the integer reference spike for
     spike, Lava floating point the PyTorch model."""
-    data, _ = setup
+    data, _ = random_bundle
     torch.manual_seed(0)
     config = {"variant": "1bit_nf", "hidden_dim": 16, "num_layers": 2, "num_heads": 2, "ffn_dim": 16, "tc": TC}
     dims = {"video_dim": 16, "text_dim": 16, "video_levels": 2, "text_levels": 2}
@@ -127,10 +113,10 @@ def test_fire_ratio_half_is_exact_in_fixed_and_floating_point(setup, tmp_path, c
     assert floating["spike_mismatches"] == 0 and max(floating["output_differences"].values()) < FLOAT_TOLERANCE
 
 
-def test_weights_biases_and_thresholds_are_vars_of_the_running_network(setup):
+def test_weights_biases_and_thresholds_are_vars_of_the_running_network(random_bundle):
     """Read on a running (paused) network, a weight Var holds the bundle's signs, a decoder row its
     kernel, a threshold Var the bundle's Theta; a threshold set between runs acts on the next one."""
-    data, path = setup
+    data, path = random_bundle
     bundle = read_bundle(path)
     arrays, scalars, _ = bundle.parameters("fixed")
     _, queries = load_queries(str(data), "val", 2, bundle)
@@ -150,9 +136,9 @@ def test_weights_biases_and_thresholds_are_vars_of_the_running_network(setup):
         assert all(sum(result.counts["input"]) == 0 for result in silent)
 
 
-def test_queries_side_by_side_in_uneven_batches_are_exact(setup, capsys):
+def test_queries_side_by_side_in_uneven_batches_are_exact(random_bundle, capsys):
     """Batches of 3 over 5 queries (the last one padded with a repeated query): still spike for spike."""
-    data, bundle = setup
+    data, bundle = random_bundle
     argv = ["--bundle", str(bundle), "--data", str(data), "--limit", "5", "--batch", "3", "--compare-torch"]
     result = simulate(capsys, *argv)
     assert result["batch"] == 3 and result["queries"] == 5
@@ -179,9 +165,9 @@ def lava_children() -> set[int]:
 
 
 @pytest.mark.parametrize("failure", ["exception", "ctrl-c"])
-def test_no_lava_process_is_left_after_a_failure_midway(setup, failure):
+def test_no_lava_process_is_left_after_a_failure_midway(random_bundle, failure):
     """An exception after the first query, or Ctrl-C (held until that query's steps end), stops Lava."""
-    data, bundle = setup
+    data, bundle = random_bundle
     _, queries = load_queries(str(data), "val", 3, read_bundle(bundle))
     before = lava_children()
     started = []
