@@ -2,6 +2,7 @@
 
     vtg-export --target lava --checkpoint C --out BUNDLE [--tc N] [--check loihi2]
     vtg-export --target onnx --integer --checkpoint C --out model.onnx [--tc N] [--max-clips N]
+    vtg-export --target nir --checkpoint C --out FOLDER [--tc N] [--max-clips N]
 
 Each target lives in its own module (``TARGETS``) defining ``export(model, checkpoint, args) -> Path``.
 """
@@ -28,7 +29,7 @@ TARGETS: dict[str, str] = {
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", required=True, choices=sorted(TARGETS), help="what to export for")
     parser.add_argument("--checkpoint", type=Path, required=True, help="a checkpoint written by vtg train")
-    parser.add_argument("--out", type=Path, required=True, help="the folder (lava) or file to write")
+    parser.add_argument("--out", type=Path, required=True, help="the folder (lava, nir) or file (onnx) to write")
     parser.add_argument("--tc", type=int, help="timesteps to simulate (default: the model's inference Tc)")
     parser.add_argument("--json", action="store_true", help="print one JSON object (target, written path)")
     parser.add_argument(
@@ -57,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"option --check: checks a lava bundle; --target is '{args.target}'")
     if getattr(args, "integer", False) and args.target != "onnx":
         raise UserError(f"option --integer: exports an integer onnx graph; --target is '{args.target}'")
-    check_output(args.out, "folder" if args.target == "lava" else "file")
+    check_output(args.out, "file" if args.target == "onnx" else "folder")
     if args.max_clips is not None and args.max_clips < 1:
         raise UserError(f"option --max-clips: expected at least 1, got {args.max_clips}")
     try:

@@ -1,15 +1,20 @@
 """``vtg-export --target nir``: the parts of SpikingVTG that NIR can express, as one-input subgraphs.
 
-    vtg-export --target nir --checkpoint C --out model.nir [--tc N] [--max-clips N]
+    vtg-export --target nir --checkpoint C --out model_nir/ [--tc N] [--max-clips N]
 
 NIR (neuromorphs/NIR 1.0) describes networks of fixed-weight synapses and neuron populations whose
 incoming edges are summed. SpikingVTG is such a network only in parts: its attention multiplies two
 signals and SFG gates the input by a normalised cosine. Wherever a signal leaves the expressible parts,
-the host computes what lies between. The written file is one NIRGraph whose nodes are **subgraphs**,
-each with exactly one ``input`` and one ``output`` node and no edges between them: the consumers'
-importers (nirtorch 2.6's ``nir_to_torch``, snnTorch 1.0's ``import_from_nir``) hang on a graph with
-several Input nodes and return one Output only, so each subgraph is imported and run on its own and the
-host wires them (``vtg_manifest["wiring"]``: per subgraph, where each part of its input comes from).
+the host computes what lies between. The export is a **folder**: one NIR file ``<name>.nir`` per
+subgraph, each one NIRGraph with exactly one ``input`` and one ``output`` node, and ``manifest.json``
+(the ``vtg-nir`` manifest below), which says how the host wires them (``wiring``: per subgraph, where each
+part of its input comes from) and lists the files (``files``). Every file loads in the consumers'
+importers (nirtorch 2.6's ``nir_to_torch``, snnTorch 1.0's ``import_from_nir``), which hang on a graph with
+several Input nodes and return one Output only. There is no top-level NIR graph: the subgraphs are
+connected only through host computations, so a graph holding them all would have no edges between
+them, and ``nir.read`` gives each of its subgraph nodes an ``input_<name>``/``output_<name>`` pair,
+i.e. 17 Input nodes on a 2-layer model; both importers still ran after 120 s on such a file
+(format version 2 wrote one). The manifest is the top level.
 A subgraph whose input has two parts (attention current and residual spikes) takes their
 concatenation, split inside the subgraph by exact selection Affines ``select.<part>`` ([0 I 0], bias
 0); its metadata ``input_parts`` gives the parts and widths in order, ``role`` what its output is.
@@ -70,14 +75,13 @@ neurons, only the synapse subgraphs (``input.*``, ``layer{i}.q``, ``layer{i}.int
 The decoders' nodes are shaped for videos of exactly ``--max-clips`` clips (default: the training
 length, or 256): the model zeroes spikes on padded clips after every neuron, which a NIRGraph cannot.
 
-The graph's metadata ``vtg_manifest`` (a JSON string) repeats all of the above in machine-readable
-form: format, variant, tc, dt, clips, the wiring, the neuron mapping, the exported and not-exported parts.
+``manifest.json`` repeats all of the above in machine-readable form: format, variant, tc, dt, clips,
+the files, the wiring, the neuron mapping, the exported and not-exported parts.
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import json
 from pathlib import Path
 from typing import Any
@@ -89,11 +93,13 @@ import torch
 from export.lava_target import DEFAULT_MAX_CLIPS
 from export.model_map import weight_layers
 from spiking.quant import effective_weight
-from vtg.atomic import atomic_write
+from vtg.atomic import atomic_folder
 from vtg.errors import UserError
 
 FORMAT = "vtg-nir"
-FORMAT_VERSION = 2  # 2: one subgraph per host boundary, dt = 1e-4, IF with r = 1, reset recorded per neuron
+FORMAT_VERSION = 3  # 2: one subgraph per host boundary, dt = 1e-4, IF with r = 1, reset recorded per neuron; 3: a
+# folder of one file per subgraph and manifest.json, no top-level graph (the importers hang on it)
+MANIFEST = "manifest.json"
 DT = 1e-4  # seconds per timestep: the dt snnTorch's import and export and the NIR-to-Lava bridge assume
 
 # what the host computes between one subgraph's output and another's input
@@ -234,10 +240,9 @@ def subgraphs(model: Any, clips: int) -> dict[str, nir.NIRGraph]:
     return graphs
 
 
-def build_graph(model: Any, clips: int, tc: int) -> nir.NIRGraph:
-    """The written NIRGraph: the :func:`subgraphs` as its nodes, no edges between them (the host wires them)."""
-    metadata = {"vtg_manifest": json.dumps(manifest(model, clips, tc))}
-    return nir.NIRGraph(nodes=subgraphs(model, clips), edges=[], metadata=metadata)
+def files(names: list[str]) -> dict[str, str]:
+    """Subgraph name -> its file in the export folder."""
+    return {name: f"{name}.nir" for name in names}
 
 
 def wiring(num_layers: int) -> dict[str, dict[str, str]]:
@@ -261,7 +266,7 @@ def wiring(num_layers: int) -> dict[str, dict[str, str]]:
 
 
 def manifest(model: Any, clips: int, tc: int) -> dict[str, Any]:
-    """The graph's ``vtg_manifest``: what was exported, how the subgraphs connect, and how the neurons map."""
+    """The export's manifest.json: what was exported, the files, how the subgraphs connect, how the neurons map."""
     config = model.config
     return {
         "format": FORMAT,
@@ -271,6 +276,7 @@ def manifest(model: Any, clips: int, tc: int) -> dict[str, Any]:
         "dt": DT,
         "clips": clips,
         "weights": "1-bit: beta * sgn(W - mean W) as float" if config.binary else "float",
+        "files": files(list(wiring(config.num_layers))),
         "order": "per step, subgraphs in wiring order: each reads what the others wrote in this same step",
         "wiring": wiring(config.num_layers),
         "neuron": {
@@ -315,7 +321,8 @@ def manifest(model: Any, clips: int, tc: int) -> dict[str, Any]:
 
 
 def export(model: Any, checkpoint: dict[str, Any], args: argparse.Namespace) -> Path:
-    """Write the NIRGraph of ``model`` to ``args.out`` (HDF5, nir.write); return its path."""
+    """Write the subgraphs of ``model`` (one NIR file each, HDF5 by nir.write) and manifest.json into the folder
+    ``args.out``; return its path."""
     vtg = checkpoint.get("vtg", {}) if isinstance(checkpoint, dict) else {}
     name = vtg.get("model_name")
     if name != "spikingvtg":
@@ -328,12 +335,12 @@ def export(model: Any, checkpoint: dict[str, Any], args: argparse.Namespace) -> 
     tc = args.tc if args.tc is not None else model.config.eval_tc
     if tc < 1:
         raise UserError(f"option --tc: expected at least 1, got {tc}")
-    out = Path(args.out)
-    if out.is_dir():
-        raise UserError(f"option --out: {out} is a folder; the nir target writes one file (e.g. model.nir)")
+    out = Path(args.out)  # checked by export/command.py: a folder, or a path where one can be made
     clips = args.max_clips or vtg.get("train_config", {}).get("max_video_len") or DEFAULT_MAX_CLIPS
-    graph = build_graph(model.float().eval(), clips, tc)
-    buffer = io.BytesIO()
-    nir.write(buffer, graph)
-    atomic_write(out, lambda file: file.write(buffer.getvalue()))
+    model = model.float().eval()
+    graphs, contents = subgraphs(model, clips), manifest(model, clips, tc)
+    with atomic_folder(out) as folder:
+        for name, file in contents["files"].items():
+            nir.write(folder / file, graphs[name])
+        (folder / MANIFEST).write_text(json.dumps(contents, indent=1) + "\n")
     return out

@@ -1,6 +1,7 @@
-"""vtg-export --target nir: the written file reads back unchanged; every subgraph imports through snnTorch's
-``import_from_nir`` and through ``nirtorch.nir_to_torch`` within a deadline, and, run on the host inputs the
-model gave it, spikes as the model's populations do; refusals are one line."""
+"""vtg-export --target nir: the written folder holds one NIR file per subgraph and manifest.json; every file
+reads back unchanged, imports through snnTorch's ``import_from_nir`` and through ``nirtorch.nir_to_torch``
+within a deadline, and, run on the host inputs the model gave it, spikes as the model's populations do;
+refusals are one line."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from torch import nn
 
 from export.command import main
 from export.model_map import neuron_populations, weight_layers
-from export.nir_target import DT, build_graph
+from export.nir_target import DT, MANIFEST, subgraphs
 from spiking.quant import effective_weight
 from vtg.checkpoint import load_model
 
@@ -171,18 +172,21 @@ def host_io(model, seen, inputs, name: str, t: int) -> tuple[torch.Tensor, torch
 @pytest.mark.parametrize(("variant", "fire_ratio"), [("nf", 1.0), ("1bit_nf", 1.0), ("1bit_nf", 0.5)])
 def test_written_graph_reads_back_and_imports_as_the_model(tmp_path, capsys, variant, fire_ratio):
     checkpoint = spiking_checkpoint(tmp_path / "m.ckpt", variant, fire_ratio=fire_ratio)
-    out = tmp_path / "model.nir"
+    out = tmp_path / "model_nir"
     assert export_nir(checkpoint, out, "--max-clips", "9", "--tc", "5") == 0
     assert str(out) in capsys.readouterr().out
     model, _ = load_model(checkpoint)
-    written, read = build_graph(model, clips=9, tc=5), nir.read(out)
+    written = subgraphs(model, clips=9)
+    manifest = json.loads((out / MANIFEST).read_text())
 
-    # NIR's type inference gives the top level an input_<name> and output_<name> around each subgraph
-    assert set(read.nodes) == set(written.nodes) and sorted(read.edges) == sorted(written.edges)
-    subgraphs = {name: node for name, node in read.nodes.items() if isinstance(node, nir.NIRGraph)}
-    for name, sub in subgraphs.items():
-        sub = written.nodes[name]
-        again = subgraphs[name]
+    # one file per subgraph, listed in the manifest, and nothing else: every .nir file is one of them
+    assert manifest["files"] == {name: f"{name}.nir" for name in written}
+    assert {p.name for p in out.iterdir()} == {MANIFEST, *manifest["files"].values()}
+    subgraphs_read = {p.name.removesuffix(".nir"): nir.read(p) for p in sorted(out.glob("*.nir"))}
+    assert set(subgraphs_read) == set(written)
+    for name, again in subgraphs_read.items():
+        sub = written[name]
+        assert isinstance(again, nir.NIRGraph)
         assert set(again.nodes) == set(sub.nodes) and sorted(again.edges) == sorted(sub.edges)
         assert sum(isinstance(n, nir.Input) for n in again.nodes.values()) == 1  # what the importers accept
         assert sum(isinstance(n, nir.Output) for n in again.nodes.values()) == 1
@@ -196,24 +200,23 @@ def test_written_graph_reads_back_and_imports_as_the_model(tmp_path, capsys, var
     # the weights are the model's effective ones: +-beta for every 1-bit layer
     key = model.layers[1].attention.key
     np.testing.assert_array_equal(
-        read.nodes["layer1.k"].nodes["layer1.k"].weight, effective_weight(key).detach().numpy()
+        subgraphs_read["layer1.k"].nodes["layer1.k"].weight, effective_weight(key).detach().numpy()
     )
     if variant == "1bit_nf":
         weighted = [
             n.weight
-            for sub in subgraphs.values()
+            for sub in subgraphs_read.values()
             for name, n in sub.nodes.items()
             if isinstance(n, (nir.Affine, nir.Conv1d)) and not name.startswith("select.")
         ]
         assert all(len(np.unique(np.abs(w))) == 1 for w in weighted)
 
-    manifest = json.loads(read.metadata["vtg_manifest"])
     assert manifest["variant"] == variant and manifest["tc"] == 5 and manifest["clips"] == 9
-    assert manifest["dt"] == 1e-4 and set(manifest["wiring"]) == set(subgraphs)
+    assert manifest["format_version"] == 3 and manifest["dt"] == 1e-4 and set(manifest["wiring"]) == set(written)
     # NIR's v_threshold is the firing point r Vth; the amount subtracted stays Vth (each neuron's metadata)
     neuron = manifest["neuron"]
     assert neuron["fire_ratio"] == fire_ratio and neuron["reset_by"] == model.config.threshold
-    k_neuron = read.nodes["layer0.k"].nodes["layer0.k.neuron"]
+    k_neuron = subgraphs_read["layer0.k"].nodes["layer0.k.neuron"]
     assert k_neuron.v_threshold.flat[0] == neuron["firing_point"] == fire_ratio * neuron["reset_by"]
     assert k_neuron.metadata["reset"] == "subtract" and k_neuron.metadata["reset_by"] == model.config.threshold
     assert {"attention", "activation", "sfg", "feedback", "products"} <= set(manifest["not_exported"])
@@ -226,7 +229,7 @@ def test_written_graph_reads_back_and_imports_as_the_model(tmp_path, capsys, var
     def run_all():
         fired = {}
         for importer in ("snntorch", "nirtorch"):
-            for name, sub in subgraphs.items():
+            for name, sub in subgraphs_read.items():  # every .nir file the export wrote
                 module = import_snntorch(sub, model.config.leak) if importer == "snntorch" else import_nirtorch(sub)
                 state = None
                 for t in range(5):
@@ -249,13 +252,13 @@ def test_written_graph_reads_back_and_imports_as_the_model(tmp_path, capsys, var
 def test_refusals_are_one_line(tmp_path, capsys):
     teacher = write_checkpoint(tmp_path / "u.ckpt", "univtg", hidden_dim=16, num_layers=1, num_heads=2, ffn_dim=16)
     cases = [
-        ((teacher, tmp_path / "a.nir"), "model 'univtg' is not spiking"),
-        ((spiking_checkpoint(tmp_path / "b.ckpt", "base"), tmp_path / "b.nir"), "variant 'base' cannot be mapped"),
-        ((spiking_checkpoint(tmp_path / "c.ckpt", "nf"), tmp_path / "c.nir", "--tc", "0"), "option --tc"),
-        ((spiking_checkpoint(tmp_path / "d.ckpt", "nf"), tmp_path), "option --out"),
+        ((teacher, tmp_path / "a_nir"), "model 'univtg' is not spiking"),
+        ((spiking_checkpoint(tmp_path / "b.ckpt", "base"), tmp_path / "b_nir"), "variant 'base' cannot be mapped"),
+        ((spiking_checkpoint(tmp_path / "c.ckpt", "nf"), tmp_path / "c_nir", "--tc", "0"), "option --tc"),
+        ((spiking_checkpoint(tmp_path / "d.ckpt", "nf"), tmp_path / "d.ckpt"), "option --out"),  # a file: not a folder
     ]
     for args, message in cases:
         assert export_nir(*args) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0]
-    assert not list(tmp_path.glob("*.nir"))
+    assert not list(tmp_path.glob("*_nir")) and not list(tmp_path.glob(".*.tmp"))
