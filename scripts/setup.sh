@@ -25,7 +25,7 @@ fi
 if ! python=$(find_python310); then
   cat >&2 <<'MSG'
 setup: Python 3.10 was not found.
-  Lava (lava-nc 0.10, lava-dl 0.6) runs on Python 3.10 only. Install it, then run this again, e.g.:
+  Lava (lava-nc 0.10) runs on Python 3.10 only. Install it, then run this again, e.g.:
     pyenv install 3.10.13            (then: make test)
     apt-get install python3.10 python3.10-venv
   or point PYTHON310 at an interpreter:  PYTHON310=/path/to/python3.10 make test
