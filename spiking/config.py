@@ -62,6 +62,9 @@ class SpikingVTGConfig(ClipwiseHeadConfig):
     # the same for the input projections W_v, W_t: their inputs are L2-normalised features (entries ~ 1/sqrt(D_in)),
     # so at gain 1 V is ~10 times smaller than the clip positions P added to it (entries of size 1)
     input_init_gain: float = 1.0
+    # one real-valued LayerNorm-Linear-ReLU layer per modality before the input projections, computed once
+    # per query on the host like the features (the first layer of UniVTG's input projection); not exported yet
+    input_mlp: bool = False
     f_layers: int = 3
     f_kernel: int = 3
     d_layers: int = 3

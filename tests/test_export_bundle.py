@@ -85,6 +85,16 @@ def test_base_variant_is_refused_in_one_line(tmp_path, capsys):
     assert not (tmp_path / "b").exists()
 
 
+@pytest.mark.parametrize("target", ["lava", "onnx", "nir"])
+def test_host_input_layer_is_refused_in_one_line(tmp_path, capsys, target):
+    checkpoint = write_checkpoint(tmp_path / "mlp.ckpt", "1bit_nf", input_mlp=True)
+    out = tmp_path / ("g.onnx" if target == "onnx" else "b")
+    assert export_main(["--target", target, "--checkpoint", str(checkpoint), "--out", str(out)]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "field 'model.input_mlp'" in error
+    assert not out.exists()
+
+
 def copy_bundle(source: Path, target: Path) -> Path:
     target.mkdir()
     for file in source.rglob("*.*"):

@@ -69,6 +69,22 @@ def test_forward_loss_predict(variant, grad):
         assert len(prediction["pred_saliency_scores"]) == clips
 
 
+def test_host_input_layer_feeds_the_projections_and_leaves_old_checkpoints_loadable():
+    plain = build({"variant": "1bit_nf", **TINY}, DIMS)
+    with_layer = build({"variant": "1bit_nf", "input_mlp": True, **TINY}, DIMS)
+    assert plain.state_dict().keys() < with_layer.state_dict().keys()  # the default adds no key: old files load
+    added = with_layer.state_dict().keys() - plain.state_dict().keys()
+    assert added == {f"inputs.{m}_host.{i}.{p}" for m in ("video", "text") for i in (0, 1) for p in ("weight", "bias")}
+    batch = tiny_batch()
+    with_layer.train()
+    with_layer.loss(with_layer(batch), batch)["total"].backward()
+    assert with_layer.inputs.video_host[1].weight.grad.abs().sum() > 0  # trained through the implicit path
+    host = with_layer.inputs.video_host
+    x = batch["video"][:, :, -1]
+    expected = torch.relu(host[1](torch.nn.functional.layer_norm(x, (6,), host[0].weight, host[0].bias)))
+    torch.testing.assert_close(host(x), expected)
+
+
 def test_activity_counts():
     model = build({"variant": "1bit_nf", **TINY}, DIMS).eval()
     batch = tiny_batch()
