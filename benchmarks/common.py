@@ -8,7 +8,6 @@ way never leaves a truncated JSON that the summary would read).
 from __future__ import annotations
 
 import json
-import math
 import os
 import platform
 import time
@@ -16,6 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from vtg.atomic import atomic_write_text
+from vtg.json_file import json_safe
 from vtg.scripts import run_json, tool  # noqa: F401 - the benchmarks' run helpers, shared with the demo
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,24 +53,10 @@ def machine_info() -> dict[str, Any]:
     return info
 
 
-def json_safe(value: Any) -> Any:
-    """NaN and infinities become null, so the files are strict JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    return value
-
-
 def write_result(name: str, result: dict[str, Any], results: Path = RESULTS) -> Path:
     """Write ``result`` to ``results/<name>.json`` atomically; return the path."""
-    results.mkdir(parents=True, exist_ok=True)
     path = results / f"{name}.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(json_safe(result), indent=1, allow_nan=False) + "\n")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(json_safe(result), indent=1, allow_nan=False) + "\n")
     return path
 
 

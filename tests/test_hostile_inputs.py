@@ -385,22 +385,13 @@ def test_a_gpu_that_is_not_there_is_refused_at_start(command, tiny_model, tiny_r
     assert not out.exists()
 
 
-def test_energy_measure_refuses_a_bundle_of_hidden_size_0(tmp_path, capsys):
-    simulation, bundle = tmp_path / "simulation", tmp_path / "bundle"
+def test_energy_measure_refuses_a_simulation_of_hidden_size_0(tmp_path, capsys):
+    simulation = tmp_path / "simulation"
     simulation.mkdir()
-    bundle.mkdir()
     component = {"spikes": [1, 2], "neurons": 8, "fan_out": 2}
-    activity = {"tc": 2, "precision": "fixed", "sfg": component, "layer0.input": component, "layer0.k": component}
+    record = {"video_tokens": [3], "text_tokens": [2], "activity": {"sfg": component, "layer0.k": component}}
+    model = {"hidden": 0, "video_dim": 4, "text_dim": 4, "layers": 1, "heads": 1, "softmax": False, "layernorm": False}
+    activity = {"format": "vtg-activity/1", "snn_op": "int_acc", "model": model, "records": [record]}
     (simulation / "activity.json").write_text(json.dumps(activity))
-    (simulation / "metrics.json").write_text(json.dumps({"bundle": str(bundle), "queries": 1}))
-    architecture = {
-        "variant": "nf_1bit",
-        "hidden_dim": 0,
-        "num_layers": 1,
-        "num_heads": 1,
-        "video_dim": 4,
-        "text_dim": 4,
-    }
-    (bundle / "manifest.json").write_text(json.dumps({"architecture": architecture}))
     code = main(["energy", "measure", "--simulation", str(simulation)])
-    refused(capsys, code, bundle / "manifest.json", "field 'architecture.hidden_dim'")
+    refused(capsys, code, simulation / "activity.json", "field 'model.hidden'")

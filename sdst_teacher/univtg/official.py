@@ -31,9 +31,10 @@ import torch
 import yaml
 
 from vtg.checkpoint import READ_ERRORS, refuse_torchscript
+from vtg.config import preset
 from vtg.errors import UserError
 
-PRESET = Path(__file__).resolve().parents[2] / "configs" / "univtg_official.yaml"
+PRESET = preset("univtg_official.yaml")  # shipped with the toolkit (vtg.configs when installed)
 TEF_CHANNELS = 2  # UniVTG's temporal endpoint feature, appended by the model here (video_tef)
 UNUSED_TEXT_POSITIONS = "txt_position_embed."  # built by UniVTG, used only with use_txt_pos
 
