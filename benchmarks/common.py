@@ -10,10 +10,13 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from vtg.atomic import atomic_write_text
 from vtg.json_file import json_safe
@@ -51,6 +54,24 @@ def machine_info() -> dict[str, Any]:
         # the machine is shared: the load while measuring tells how far timings are from an idle machine
         info["load_average_1_5_15"] = [round(x, 2) for x in os.getloadavg()]
     return info
+
+
+def train_once(config: dict[str, Any], config_file: Path, out: Path, data: Path) -> Path:
+    """``vtg train`` with ``config`` (written to ``config_file``) into ``out``; returns ``out/last.ckpt``.
+
+    Skipped when that checkpoint exists and ``config_file`` holds the same config, so that a rerun of a
+    benchmark trains only what changed; a run of another config (or a killed one) starts afresh.
+    """
+    checkpoint = out / "last.ckpt"
+    stale = config_file.is_file() and yaml.safe_load(config_file.read_text()) != config
+    if checkpoint.is_file() and not stale:
+        return checkpoint
+    shutil.rmtree(out, ignore_errors=True)
+    config_file.parent.mkdir(parents=True, exist_ok=True)
+    config_file.write_text(yaml.safe_dump(config, sort_keys=False))
+    run_json([tool("vtg"), "train", "--config", str(config_file), "--data", str(data), "--out", str(out),
+              "--json"], log=out.with_suffix(".log"))  # fmt: skip
+    return checkpoint
 
 
 def write_result(name: str, result: dict[str, Any], results: Path = RESULTS) -> Path:

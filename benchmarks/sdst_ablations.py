@@ -28,7 +28,6 @@ benchmarks/results/sdst_ablations.{json,md}.
 from __future__ import annotations
 
 import json
-import shutil
 import statistics
 import sys
 from pathlib import Path
@@ -37,7 +36,7 @@ from typing import Any
 import torch
 import yaml
 
-from benchmarks.common import RESULTS, ROOT, WORK, machine_info, quick_main, run_json, tool, write_result
+from benchmarks.common import RESULTS, ROOT, WORK, machine_info, quick_main, run_json, tool, train_once, write_result
 from benchmarks.student_vs_nonspiking import REFERENCE_LR, SHAPE, seed_data
 
 NAME = "sdst_ablations"
@@ -100,18 +99,8 @@ def univtg_config(changes: dict[str, Any], epochs: int) -> dict[str, Any]:
 
 def train(name: str, config: dict[str, Any], data: Path) -> Path:
     """``vtg train`` with ``config`` (skipped when its last checkpoint is there for the same config)."""
-    out = OUT / name
-    checkpoint, config_file = out / "last.ckpt", OUT / f"{name}.yaml"
-    stale = config_file.is_file() and yaml.safe_load(config_file.read_text()) != config
-    if checkpoint.is_file() and not stale:
-        return checkpoint
-    shutil.rmtree(out, ignore_errors=True)  # a run of another config (or killed): start afresh
-    config_file.parent.mkdir(parents=True, exist_ok=True)
-    config_file.write_text(yaml.safe_dump(config, sort_keys=False))
     say(f"vtg train {name} ({config['train']['epochs']} epochs)")
-    run_json([tool("vtg"), "train", "--config", str(config_file), "--data", str(data), "--out", str(out),
-              "--json"], log=out.with_suffix(".log"))  # fmt: skip
-    return checkpoint
+    return train_once(config, OUT / f"{name}.yaml", OUT / name, data)
 
 
 def learning_curve(checkpoint: Path) -> list[dict[str, float]]:

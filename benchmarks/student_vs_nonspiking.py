@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from benchmarks.common import RESULTS, ROOT, WORK, machine_info, quick_main, run_json, tool, write_result
+from benchmarks.common import RESULTS, ROOT, WORK, machine_info, quick_main, run_json, tool, train_once, write_result
 
 NAME = "student_vs_nonspiking"
 SEEDS = (0, 1, 2)
@@ -73,20 +73,10 @@ def model_config(model: str, seed: int, epochs: int) -> dict[str, Any]:
 
 
 def train(model: str, seed: int, epochs: int, data: Path) -> Path:
-    """Train one model (skipped when its last checkpoint is there); return the checkpoint."""
-    out = OUT / f"seed{seed}" / model
-    checkpoint = out / "last.ckpt"
-    config_file = OUT / f"seed{seed}" / f"{model}.yaml"
-    config = model_config(model, seed, epochs)
-    stale = config_file.is_file() and yaml.safe_load(config_file.read_text()) != config
-    if checkpoint.is_file() and not stale:
-        return checkpoint
-    config_file.parent.mkdir(parents=True, exist_ok=True)
-    config_file.write_text(yaml.safe_dump(config, sort_keys=False))
+    """Train one model (skipped when its last checkpoint is there for the same config); return the checkpoint."""
     say(f"seed {seed}: vtg train {model} ({epochs} epochs)")
-    run_json([tool("vtg"), "train", "--config", str(config_file), "--data", str(data), "--out", str(out),
-              "--json"], log=out.with_suffix(".log"))  # fmt: skip
-    return checkpoint
+    config = model_config(model, seed, epochs)
+    return train_once(config, OUT / f"seed{seed}" / f"{model}.yaml", OUT / f"seed{seed}" / model, data)
 
 
 def score(checkpoint: Path, data: Path, tc: int | None) -> dict[str, float]:
