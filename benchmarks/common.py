@@ -56,16 +56,20 @@ def machine_info() -> dict[str, Any]:
     return info
 
 
-def train_once(config: dict[str, Any], config_file: Path, out: Path, data: Path) -> Path:
+def train_once(
+    config: dict[str, Any], config_file: Path, out: Path, data: Path, say: Callable[[str], None], label: str
+) -> Path:
     """``vtg train`` with ``config`` (written to ``config_file``) into ``out``; returns ``out/last.ckpt``.
 
     Skipped when that checkpoint exists and ``config_file`` holds the same config, so that a rerun of a
-    benchmark trains only what changed; a run of another config (or a killed one) starts afresh.
+    benchmark trains only what changed; a run of another config (or a killed one) starts afresh, and
+    ``say`` tells it with ``label``.
     """
     checkpoint = out / "last.ckpt"
     stale = config_file.is_file() and yaml.safe_load(config_file.read_text()) != config
     if checkpoint.is_file() and not stale:
         return checkpoint
+    say(f"vtg train {label} ({config['train']['epochs']} epochs)")
     shutil.rmtree(out, ignore_errors=True)
     config_file.parent.mkdir(parents=True, exist_ok=True)
     config_file.write_text(yaml.safe_dump(config, sort_keys=False))

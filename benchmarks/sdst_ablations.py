@@ -99,8 +99,7 @@ def univtg_config(changes: dict[str, Any], epochs: int) -> dict[str, Any]:
 
 def train(name: str, config: dict[str, Any], data: Path) -> Path:
     """``vtg train`` with ``config`` (skipped when its last checkpoint is there for the same config)."""
-    say(f"vtg train {name} ({config['train']['epochs']} epochs)")
-    return train_once(config, OUT / f"{name}.yaml", OUT / name, data)
+    return train_once(config, OUT / f"{name}.yaml", OUT / name, data, say, name)
 
 
 def learning_curve(checkpoint: Path) -> list[dict[str, float]]:

@@ -83,9 +83,9 @@ def model_config(model: str, seed: int, epochs: int) -> dict[str, Any]:
 
 def train(model: str, seed: int, epochs: int, data: Path) -> Path:
     """Train one model (skipped when its last checkpoint is there for the same config); return the checkpoint."""
-    say(f"seed {seed}: vtg train {model} ({epochs} epochs)")
     config = model_config(model, seed, epochs)
-    return train_once(config, OUT / f"seed{seed}" / f"{model}.yaml", OUT / f"seed{seed}" / model, data)
+    out = OUT / f"seed{seed}"
+    return train_once(config, out / f"{model}.yaml", out / model, data, say, f"{model} for seed {seed}")
 
 
 def score(checkpoint: Path, data: Path, tc: int | None) -> dict[str, float]:
