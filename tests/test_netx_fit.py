@@ -3,8 +3,6 @@ the numpy account of Loihi's LIF says (when lava-dl is installed); and that neur
 
 from __future__ import annotations
 
-import importlib.util
-
 import h5py
 import numpy as np
 import pytest
@@ -86,8 +84,10 @@ def test_the_pair_on_exact_parameters_is_loihis_arithmetic():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(importlib.util.find_spec("lava.lib.dl") is None, reason="lava-dl is not installed")
 def test_lava_runs_the_file_as_loihis_lif(tmp_path):
+    # lava-dl is no dependency (export/LAVA.md); where it is installed, the file must run in Lava as measured.
+    # importorskip, not find_spec: without lava-dl the namespace package lava.lib does not exist either
+    pytest.importorskip("lava.lib.dl.netx")
     rng = np.random.default_rng(2)
     tc, clips = 4, 6
     runs, netx = [], {}
