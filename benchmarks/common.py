@@ -63,18 +63,22 @@ def train_once(
 
     Skipped when that checkpoint exists and ``config_file`` holds the same config, so that a rerun of a
     benchmark trains only what changed; a run of another config (or a killed one) starts afresh, and
-    ``say`` tells it with ``label``.
+    ``say`` tells it with ``label``. ``config_file`` is written when the run has finished: Lightning writes
+    last.ckpt after every epoch, so the checkpoint alone does not tell a finished run from a killed one.
     """
     checkpoint = out / "last.ckpt"
     stale = config_file.is_file() and yaml.safe_load(config_file.read_text()) != config
     if checkpoint.is_file() and not stale:
         return checkpoint
     say(f"vtg train {label} ({config['train']['epochs']} epochs)")
+    config_file.unlink(missing_ok=True)
     shutil.rmtree(out, ignore_errors=True)
     config_file.parent.mkdir(parents=True, exist_ok=True)
-    config_file.write_text(yaml.safe_dump(config, sort_keys=False))
-    run_json([tool("vtg"), "train", "--config", str(config_file), "--data", str(data), "--out", str(out),
+    running = config_file.with_name(f".{config_file.name}.running")  # the config vtg train reads
+    running.write_text(yaml.safe_dump(config, sort_keys=False))
+    run_json([tool("vtg"), "train", "--config", str(running), "--data", str(data), "--out", str(out),
               "--json"], log=out.with_suffix(".log"))  # fmt: skip
+    running.replace(config_file)  # the run is complete
     return checkpoint
 
 
