@@ -5,6 +5,8 @@ keeps real-valued arithmetic, each counted here per query i (Lv_i video clips, L
 L_i = Lv_i + Lq_i, hidden D, N layers, H heads, Tc steps) as FP-MACs, a deliberate upper bound where an
 operation is cheaper than a MAC (an add, a compare):
 
+* ``host_input`` (once, with ``model.input_mlp``): n host layers of LayerNorm (2 MACs per element) and
+  Linear before the projections (spiking/inputs.py): n (Lv_i Dv (Dv + 2) + Lq_i Dt (Dt + 2)).
 * ``input_projection`` (once): the first projections take real features, not spikes:
   Lv_i Dv D + Lq_i Dt D.
 * ``sentence_pooling`` (once): SFG's M = Q^T Softmax(Q W_p) (paper eq. 2): 2 Lq_i D.
@@ -42,6 +44,7 @@ class FloatShape:
     softmax: bool
     layernorm: bool
     decoder_outputs: int = 3  # foreground (1) + boundary offsets (2)
+    host_layers: int = 0  # host input layers per modality (model.input_mlp)
 
     @classmethod
     def from_mapping(cls, data: Any, location: str, field_name: str = "model") -> FloatShape:
@@ -63,8 +66,8 @@ class FloatShape:
             if field.type == "bool":
                 if not isinstance(value, bool):
                     raise UserError(f"{where}.{name}': expected true or false, got {value!r}")
-            elif isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise UserError(f"{where}.{name}': expected an integer >= 1, got {value!r}")
+            elif isinstance(value, bool) or not isinstance(value, int) or value < (name != "host_layers"):
+                raise UserError(f"{where}.{name}': expected an integer >= {int(name != 'host_layers')}, got {value!r}")
             values[name] = value
         return cls(**values)
 
@@ -73,9 +76,13 @@ def shape_of_spiking_model(architecture: dict[str, Any], dims: dict[str, int]) -
     """The :class:`FloatShape` of a SpikingVTG model from its config fields and the data dims.
 
     ``architecture`` holds the ``model:`` config's names (``variant``, ``hidden_dim``, ``num_layers``,
-    ``num_heads``): ``dataclasses.asdict(model.config)``, or a Lava bundle's manifest ``architecture``.
+    ``num_heads``, ``input_mlp``, ``input_mlp_layers``): ``dataclasses.asdict(model.config)``, or a Lava
+    bundle's manifest ``architecture`` (``host_input_layers`` in place of the last two).
     """
     base = architecture["variant"] == "base"  # the NF variants drop softmax and LayerNorm (section 4.6)
+    host = architecture.get("host_input_layers")
+    if host is None:
+        host = architecture.get("input_mlp_layers", 1) if architecture.get("input_mlp") else 0
     return FloatShape(
         hidden=int(architecture["hidden_dim"]),
         video_dim=int(dims["video_dim"]),
@@ -84,6 +91,7 @@ def shape_of_spiking_model(architecture: dict[str, Any], dims: dict[str, int]) -
         heads=int(architecture["num_heads"]),
         softmax=base,
         layernorm=base,
+        host_layers=int(host),
     )
 
 
@@ -93,8 +101,10 @@ def float_macs(record: ActivityRecord, shape: FloatShape) -> dict[str, float]:
     lv = sum(record.video_tokens)
     lq = sum(record.text_tokens)
     seq = [v + q for v, q in zip(record.video_tokens, record.text_tokens)]
+    dv, dt = shape.video_dim, shape.text_dim
     return {
-        "input_projection": lv * shape.video_dim * D + lq * shape.text_dim * D,
+        "host_input": shape.host_layers * (lv * dv * (dv + 2) + lq * dt * (dt + 2)),
+        "input_projection": lv * dv * D + lq * dt * D,
         "sentence_pooling": 2 * lq * D,
         "sfg": steps * 4 * lv * D,
         "softmax": steps * shape.layers * shape.heads * sum(L * L for L in seq) if shape.softmax else 0,

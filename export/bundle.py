@@ -16,8 +16,9 @@ the architecture needs (inside the folder, its sha256, shape and dtype as the ar
 plain ``.npy`` never unpickled). Each problem is one :class:`UserError` naming the file and field.
 
 Version 2 added the firing point (``model.fire_ratio``): ``float.fire_ratio`` and, in fixed point, an
-integer ``<population>.fire`` beside every ``<population>.threshold``. A version-1 bundle is refused
-with a request to re-export it rather than read with a guessed firing point.
+integer ``<population>.fire`` beside every ``<population>.threshold``. Version 3 added the host input
+layers (``architecture.host_input_layers``, their weights ``float/host.*``; export/host_input.py). An
+older bundle is refused with a request to re-export it rather than read with guessed fields.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from export import fixed_point as fp
+from export.host_input import apply_host_input, host_shapes
 from export.model_map import layer_shapes
 from vtg.atomic import atomic_folder, atomic_write, atomic_write_text
 from vtg.data.npz import NPY_READ_ERRORS
@@ -39,7 +41,7 @@ from vtg.errors import UserError, where
 from vtg.json_file import read_json_object
 
 FORMAT = "vtg-lava-bundle"
-FORMAT_VERSION = 2  # 2: the firing point (float.fire_ratio, fixed_point.scalars.<population>.fire)
+FORMAT_VERSION = 3  # 2: the firing point (float.fire_ratio, .fire); 3: the host input layers (host_input_layers)
 MANIFEST = "manifest.json"
 PRECISIONS = ("fixed", "float")
 
@@ -68,6 +70,12 @@ class Bundle:
             )
         scalars = self.manifest["fixed_point"]["scalars"] if precision == "fixed" else self.manifest["float"]
         return self.arrays[precision], scalars, self.architecture
+
+    def host_input(self, video: np.ndarray, text: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Real features (Lv, Dv), (Lq, Dt) -> what enters the network: the host input layers applied in
+        float64 (export/host_input.py; the features themselves without ``model.input_mlp``)."""
+        layers, arrays = self.architecture["host_input_layers"], self.arrays["float"]
+        return apply_host_input(arrays, layers, "video", video), apply_host_input(arrays, layers, "text", text)
 
 
 def write_bundle(out: Path, manifest: dict[str, Any], arrays: dict[str, dict[str, np.ndarray]]) -> Path:
@@ -182,6 +190,7 @@ _ARCHITECTURE = {
     "f_kernel": ("integer", (1, None)),
     "d_layers": ("integer", (1, None)),
     "d_kernel": ("integer", (1, None)),
+    "host_input_layers": ("integer", (0, None)),
     "video_dim": ("integer", (1, None)),
     "text_dim": ("integer", (1, None)),
     "max_clips": ("integer", (1, None)),
@@ -205,6 +214,12 @@ def check_architecture(check: _ManifestCheck, architecture: Any, model_config: A
             getattr(check, kind)(f"architecture.{field}", value, *arguments)
         if field in model_config and model_config[field] != value:
             check.fail(f"architecture.{field}", f"{value!r}, but model_config.{field} is {model_config[field]!r}")
+    host_layers = model_config.get("input_mlp_layers", 1) if model_config.get("input_mlp") else 0
+    if architecture["host_input_layers"] != host_layers:
+        check.fail(
+            "architecture.host_input_layers",
+            f"{architecture['host_input_layers']}, but model_config's input_mlp, input_mlp_layers give {host_layers}",
+        )
     if architecture["hidden_dim"] % architecture["num_heads"]:
         check.fail(
             "architecture.num_heads",
@@ -323,6 +338,8 @@ def expected_tensors(arch: dict[str, Any], precision: str, fixed: dict[str, Any]
             bins = 2 * scalars[f"{key}.gelu_offset"] >> scalars[f"{key}.gelu_shift"]
             tensors[f"{key}.gelu"] = ((bins,), "int64")
     tensors["sfg.pool"] = ((hidden,), "float64" if precision == "float" else "int64")
+    if precision == "float":  # the host computes its input layers in floating point for both precisions
+        tensors.update({name: (shape, "float64") for name, shape in host_shapes(arch).items()})
     return tensors
 
 

@@ -68,10 +68,6 @@ def run(args: argparse.Namespace) -> int:
             raise
         raise UserError(f"option --target: '{args.target}' is not available in this installation") from None
     model, checkpoint = load_model(args.checkpoint)
-    if getattr(getattr(model, "config", None), "input_mlp", False):
-        raise UserError(
-            f"{args.checkpoint}: field 'model.input_mlp' is true; its host-side input layer is not exported yet"
-        )
     written = target.export(model, checkpoint, args)
     summary = {"target": args.target, "checkpoint": str(args.checkpoint), "out": str(written)}
     if args.check == "loihi2":  # the bundle stays written: the report says what does not fit

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from export.bundle import Bundle
+from export.host_input import load_host_arrays
 from export.integer_reference import ReferenceRun
 from export.model_map import neuron_populations, weight_layers
 
@@ -30,6 +31,7 @@ def model_from_bundle(bundle: Bundle):
             layer.weight.copy_(torch.from_numpy(arrays[f"{key}.weight"]))
             layer.bias.copy_(torch.from_numpy(arrays[f"{key}.bias"]))
         model.sfg.pool.weight.copy_(torch.from_numpy(arrays["sfg.pool"])[None])
+    load_host_arrays(model, arrays)
     return model
 
 

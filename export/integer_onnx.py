@@ -336,6 +336,11 @@ def export(model: Any, checkpoint: dict[str, Any], args: argparse.Namespace) -> 
             f"{args.checkpoint}: variant '{variant}' has no integer model (its weights are not 1-bit); "
             "--integer exports '1bit_nf' models"
         )
+    if model.config.host_input_layers:
+        raise UserError(
+            f"{args.checkpoint}: field 'model.input_mlp' is true: the integer graph takes quantised features, and "
+            "its host input layers are carried by --target lava, nir and the float onnx graph, not by --integer"
+        )
     tc = args.tc if args.tc is not None else model.config.eval_tc
     vtg = checkpoint.get("vtg", {}) if isinstance(checkpoint, dict) else {}
     max_clips = args.max_clips or vtg.get("train_config", {}).get("max_video_len") or DEFAULT_MAX_CLIPS

@@ -1,7 +1,8 @@
 """``vtg-export --target lava``: a SpikingVTG checkpoint -> a Lava bundle (export/bundle.py).
 
 The 1-bit NF model is written in fixed point (the integer model of export/fixed_point.py) and in
-floating point; the NF model in floating point only. The base model cannot be mapped: softmax and
+floating point; the NF model in floating point only. Host input layers (``model.input_mlp``) are kept in
+floating point for both (export/host_input.py). The base model cannot be mapped: softmax and
 LayerNorm are non-local operations that Loihi-style cores do not have (paper Sec. 4.6).
 """
 
@@ -14,6 +15,7 @@ from typing import Any
 
 from export import fixed_point as fp
 from export.bundle import write_bundle
+from export.host_input import host_arrays
 from vtg.errors import UserError
 
 DEFAULT_MAX_CLIPS = 256
@@ -35,6 +37,7 @@ def architecture(model: Any, max_clips: int) -> dict[str, Any]:
         "f_kernel": config.f_kernel,
         "d_layers": config.d_layers,
         "d_kernel": config.d_kernel,
+        "host_input_layers": config.host_input_layers,  # float, on the host (export/host_input.py)
         "video_dim": model.inputs.video.in_features,
         "text_dim": model.inputs.text.in_features,
         "max_clips": max_clips,
@@ -62,7 +65,7 @@ def export(model: Any, checkpoint: dict[str, Any], args: argparse.Namespace) -> 
     model = model.double().eval()
     arrays = {}
     float_arrays, float_scalars = fp.float_parameters(model)
-    arrays["float"] = float_arrays
+    arrays["float"] = {**float_arrays, **host_arrays(model)}
     fixed = None
     if config.binary:
         arrays["fixed"], scalars = fp.integer_parameters(model, max_clips)

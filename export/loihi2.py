@@ -175,6 +175,10 @@ def plan(arch: dict[str, Any], max_text: int) -> _Plan:
     p.population("input", "ternary LIF", L * D)
     p.connect("input.current", EMBEDDED, "input", 1, fp.STATE_BITS, "graded current, one-to-one")
     features = Lv * arch["video_dim"] + Lq * arch["text_dim"]
+    if arch["host_input_layers"]:  # LayerNorm (2 MACs per element) and Linear per layer, in floating point
+        dv, dt = arch["video_dim"], arch["text_dim"]
+        host = arch["host_input_layers"] * (Lv * dv * (dv + 2) + Lq * dt * (dt + 2))
+        p.off_core.append(OffCore("input.host", "host input layers: ReLU(W LN(X) + b), float", host, "query", HOST))
     p.off_core += [
         OffCore("input.projection", "V = W_v X, Q = W_t X of 16-bit features (1-bit W)", features * D, "query", HOST),
         OffCore("sfg.sentence", "M: logits Q W_p, ReLU, sum_j w_j Q_j (dynamic products)", 2 * Lq * D, "query", HOST),

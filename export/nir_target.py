@@ -43,6 +43,9 @@ the token chains act on one token, the tokens are the batch, shape (D,)):
   min-max normalisation over the clips and the gating of the next step's video input, i.e. the
   feedback loop from the last layer back to the input; also the ASR traces it reads;
 * the temporal mean of the read-outs, softplus of the boundaries, and the clip positions P;
+* the host input layers (``model.input_mlp``: LayerNorm, Linear, ReLU per modality, once per query before
+  ``input.video``/``input.text``; NIR 1.0 has no LayerNorm): their float32 weights are in
+  ``host_input.npz`` beside the subgraphs, named as in export/host_input.py;
 * the base variant as a whole: LayerNorm sits inside the so and out chains and softmax is global
   (refused with one line, as for Lava); non-spiking checkpoints are refused likewise.
 
@@ -90,16 +93,19 @@ import nir
 import numpy as np
 import torch
 
+from export.host_input import host_arrays
 from export.lava_target import DEFAULT_MAX_CLIPS
 from export.model_map import weight_layers
+from spiking.inputs import HOST_NORM_EPS
 from spiking.quant import effective_weight
 from vtg.atomic import atomic_folder
 from vtg.errors import UserError
 
 FORMAT = "vtg-nir"
-FORMAT_VERSION = 3  # 2: one subgraph per host boundary, dt = 1e-4, IF with r = 1, reset recorded per neuron; 3: a
-# folder of one file per subgraph and manifest.json, no top-level graph (the importers hang on it)
+FORMAT_VERSION = 4  # 2: one subgraph per host boundary, dt = 1e-4, IF with r = 1, reset recorded per neuron; 3: a
+# folder of one file per subgraph and manifest.json, no top-level graph (the importers hang on it); 4: host_input
 MANIFEST = "manifest.json"
+HOST_INPUT_FILE = "host_input.npz"  # the host input layers' weights (model.input_mlp), when the model has them
 DT = 1e-4  # seconds per timestep: the dt snnTorch's import and export and the NIR-to-Lava bridge assume
 
 # what the host computes between one subgraph's output and another's input
@@ -245,11 +251,12 @@ def files(names: list[str]) -> dict[str, str]:
     return {name: f"{name}.nir" for name in names}
 
 
-def wiring(num_layers: int) -> dict[str, dict[str, str]]:
+def wiring(num_layers: int, host_layers: int) -> dict[str, dict[str, str]]:
     """Subgraph -> its input parts -> where each comes from (another subgraph's output, or a host step)."""
+    through = f" through the host input layers ({HOST_INPUT_FILE})" if host_layers else ""
     wires: dict[str, dict[str, str]] = {
-        "input.video": {"video features (last level)": "host: the video's features"},
-        "input.text": {"text features (last level)": "host: the query's features"},
+        "input.video": {"video features (last level)": f"host: the video's features{through}"},
+        "input.text": {"text features (last level)": f"host: the query's features{through}"},
         "input": {"input current (host: sfg)": "host: sfg, from input.video, input.text and the ASR"},
     }
     x = "input"
@@ -276,9 +283,16 @@ def manifest(model: Any, clips: int, tc: int) -> dict[str, Any]:
         "dt": DT,
         "clips": clips,
         "weights": "1-bit: beta * sgn(W - mean W) as float" if config.binary else "float",
-        "files": files(list(wiring(config.num_layers))),
+        "files": files(list(wiring(config.num_layers, config.host_input_layers))),
         "order": "per step, subgraphs in wiring order: each reads what the others wrote in this same step",
-        "wiring": wiring(config.num_layers),
+        "wiring": wiring(config.num_layers, config.host_input_layers),
+        "host_input": {
+            "layers": config.host_input_layers,
+            "file": HOST_INPUT_FILE if config.host_input_layers else None,
+            "step": "per modality, once per query: x <- ReLU(W_j LN_j(x) + b_j), j = 0 .. layers - 1",
+            "layernorm_eps": HOST_NORM_EPS,
+            "arrays": sorted(host_arrays(model)),
+        },
         "neuron": {
             "model": (
                 "u[t+1] = gamma u[t] + I[t]; s = [u >= r Vth] - [u <= -r Vth] in {-1, 0, 1}; u <- u - Vth s "
@@ -342,5 +356,7 @@ def export(model: Any, checkpoint: dict[str, Any], args: argparse.Namespace) -> 
     with atomic_folder(out) as folder:
         for name, file in contents["files"].items():
             nir.write(folder / file, graphs[name])
+        if host := host_arrays(model):
+            np.savez(folder / HOST_INPUT_FILE, **{name: array.astype(np.float32) for name, array in host.items()})
         (folder / MANIFEST).write_text(json.dumps(contents, indent=1) + "\n")
     return out

@@ -318,6 +318,7 @@ class LavaSimulation:
                 f"{self.bundle.path}: features of size video {video.shape[1]}, text {text.shape[1]}; the bundle "
                 f"expects video_dim {self.video_dim}, text_dim {self.text_dim}"
             )
+        video, text = self.bundle.host_input(video, text)  # (Lv, Dv), (Lq, Dt) what enters the network
         if self.precision == "fixed":
             video, text = fp.quantize_features(video), fp.quantize_features(text)
         padded_video = np.zeros((self.max_video, self.video_dim))

@@ -169,11 +169,13 @@ def _batched(sim: LavaSimulation, queries: list[Query], batch: int, bar: Any):
 
 
 def reference_runner(bundle: Bundle, precision: str):
-    """run(video, text, tc) -> ReferenceRun of the PyTorch reference of ``precision``."""
+    """run(video, text, tc) -> ReferenceRun of the PyTorch reference of ``precision``, from real features
+    (the host input layers applied as the Lava runner applies them; the float model holds them itself)."""
     if precision == "fixed":
         from export.integer_reference import IntegerReference
 
-        return IntegerReference(*bundle.parameters("fixed")).run
+        integer = IntegerReference(*bundle.parameters("fixed"))
+        return lambda video, text, tc: integer.run(*bundle.host_input(video, text), tc)
     from export.float_reference import float_reference, model_from_bundle
 
     model = model_from_bundle(bundle)

@@ -62,9 +62,10 @@ class SpikingVTGConfig(ClipwiseHeadConfig):
     # the same for the input projections W_v, W_t: their inputs are L2-normalised features (entries ~ 1/sqrt(D_in)),
     # so at gain 1 V is ~10 times smaller than the clip positions P added to it (entries of size 1)
     input_init_gain: float = 1.0
-    # one real-valued LayerNorm-Linear-ReLU layer per modality before the input projections, computed once
-    # per query on the host like the features (the first layer of UniVTG's input projection); not exported yet
+    # real-valued LayerNorm-Linear-ReLU layers per modality before the input projections, computed once per
+    # query on the host like the features (UniVTG's input projection; spiking/inputs.py)
     input_mlp: bool = False
+    input_mlp_layers: int = 1  # how many such layers when input_mlp is true (UniVTG's input projection has 2)
     f_layers: int = 3
     f_kernel: int = 3
     d_layers: int = 3
@@ -73,6 +74,11 @@ class SpikingVTGConfig(ClipwiseHeadConfig):
     @property
     def normalization_free(self) -> bool:
         return self.variant in ("nf", "1bit_nf")
+
+    @property
+    def host_input_layers(self) -> int:
+        """Host input layers per modality (0 without ``input_mlp``)."""
+        return self.input_mlp_layers if self.input_mlp else 0
 
     @property
     def binary(self) -> bool:
@@ -111,6 +117,8 @@ class SpikingVTGConfig(ClipwiseHeadConfig):
         for name in ("hidden_dim", "num_layers", "num_heads", "ffn_dim", "tc"):
             if getattr(self, name) < 1:
                 fail(name, "must be >= 1")
+        if self.input_mlp_layers < 1:
+            fail("input_mlp_layers", "must be >= 1")
         for name in ("f_layers", "d_layers"):
             if getattr(self, name) < 1:
                 fail(name, "must be >= 1 (the read-out convolution counts)")

@@ -9,12 +9,14 @@ the video tokens. Both are real-valued and computed once per query: over the Tc 
 a constant input current (the input neurons' bias b_1 of Eq. 3 is the projections' bias). The
 projections are 1-bit in 1-bit NF like every other weight matrix of the model.
 
-``host_layer = True`` (config ``input_mlp``) puts one real-valued layer before each projection,
+``host_layers = n`` (config ``input_mlp`` and ``input_mlp_layers``) puts n real-valued layers before each
+projection,
 
-    x <- ReLU(W_h LN(x) + b_h)       (B, L, D_in), per modality
+    x <- ReLU(W_h LN(x) + b_h)       (B, L, D_in), per modality, n times
 
-as the first of the two layers of UniVTG's input projection (LayerNorm, Linear, ReLU). Like the features
-themselves it is computed once per query, off the spiking core. Measured on the demo data (README "Student
+as the layers of UniVTG's input projection (LayerNorm, Linear, ReLU). Like the features themselves they are
+computed once per query, off the spiking core: every export target applies them on the host
+(export/host_input.py). Measured on the demo data (README "Student
 fidelity"): the students' boundary regression barely learns without it.
 """
 
@@ -38,18 +40,25 @@ def sinusoidal_positions(length: int, dim: int, device=None, dtype=torch.float32
     return table
 
 
-def host_mlp(dim: int) -> nn.Sequential:
-    """x -> ReLU(W LN(x) + b), dim -> dim: the real-valued host layer before a projection."""
-    return nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, dim), nn.ReLU())
+HOST_NORM_EPS = 1e-5  # the host layers' LayerNorm epsilon (PyTorch's default), also applied by export/host_input.py
+
+
+def host_mlp(dim: int, layers: int) -> nn.Sequential:
+    """x -> ReLU(W LN(x) + b), ``layers`` times, dim -> dim: the real-valued host layers before a projection.
+
+    Modules 3j, 3j + 1, 3j + 2 are layer j's LayerNorm, Linear and ReLU; ``layers = 0`` is the identity.
+    """
+    stages = [(nn.LayerNorm(dim, eps=HOST_NORM_EPS), nn.Linear(dim, dim), nn.ReLU()) for _ in range(layers)]
+    return nn.Sequential(*[module for stage in stages for module in stage])
 
 
 class InputProjection(nn.Module):
     """Video and text features (last backbone level) -> V (B, Lv, D) and Q (B, Lq, D)."""
 
-    def __init__(self, video_dim: int, text_dim: int, hidden: int, binary: bool, host_layer: bool = False):
+    def __init__(self, video_dim: int, text_dim: int, hidden: int, binary: bool, host_layers: int = 0):
         super().__init__()
-        self.video_host = host_mlp(video_dim) if host_layer else nn.Identity()
-        self.text_host = host_mlp(text_dim) if host_layer else nn.Identity()
+        self.video_host = host_mlp(video_dim, host_layers)
+        self.text_host = host_mlp(text_dim, host_layers)
         self.video = make_linear(video_dim, hidden, binary)
         self.text = make_linear(text_dim, hidden, binary)
 

@@ -128,7 +128,7 @@ class SpikingVTG(nn.Module):
         self.config = config
         self.inference_tc = config.eval_tc
         hidden, binary, nf = config.hidden_dim, config.binary, config.normalization_free
-        self.inputs = InputProjection(dims["video_dim"], dims["text_dim"], hidden, binary, config.input_mlp)
+        self.inputs = InputProjection(dims["video_dim"], dims["text_dim"], hidden, binary, config.host_input_layers)
         self.sfg = SaliencyFeedbackGate(hidden, nf, config.sfg)
         self.input_lif = TernaryLIF(config.leak, config.threshold)
         self.layers = nn.ModuleList(

@@ -16,12 +16,22 @@ from vtg.models import build_model
 
 
 def save_checkpoint(
-    path: Path, name: str, config: dict[str, Any], dims: dict[str, int], train: dict | None = None, seed: int = 0
+    path: Path,
+    name: str,
+    config: dict[str, Any],
+    dims: dict[str, int],
+    train: dict | None = None,
+    seed: int = 0,
+    jitter: float = 0.0,
 ) -> Path:
     """Model ``name`` built from ``config`` and ``dims`` after ``torch.manual_seed(seed)``, saved to ``path``
-    with ``train`` as its train: section; returns ``path``."""
+    with ``train`` as its train: section; returns ``path``. ``jitter`` adds jitter N(0, 1) to every parameter
+    (so that LayerNorm gains and zero biases differ from their initial values)."""
     torch.manual_seed(seed)
     model = build_model(name, config, dims)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(jitter * torch.randn_like(parameter))
     state = {MODEL_PREFIX + key: value for key, value in model.state_dict().items()}
     atomic_save({"state_dict": state, "vtg": checkpoint_metadata(name, config, dims, train or {}, {})}, path)
     return path

@@ -141,6 +141,12 @@ def version_1_bundle(m, _):
         del m["fixed_point"]["scalars"][name]
 
 
+def version_2_bundle(m, _):
+    """A bundle written before the host input layers: format 2, no architecture.host_input_layers."""
+    m["format_version"] = 2
+    del m["architecture"]["host_input_layers"]
+
+
 def bit_width(m, _):
     m["fixed_point"]["formats"]["state_bits"] = 16
 
@@ -203,7 +209,8 @@ def sha256_of(path: Path) -> str:
         (firing_point_off_by_one, "field 'fixed_point.scalars.layer0.so.fire': "),
         (fire_ratio_without_its_firing_points, "field 'fixed_point.scalars.input.fire': 4096, but threshold 4096 at"),
         (fire_ratio_in_float_only, "field 'float.fire_ratio': 0.5, but model_config.fire_ratio is 1.0"),
-        (version_1_bundle, "this toolkit reads version 2, got 1; re-export the checkpoint with vtg-export"),
+        (version_1_bundle, "this toolkit reads version 3, got 1; re-export the checkpoint with vtg-export"),
+        (version_2_bundle, "this toolkit reads version 3, got 2; re-export the checkpoint with vtg-export"),
         (bit_width, "field 'fixed_point.formats.state_bits': 16, this toolkit's integer model uses 24"),
         (
             threshold_out_of_state,

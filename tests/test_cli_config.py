@@ -33,3 +33,14 @@ def test_invalid_yaml_names_file_and_line(tmp_path, capsys):
     config.write_text("seq_len: 200\nhidden: [1024\n")
     assert main(["energy", "formula", "--config", str(config)]) == 2
     assert "broken.yaml:" in capsys.readouterr().err
+
+
+def test_a_key_written_twice_is_refused_with_its_line(tmp_path, capsys):
+    """PyYAML alone keeps the second ``model:`` and drops the first without a word."""
+    config = tmp_path / "twice.yaml"
+    config.write_text("model:\n  name: spikingvtg\ntrain:\n  epochs: 2\nmodel: something else\n")
+    data = tmp_path / "data"  # never reached: the config is read first
+    assert main(["train", "--config", str(config), "--data", str(data), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "twice.yaml:5:" in err and "'model' written twice" in err
+    assert not (tmp_path / "run").exists()

@@ -78,6 +78,7 @@ def test_float_work_counted_by_hand():
     base = float_macs(record, BASE_SHAPE)
     # Lv = 5, Lq = 3, L_i = 5 and 3, D = 4, Dv = 5, Dt = 6, N = 2 layers, H = 2 heads, Tc = 2
     assert base == {
+        "host_input": 0,
         "input_projection": 5 * 5 * 4 + 3 * 6 * 4,
         "sentence_pooling": 2 * 3 * 4,
         "sfg": 2 * 4 * 5 * 4,
@@ -87,6 +88,9 @@ def test_float_work_counted_by_hand():
     }
     nf = float_macs(record, NF_SHAPE)
     assert nf["softmax"] == 0 and nf["layernorm"] == 0 and nf["sfg"] == base["sfg"]
+    # two host input layers: LayerNorm (2 per element) and a Dv x Dv / Dt x Dt Linear per token and layer
+    host = float_macs(record, dataclasses.replace(NF_SHAPE, host_layers=2))
+    assert host["host_input"] == 2 * (5 * 5 * (5 + 2) + 3 * 6 * (6 + 2))
     energy = measure(record, BASE_SHAPE, PAPER, "int_acc")
     assert energy.float_total_mj == pytest.approx(sum(base.values()) * 4.6e-9)
 

@@ -7,11 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from checkpoint_support import save_checkpoint
 
 from export.bundle import read_bundle
 from export.command import TARGETS
 from export.command import main as export_main
+from export.float_reference import model_from_bundle
+from vtg.checkpoint import load_model
 from vtg.cli import main as vtg_main
 from vtg.errors import UserError
 
@@ -39,7 +42,7 @@ def test_targets_dispatch_to_one_module_each():
 
 def test_one_bit_bundle_describes_itself(bundle):
     manifest = json.loads((bundle / "manifest.json").read_text())
-    assert manifest["format"] == "vtg-lava-bundle" and manifest["format_version"] == 2
+    assert manifest["format"] == "vtg-lava-bundle" and manifest["format_version"] == 3
     assert manifest["tc"] == 5
     assert manifest["architecture"]["variant"] == "1bit_nf" and manifest["architecture"]["ffn_dim"] == 24
     assert manifest["fixed_point"]["formats"]["state_bits"] == 24
@@ -85,14 +88,51 @@ def test_base_variant_is_refused_in_one_line(tmp_path, capsys):
     assert not (tmp_path / "b").exists()
 
 
-@pytest.mark.parametrize("target", ["lava", "onnx", "nir"])
-def test_host_input_layer_is_refused_in_one_line(tmp_path, capsys, target):
-    checkpoint = write_checkpoint(tmp_path / "mlp.ckpt", "1bit_nf", input_mlp=True)
-    out = tmp_path / ("g.onnx" if target == "onnx" else "b")
-    assert export_main(["--target", target, "--checkpoint", str(checkpoint), "--out", str(out)]) == 2
+def test_host_input_layers_travel_with_every_target(tmp_path, capsys):
+    """The host input layers (model.input_mlp) are in the bundle, applied as the model applies them, in the
+    NIR folder and the float ONNX graph; the integer ONNX graph, which takes quantised features, refuses them."""
+    config = {"variant": "1bit_nf", "hidden_dim": 16, "num_layers": 1, "num_heads": 2, "ffn_dim": 24, "tc": 3}
+    config.update(input_mlp=True, input_mlp_layers=2)
+    checkpoint = save_checkpoint(tmp_path / "mlp.ckpt", "spikingvtg", config, DIMS, jitter=0.1)
+    model, _ = load_model(checkpoint)
+    out = tmp_path / "b"
+    assert export_main(["--target", "lava", "--checkpoint", str(checkpoint), "--out", str(out)]) == 0
+    bundle = read_bundle(out)
+    assert bundle.architecture["host_input_layers"] == 2
+    parts = ("norm.weight", "norm.bias", "weight", "bias")
+    assert {f"host.video.1.{part}" for part in parts} <= set(bundle.arrays["float"])
+    assert not any(name.startswith("host.") for name in bundle.arrays["fixed"])
+    video, text = torch.randn(7, DIMS["video_dim"]).double(), torch.randn(4, DIMS["text_dim"]).double()
+    rebuilt = model_from_bundle(bundle)
+    host_video, host_text = bundle.host_input(video.numpy(), text.numpy())
+    with torch.no_grad():
+        expected = model.double().inputs.video_host(video), model.inputs.text_host(text)
+        assert np.allclose(host_video, expected[0].numpy(), atol=1e-12)
+        assert np.allclose(host_text, expected[1].numpy(), atol=1e-12)
+        assert np.allclose(rebuilt.inputs.video_host(video).numpy(), host_video, atol=1e-12)
+    assert export_main(["--target", "nir", "--checkpoint", str(checkpoint), "--out", str(tmp_path / "n")]) == 0
+    manifest = json.loads((tmp_path / "n" / "manifest.json").read_text())
+    with np.load(tmp_path / "n" / manifest["host_input"]["file"]) as weights:
+        assert sorted(weights.files) == manifest["host_input"]["arrays"] and len(weights.files) == 16
+        assert np.allclose(weights["host.text.0.weight"], bundle.arrays["float"]["host.text.0.weight"], atol=1e-6)
+    assert "host input layers" in manifest["wiring"]["input.video"]["video features (last level)"]
+    assert export_main(["--target", "onnx", "--checkpoint", str(checkpoint), "--out", str(tmp_path / "g.onnx")]) == 0
+    capsys.readouterr()
+    integer = tmp_path / "i.onnx"
+    assert export_main(["--target", "onnx", "--integer", "--checkpoint", str(checkpoint), "--out", str(integer)]) == 2
     error = capsys.readouterr().err
-    assert error.count("\n") == 1 and "field 'model.input_mlp'" in error
-    assert not out.exists()
+    assert error.count("\n") == 1 and "field 'model.input_mlp'" in error and not integer.exists()
+
+
+def test_bundle_host_layers_must_agree_with_the_model_config(tmp_path):
+    checkpoint = write_checkpoint(tmp_path / "mlp.ckpt", "1bit_nf", input_mlp=True)
+    assert export_main(["--target", "lava", "--checkpoint", str(checkpoint), "--out", str(tmp_path / "b")]) == 0
+    manifest_path = tmp_path / "b" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["architecture"]["host_input_layers"] = 0
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(UserError, match="architecture.host_input_layers.*input_mlp"):
+        read_bundle(tmp_path / "b")
 
 
 def copy_bundle(source: Path, target: Path) -> Path:

@@ -51,17 +51,23 @@ def test_fixed_point_matches_the_integer_reference_spike_for_spike(random_bundle
 
 
 def test_other_architecture_is_exact_too(random_bundle, tmp_path, capsys):
-    """ReLU, no SFG, read-out-only decoders, four heads, another leak and threshold: still spike for spike."""
+    """ReLU, no SFG, read-out-only decoders, four heads, another leak and threshold, two host input layers
+    (model.input_mlp, applied on the host before quantisation): still spike for spike, and the floating-point
+    Lava run still the PyTorch model."""
     data, _ = random_bundle
     torch.manual_seed(1)
     config = {"variant": "1bit_nf", "hidden_dim": 16, "num_layers": 1, "num_heads": 4, "ffn_dim": 24, "tc": 5}
     config.update(activation="relu", sfg=False, f_layers=1, d_layers=1, leak=0.9, threshold=0.5)
+    config.update(input_mlp=True, input_mlp_layers=2)
     dims = {"video_dim": 16, "text_dim": 16, "video_levels": 2, "text_levels": 2}
     model = build_model("spikingvtg", config, dims)
     export(model, {}, argparse.Namespace(checkpoint=Path("random"), out=tmp_path / "b", tc=None, max_clips=64))
     result = simulate(capsys, "--bundle", str(tmp_path / "b"), "--data", str(data), "--limit", "3", "--compare-torch")
     assert result["tc"] == 5 and result["lava_processes"] == 7
     assert result["spike_mismatches"] == 0 and result["spikes_compared"] > 0 and result["metrics_equal"]
+    argv = ["--bundle", str(tmp_path / "b"), "--data", str(data), "--precision", "float", "--limit", "3"]
+    result = simulate(capsys, *argv, "--compare-torch")
+    assert result["spike_mismatches"] == 0 and max(result["output_differences"].values()) < FLOAT_TOLERANCE
 
 
 def test_floating_point_matches_pytorch_float(random_bundle, capsys):

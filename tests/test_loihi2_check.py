@@ -98,7 +98,7 @@ def test_a_float_only_bundle_is_refused(tmp_path, capsys):
 
 def test_a_neuron_too_big_for_one_core_is_named():
     arch = {"hidden_dim": 8, "num_layers": 1, "ffn_dim": 8, "activation": "relu", "video_dim": 4, "text_dim": 4}
-    arch.update(max_clips=2, f_layers=1, f_kernel=1, d_layers=1, d_kernel=1)
+    arch.update(max_clips=2, host_input_layers=0, f_layers=1, f_kernel=1, d_layers=1, d_kernel=1)
     arch["ffn_dim"] = LIMITS["memory_per_core"].value * 8  # the output neurons' fan-in: more bits than a core has
     broken = resources(arch, 1)["broken"]
     assert broken and broken[0].startswith("layer0.out: one neuron needs")
@@ -108,7 +108,7 @@ def test_paper_preset_shape_from_its_architecture():
     """configs/spikingvtg_paper.yaml (D = F = 1024, 4 layers, GELU, 3-layer decoders of kernel 3) with
     QVHighlights' 75 clips, 32 query tokens, SlowFast+CLIP video (2816) and CLIP text (512) features."""
     arch = {"hidden_dim": 1024, "num_layers": 4, "ffn_dim": 1024, "activation": "gelu", "max_clips": 75}
-    arch.update(video_dim=2816, text_dim=512, f_layers=3, f_kernel=3, d_layers=3, d_kernel=3)
+    arch.update(host_input_layers=0, video_dim=2816, text_dim=512, f_layers=3, f_kernel=3, d_layers=3, d_kernel=3)
     report = resources(arch, 32)
     totals = report["totals"]
     assert report["broken"] == []

@@ -11,6 +11,7 @@ training config's ``model:``; a label-only ``vtg train`` leaves ``distill:`` unu
 from __future__ import annotations
 
 import argparse
+import collections.abc
 import dataclasses
 import functools
 import importlib.resources
@@ -46,15 +47,32 @@ def preset(name: str) -> Path:
     return path
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader refusing a key written twice in one mapping, which PyYAML would read as the last one
+    silently (a second ``model:`` section replacing the first)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, collections.abc.Hashable):
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"key {key!r} written twice in one mapping", key_node.start_mark
+                    )
+                seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping; a missing file, bad YAML (invalid UTF-8, nesting too deep) or an absurd integer
-    is a :class:`UserError` naming file and line."""
+    """Read a YAML mapping; a missing file, bad YAML (invalid UTF-8, nesting too deep, a key written twice) or
+    an absurd integer is a :class:`UserError` naming file and line."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: config file not found")
     text = read_text(path)
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
