@@ -31,6 +31,7 @@ from vtg.engine.datamodule import VTGDataModule
 from vtg.engine.epoch_seed import EpochSeed
 from vtg.engine.history import MetricsHistory
 from vtg.engine.module import VTGModule
+from vtg.engine.threads import FreeCoreThreads, ThreadGovernor
 from vtg.engine.train_config import TrainConfig
 from vtg.errors import UserError
 
@@ -106,6 +107,10 @@ def build_trainer(run: TrainRun, history: MetricsHistory, reload_train_data: boo
     # last.ckpt has a callback of its own: Lightning 2.6's save_last=True only writes it on epochs that
     # improved the monitored metric. It comes after `best`, so that it holds best's updated state.
     last = ModelCheckpoint(filename=Path(LAST).stem, monitor=None, **common)
+    callbacks: list[L.Callback] = [EpochSeed(train.seed), history, best, last]
+    governor = ThreadGovernor.for_this_run() if devices * num_nodes == 1 else None
+    if governor is not None:  # a shared machine's competing processes (vtg/engine/threads.py)
+        callbacks.append(FreeCoreThreads(governor))
     return L.Trainer(
         accelerator=run.accelerator,
         devices=devices,
@@ -123,7 +128,7 @@ def build_trainer(run: TrainRun, history: MetricsHistory, reload_train_data: boo
         # metrics of a couple of validation batches mean nothing, and the check would draw random numbers
         num_sanity_val_steps=0,
         use_distributed_sampler=False,  # VTGDataModule shards itself (see there)
-        callbacks=[EpochSeed(train.seed), history, best, last],
+        callbacks=callbacks,
         plugins=[AtomicCheckpointIO()],
         logger=False,
         default_root_dir=run.out,
