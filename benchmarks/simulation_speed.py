@@ -17,7 +17,7 @@ non-spiking forward (goal <= 1.5), its training step over (Tc + 3) / 3 times the
 competing busy process over the same step alone (goal <= 3): with 2 threads and OpenMP's default
 waiting (its idle threads spin, and a spinning thread takes the time slice a working one needs), with
 2 threads and ``OMP_WAIT_POLICY=PASSIVE`` (they sleep), with 1 thread, and with 2 threads under the thread
-governor ``vtg train`` uses when ``OMP_NUM_THREADS`` is not set (vtg/engine/threads.py: it samples the
+governor ``vtg train`` uses when ``OMP_NUM_THREADS`` is not set (vtg/threads.py: it samples the
 cores other processes keep busy and lowers the threads to those left free). Each timing is the median
 of its repeats after warm-up steps. Result: benchmarks/results/simulation_speed.json.
 """
@@ -58,13 +58,13 @@ def configs() -> dict[str, tuple[str, dict[str, Any]]]:
 
 def measure(label: str, what: str, threads: int, steps: int, governed: bool = False) -> float:
     """Median seconds of one ``what`` (``forward`` or ``train``) of model ``label`` (runs in a worker);
-    ``governed``: a :class:`~vtg.engine.threads.ThreadGovernor` polled before every step, as in vtg train."""
+    ``governed``: a :class:`~vtg.threads.ThreadGovernor` polled before every step, as in vtg train."""
     import torch
 
     from vtg.data.collate import collate
     from vtg.data.dataset import VTGDataset
-    from vtg.engine.threads import ThreadGovernor
     from vtg.models import build_model
+    from vtg.threads import ThreadGovernor
 
     torch.set_num_threads(threads)
     name, section = configs()[label]

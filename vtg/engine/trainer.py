@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import torch
 import yaml
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.strategies import DDPStrategy
@@ -31,9 +32,9 @@ from vtg.engine.datamodule import VTGDataModule
 from vtg.engine.epoch_seed import EpochSeed
 from vtg.engine.history import MetricsHistory
 from vtg.engine.module import VTGModule
-from vtg.engine.threads import FreeCoreThreads, ThreadGovernor
 from vtg.engine.train_config import TrainConfig
 from vtg.errors import UserError
+from vtg.threads import ThreadGovernor
 
 LAST = "last.ckpt"
 BEST = "best.ckpt"
@@ -89,6 +90,25 @@ def batch_limit(value: int | float) -> int | float | None:
     return None if isinstance(value, float) and value == 1.0 else value
 
 
+class FreeCoreThreads(L.Callback):
+    """Polls a :class:`ThreadGovernor` before every training batch and says when the threads change."""
+
+    def __init__(self, governor: ThreadGovernor) -> None:
+        self.governor = governor
+
+    def on_train_batch_start(self, trainer: L.Trainer, module: Any, batch: Any, batch_idx: int) -> None:
+        before = torch.get_num_threads()
+        threads = self.governor.poll()
+        if threads != before:
+            others = self.governor.changes[-1][2]
+            print(
+                f"vtg: intra-op threads {before} -> {threads} (other processes keep {others:.1f} of "
+                f"{self.governor.cores} cores busy; set OMP_NUM_THREADS to fix them)",
+                file=sys.stderr,
+                flush=True,
+            )
+
+
 def build_trainer(run: TrainRun, history: MetricsHistory, reload_train_data: bool) -> L.Trainer:
     """The Lightning trainer of ``run`` with its callbacks and the atomic checkpoint plugin.
 
@@ -109,7 +129,7 @@ def build_trainer(run: TrainRun, history: MetricsHistory, reload_train_data: boo
     last = ModelCheckpoint(filename=Path(LAST).stem, monitor=None, **common)
     callbacks: list[L.Callback] = [EpochSeed(train.seed), history, best, last]
     governor = ThreadGovernor.for_this_run() if devices * num_nodes == 1 else None
-    if governor is not None:  # a shared machine's competing processes (vtg/engine/threads.py)
+    if governor is not None:  # a shared machine's competing processes (vtg/threads.py)
         callbacks.append(FreeCoreThreads(governor))
     return L.Trainer(
         accelerator=run.accelerator,

@@ -1,11 +1,11 @@
-"""The thread governor: intra-op threads follow the cores other processes leave free (vtg/engine/threads.py)."""
+"""The thread governor: intra-op threads follow the cores other processes leave free (vtg/threads.py)."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from vtg.engine.threads import ThreadGovernor, machine_busy_ticks, own_busy_ticks
+from vtg.threads import ThreadGovernor, machine_busy_ticks, own_busy_ticks
 
 
 class FakeMachine:

@@ -12,20 +12,18 @@ process's threads, spinning or working, are not counted as competition) and sets
 
     threads = clamp(round(cores - others), 1, threads at start)
 
-with ``torch.set_num_threads``. It is on for ``vtg train`` and ``vtg distill`` unless the user chose the
-threads (``OMP_NUM_THREADS`` set), and a no-op where /proc is missing (not Linux).
+with ``torch.set_num_threads``. ``vtg train`` and ``vtg distill`` poll one before every training batch
+(vtg/engine/trainer.py) unless the user chose the threads (``OMP_NUM_THREADS`` set); where /proc is
+missing (not Linux) there is none.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-import lightning as L
 import torch
 
 PROC_STAT = Path("/proc/stat")
@@ -98,22 +96,3 @@ class ThreadGovernor:
             torch.set_num_threads(threads)
             self.changes.append((round(now - self._start, 1), threads, round(others, 2)))
         return threads
-
-
-class FreeCoreThreads(L.Callback):
-    """Polls a :class:`ThreadGovernor` before every training batch and says when the threads change."""
-
-    def __init__(self, governor: ThreadGovernor) -> None:
-        self.governor = governor
-
-    def on_train_batch_start(self, trainer: L.Trainer, module: Any, batch: Any, batch_idx: int) -> None:
-        before = torch.get_num_threads()
-        threads = self.governor.poll()
-        if threads != before:
-            others = self.governor.changes[-1][2]
-            print(
-                f"vtg: intra-op threads {before} -> {threads} (other processes keep {others:.1f} of "
-                f"{self.governor.cores} cores busy; set OMP_NUM_THREADS to fix them)",
-                file=sys.stderr,
-                flush=True,
-            )
