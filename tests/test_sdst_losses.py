@@ -87,6 +87,11 @@ def test_actionness_target_is_each_query_max_iou():
     actionness = torch.zeros(1, 4)
     loss = SDSTCriterion.actionness_loss(actionness, spans, normalised_targets(batch))
     assert float(loss) == pytest.approx((1 + 0.5 + 0 + 0.5) / 4, rel=1e-5)
+    # batched with a video without moments (actionness target 0) and one with its own moment
+    spans = torch.cat([spans, spans, torch.tensor([[[0.5, 1.0], [0.1, 0.2], [0.9, 0.2], [0.5, 0.5]]])])  # (3, 4, 2)
+    targets = [*normalised_targets(batch), torch.zeros(0, 2), torch.tensor([[0.5, 1.0]])]
+    loss = SDSTCriterion.actionness_loss(torch.zeros(3, 4), spans, targets)
+    assert float(loss) == pytest.approx(((1 + 0.5 + 0 + 0.5) + 0 + (1 + 0.2 + 0.2 + 0.5)) / 12, rel=1e-5)
 
 
 def test_saliency_loss_ranks_the_positive_against_lower_clips_only():

@@ -58,3 +58,17 @@ def test_obvious_pairs_are_found_and_empty_videos_match_nothing():
     (rows, cols), (rows2, cols2) = matcher(torch.zeros(2, 3), spans, targets)
     assert dict(zip(cols.tolist(), rows.tolist())) == {0: 2, 1: 0}
     assert len(rows2) == 0 and len(cols2) == 0
+
+
+def test_a_batch_is_matched_as_each_of_its_videos_alone():
+    """The batched cost (every prediction against every moment of the batch) gives each video the assignment
+    it gets alone, videos without moments included."""
+    g = torch.Generator().manual_seed(3)
+    matcher = HungarianMatcher(cost_cls=1.0, cost_l1=2.0, cost_iou=1.5, alpha=0.25, gamma=2.0)
+    logits, spans = torch.randn(4, 5, generator=g), torch.rand(4, 5, 2, generator=g) * 0.5 + 0.1
+    targets = [torch.rand(n, 2, generator=g) * 0.5 + 0.1 for n in (2, 0, 5, 1)]
+    together = matcher(logits, spans, targets)
+    for b, (rows, cols) in enumerate(together):
+        ((alone_rows, alone_cols),) = matcher(logits[b : b + 1], spans[b : b + 1], targets[b : b + 1])
+        assert rows.tolist() == alone_rows.tolist() and cols.tolist() == alone_cols.tolist()
+    assert len(together[1][0]) == 0

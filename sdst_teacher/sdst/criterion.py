@@ -82,14 +82,12 @@ class SDSTCriterion:
     ) -> dict[str, torch.Tensor]:
         """Eq. 17-19 at one level: logits (B, M), spans (B, M, 2) c-w -> {"cls", "l1", "iou"}."""
         matches = self.matcher(logits.detach(), spans.detach(), targets)
+        videos = torch.cat([torch.full_like(rows, b) for b, (rows, _) in enumerate(matches)])  # (M*,)
+        queries = torch.cat([rows for rows, _ in matches])  # (M*,)
         labels = torch.zeros_like(logits)  # (B, M)
-        matched_pred, matched_target = [], []
-        for b, (rows, cols) in enumerate(matches):
-            labels[b, rows] = 1.0
-            matched_pred.append(spans[b, rows])
-            matched_target.append(targets[b][cols])
-        pred = torch.cat(matched_pred)  # (M*, 2)
-        target = torch.cat(matched_target)  # (M*, 2)
+        labels[videos, queries] = 1.0
+        pred = spans[videos, queries]  # (M*, 2): one gather for the whole batch
+        target = torch.cat([targets[b][cols] for b, (_, cols) in enumerate(matches)])  # (M*, 2)
         count = max(len(target), 1)
         cls = focal_loss(logits, labels, self.config.focal_alpha, self.config.focal_gamma)  # (B, M)
         # Eq. 17's mean over the queries, or DETR's sum over them per ground-truth moment (cls_normalization)
@@ -101,10 +99,16 @@ class SDSTCriterion:
     @staticmethod
     def actionness_loss(actionness: torch.Tensor, spans: torch.Tensor, targets: list[torch.Tensor]) -> torch.Tensor:
         """Eq. 20: L1 between the predicted actionness (B, M) and each query's max IoU with the ground truth."""
-        goal = torch.zeros_like(actionness)  # (B, M); a video without moments has actionness 0 everywhere
-        for b, target in enumerate(targets):
-            if len(target):
-                goal[b] = temporal_iou(cw_to_se(spans[b].detach()), cw_to_se(target)).max(dim=1).values
+        batch, queries = actionness.shape
+        sizes = torch.tensor([len(target) for target in targets], device=actionness.device)  # (B,)
+        if int(sizes.sum()) == 0:
+            return actionness.abs().mean()  # no moments in the batch: actionness 0 everywhere
+        every = cw_to_se(torch.cat(targets))  # (T, 2), every moment of the batch
+        iou = temporal_iou(cw_to_se(spans.detach()).reshape(-1, 2), every).view(batch, queries, -1)  # (B, M, T)
+        owner = torch.repeat_interleave(torch.arange(batch, device=sizes.device), sizes)  # (T,) video of moment
+        own = owner[None, None, :] == torch.arange(batch, device=sizes.device)[:, None, None]  # (B, 1, T)
+        # IoU >= 0, so 0 for other videos' moments leaves each query's max over its own (0 for a video without)
+        goal = iou.masked_fill(~own, 0.0).amax(dim=-1)  # (B, M)
         return (actionness - goal).abs().mean()
 
     @staticmethod

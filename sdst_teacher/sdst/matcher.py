@@ -6,7 +6,9 @@ The cost of assigning query i to moment j mirrors the losses (Deformable DETR's 
          + w_l1 * |R_i - Y_j|_1            (centre-width, Eq. 18)
          - w_iou * IoU(R_i, Y_j)           (Eq. 19)
 
-and ``scipy.optimize.linear_sum_assignment`` finds the one-to-one assignment of least total cost.
+and ``scipy.optimize.linear_sum_assignment`` finds the one-to-one assignment of least total cost. The
+costs of a whole batch are one computation, every prediction against every moment of the batch (as
+DETR's matcher), of which each video's assignment reads its own block.
 """
 
 from __future__ import annotations
@@ -40,14 +42,20 @@ class HungarianMatcher:
         self, logits: torch.Tensor, spans: torch.Tensor, targets: list[torch.Tensor]
     ) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """logits (B, M), spans (B, M, 2), targets B tensors (M*_b, 2) -> per video (query indices, target indices)."""
+        sizes = [len(target) for target in targets]
+        empty = torch.zeros(0, dtype=torch.long, device=logits.device)
+        if sum(sizes) == 0:
+            return [(empty, empty) for _ in targets]
+        batch, queries = logits.shape
+        every = torch.cat(targets).float()  # (T, 2), T = sum of M*_b
+        cost = self.cost_matrix(logits.reshape(-1).float(), spans.reshape(-1, 2).float(), every)  # (B M, T)
+        blocks = cost.view(batch, queries, -1).cpu().split(sizes, dim=-1)  # B x (B, M, M*_b)
         matches = []
-        for b, target in enumerate(targets):
-            if len(target) == 0:
-                empty = torch.zeros(0, dtype=torch.long, device=logits.device)
+        for b, block in enumerate(blocks):
+            if sizes[b] == 0:
                 matches.append((empty, empty))
                 continue
-            cost = self.cost_matrix(logits[b].float(), spans[b].float(), target.float())  # (M, M*)
-            rows, cols = linear_sum_assignment(cost.cpu().numpy())
+            rows, cols = linear_sum_assignment(block[b].numpy())  # video b's predictions against its moments
             matches.append(
                 (
                     torch.as_tensor(rows, dtype=torch.long, device=logits.device),
