@@ -281,3 +281,18 @@ def test_missing_transfer_split_is_one_line(setup, tmp_path, capsys):
     assert main([*args, "--data", str(setup["data"]), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert "nowhere" in err and err.count("\n") == 1
+
+
+def test_prediction_loss_needs_a_clipwise_teacher(setup, tmp_path, capsys):
+    from test_sdst_batch import TINY_MODEL as SDST_TINY
+
+    teacher = write_teacher(tmp_path / "sdst.ckpt", "sdst", {k: v for k, v in SDST_TINY.items() if k != "name"})
+    config = yaml.safe_load(setup["config"].read_text())
+    config["distill"]["prediction_weight"] = 1.0
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config))
+    args = ["distill", "--teacher", str(teacher), "--config", str(path), "--data", str(setup["data"])]
+    assert main([*args, "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "field 'distill.prediction_weight': needs a clip-wise teacher" in err and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()

@@ -134,6 +134,32 @@ def test_task_terms_are_left_out_at_task_weight_zero():
         model.loss(outputs, unlabelled)
 
 
+def test_prediction_loss_is_the_task_loss_against_the_teachers_predictions():
+    """L_pred on an unlabelled batch: the student's task loss with f* = [sigmoid(f_teacher) > 1/2] and
+    d* = d_teacher as labels; a student that predicts exactly the teacher's boundaries has no L_b, L_g."""
+    model = recipe("univtg", "1bit_nf", DistillConfig(clrm_epochs=1, prediction_weight=2.0)).train()
+    batch = make_batch()
+    outputs = model(batch)
+    unlabelled = {k: v for k, v in batch.items() if k not in ("foreground", "boundary", "saliency", "saliency_valid")}
+    losses = model.loss(outputs, unlabelled)
+    assert torch.allclose(losses["total"], losses["clrm"] + 2.0 * losses["prediction"])
+    losses["total"].backward()
+    assert model.student.get_submodule("d_decoder").convs[-1].weight.grad.abs().sum() > 0
+    teacher = outputs["teacher"]
+    pseudo = {**batch, "foreground": (teacher["foreground_logits"] > 0).float(), "boundary": teacher["boundary"]}
+    pseudo["saliency_valid"] = torch.zeros_like(batch["saliency_valid"])
+    assert torch.allclose(losses["prediction"], model.student.loss(outputs, pseudo)["total"])
+    copied = {**outputs, "boundary": teacher["boundary"]}
+    terms = model.student.loss(copied, pseudo)
+    assert float(terms["boundary"]) == 0.0 and float(terms["giou"]) == pytest.approx(0.0, abs=1e-5)
+
+
+def test_prediction_weight_is_checked():
+    assert DistillConfig.from_dict({"prediction_weight": 1.5}, "c.yaml", epochs=3).prediction_weight == 1.5
+    with pytest.raises(UserError, match="field 'distill.prediction_weight': must be >= 0"):
+        DistillConfig.from_dict({"prediction_weight": -1}, "c.yaml", epochs=3)
+
+
 def test_demo_recipe_is_a_valid_distill_section():
     config = yaml.safe_load((Path(__file__).resolve().parents[1] / "configs" / "distill_demo.yaml").read_text())
     recipe = DistillConfig.from_dict(config["distill"], "configs/distill_demo.yaml", config["train"]["epochs"])

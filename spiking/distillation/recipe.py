@@ -9,12 +9,18 @@ The recipe is a model that follows the model interface of docs/ARCHITECTURE.md, 
   ``no_grad``); ``loss`` is the weighted sum below; ``predict`` is the student's.
 * The schedule, per epoch e (0-based), with E_c = ``clrm_epochs``::
 
-      e <  E_c (CLRM stage):  total = L_CLRM + clrm_stage_task_weight * L_task
-      e >= E_c (task stage):  total = L_task + task_stage_clrm_weight * L_CLRM
+      e <  E_c (CLRM stage):  total = L_CLRM + clrm_stage_task_weight * L_task + prediction_weight * L_pred
+      e >= E_c (task stage):  total = L_task + task_stage_clrm_weight * L_CLRM + prediction_weight * L_pred
 
   ``clrm_epochs: 0`` with ``task_stage_clrm_weight > 0`` is joint training from the start; the
   defaults (a CLRM stage, then task training) follow SpikingBERT's two stages (paper ref. [26]). When
   the task's weight is 0 its terms are not computed at all.
+* ``prediction_weight`` (default 0): L_pred, TinyBERT's prediction-layer distillation (Jiao et al., 2020;
+  SpikingBERT, ref. [26], distils its predictions too) for a clip-wise teacher (the UniVTG-style one): the
+  student's own task loss (vtg/losses/clipwise.py) with the teacher's predictions in place of labels, i.e.
+  foreground f* = [sigmoid(f_teacher) > 1/2], boundary offsets d* = d_teacher, and the clips' ranking
+  labels from f* (the rule for queries without saliency annotation). CLRM matches representations only;
+  on a transfer split without labels, L_pred is what carries the teacher's boundary regression over.
 * ``transfer_split: NAME`` (:mod:`spiking.distillation.transfer_data`): the CLRM stage's epochs read split NAME, whose
   queries need no labels (SpikingBERT's general distillation, on data the teacher can read but nobody
   labelled), so its task weight must be 0; the task stage reads the train split.
@@ -59,6 +65,7 @@ from vtg.engine.trainer import TrainRun, check_resumable, fit_module, open_data
 from vtg.errors import UserError, check_number
 
 TEACHERS = ("sdst", "univtg")
+CLIPWISE_TEACHERS = ("univtg",)  # whose predictions are the student's kind: f, d, s per clip (L_pred)
 STUDENT = "spikingvtg"
 STUDENT_CHECKPOINT = "student.ckpt"
 DISTILL_KEY = "distill"  # the recipe's entry in checkpoint["vtg"]
@@ -72,6 +79,7 @@ class DistillConfig:
     clrm_epochs: int = 3
     clrm_stage_task_weight: float = 0.0
     task_stage_clrm_weight: float = 0.0
+    prediction_weight: float = 0.0  # L_pred, the teacher's predictions as labels (module docstring)
     transfer_split: str | None = None  # the CLRM stage's split (transfer_data.py); None: the train split
 
     @classmethod
@@ -81,7 +89,13 @@ class DistillConfig:
             section = {}
         if not isinstance(section, dict):
             raise UserError(f"{source}: field 'distill': expected a mapping, got {type(section).__name__}")
-        schedule = ("clrm_epochs", "clrm_stage_task_weight", "task_stage_clrm_weight", "transfer_split")
+        schedule = (
+            "clrm_epochs",
+            "clrm_stage_task_weight",
+            "task_stage_clrm_weight",
+            "prediction_weight",
+            "transfer_split",
+        )
         known = schedule + tuple(f.name for f in dataclasses.fields(CLRMConfig))
         for key in section:
             if key not in known:
@@ -93,7 +107,7 @@ class DistillConfig:
                 f"got {clrm_epochs!r}"
             )
         weights = {}
-        for name in schedule[1:3]:
+        for name in schedule[1:4]:
             weights[name] = check_number(section.get(name, getattr(cls, name)), f"{source}: field 'distill.{name}'")
             if weights[name] < 0:
                 raise UserError(f"{source}: field 'distill.{name}': must be >= 0, got {weights[name]}")
@@ -164,23 +178,45 @@ class DistillationModel(nn.Module):
         return self
 
     def forward(self, batch: dict[str, Any], return_hidden: bool = True) -> dict[str, Any]:
-        """The student's outputs (with hidden states and attentions) and, under ``teacher``, the teacher's."""
+        """The student's outputs (with hidden states and attentions) and, under ``teacher``, the teacher's
+        (its clip-wise predictions too when L_pred is on)."""
         outputs = self.student(batch, return_hidden=True)
         with torch.no_grad():
             teacher = self.teacher(batch, return_hidden=True)
-        outputs["teacher"] = {"hidden_states": teacher["hidden_states"], "attentions": teacher["attentions"]}
+        kept = ("hidden_states", "attentions")
+        if self.config.prediction_weight:
+            kept += ("foreground_logits", "boundary")
+        outputs["teacher"] = {name: teacher[name] for name in kept}
         return outputs
+
+    def prediction_loss(self, outputs: dict[str, Any], batch: dict[str, Any]) -> torch.Tensor:
+        """L_pred: the student's task loss against the teacher's predictions (module docstring)."""
+        teacher = outputs["teacher"]
+        foreground = (teacher["foreground_logits"].sigmoid() > 0.5).to(teacher["boundary"].dtype)  # (B, Lv)
+        pseudo = {
+            **batch,
+            "foreground": foreground,
+            "boundary": teacher["boundary"],  # (B, Lv, 2) clip units
+            "saliency": torch.zeros_like(foreground),
+            "saliency_valid": torch.zeros(len(foreground), dtype=torch.bool, device=foreground.device),  # rank by f*
+        }
+        return self.student.loss(outputs, pseudo)["total"]
 
     def loss(self, outputs: dict[str, Any], batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         """``total`` of the schedule, the CLRM terms and, unless the task's weight is 0, the student's task
         terms and ``task`` (their total): a transfer split's batches have no labels to score."""
         clrm = self.clrm(outputs, outputs["teacher"], batch)
+        total = self.clrm_weight * clrm["clrm"]
+        extra: dict[str, torch.Tensor] = {}
+        if self.config.prediction_weight:
+            extra["prediction"] = self.prediction_loss(outputs, batch)
+            total = total + self.config.prediction_weight * extra["prediction"]
         if self.task_weight == 0:
-            return {"total": self.clrm_weight * clrm["clrm"], **clrm}
+            return {"total": total, **clrm, **extra}
         task = self.student.loss(outputs, batch)
-        total = self.task_weight * task["total"] + self.clrm_weight * clrm["clrm"]
+        total = total + self.task_weight * task["total"]
         terms = {name: value for name, value in task.items() if name != "total"}
-        return {"total": total, "task": task["total"], **clrm, **terms}
+        return {"total": total, "task": task["total"], **clrm, **extra, **terms}
 
     def predict(self, batch: dict[str, Any], outputs: dict[str, Any]) -> list[dict[str, Any]]:
         return self.student.predict(batch, outputs)
@@ -275,6 +311,11 @@ def build_distill_module(
     """The recipe's LightningModule: the teacher of ``teacher_path`` checked against ``data`` (and against
     ``run.resume``, when resuming), the student built as ``vtg train`` builds it with the same seed."""
     teacher, teacher_metadata = load_teacher(teacher_path, run.data, data.dims)
+    if recipe.prediction_weight and teacher_metadata["model_name"] not in CLIPWISE_TEACHERS:
+        raise UserError(
+            f"{run.config_source}: field 'distill.prediction_weight': needs a clip-wise teacher "
+            f"({', '.join(CLIPWISE_TEACHERS)}); {teacher_path} is '{teacher_metadata['model_name']}'"
+        )
     if run.resume is not None:
         check_resumable(run, data.dims)
         check_recipe(run.resume, teacher_metadata, recipe, run.config_source)
