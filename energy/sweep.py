@@ -42,9 +42,11 @@ class TcPoint:
 
 
 def run_at_tc(model: torch.nn.Module, batch: dict[str, Any], tc: int) -> dict[str, Any]:
-    """``model(batch, tc=tc)``, or ``model(batch)`` with ``model.inference_tc = tc`` for models without it."""
-    if "tc" in inspect.signature(model.forward).parameters:
-        return model(batch, tc=tc)
+    """``model(batch, tc=tc)`` (with ``activity=True`` where the model records activity only on request), or
+    ``model(batch)`` with ``model.inference_tc = tc`` for models without a ``tc`` argument."""
+    parameters = inspect.signature(model.forward).parameters
+    if "tc" in parameters:
+        return model(batch, tc=tc, activity=True) if "activity" in parameters else model(batch, tc=tc)
     if hasattr(model, "inference_tc"):
         model.inference_tc = tc
         return model(batch)

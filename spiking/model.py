@@ -280,15 +280,15 @@ class SpikingVTG(nn.Module):
     # The model interface of docs/ARCHITECTURE.md
 
     def forward(
-        self, batch: dict[str, Any], tc: int | None = None, return_hidden: bool = False, activity: bool | None = None
+        self, batch: dict[str, Any], tc: int | None = None, return_hidden: bool = False, activity: bool = False
     ) -> dict[str, Any]:
         """Clip-wise outputs; ``tc`` defaults to ``config.tc`` in training and ``inference_tc`` otherwise.
 
-        ``outputs["activity"]`` (the spike counts of the energy estimates) is recorded in evaluation mode,
-        and in training mode only when ``activity=True``: a training step has no use for it.
+        ``outputs["activity"]`` (the spike counts of the energy estimates) is recorded only when
+        ``activity=True`` (the energy commands ask for it): its probes cost about a tenth of an evaluation
+        forward at the demo's size, which prediction and validation have no use for.
         """
         tc = tc if tc is not None else (self.training_tc() if self.training else self.inference_tc)
-        activity = not self.training if activity is None else activity
         if tc < 1:
             raise UserError(f"field 'model.inference_tc': must be >= 1, got {tc}")
         ctx = self.prepare(batch)

@@ -79,7 +79,7 @@ def test_populations_from_the_config_are_the_models(changes):
     rng = np.random.default_rng(0)
     batch = one_query_batch(rng.normal(size=(7, 16)), rng.normal(size=(4, 16)))
     with torch.no_grad():
-        activity = model.double()(batch, tc=2)["activity"]
+        activity = model.double()(batch, tc=2, activity=True)["activity"]
     assert list(activity) == [c.name for c in components]
     for c in components:
         assert activity[c.name]["neurons"] == c.neurons(7, 4), c.name
@@ -120,7 +120,7 @@ def test_lava_and_pytorch_activity_records_agree(simulated, capsys):
     for record, query in zip(lava, queries):
         batch = one_query_batch(query.video, query.text)
         with torch.no_grad():
-            torch_record = record_from_outputs(model(batch, tc=TC)["activity"], batch)
+            torch_record = record_from_outputs(model(batch, tc=TC, activity=True)["activity"], batch)
         assert (record.video_tokens, record.text_tokens) == (torch_record.video_tokens, torch_record.text_tokens)
         lengths.add(record.video_tokens[0] + record.text_tokens[0])
         assert list(record.components) == list(torch_record.components)

@@ -89,7 +89,7 @@ def test_activity_counts():
     model = build({"variant": "1bit_nf", **TINY}, DIMS).eval()
     batch = tiny_batch()
     with torch.no_grad():
-        activity = model(batch, tc=4)["activity"]
+        activity = model(batch, tc=4, activity=True)["activity"]
     tokens = int(batch["video_mask"].sum() + batch["text_mask"].sum())  # 14 + 9 = 23 real tokens
     clips = int(batch["video_mask"].sum())
     for i in range(2):
@@ -178,10 +178,11 @@ def test_return_hidden_and_timesteps():
     assert outputs["activity"]["layer0.k"]["spikes"].shape == (3,)  # config.tc in training
     model.eval()
     with torch.no_grad():
-        assert model(batch)["activity"]["layer0.k"]["spikes"].shape == (2,)  # inference_tc
+        assert "activity" not in model(batch)  # nor evaluation: prediction has no use for it
+        assert model(batch, activity=True)["activity"]["layer0.k"]["spikes"].shape == (2,)  # inference_tc
         model.inference_tc = 5
-        assert model(batch)["activity"]["layer0.k"]["spikes"].shape == (5,)
-        outputs = model(batch, tc=1, return_hidden=True)
+        assert model(batch, activity=True)["activity"]["layer0.k"]["spikes"].shape == (5,)
+        outputs = model(batch, tc=1, return_hidden=True, activity=True)
     assert outputs["activity"]["layer0.k"]["spikes"].shape == (1,)
     assert torch.allclose(outputs["attentions"][0].sum(-1)[:, :, :8], torch.ones(2, 2, 8))  # softmax rows
 
@@ -315,7 +316,8 @@ def test_init_gains_scale_every_weight_but_the_sentence_pooling():
     batch = tiny_batch()
     plain.eval(), scaled.eval()
     with torch.no_grad():
-        rates = [sum(float(a["spikes"].sum()) for a in m(batch)["activity"].values()) for m in (plain, scaled)]
+        activities = [m(batch, activity=True)["activity"] for m in (plain, scaled)]
+        rates = [sum(float(a["spikes"].sum()) for a in activity.values()) for activity in activities]
     assert rates[1] > rates[0]  # larger currents, more spikes
 
 

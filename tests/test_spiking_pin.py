@@ -21,7 +21,7 @@ def test_spikes_and_readouts_are_pinned(variant):
     model = build(saved["config"], DIMS).eval()
     model.load_state_dict(saved["state_dict"])
     with torch.no_grad():
-        outputs = model(saved["batch"])
+        outputs = model(saved["batch"], activity=True)
     spikes = {name: entry["spikes"].tolist() for name, entry in outputs["activity"].items()}
     assert spikes == expected["spikes"]  # every population, every step, exactly
     for key in ("foreground_logits", "boundary", "saliency"):
