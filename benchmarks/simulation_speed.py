@@ -10,20 +10,23 @@ On batches of ``vtg data synth --preset demo`` train queries (batch 16, about 80
   student's shape) -- its forward and its training step;
 * SDST (configs/sdst_demo.yaml, D 64) and the UniVTG-style model at D 64 -- their training steps;
 
-each with 1 and 2 intra-op threads, in a fresh process per measurement (threads and OpenMP settings are
-fixed at start-up). The headline ratios, measured in the same run: the student's forward over Tc times the
-non-spiking forward (goal <= 1.5), its training step over (Tc + 3) / 3 times the non-spiking step (goal
-<= 1.5), SDST's step over the UniVTG-style step (goal <= 2), and the student's training step with one
-competing busy process over the same step alone (goal <= 3): with 2 threads and OpenMP's default
-waiting (its idle threads spin, and a spinning thread takes the time slice a working one needs), with
-2 threads and ``OMP_WAIT_POLICY=PASSIVE`` (they sleep), with 1 thread, and with 2 threads under the thread
-governor ``vtg train`` uses when ``OMP_NUM_THREADS`` is not set (vtg/threads.py: it samples the
-cores other processes keep busy and lowers the threads to those left free). Each timing is the median
-of its repeats after warm-up steps. Result: benchmarks/results/simulation_speed.json.
+each with 1 and 2 intra-op threads, the six timings of a thread count in one fresh process (threads and
+OpenMP settings are fixed at start-up), step by step in turn, so that the machine's drift during the run
+(timings of separate processes moved by up to 30% here) touches every model alike. The headline ratios,
+measured in the same run: the student's forward over Tc times the non-spiking forward (goal <= 1.5), its
+training step over (Tc + 3) / 3 times the non-spiking step (goal <= 1.5), SDST's step over the UniVTG-
+style step (goal <= 2), and the student's training step with one competing busy process over the same
+step alone (goal <= 3): with 2 threads and OpenMP's default waiting (its idle threads spin, and a
+spinning thread takes the time slice a working one needs), with 2 threads and ``OMP_WAIT_POLICY=PASSIVE``
+(they sleep), with 1 thread, and with 2 threads under the thread governor ``vtg train`` uses when
+``OMP_NUM_THREADS`` is not set (vtg/threads.py: it samples the cores other processes keep busy and lowers
+the threads to those left free). Each timing is the median of its repeats after warm-up steps. Result:
+benchmarks/results/simulation_speed.json.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import subprocess
@@ -56,9 +59,21 @@ def configs() -> dict[str, tuple[str, dict[str, Any]]]:
     }
 
 
-def measure(label: str, what: str, threads: int, steps: int, governed: bool = False) -> float:
-    """Median seconds of one ``what`` (``forward`` or ``train``) of model ``label`` (runs in a worker);
-    ``governed``: a :class:`~vtg.threads.ThreadGovernor` polled before every step, as in vtg train."""
+KEYS = (  # label/what of every timing of the ratios
+    "student/forward",
+    "student/train",
+    "nonspiking_same_shape/forward",
+    "nonspiking_same_shape/train",
+    "sdst/train",
+    "univtg_at_sdst_size/train",
+)
+
+
+def measure(keys: list[str], threads: int, steps: int, governed: bool = False) -> dict[str, float]:
+    """Median seconds of one step of each ``label/what`` in ``keys`` (``forward`` or ``train``), the keys
+    measured in turn (A, B, ..., A, B, ...) so that a drift of the machine during the run touches each alike;
+    ``governed``: a :class:`~vtg.threads.ThreadGovernor` polled before every step, as in vtg train. Runs in
+    a worker (:func:`in_worker`)."""
     import torch
 
     from vtg.data.collate import collate
@@ -67,65 +82,72 @@ def measure(label: str, what: str, threads: int, steps: int, governed: bool = Fa
     from vtg.threads import ThreadGovernor
 
     torch.set_num_threads(threads)
-    name, section = configs()[label]
-    section = {key: value for key, value in section.items() if key != "name"}
     dataset = VTGDataset(demo_data(), "train")
-    torch.manual_seed(0)
-    model = build_model(name, section, dataset.dims)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     batches = [collate([dataset[(i * 16 + j) % len(dataset)] for j in range(16)]) for i in range(4)]
 
-    def once(batch: dict[str, Any]) -> None:
-        if what == "forward":
-            model.eval()
-            with torch.no_grad():
-                model(batch)
-            return
-        model.train()
-        loss = model.loss(model(batch), batch)["total"]
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+    def runner(key: str) -> Any:
+        label, what = key.split("/")
+        name, section = configs()[label]
+        torch.manual_seed(0)
+        model = build_model(name, {k: v for k, v in section.items() if k != "name"}, dataset.dims)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
 
+        def once(batch: dict[str, Any]) -> None:
+            if what == "forward":
+                model.eval()
+                with torch.no_grad():
+                    model(batch)
+                return
+            model.train()
+            loss = model.loss(model(batch), batch)["total"]
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+
+        return once
+
+    runs = {key: runner(key) for key in keys}
     governor = ThreadGovernor(interval_s=0.5) if governed else None
     warm_until = time.perf_counter() + (1.5 if governed else 0.0)  # the governor has sampled by then
     for i in range(100):
-        once(batches[i % 2])  # warm-up: 2 steps, or until the governor has sampled
+        for once in runs.values():
+            once(batches[i % 2])  # warm-up: 2 steps each, or until the governor has sampled
         if governor is not None:
             governor.poll()
         if i >= 1 and time.perf_counter() >= warm_until:
             break
-    times = []
+    times: dict[str, list[float]] = {key: [] for key in keys}
     for i in range(steps):
-        if governor is not None:
-            governor.poll()
-        begin = time.perf_counter()
-        once(batches[i % len(batches)])
-        times.append(time.perf_counter() - begin)
-    return statistics.median(times)
+        for key, once in runs.items():
+            if governor is not None:
+                governor.poll()
+            begin = time.perf_counter()
+            once(batches[i % len(batches)])
+            times[key].append(time.perf_counter() - begin)
+    return {key: statistics.median(values) for key, values in times.items()}
 
 
 def in_worker(
-    label: str, what: str, threads: int, steps: int, env: dict[str, str] | None = None, governed: bool = False
-) -> float:
+    keys: list[str], threads: int, steps: int, env: dict[str, str] | None = None, governed: bool = False
+) -> dict[str, float]:
     """:func:`measure` in a fresh Python process (its own thread pool and OpenMP settings)."""
-    arguments = f"{label!r}, {what!r}, {threads}, {steps}, governed={governed}"
-    code = f"from benchmarks.simulation_speed import measure; print(measure({arguments}))"
+    arguments = f"{list(keys)!r}, {threads}, {steps}, governed={governed}"
+    code = f"import json; from benchmarks.simulation_speed import measure; print(json.dumps(measure({arguments})))"
     # OpenMP's own default unless ``env`` says otherwise, whatever the benchmark was started with
     base = {key: value for key, value in os.environ.items() if key != "OMP_WAIT_POLICY"}
     done = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env={**base, **(env or {})}, capture_output=True, text=True
     )
     if done.returncode != 0:
-        raise RuntimeError(f"worker {label}/{what} failed:\n{done.stderr[-2000:]}")
-    return float(done.stdout.strip().splitlines()[-1])
+        raise RuntimeError(f"worker {', '.join(keys)} failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def contended(label: str, threads: int, steps: int, env: dict[str, str], governed: bool = False) -> float:
-    """The training step while one busy process spins on a core."""
+def contended(threads: int, steps: int, env: dict[str, str], governed: bool = False) -> float:
+    """The student's training step while one busy process spins on a core."""
     busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
-        return in_worker(label, "train", threads, steps, env, governed)
+        return in_worker(["student/train"], threads, steps, env, governed)["student/train"]
     finally:
         busy.kill()
         busy.wait()
@@ -135,21 +157,20 @@ def run(quick: bool = False) -> dict[str, Any]:
     steps = 3 if quick else 10
     demo_data()  # built once, before any worker runs
     tc = int(configs()["student"][1]["tc"])
-    times: dict[str, dict[str, float]] = {}
+    times: dict[str, dict[str, float]] = {key: {} for key in KEYS}
     for threads in (1, 2):
-        for label in configs():
-            for what in ("forward", "train") if label in ("student", "nonspiking_same_shape") else ("train",):
-                key = f"{label}/{what}"
-                times.setdefault(key, {})[str(threads)] = in_worker(label, what, threads, steps)
-                print(f"[{NAME}] {key}, {threads} thread(s): {times[key][str(threads)]:.4f} s", file=sys.stderr)
+        for key, seconds in in_worker(list(KEYS), threads, steps).items():
+            times[key][str(threads)] = seconds
+            print(f"[{NAME}] {key}, {threads} thread(s): {seconds:.4f} s", file=sys.stderr)
     passive = {"OMP_WAIT_POLICY": "PASSIVE"}
+    student = ["student/train"]
     contention = {
-        "alone_passive": in_worker("student", "train", 2, steps, passive),
-        "busy_default": contended("student", 2, steps, {}),
-        "busy_passive": contended("student", 2, steps, passive),
-        "busy_1_thread": contended("student", 1, steps, {}),
-        "alone_governed": in_worker("student", "train", 2, steps, governed=True),
-        "busy_governed": contended("student", 2, steps, {}, governed=True),
+        "alone_passive": in_worker(student, 2, steps, passive)["student/train"],
+        "busy_default": contended(2, steps, {}),
+        "busy_passive": contended(2, steps, passive),
+        "busy_1_thread": contended(1, steps, {}),
+        "alone_governed": in_worker(student, 2, steps, governed=True)["student/train"],
+        "busy_governed": contended(2, steps, {}, governed=True),
     }
     ratios = {}
     for threads in ("1", "2"):
@@ -166,7 +187,8 @@ def run(quick: bool = False) -> dict[str, Any]:
         "machine": machine_info(),
         "tc": tc,
         "method": f"median of {steps} steps after 2 warm-up steps (governed: at least 1.5 s of them), batch 16 "
-        "of demo train queries, one fresh process per measurement",
+        "of demo train queries; the ratios' six timings in one fresh process per thread count, measured in "
+        "turn; each contention timing in a fresh process of its own",
         "configs": {label: section for label, (_, section) in configs().items()},
         "seconds": times,
         "ratios": ratios,
