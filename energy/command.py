@@ -178,7 +178,8 @@ def run_report(args: argparse.Namespace) -> int:
         raise UserError(f"{args.checkpoint}: a {opened.model_name} checkpoint; --checkpoint takes SpikingVTG")
     model, dims, loader = opened.model, opened.dataset.dims, opened.loader(args.batch_size)
     config = model.config
-    shape, snn_op = shape_of_spiking_model(dataclasses.asdict(config), dims), snn_op_of(config.variant)
+    architecture = {**dataclasses.asdict(config), "host_input_layers": config.host_input_layers}
+    shape, snn_op = shape_of_spiking_model(architecture, dims), snn_op_of(config.variant)
     ann_encoder = ann_reference_mj(loader, shape.hidden, shape.layers, table)
 
     # the non-spiking models (the teacher as the reference, others beside it), all checked before any runs

@@ -76,13 +76,10 @@ def shape_of_spiking_model(architecture: dict[str, Any], dims: dict[str, int]) -
     """The :class:`FloatShape` of a SpikingVTG model from its config fields and the data dims.
 
     ``architecture`` holds the ``model:`` config's names (``variant``, ``hidden_dim``, ``num_layers``,
-    ``num_heads``, ``input_mlp``, ``input_mlp_layers``): ``dataclasses.asdict(model.config)``, or a Lava
-    bundle's manifest ``architecture`` (``host_input_layers`` in place of the last two).
+    ``num_heads``) and ``host_input_layers`` (0 when absent): a Lava bundle's manifest ``architecture``, or
+    ``dataclasses.asdict(model.config)`` with the config's ``host_input_layers`` added.
     """
     base = architecture["variant"] == "base"  # the NF variants drop softmax and LayerNorm (section 4.6)
-    host = architecture.get("host_input_layers")
-    if host is None:
-        host = architecture.get("input_mlp_layers", 1) if architecture.get("input_mlp") else 0
     return FloatShape(
         hidden=int(architecture["hidden_dim"]),
         video_dim=int(dims["video_dim"]),
@@ -91,7 +88,7 @@ def shape_of_spiking_model(architecture: dict[str, Any], dims: dict[str, int]) -
         heads=int(architecture["num_heads"]),
         softmax=base,
         layernorm=base,
-        host_layers=int(host),
+        host_layers=int(architecture.get("host_input_layers", 0)),
     )
 
 

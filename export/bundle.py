@@ -34,6 +34,7 @@ import numpy as np
 from export import fixed_point as fp
 from export.host_input import apply_host_input, host_shapes
 from export.model_map import layer_shapes
+from spiking.config import host_input_layers
 from vtg.atomic import atomic_folder, atomic_write, atomic_write_text
 from vtg.data.npz import NPY_READ_ERRORS
 from vtg.digest import sha256
@@ -214,7 +215,7 @@ def check_architecture(check: _ManifestCheck, architecture: Any, model_config: A
             getattr(check, kind)(f"architecture.{field}", value, *arguments)
         if field in model_config and model_config[field] != value:
             check.fail(f"architecture.{field}", f"{value!r}, but model_config.{field} is {model_config[field]!r}")
-    host_layers = model_config.get("input_mlp_layers", 1) if model_config.get("input_mlp") else 0
+    host_layers = host_input_layers(model_config)
     if architecture["host_input_layers"] != host_layers:
         check.fail(
             "architecture.host_input_layers",

@@ -93,7 +93,7 @@ import nir
 import numpy as np
 import torch
 
-from export.host_input import host_arrays
+from export.host_input import host_arrays, host_parameters
 from export.lava_target import DEFAULT_MAX_CLIPS
 from export.model_map import weight_layers
 from spiking.inputs import HOST_NORM_EPS
@@ -291,7 +291,7 @@ def manifest(model: Any, clips: int, tc: int) -> dict[str, Any]:
             "file": HOST_INPUT_FILE if config.host_input_layers else None,
             "step": "per modality, once per query: x <- ReLU(W_j LN_j(x) + b_j), j = 0 .. layers - 1",
             "layernorm_eps": HOST_NORM_EPS,
-            "arrays": sorted(host_arrays(model)),
+            "arrays": sorted(host_parameters(model)),
         },
         "neuron": {
             "model": (

@@ -23,6 +23,12 @@ SOLVERS = ("gmres", "fixed_point")
 READOUTS = ("simulated", "steady_state", "both")
 
 
+def host_input_layers(fields: dict[str, Any]) -> int:
+    """Host input layers per modality of a ``model:`` mapping: ``input_mlp_layers`` (default 1) with
+    ``input_mlp``, else 0 (also for an exported bundle's ``model_config``)."""
+    return fields.get("input_mlp_layers", 1) if fields.get("input_mlp") else 0
+
+
 @dataclasses.dataclass(frozen=True)
 class SpikingVTGConfig(ClipwiseHeadConfig):
     """The model's own fields, after the losses' and post-processing's of :class:`ClipwiseHeadConfig`."""
@@ -78,7 +84,7 @@ class SpikingVTGConfig(ClipwiseHeadConfig):
     @property
     def host_input_layers(self) -> int:
         """Host input layers per modality (0 without ``input_mlp``)."""
-        return self.input_mlp_layers if self.input_mlp else 0
+        return host_input_layers(vars(self))
 
     @property
     def binary(self) -> bool:
