@@ -12,7 +12,10 @@ a single output channel, whose temporal mean goes through a sigmoid": a spiking 
 bound the mean to [-1, 1] and the sigmoid to (0.27, 0.73)). The f decoder has one output channel
 (the foreground logit), the d decoder two (ds, de; the model makes them non-negative with softplus).
 Convolutions are 'same'-padded; spikes on padded clips are zeroed after every neuron so that they
-never leak into real clips through the kernel. In steady-state mode the IF neurons return
+never leak into real clips through the kernel. The decoder is feed-forward and has no synaptic delay, so
+:meth:`SpikingConvDecoder.run` takes all Tc timesteps at once, layer by layer: each convolution runs once
+on the Tc x B inputs and only the IF neurons step through time (the same spikes as Tc calls of
+:meth:`SpikingConvDecoder.forward`, with a tenth of the operations at Tc 8). In steady-state mode the IF neurons return
 clamp(I / Vth, -1, 1) and the decoder is its equilibrium map; the temporal mean of the linear
 read-out is then the read-out of the mean rate.
 """
@@ -46,3 +49,18 @@ class SpikingConvDecoder(nn.Module):
         for conv, neuron in zip(self.convs[:-1], self.neurons):
             h = neuron(conv(h)) * keep  # (B, D, Lv)
         return self.convs[-1](h).transpose(1, 2)  # (B, Lv, C)
+
+    def run(self, spikes: torch.Tensor, video_mask: torch.Tensor) -> torch.Tensor:
+        """Video-token spikes of every timestep (T, B, Lv, D), real clips (B, Lv) -> read-outs (T, B, Lv, C).
+
+        Layer j's currents at every step are known once layer j - 1 has run every step, so each convolution
+        sees the T x B inputs in one call; the neurons (state kept between calls, as in :meth:`forward`)
+        then take the T steps in order.
+        """
+        steps, batch = spikes.shape[:2]
+        keep = video_mask[:, None, :].to(spikes.dtype)  # (B, 1, Lv)
+        h = spikes.transpose(2, 3) * keep  # (T, B, D, Lv)
+        for conv, neuron in zip(self.convs[:-1], self.neurons):
+            current = conv(h.flatten(0, 1)).unflatten(0, (steps, batch))  # (T, B, D, Lv)
+            h = torch.stack([neuron(current[t]) for t in range(steps)]) * keep  # (T, B, D, Lv)
+        return self.convs[-1](h.flatten(0, 1)).unflatten(0, (steps, batch)).transpose(2, 3)  # (T, B, Lv, C)

@@ -91,22 +91,36 @@ class Readout:
         self.attention_sums: list[torch.Tensor] | None = None  # per layer (B, H, L, L)
 
     def add(self, out: Step) -> None:
+        """One more step; its decoder read-outs are summed when the step has them (``decode=True``)."""
         self.count += 1
         self.last = out
-        if self.foreground is None:
-            self.foreground, self.boundary, self.attention_sums = out.foreground, out.boundary, out.attentions
+        if self.attention_sums is None:
+            self.attention_sums = out.attentions
         else:
-            self.foreground = self.foreground + out.foreground
-            self.boundary = self.boundary + out.boundary
             self.attention_sums = [s + a for s, a in zip(self.attention_sums, out.attentions)]
+        if out.foreground is not None:
+            self.add_decoded(out.foreground[None], out.boundary[None])
+
+    def add_decoded(self, foreground: torch.Tensor, boundary: torch.Tensor) -> None:
+        """Read-outs of several steps decoded at once: f (T, B, Lv), d (T, B, Lv, 2)."""
+        foreground, boundary = foreground.sum(0), boundary.sum(0)  # (B, Lv), (B, Lv, 2)
+        if self.foreground is not None:
+            foreground, boundary = self.foreground + foreground, self.boundary + boundary
+        self.foreground, self.boundary = foreground, boundary
 
     def outputs(self, model: SpikingVTG, ctx: Context) -> dict[str, Any]:
-        """The outputs dict of docs/ARCHITECTURE.md after ``count`` steps (the neurons' rates read now)."""
+        """The outputs dict of docs/ARCHITECTURE.md after ``count`` steps (the neurons' rates read now);
+        without ``foreground_logits`` and ``boundary`` when no step was decoded."""
         rates = [layer.out_lif.rate for layer in model.layers]  # per layer (B, L, D)
         lv = ctx.video.shape[1]
+        decoded = {}
+        if self.foreground is not None:
+            decoded = {
+                "foreground_logits": self.foreground / self.count,  # (B, Lv)
+                "boundary": F.softplus(self.boundary / self.count),  # (B, Lv, 2)
+            }
         return {
-            "foreground_logits": self.foreground / self.count,  # (B, Lv)
-            "boundary": F.softplus(self.boundary / self.count),  # (B, Lv, 2)
+            **decoded,
             "saliency": self.last.score,  # (B, Lv) F_s after the last step
             "saliency_gate": self.last.gate,  # (B, Lv) its min-max normalisation
             "video_features": rates[-1][:, :lv],  # (B, Lv, D)
@@ -200,7 +214,12 @@ class SpikingVTG(nn.Module):
         foreground = self.f_decoder(video_activity, ctx.video_mask)[:, :, 0]  # (B, Lv)
         return foreground, self.d_decoder(video_activity, ctx.video_mask)  # (B, Lv), (B, Lv, 2)
 
-    def step(self, ctx: Context, gate: torch.Tensor) -> Step:
+    def _decode_steps(self, video_spikes: torch.Tensor, ctx: Context) -> tuple[torch.Tensor, torch.Tensor]:
+        """Both decoders over every step's video spikes (T, B, Lv, D) -> f (T, B, Lv), d (T, B, Lv, 2)."""
+        foreground = self.f_decoder.run(video_spikes, ctx.video_mask)[..., 0]  # (T, B, Lv)
+        return foreground, self.d_decoder.run(video_spikes, ctx.video_mask)  # (T, B, Lv), (T, B, Lv, 2)
+
+    def step(self, ctx: Context, gate: torch.Tensor, decode: bool = True) -> Step:
         """One timestep t of the spiking model; ``gate`` (B, Lv) is Fbar_s[t-1] (ones at the first step).
 
         Order of operations (every neuron: u <- gamma u + I; s = +1 if u >= Vth, -1 if u <= -Vth,
@@ -224,11 +243,16 @@ class SpikingVTG(nn.Module):
 
         In 1-bit NF every W above (the convolutions too, and the input projections that made V and Q)
         is beta * sgn(W - mean W); W_p of SFG stays real.
+
+        ``decode = False`` leaves out step 4 (``foreground`` and ``boundary`` are then None): nothing
+        upstream reads the decoders, so their steps can run later, all at once (:meth:`simulate`).
         """
         hidden, attentions = self._core(ctx, gate)
         lv = ctx.video.shape[1]
         score, next_gate = self.sfg(self.layers[-1].out_lif.rate[:, :lv], ctx.sentence, ctx.video_mask)
-        foreground, boundary = self._decode(hidden[-1][:, :lv], ctx)
+        foreground = boundary = None
+        if decode:
+            foreground, boundary = self._decode(hidden[-1][:, :lv], ctx)
         return Step(hidden, attentions, foreground, boundary, score, next_gate)
 
     def steady_state(self, z: torch.Tensor, ctx: Context) -> Step:
@@ -249,27 +273,37 @@ class SpikingVTG(nn.Module):
             set_steady_state(self, False)
         return Step(hidden, attentions, foreground, boundary, score, gate)
 
-    def steps(self, ctx: Context, tc: int) -> Iterator[Step]:
+    def steps(self, ctx: Context, tc: int, decode: bool = True) -> Iterator[Step]:
         """The Tc timesteps from rest, one :class:`Step` at a time (neurons reset first; no quantisation
         context: wrap the loop in :func:`spiking.quant.quantised_once` to derive 1-bit weights once)."""
         reset_neurons(self)
         gate = ctx.video_mask.to(ctx.video.dtype)  # (B, Lv): no gating at the first step
         for _ in range(tc):
-            out = self.step(ctx, gate)
+            out = self.step(ctx, gate, decode)
             gate = out.gate
             yield out
 
-    def simulate(self, ctx: Context, tc: int, activity: bool = True) -> tuple[dict[str, Any], torch.Tensor]:
+    def simulate(
+        self, ctx: Context, tc: int, activity: bool = True, decode: bool = True
+    ) -> tuple[dict[str, Any], torch.Tensor]:
         """Run Tc timesteps from rest; returns the spiking model's outputs and z* = a_N[Tc] (B, L, D).
 
         The 1-bit weights are quantised once for the Tc steps (:func:`spiking.quant.quantised_once`);
-        ``activity = False`` leaves out the activity probes (``outputs["activity"]`` is then absent).
+        ``activity = False`` leaves out the activity probes (``outputs["activity"]`` is then absent). The
+        decoders run after the encoder's Tc steps, on all of its recorded video spikes at once
+        (:meth:`SpikingConvDecoder.run`); ``decode = False`` skips them (no ``foreground_logits`` and
+        ``boundary`` in the outputs: implicit training reads the map's instead).
         """
         readout = Readout()
         probes = spiking_vtg_probes(self, ctx.token_mask, ctx.video_mask) if activity else []
+        lv = ctx.video.shape[1]
+        video_spikes = []  # per step (B, Lv, D)
         with quantised_once(self), ActivityRecorder(probes) as recorder:
-            for out in self.steps(ctx, tc):
+            for out in self.steps(ctx, tc, decode=False):
                 readout.add(out)
+                video_spikes.append(out.hidden[-1][:, :lv])
+            if decode:
+                readout.add_decoded(*self._decode_steps(torch.stack(video_spikes), ctx))  # (T, B, Lv, D) in
         outputs = readout.outputs(self, ctx)
         if activity:
             outputs["activity"] = recorder.result()
@@ -296,14 +330,18 @@ class SpikingVTG(nn.Module):
         if not implicit:
             outputs, _ = self.simulate(ctx, tc, activity)
         else:
+            readout = self.config.train_readout
+            # the map's read-outs replace the decoders' unless the loss reads both (or their activity is asked)
+            decode = readout != "steady_state" or activity
             with torch.no_grad():
-                outputs, z_star = self.simulate(ctx, tc, activity)
+                outputs, z_star = self.simulate(ctx, tc, activity, decode)
             equilibrium = self.at_equilibrium(ctx, z_star)
-            simulated = {key: straight_through(outputs[key], value) for key, value in equilibrium.items()}
-            if self.config.train_readout == "simulated":
-                equilibrium = simulated
-            elif self.config.train_readout == "both":
-                outputs["simulated"] = simulated  # read by loss(): the task loss of each, averaged
+            if readout != "steady_state":
+                simulated = {key: straight_through(outputs[key], value) for key, value in equilibrium.items()}
+                if readout == "simulated":
+                    equilibrium = simulated
+                else:
+                    outputs["simulated"] = simulated  # read by loss(): the task loss of each, averaged
             outputs.update(equilibrium)
         outputs["sentence"] = ctx.sentence  # (B, D)
         outputs["video_mask"] = ctx.video_mask

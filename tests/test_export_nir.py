@@ -21,7 +21,7 @@ from torch import nn
 from export.command import main
 from export.model_map import neuron_populations, weight_layers
 from export.nir_target import DT, MANIFEST, subgraphs
-from spiking.quant import effective_weight
+from spiking.quant import effective_weight, quantised_once
 from vtg.checkpoint import load_model
 
 IMPORT_DEADLINE_S = 120  # both importers over every subgraph take about a second; a hang must fail, not stall CI
@@ -134,8 +134,9 @@ def record(model, inputs: dict[str, torch.Tensor], tc: int) -> dict[str, list[to
 
         hooks.append(getattr(model, f"{head}_decoder").register_forward_hook(readout))
     try:
-        with torch.no_grad():
-            model(as_batch(inputs), tc=tc)
+        with torch.no_grad(), quantised_once(model):
+            for _ in model.steps(model.prepare(as_batch(inputs)), tc):  # the decoders inside every step
+                pass
     finally:
         for hook in hooks:
             hook.remove()

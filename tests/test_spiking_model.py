@@ -4,7 +4,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from spiking.model import build
+from spiking.activity import ActivityRecorder, spiking_vtg_probes
+from spiking.model import Readout, build
+from spiking.quant import quantised_once
 from vtg.errors import UserError
 
 DIMS = {"video_dim": 6, "text_dim": 5, "video_levels": 1, "text_levels": 1}
@@ -367,3 +369,26 @@ def test_both_readouts_average_the_two_losses():
     assert not torch.allclose(on_map["total"], on_simulation["total"])
     losses["total"].backward()
     assert both.inputs.video.weight.grad is not None
+
+
+@pytest.mark.parametrize("variant", ["nf", "1bit_nf"])
+def test_decoders_run_layer_by_layer_give_the_steps_spikes_and_read_outs(variant):
+    """simulate() decodes all steps at once (SpikingConvDecoder.run); step-by-step decoding is the reference."""
+    torch.manual_seed(0)
+    model = build({**TINY, "variant": variant, "init_gain": 3.0, "f_layers": 3, "d_layers": 3}, DIMS).eval()
+    batch = tiny_batch()
+    with torch.no_grad():
+        ctx = model.prepare(batch)
+        outputs, _ = model.simulate(ctx, 4)
+        reference = Readout()
+        with quantised_once(model), ActivityRecorder(spiking_vtg_probes(model, ctx.token_mask, ctx.video_mask)) as rec:
+            for out in model.steps(ctx, 4):  # decode=True: the decoders inside every step
+                reference.add(out)
+        stepwise = reference.outputs(model, ctx)
+    activity = rec.result()
+    decoder_probes = [name for name in activity if name.startswith(("decoder.f", "decoder.d"))]
+    assert decoder_probes and any(activity[name]["spikes"].sum() > 0 for name in decoder_probes)
+    for name, entry in activity.items():
+        assert torch.equal(entry["spikes"], outputs["activity"][name]["spikes"]), name
+    for key in ("foreground_logits", "boundary"):
+        assert torch.allclose(outputs[key], stepwise[key], atol=1e-6), key
