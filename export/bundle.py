@@ -42,7 +42,9 @@ from vtg.errors import UserError, where
 from vtg.json_file import read_json_object
 
 FORMAT = "vtg-lava-bundle"
-FORMAT_VERSION = 3  # 2: the firing point (float.fire_ratio, .fire); 3: the host input layers (host_input_layers)
+# 2: the firing point (float.fire_ratio, .fire); 3: the host input layers (host_input_layers); 4: the decoders'
+# warm-up (decoder_warmup)
+FORMAT_VERSION = 4
 MANIFEST = "manifest.json"
 PRECISIONS = ("fixed", "float")
 
@@ -191,6 +193,7 @@ _ARCHITECTURE = {
     "f_kernel": ("integer", (1, None)),
     "d_layers": ("integer", (1, None)),
     "d_kernel": ("integer", (1, None)),
+    "decoder_warmup": ("number", (0.0, 1.0)),
     "host_input_layers": ("integer", (0, None)),
     "video_dim": ("integer", (1, None)),
     "text_dim": ("integer", (1, None)),

@@ -14,7 +14,7 @@ import torch
 
 from export.bundle import Bundle
 from export.host_input import load_host_arrays
-from export.integer_reference import ReferenceRun
+from export.integer_reference import ReferenceRun, stack_steps
 from export.model_map import neuron_populations, weight_layers
 
 
@@ -59,7 +59,7 @@ def float_reference(model, video: np.ndarray, text: np.ndarray, tc: int) -> Refe
         for handle in handles:
             handle.remove()
     return ReferenceRun(
-        spikes={name: torch.stack(steps) for name, steps in spikes.items()},
+        spikes=stack_steps(spikes, tc),
         foreground_logits=outputs["foreground_logits"][0],
         boundary=outputs["boundary"][0],
         score=outputs["saliency"][0],

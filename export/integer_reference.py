@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from export import fixed_point as fp
+from spiking.config import decoder_warmup_steps
 
 
 def _rshift(x: torch.Tensor, n: int) -> torch.Tensor:
@@ -32,6 +33,16 @@ def _isqrt(n: torch.Tensor) -> torch.Tensor:
 def _shift_to_bits(x: torch.Tensor, bits: int) -> torch.Tensor:
     excess = int(x.abs().max()).bit_length() - bits if x.numel() else 0
     return _rshift(x, excess) if excess > 0 else x
+
+
+def stack_steps(spikes: dict[str, list[torch.Tensor]], tc: int) -> dict[str, torch.Tensor]:
+    """Each population's spikes of the Tc steps, (Tc, ...): a population recorded on fewer steps (the decoders,
+    which start after their warm-up) had no spike before its first."""
+    stacked = {}
+    for name, steps in spikes.items():
+        silent = [torch.zeros_like(steps[0])] * (tc - len(steps))
+        stacked[name] = torch.stack(silent + steps)
+    return stacked
 
 
 @dataclasses.dataclass
@@ -134,7 +145,8 @@ class IntegerReference:
         gate = torch.full((lv,), one, dtype=torch.long)
         trace, norm = torch.zeros_like(v), 0
         readout = {"f": 0, "d": 0}
-        for _ in range(tc):
+        warmup = decoder_warmup_steps(self.arch["decoder_warmup"], tc)  # steps the decoders do not read
+        for t in range(tc):
             current = torch.cat([_rshift(v * gate[:, None], fp.GATE_FRAC_BITS), q])  # (L, D)
             x = self._lif("input", current, c["leak"])
             for i in range(self.arch["num_layers"]):
@@ -142,6 +154,8 @@ class IntegerReference:
             trace = _rshift(c["leak"] * trace, fp.LEAK_BITS) + x[:lv] * (1 << fp.TRACE_FRAC_BITS)
             norm = _rshift(c["leak"] * norm, fp.LEAK_BITS) + (1 << fp.TRACE_FRAC_BITS)
             cosine, gate = self._sfg(trace, norm, sentence)
+            if t < warmup:
+                continue
             for head in ("f", "d"):
                 h = x[:lv]
                 layers = self.arch[f"{head}_layers"]
@@ -151,9 +165,9 @@ class IntegerReference:
                 readout[head] = readout[head] + self._conv(h, f"decoder.{head}.{layers - 1}")
         scale = {h: c[f"decoder.{h}.{self.arch[f'{h}_layers'] - 1}.readout_scale"] for h in ("f", "d")}
         return ReferenceRun(
-            spikes={name: torch.stack(steps) for name, steps in self.spikes.items()},
-            foreground_logits=readout["f"][:, 0].double() * scale["f"] / tc,
-            boundary=F.softplus(readout["d"].double() * scale["d"] / tc),
+            spikes=stack_steps(self.spikes, tc),
+            foreground_logits=readout["f"][:, 0].double() * scale["f"] / (tc - warmup),
+            boundary=F.softplus(readout["d"].double() * scale["d"] / (tc - warmup)),
             score=cosine.double() / 2**fp.COSINE_FRAC_BITS,
             gate=gate.double() / one,
         )

@@ -96,6 +96,7 @@ import torch
 from export.host_input import host_arrays, host_parameters
 from export.lava_target import DEFAULT_MAX_CLIPS
 from export.model_map import weight_layers
+from spiking.config import decoder_warmup_steps
 from spiking.inputs import HOST_NORM_EPS
 from spiking.quant import effective_weight
 from vtg.atomic import atomic_folder
@@ -285,6 +286,11 @@ def manifest(model: Any, clips: int, tc: int) -> dict[str, Any]:
         "weights": "1-bit: beta * sgn(W - mean W) as float" if config.binary else "float",
         "files": files(list(wiring(config.num_layers, config.host_input_layers))),
         "order": "per step, subgraphs in wiring order: each reads what the others wrote in this same step",
+        "decoder_warmup_steps": decoder_warmup_steps(config.decoder_warmup, tc),
+        "decoder_schedule": (
+            "the decoder subgraphs start from rest after the first decoder_warmup_steps steps and read the "
+            "encoder from then on; f and d are the means of their read-outs over the steps they ran"
+        ),
         "wiring": wiring(config.num_layers, config.host_input_layers),
         "host_input": {
             "layers": config.host_input_layers,

@@ -192,6 +192,11 @@ def export(model: Any, checkpoint: dict[str, Any], args: argparse.Namespace) -> 
     tc = args.tc if args.tc is not None else model.config.eval_tc
     if tc < 1:
         raise UserError(f"option --tc: expected at least 1, got {tc}")
+    if model.config.decoder_warmup:
+        raise UserError(
+            f"{args.checkpoint}: model.decoder_warmup is {model.config.decoder_warmup}, and the onnx step model "
+            "streams the decoders from the first step; export the lava or nir target, or a model with decoder_warmup 0"
+        )
     out = Path(args.out)
     if out.is_dir():
         raise UserError(f"option --out: {out} is a folder; the onnx target writes one file (e.g. model.onnx)")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from spiking.populations import CLIPS, TOKENS, activity_components, population_modules, sfg_component
@@ -71,10 +72,15 @@ class ActivityRecorder:
         self._handles = []
 
     def result(self) -> dict[str, dict]:
-        """The activity dict of ARCHITECTURE.md for the recorded timesteps."""
+        """The activity dict of ARCHITECTURE.md for the recorded timesteps.
+
+        A neuron called on fewer steps than the others (the decoders, which skip their warm-up steps)
+        counts no spikes at the steps before its first call.
+        """
+        steps = max(len(counts) for counts in self.spikes.values())
         return {
             probe.name: {
-                "spikes": torch.stack(self.spikes[probe.name]),  # (Tc,)
+                "spikes": F.pad(torch.stack(counts := self.spikes[probe.name]), (steps - len(counts), 0)),  # (Tc,)
                 "neurons": self.neurons[probe.name],
                 "fan_out": probe.fan_out,
             }

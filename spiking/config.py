@@ -10,6 +10,7 @@ paper's energy formula counts 2 L D^2 for the feed-forward pair, i.e. an interme
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 from vtg.config import dataclass_fields_from_mapping
@@ -27,6 +28,11 @@ def host_input_layers(fields: dict[str, Any]) -> int:
     """Host input layers per modality of a ``model:`` mapping: ``input_mlp_layers`` (default 1) with
     ``input_mlp``, else 0 (also for an exported bundle's ``model_config``)."""
     return fields.get("input_mlp_layers", 1) if fields.get("input_mlp") else 0
+
+
+def decoder_warmup_steps(warmup: float, tc: int) -> int:
+    """k = floor(warmup Tc), the one rule of the model, its exports and the Lava processes (k < Tc for warmup < 1)."""
+    return math.floor(warmup * tc)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,6 +64,11 @@ class SpikingVTGConfig(ClipwiseHeadConfig):
     # ``steady_state``, the map's own read-outs at z* (the paper's Sec. 4.5, exact only at equilibrium);
     # ``both``, the mean of the two losses
     train_readout: str = "steady_state"
+    # share of the Tc steps the decoders wait before they read the encoder: they run from rest over steps
+    # k + 1 .. Tc, k = floor(decoder_warmup Tc). The encoder's first steps are a transient (the first gate is
+    # 1, the layers fill up) that drives the IF decoders away from what the settled spikes give: README
+    # "Student fidelity". Evaluation and deployment only: training reads the map's decoders
+    decoder_warmup: float = 0.0
     solver: str = "gmres"  # gmres | fixed_point, the implicit backward's adjoint solver (spiking/implicit.py)
     solver_iters: int = 30  # vector-Jacobian products per adjoint solve; 0 = Jacobian-free back-propagation
     solver_tol: float = 1e-4  # relative residual at which the adjoint solve stops
@@ -85,6 +96,10 @@ class SpikingVTGConfig(ClipwiseHeadConfig):
     def host_input_layers(self) -> int:
         """Host input layers per modality (0 without ``input_mlp``)."""
         return host_input_layers(vars(self))
+
+    def decoder_warmup_steps(self, tc: int) -> int:
+        """The encoder steps of a Tc-step simulation that the decoders do not read (:func:`decoder_warmup_steps`)."""
+        return decoder_warmup_steps(self.decoder_warmup, tc)
 
     @property
     def binary(self) -> bool:
@@ -141,6 +156,8 @@ class SpikingVTGConfig(ClipwiseHeadConfig):
                 fail(name, "must be odd and >= 1 (one output per clip)")
         if not 0.0 < self.leak <= 1.0:
             fail("leak", "must be in (0, 1]")
+        if not 0.0 <= self.decoder_warmup < 1.0:
+            fail("decoder_warmup", "must be in [0, 1)")
         if not 0.0 < self.fire_ratio <= 1.0:
             fail("fire_ratio", "must be in (0, 1]")
         for name in ("threshold", "solver_tol", "surrogate_alpha", "init_gain", "input_init_gain"):

@@ -54,10 +54,11 @@ class SpikingConvDecoder(nn.Module):
         """Video-token spikes of every timestep (T, B, Lv, D), real clips (B, Lv) -> read-outs (T, B, Lv, C).
 
         Layer j's currents at every step are known once layer j - 1 has run every step, so each convolution
-        sees the T x B inputs in one call; the neurons (state kept between calls, as in :meth:`forward`)
-        then take the T steps in order.
+        sees the T x B inputs in one call; the neurons, reset first, then take the T steps in order.
         """
         steps, batch = spikes.shape[:2]
+        for neuron in self.neurons:
+            neuron.reset_state()  # from rest
         keep = video_mask[:, None, :].to(spikes.dtype)  # (B, 1, Lv)
         h = spikes.transpose(2, 3) * keep  # (T, B, D, Lv)
         for conv, neuron in zip(self.convs[:-1], self.neurons):

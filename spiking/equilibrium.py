@@ -51,8 +51,8 @@ def trace_batch(model: SpikingVTG, batch: dict[str, Any], tc_max: int, read_at: 
     readout = Readout()
     previous: list[torch.Tensor] | None = None
     with quantised_once(model):
-        for t, out in enumerate(model.steps(ctx, tc_max), start=1):
-            readout.add(out)
+        for t, out in enumerate(model.steps(ctx, tc_max, decode=False), start=1):
+            readout.add(out, ctx)
             rates = [layer.out_lif.rate * tokens for layer in model.layers]  # per layer (B, L, D)
             steady = model.steady_state(rates[-1], ctx)  # F at z[t]; the neurons' state is left alone
             for i, rate in enumerate(rates):

@@ -80,47 +80,33 @@ def straight_through(value, carrier):
 class Readout:
     """The spiking model's outputs after the steps added so far: what evaluation and deployment read.
 
-    f and d are the temporal means of the decoders' read-outs, s is SFG's score after the last step,
+    f and d are the temporal means of the decoders' read-outs over the steps they read (all but the
+    first ``decoder_warmup`` share, :meth:`SpikingVTG.decode`), s is SFG's score after the last step,
     the hidden states are the layers' ASRs a_i[t] (Eq. 1), the attentions the mean over the steps.
     """
 
     def __init__(self):
         self.count = 0
         self.last: Step | None = None
-        self.foreground = self.boundary = None  # running sums, (B, Lv) and (B, Lv, 2)
         self.attention_sums: list[torch.Tensor] | None = None  # per layer (B, H, L, L)
+        self.video_spikes: list[torch.Tensor] = []  # per step (B, Lv, D): the last layer's, the decoders' input
 
-    def add(self, out: Step) -> None:
-        """One more step; its decoder read-outs are summed when the step has them (``decode=True``)."""
+    def add(self, out: Step, ctx: Context) -> None:
         self.count += 1
         self.last = out
+        self.video_spikes.append(out.hidden[-1][:, : ctx.video.shape[1]])
         if self.attention_sums is None:
             self.attention_sums = out.attentions
         else:
             self.attention_sums = [s + a for s, a in zip(self.attention_sums, out.attentions)]
-        if out.foreground is not None:
-            self.add_decoded(out.foreground[None], out.boundary[None])
 
-    def add_decoded(self, foreground: torch.Tensor, boundary: torch.Tensor) -> None:
-        """Read-outs of several steps decoded at once: f (T, B, Lv), d (T, B, Lv, 2)."""
-        foreground, boundary = foreground.sum(0), boundary.sum(0)  # (B, Lv), (B, Lv, 2)
-        if self.foreground is not None:
-            foreground, boundary = self.foreground + foreground, self.boundary + boundary
-        self.foreground, self.boundary = foreground, boundary
-
-    def outputs(self, model: SpikingVTG, ctx: Context) -> dict[str, Any]:
+    def outputs(self, model: SpikingVTG, ctx: Context, decode: bool = True) -> dict[str, Any]:
         """The outputs dict of docs/ARCHITECTURE.md after ``count`` steps (the neurons' rates read now);
-        without ``foreground_logits`` and ``boundary`` when no step was decoded."""
+        ``decode = False`` leaves out the decoders (no ``foreground_logits`` and ``boundary``)."""
         rates = [layer.out_lif.rate for layer in model.layers]  # per layer (B, L, D)
         lv = ctx.video.shape[1]
-        decoded = {}
-        if self.foreground is not None:
-            decoded = {
-                "foreground_logits": self.foreground / self.count,  # (B, Lv)
-                "boundary": F.softplus(self.boundary / self.count),  # (B, Lv, 2)
-            }
         return {
-            **decoded,
+            **(model.decode(self.video_spikes, ctx) if decode else {}),
             "saliency": self.last.score,  # (B, Lv) F_s after the last step
             "saliency_gate": self.last.gate,  # (B, Lv) its min-max normalisation
             "video_features": rates[-1][:, :lv],  # (B, Lv, D)
@@ -214,10 +200,19 @@ class SpikingVTG(nn.Module):
         foreground = self.f_decoder(video_activity, ctx.video_mask)[:, :, 0]  # (B, Lv)
         return foreground, self.d_decoder(video_activity, ctx.video_mask)  # (B, Lv), (B, Lv, 2)
 
-    def _decode_steps(self, video_spikes: torch.Tensor, ctx: Context) -> tuple[torch.Tensor, torch.Tensor]:
-        """Both decoders over every step's video spikes (T, B, Lv, D) -> f (T, B, Lv), d (T, B, Lv, 2)."""
-        foreground = self.f_decoder.run(video_spikes, ctx.video_mask)[..., 0]  # (T, B, Lv)
-        return foreground, self.d_decoder.run(video_spikes, ctx.video_mask)  # (T, B, Lv), (T, B, Lv, 2)
+    def decode(self, video_spikes: list[torch.Tensor], ctx: Context) -> dict[str, torch.Tensor]:
+        """Both decoders, from rest, over the last layer's video spikes of steps k + 1 .. t (t tensors (B, Lv, D)).
+
+        k = ``config.decoder_warmup_steps(t)`` skips the encoder's first steps, whose transient
+        drives the IF decoders away from the rates they would reach on the encoder's settled output
+        (README "Student fidelity"); f = mean of conv_f's read-outs over the steps read, d = softplus of
+        conv_d's mean.
+        """
+        start = self.config.decoder_warmup_steps(len(video_spikes))
+        spikes = torch.stack(video_spikes[start:])  # (T - k, B, Lv, D)
+        foreground = self.f_decoder.run(spikes, ctx.video_mask)[..., 0].mean(0)  # (B, Lv)
+        boundary = self.d_decoder.run(spikes, ctx.video_mask).mean(0)  # (B, Lv, 2)
+        return {"foreground_logits": foreground, "boundary": F.softplus(boundary)}
 
     def step(self, ctx: Context, gate: torch.Tensor, decode: bool = True) -> Step:
         """One timestep t of the spiking model; ``gate`` (B, Lv) is Fbar_s[t-1] (ones at the first step).
@@ -296,17 +291,14 @@ class SpikingVTG(nn.Module):
         """
         readout = Readout()
         probes = spiking_vtg_probes(self, ctx.token_mask, ctx.video_mask) if activity else []
-        lv = ctx.video.shape[1]
-        video_spikes = []  # per step (B, Lv, D)
         with quantised_once(self), ActivityRecorder(probes) as recorder:
             for out in self.steps(ctx, tc, decode=False):
-                readout.add(out)
-                video_spikes.append(out.hidden[-1][:, :lv])
-            if decode:
-                readout.add_decoded(*self._decode_steps(torch.stack(video_spikes), ctx))  # (T, B, Lv, D) in
-        outputs = readout.outputs(self, ctx)
+                readout.add(out, ctx)
+            outputs = readout.outputs(self, ctx, decode)  # the decoders, on all steps at once
         if activity:
             outputs["activity"] = recorder.result()
+            # the last layer's spikes reach the decoders only once they read (after their warm-up steps)
+            outputs["activity"]["decoder.input"]["spikes"][: self.config.decoder_warmup_steps(tc)] = 0
             outputs["activity"]["sfg"] = sfg_activity(tc, ctx.video_mask, self.config.hidden_dim)
         return outputs, outputs["hidden_states"][-1]
 

@@ -15,7 +15,15 @@ from vtg.models import build_model
 
 CONFIG = {"variant": "1bit_nf", "hidden_dim": 16, "num_layers": 2, "num_heads": 2, "ffn_dim": 16, "tc": 4}
 DIMS = {"video_dim": 12, "text_dim": 10, "video_levels": 1, "text_levels": 1}
-ARCH = {"num_layers": 2, "num_heads": 2, "activation": "gelu", "sfg": True, "f_layers": 3, "d_layers": 3}
+ARCH = {
+    "num_layers": 2,
+    "num_heads": 2,
+    "activation": "gelu",
+    "sfg": True,
+    "f_layers": 3,
+    "d_layers": 3,
+    "decoder_warmup": 0.0,
+}
 
 
 def unit_rows(rng: np.random.Generator, n: int, d: int) -> np.ndarray:

@@ -124,8 +124,10 @@ def test_a_graph_that_disagrees_with_pytorch_is_refused_and_not_written(tmp_path
 def test_refusals_are_one_line(tmp_path, capsys):
     teacher = write_checkpoint(tmp_path / "u.ckpt", "univtg", hidden_dim=16, num_layers=1, num_heads=2, ffn_dim=16)
     spiking = spiking_checkpoint(tmp_path / "m.ckpt", "nf")
+    warmup = spiking_checkpoint(tmp_path / "w.ckpt", "nf", decoder_warmup=0.25)
     cases = [
         ((teacher, tmp_path / "a.onnx"), "model 'univtg' is not spiking"),
+        ((warmup, tmp_path / "w.onnx"), "model.decoder_warmup is 0.25, and the onnx step model streams the decoders"),
         ((spiking, tmp_path / "b.onnx", "--tc", "0"), "option --tc"),
         ((spiking, tmp_path), "option --out"),
     ]

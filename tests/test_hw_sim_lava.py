@@ -80,15 +80,16 @@ def test_floating_point_matches_pytorch_float(random_bundle, capsys):
     assert result["metrics_max_difference"] < 1e-9, result
 
 
-def test_fire_ratio_half_is_exact_in_fixed_and_floating_point(random_bundle, tmp_path, capsys):
+def test_fire_ratio_half_and_decoder_warmup_are_exact_in_fixed_and_floating_point(random_bundle, tmp_path, capsys):
     """fire_ratio 0.5 on every neuron (fire at |u| >= Vth / 2, subtract Vth), the decoders' IF neurons
-    included: the bundle's model is the PyTorch one, Lava fixed point is the integer reference spike for
-    spike, Lava floating point the PyTorch model."""
+    included, and decoders that skip the encoder's first step (decoder_warmup 0.34 of Tc 3): the bundle's
+    model is the PyTorch one, Lava fixed point is the integer reference spike for spike, Lava floating
+    point the PyTorch model."""
     data, _ = random_bundle
     torch.manual_seed(0)
     config = {"variant": "1bit_nf", "hidden_dim": 16, "num_layers": 2, "num_heads": 2, "ffn_dim": 16, "tc": TC}
     dims = {"video_dim": 16, "text_dim": 16, "video_levels": 2, "text_levels": 2}
-    model = build_model("spikingvtg", {**config, "fire_ratio": 0.5}, dims).double().eval()
+    model = build_model("spikingvtg", {**config, "fire_ratio": 0.5, "decoder_warmup": 0.34}, dims).double().eval()
     export(model, {}, argparse.Namespace(checkpoint=Path("random"), out=tmp_path / "b", tc=None, max_clips=64))
     bundle = read_bundle(tmp_path / "b")
     scalars = bundle.manifest["fixed_point"]["scalars"]
@@ -106,6 +107,9 @@ def test_fire_ratio_half_is_exact_in_fixed_and_floating_point(random_bundle, tmp
     for query in queries:
         ours, theirs = (float_reference(m, query.video, query.text, TC) for m in (rebuilt, model))
         assert ours.spikes.keys() == theirs.spikes.keys() and "decoder.d.1" in ours.spikes
+        decoders = [name for name in ours.spikes if name.startswith("decoder.")]
+        assert all(ours.spikes[name].shape[0] == TC and not ours.spikes[name][0].any() for name in decoders)
+        assert any(ours.spikes[name][1:].any() for name in decoders)  # they run from the second step
         assert all(torch.equal(ours.spikes[name], theirs.spikes[name]) for name in ours.spikes)
         other = float_reference(whole, query.video, query.text, TC)
         assert any(not torch.equal(ours.spikes[name], other.spikes[name]) for name in ours.spikes)

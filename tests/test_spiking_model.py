@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from spiking.activity import ActivityRecorder, spiking_vtg_probes
-from spiking.model import Readout, build
+from spiking.model import build
 from spiking.quant import quantised_once
 from vtg.errors import UserError
 
@@ -297,6 +297,7 @@ def test_implicit_gradient_matches_finite_differences_of_the_equilibrium_loss():
         ("tc_min", 4, "field 'model.tc_min': must be between 1 and tc=3"),
         ("fire_ratio", 0, "field 'model.fire_ratio'"),
         ("train_readout", "mean", "field 'model.train_readout'"),
+        ("decoder_warmup", 1.0, "field 'model.decoder_warmup': must be in"),
         ("dropout", 0.1, "field 'model.dropout': unknown option"),
     ],
 )
@@ -380,15 +381,42 @@ def test_decoders_run_layer_by_layer_give_the_steps_spikes_and_read_outs(variant
     with torch.no_grad():
         ctx = model.prepare(batch)
         outputs, _ = model.simulate(ctx, 4)
-        reference = Readout()
+        foreground, boundary = 0.0, 0.0
         with quantised_once(model), ActivityRecorder(spiking_vtg_probes(model, ctx.token_mask, ctx.video_mask)) as rec:
             for out in model.steps(ctx, 4):  # decode=True: the decoders inside every step
-                reference.add(out)
-        stepwise = reference.outputs(model, ctx)
+                foreground, boundary = foreground + out.foreground, boundary + out.boundary
     activity = rec.result()
     decoder_probes = [name for name in activity if name.startswith(("decoder.f", "decoder.d"))]
     assert decoder_probes and any(activity[name]["spikes"].sum() > 0 for name in decoder_probes)
     for name, entry in activity.items():
         assert torch.equal(entry["spikes"], outputs["activity"][name]["spikes"]), name
+    assert torch.allclose(outputs["foreground_logits"], foreground / 4, atol=1e-6)
+    assert torch.allclose(outputs["boundary"], F.softplus(boundary / 4), atol=1e-6)
+
+
+def test_decoder_warmup_skips_the_first_steps_of_the_encoder():
+    """decoder_warmup w: the decoders run from rest on the encoder's steps floor(w Tc) + 1 .. Tc."""
+    torch.manual_seed(0)
+    config = {**TINY, "variant": "1bit_nf", "init_gain": 3.0, "tc": 8, "decoder_warmup": 0.25}
+    warm = build(config, DIMS).eval()
+    cold = build({**config, "decoder_warmup": 0.0}, DIMS).eval()
+    cold.load_state_dict(warm.state_dict())
+    batch = tiny_batch()
+    with torch.no_grad():
+        ctx = warm.prepare(batch)
+        outputs, _ = warm.simulate(ctx, 8)
+        reference, _ = cold.simulate(ctx, 8)
+        spikes = []
+        with quantised_once(cold):
+            for out in cold.steps(ctx, 8, decode=False):
+                spikes.append(out.hidden[-1][:, :8])
+            late = cold.decode(spikes[2:], ctx)  # floor(0.25 x 8) = 2 steps skipped
     for key in ("foreground_logits", "boundary"):
-        assert torch.allclose(outputs[key], stepwise[key], atol=1e-6), key
+        assert torch.allclose(outputs[key], late[key], atol=1e-6), key
+        assert not torch.allclose(outputs[key], reference[key], atol=1e-3), key
+    assert torch.equal(outputs["saliency"], reference["saliency"])  # the encoder and SFG are untouched
+    for name, entry in outputs["activity"].items():
+        assert entry["spikes"].shape == (8,), name
+        if name.startswith("decoder."):
+            assert entry["spikes"][:2].sum() == 0 and entry["spikes"][2:].sum() > 0, name
+    assert warm.config.decoder_warmup_steps(1) == 0 and warm.config.decoder_warmup_steps(16) == 4

@@ -11,6 +11,7 @@ from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
 from hw_sim.processes.base import SpikingProcessModel
 from hw_sim.processes.decoder_readout.process import DecoderReadout
+from spiking.config import decoder_warmup_steps
 
 
 class AbstractDecoderReadoutModel(SpikingProcessModel):
@@ -19,9 +20,14 @@ class AbstractDecoderReadoutModel(SpikingProcessModel):
     def run_spk(self) -> None:
         self.receive_query()
         spikes = self.s_in.recv()
-        if self.step_in_query == 0:
+        warmup = decoder_warmup_steps(self.proc_params["architecture"]["decoder_warmup"], self.tc)
+        if self.step_in_query == warmup:  # the decoders start from rest once the warm-up steps are over
             self.u_f[:], self.u_d[:] = 0, 0
             self.foreground[:], self.boundary[:] = 0, 0
+        if self.step_in_query < warmup:  # the encoder's spikes are not read yet: nothing integrates or fires
+            self.counts[:, self.step_in_query] = 0
+            self.send_report([], self.foreground, self.boundary)
+            return
         video_mask, _ = self.masks()
         keep = video_mask[..., None]
         x = spikes[:, : self.max_video] * keep  # (B, Lv, D) real clips only
