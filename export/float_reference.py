@@ -14,8 +14,9 @@ import torch
 
 from export.bundle import Bundle
 from export.host_input import load_host_arrays
-from export.integer_reference import ReferenceRun, stack_steps
+from export.integer_reference import ReferenceRun
 from export.model_map import neuron_populations, weight_layers
+from spiking.activity import stack_steps
 
 
 def model_from_bundle(bundle: Bundle):

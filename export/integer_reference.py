@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from export import fixed_point as fp
+from spiking.activity import stack_steps
 from spiking.config import decoder_warmup_steps
 
 
@@ -33,16 +34,6 @@ def _isqrt(n: torch.Tensor) -> torch.Tensor:
 def _shift_to_bits(x: torch.Tensor, bits: int) -> torch.Tensor:
     excess = int(x.abs().max()).bit_length() - bits if x.numel() else 0
     return _rshift(x, excess) if excess > 0 else x
-
-
-def stack_steps(spikes: dict[str, list[torch.Tensor]], tc: int) -> dict[str, torch.Tensor]:
-    """Each population's spikes of the Tc steps, (Tc, ...): a population recorded on fewer steps (the decoders,
-    which start after their warm-up) had no spike before its first."""
-    stacked = {}
-    for name, steps in spikes.items():
-        silent = [torch.zeros_like(steps[0])] * (tc - len(steps))
-        stacked[name] = torch.stack(silent + steps)
-    return stacked
 
 
 @dataclasses.dataclass

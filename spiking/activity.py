@@ -19,10 +19,19 @@ from __future__ import annotations
 import dataclasses
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from spiking.populations import CLIPS, TOKENS, activity_components, population_modules, sfg_component
+
+
+def stack_steps(records: dict[str, list[torch.Tensor]], tc: int) -> dict[str, torch.Tensor]:
+    """Each population's per-step records stacked over the Tc steps, (Tc, ...): a population recorded on
+    fewer steps (the decoders, which start after their warm-up) had zeros before its first record."""
+    stacked = {}
+    for name, steps in records.items():
+        silent = [torch.zeros_like(steps[0])] * (tc - len(steps))
+        stacked[name] = torch.stack(silent + steps)
+    return stacked
 
 
 @dataclasses.dataclass
@@ -77,10 +86,10 @@ class ActivityRecorder:
         A neuron called on fewer steps than the others (the decoders, which skip their warm-up steps)
         counts no spikes at the steps before its first call.
         """
-        steps = max(len(counts) for counts in self.spikes.values())
+        spikes = stack_steps(self.spikes, max(len(counts) for counts in self.spikes.values()))
         return {
             probe.name: {
-                "spikes": F.pad(torch.stack(counts := self.spikes[probe.name]), (steps - len(counts), 0)),  # (Tc,)
+                "spikes": spikes[probe.name],  # (Tc,)
                 "neurons": self.neurons[probe.name],
                 "fan_out": probe.fan_out,
             }

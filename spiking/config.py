@@ -31,8 +31,9 @@ def host_input_layers(fields: dict[str, Any]) -> int:
 
 
 def decoder_warmup_steps(warmup: float, tc: int) -> int:
-    """k = floor(warmup Tc), the one rule of the model, its exports and the Lava processes (k < Tc for warmup < 1)."""
-    return math.floor(warmup * tc)
+    """k = floor(warmup Tc), the one rule of the model, its exports and the Lava processes; at most Tc - 1,
+    so that the decoders read at least the last step whatever a bundle holds."""
+    return min(math.floor(warmup * tc), tc - 1)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,7 +15,8 @@ Convolutions are 'same'-padded; spikes on padded clips are zeroed after every ne
 never leak into real clips through the kernel. The decoder is feed-forward and has no synaptic delay, so
 :meth:`SpikingConvDecoder.run` takes all Tc timesteps at once, layer by layer: each convolution runs once
 on the Tc x B inputs and only the IF neurons step through time (the same spikes as Tc calls of
-:meth:`SpikingConvDecoder.forward`, with a tenth of the operations at Tc 8). In steady-state mode the IF neurons return
+:meth:`SpikingConvDecoder.forward`, with one convolution call per layer instead of Tc). In steady-state
+mode the IF neurons return
 clamp(I / Vth, -1, 1) and the decoder is its equilibrium map; the temporal mean of the linear
 read-out is then the read-out of the mean rate.
 """

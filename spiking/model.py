@@ -58,8 +58,8 @@ class Step:
 
     hidden: list[torch.Tensor]  # per layer (B, L, D): output spikes (or equilibrium ASR)
     attentions: list[torch.Tensor]  # per layer (B, H, L, L)
-    foreground: torch.Tensor  # (B, Lv) f decoder read-out
-    boundary: torch.Tensor  # (B, Lv, 2) d decoder read-out (before softplus)
+    foreground: torch.Tensor | None  # (B, Lv) f decoder read-out (None: a step run without the decoders)
+    boundary: torch.Tensor | None  # (B, Lv, 2) d decoder read-out (before softplus)
     score: torch.Tensor  # (B, Lv) F_s, cosine of the last layer's ASR with M
     gate: torch.Tensor  # (B, Lv) the gate of the next timestep's video input
 
@@ -322,15 +322,15 @@ class SpikingVTG(nn.Module):
         if not implicit:
             outputs, _ = self.simulate(ctx, tc, activity)
         else:
-            readout = self.config.train_readout
+            train_readout = self.config.train_readout
             # the map's read-outs replace the decoders' unless the loss reads both (or their activity is asked)
-            decode = readout != "steady_state" or activity
+            decode = train_readout != "steady_state" or activity
             with torch.no_grad():
                 outputs, z_star = self.simulate(ctx, tc, activity, decode)
             equilibrium = self.at_equilibrium(ctx, z_star)
-            if readout != "steady_state":
+            if train_readout != "steady_state":
                 simulated = {key: straight_through(outputs[key], value) for key, value in equilibrium.items()}
-                if readout == "simulated":
+                if train_readout == "simulated":
                     equilibrium = simulated
                 else:
                     outputs["simulated"] = simulated  # read by loss(): the task loss of each, averaged

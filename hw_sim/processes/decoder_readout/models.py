@@ -17,14 +17,17 @@ from spiking.config import decoder_warmup_steps
 class AbstractDecoderReadoutModel(SpikingProcessModel):
     """The step of :class:`DecoderReadout`; subclasses fix the number system."""
 
+    def __init__(self, proc_params: dict) -> None:
+        super().__init__(proc_params)
+        self.warmup = decoder_warmup_steps(proc_params["architecture"]["decoder_warmup"], self.tc)
+
     def run_spk(self) -> None:
         self.receive_query()
         spikes = self.s_in.recv()
-        warmup = decoder_warmup_steps(self.proc_params["architecture"]["decoder_warmup"], self.tc)
-        if self.step_in_query == warmup:  # the decoders start from rest once the warm-up steps are over
+        if self.step_in_query == self.warmup:  # the decoders start from rest once the warm-up steps are over
             self.u_f[:], self.u_d[:] = 0, 0
             self.foreground[:], self.boundary[:] = 0, 0
-        if self.step_in_query < warmup:  # the encoder's spikes are not read yet: nothing integrates or fires
+        if self.step_in_query < self.warmup:  # the encoder's spikes are not read yet: nothing integrates or fires
             self.counts[:, self.step_in_query] = 0
             self.send_report([], self.foreground, self.boundary)
             return
