@@ -43,8 +43,8 @@ from vtg.json_file import read_json_object
 
 FORMAT = "vtg-lava-bundle"
 # 2: the firing point (float.fire_ratio, .fire); 3: the host input layers (host_input_layers); 4: the decoders'
-# warm-up (decoder_warmup)
-FORMAT_VERSION = 4
+# warm-up (decoder_warmup); 5: the warm-up's steps rounded up, ceil(w Tc) (spiking.config.decoder_warmup_steps)
+FORMAT_VERSION = 5
 MANIFEST = "manifest.json"
 PRECISIONS = ("fixed", "float")
 

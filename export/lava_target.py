@@ -37,7 +37,7 @@ def architecture(model: Any, max_clips: int) -> dict[str, Any]:
         "f_kernel": config.f_kernel,
         "d_layers": config.d_layers,
         "d_kernel": config.d_kernel,
-        "decoder_warmup": config.decoder_warmup,  # the decoders read steps floor(w Tc) + 1 .. Tc
+        "decoder_warmup": config.decoder_warmup,  # the decoders read steps ceil(w Tc) + 1 .. Tc
         "host_input_layers": config.host_input_layers,  # float, on the host (export/host_input.py)
         "video_dim": model.inputs.video.in_features,
         "text_dim": model.inputs.text.in_features,

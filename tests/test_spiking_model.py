@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from spiking.activity import ActivityRecorder, spiking_vtg_probes
+from spiking.config import decoder_warmup_steps
 from spiking.model import build
 from spiking.quant import quantised_once
 from vtg.errors import UserError
@@ -395,7 +396,7 @@ def test_decoders_run_layer_by_layer_give_the_steps_spikes_and_read_outs(variant
 
 
 def test_decoder_warmup_skips_the_first_steps_of_the_encoder():
-    """decoder_warmup w: the decoders run from rest on the encoder's steps floor(w Tc) + 1 .. Tc."""
+    """decoder_warmup w: the decoders run from rest on the encoder's steps ceil(w Tc) + 1 .. Tc."""
     torch.manual_seed(0)
     config = {**TINY, "variant": "1bit_nf", "init_gain": 3.0, "tc": 8, "decoder_warmup": 0.25}
     warm = build(config, DIMS).eval()
@@ -410,7 +411,7 @@ def test_decoder_warmup_skips_the_first_steps_of_the_encoder():
         with quantised_once(cold):
             for out in cold.steps(ctx, 8, decode=False):
                 spikes.append(out.hidden[-1][:, :8])
-            late = cold.decode(spikes[2:], ctx)  # floor(0.25 x 8) = 2 steps skipped
+            late = cold.decode(spikes[2:], ctx)  # ceil(0.25 x 8) = 2 steps skipped
     for key in ("foreground_logits", "boundary"):
         assert torch.allclose(outputs[key], late[key], atol=1e-6), key
         assert not torch.allclose(outputs[key], reference[key], atol=1e-3), key
@@ -419,4 +420,6 @@ def test_decoder_warmup_skips_the_first_steps_of_the_encoder():
         assert entry["spikes"].shape == (8,), name
         if name.startswith("decoder."):
             assert entry["spikes"][:2].sum() == 0 and entry["spikes"][2:].sum() > 0, name
-    assert warm.config.decoder_warmup_steps(1) == 0 and warm.config.decoder_warmup_steps(16) == 4
+    steps = {tc: warm.config.decoder_warmup_steps(tc) for tc in (1, 2, 3, 5, 16)}
+    assert steps == {1: 0, 2: 1, 3: 1, 5: 2, 16: 4}  # rounded up, at most Tc - 1
+    assert decoder_warmup_steps(0.3, 10) == 3 and decoder_warmup_steps(0.0, 8) == 0
