@@ -207,12 +207,31 @@ def test_user_mistakes_are_one_line(setup, compared, tmp_path, capsys, change, m
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
 
 
+def test_jobs_train_the_seeds_side_by_side_into_the_same_students(setup, tmp_path, capsys):
+    """--jobs 2: each seed's pair trains in its own process on one thread, and the students are those of
+    the sequential run (same seeds, one thread as well: this module's fixture)."""
+    outs = {jobs: tmp_path / f"jobs{jobs}" for jobs in ("1", "2")}
+    for jobs, out in outs.items():
+        assert main(distill_args(setup, out, "--compare", "--seeds", "3", "5", "--epochs", "1", "--jobs", jobs)) == 0
+    capsys.readouterr()
+    for seed in (3, 5):
+        for student in ("student.ckpt", "label_only/last.ckpt"):
+            one, two = (model_state_dict(load_model(out / f"seed_{seed}" / student)[1]) for out in outs.values())
+            assert one.keys() == two.keys() and all(torch.equal(one[k], two[k]) for k in one), (seed, student)
+    one, two = (json.loads((out / "comparison.json").read_text())["models"] for out in outs.values())
+    for role in ("distilled", "label_only"):  # the same scores (the runs' checkpoint paths differ)
+        assert one[role]["metrics"] == two[role]["metrics"]
+        assert [run["metrics"] for run in one[role]["runs"]] == [run["metrics"] for run in two[role]["runs"]]
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
         (["--seeds", "1", "2"], "option --seeds: only with --compare"),
         (["--compare", "--seeds", "1", "1"], "option --seeds: repeated seed"),
         (["--compare", "--seeds", "1", "2", "--resume", "x.ckpt"], "option --resume: with several --seeds"),
+        (["--compare", "--seeds", "1", "2", "--jobs", "0"], "option --jobs: expected a positive number"),
+        (["--compare", "--jobs", "2"], "option --jobs: only with several --seeds"),
     ],
 )
 def test_seed_option_mistakes_are_one_line(setup, tmp_path, capsys, extra, message):

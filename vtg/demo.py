@@ -114,6 +114,9 @@ class Demo:
                 "--compare",
                 "--seeds",
                 *(SEEDS[:1] if self.quick else SEEDS),
+                # the seeds' students side by side, one process and one thread each: on 2 cores three 1-thread
+                # processes train more steps than one 2-thread process (vtg distill --jobs)
+                *([] if self.quick else ["--jobs", str(len(SEEDS))]),
                 "--json",
                 *STUDENT_EPOCH_VALIDATION,
                 # --quick: the 2 CLRM epochs of configs/distill_demo.yaml and one task epoch
