@@ -32,6 +32,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from vtg.config import preset
 from vtg.scripts import CommandFailed, run_json, tool
 
@@ -97,6 +99,9 @@ class Demo:
             command = [vtg, "train", "--config", config, "--data", data, "--out", str(folder), "--json", *options]
             command += EPOCH_VALIDATION
             self.step(name, folder / "best.ckpt", command + epochs)
+        distill_config = preset("distill_demo.yaml")
+        # --quick: the CLRM epochs of configs/distill_demo.yaml (on the 200-query pretrain split) and one task epoch
+        quick_epochs = str(yaml.safe_load(distill_config.read_text())["distill"]["clrm_epochs"] + 1)
         distill = self.step(
             "distill",
             student_dir / "comparison.json",
@@ -106,7 +111,7 @@ class Demo:
                 "--teacher",
                 str(teacher_dir / "best.ckpt"),
                 "--config",
-                str(preset("distill_demo.yaml")),
+                str(distill_config),
                 "--data",
                 data,
                 "--out",
@@ -119,8 +124,7 @@ class Demo:
                 *([] if self.quick else ["--jobs", str(len(SEEDS))]),
                 "--json",
                 *STUDENT_EPOCH_VALIDATION,
-                # --quick: the 2 CLRM epochs of configs/distill_demo.yaml and one task epoch
-                *(["--epochs", "3"] if self.quick else []),
+                *(["--epochs", quick_epochs] if self.quick else []),
             ],
         )
         # the first seed's student goes on to predictions, Lava and energy
