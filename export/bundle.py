@@ -43,7 +43,8 @@ from vtg.json_file import read_json_object
 
 FORMAT = "vtg-lava-bundle"
 # 2: the firing point (float.fire_ratio, .fire); 3: the host input layers (host_input_layers); 4: the decoders'
-# warm-up (decoder_warmup); 5: the warm-up's steps rounded up, ceil(w Tc) (spiking.config.decoder_warmup_steps)
+# warm-up (decoder_warmup); 5: the warm-up's steps rounded up, ceil(w Tc) (spiking.config.decoder_warmup_steps),
+# and the first step's gate (initial_gate)
 FORMAT_VERSION = 5
 MANIFEST = "manifest.json"
 PRECISIONS = ("fixed", "float")
@@ -194,6 +195,7 @@ _ARCHITECTURE = {
     "d_layers": ("integer", (1, None)),
     "d_kernel": ("integer", (1, None)),
     "decoder_warmup": ("number", (0.0, 1.0)),
+    "initial_gate": ("number", (0.0, 1.0)),
     "host_input_layers": ("integer", (0, None)),
     "video_dim": ("integer", (1, None)),
     "text_dim": ("integer", (1, None)),

@@ -88,6 +88,13 @@ SENTENCE_BITS = 15
 TRACE_FRAC_BITS = 8
 COSINE_FRAC_BITS = 16
 GATE_FRAC_BITS = 12
+
+
+def gate_units(gate: float) -> int:
+    """A gate in [0, 1] in the integer model's units 2^-GATE_FRAC_BITS (the first step's gate g0)."""
+    return round(gate * (1 << GATE_FRAC_BITS))
+
+
 GELU_STEP = 2.0**-6  # the GELU table's widest bin, in real units
 GELU_RANGE = 8.0  # |y| beyond which GELU(y) is ReLU(y) to double precision
 

@@ -204,7 +204,7 @@ class IntegerModel(nn.Module):
         sentence = _shift_to_bits((weights[:, None] * q).sum(0), fp.SENTENCE_BITS)  # (D,)
 
         self.u, self.spikes = {}, {}
-        gate = v[:, 0] * 0 + (1 << fp.GATE_FRAC_BITS)  # (Lv,)
+        gate = v[:, 0] * 0 + fp.gate_units(self.arch["initial_gate"])  # (Lv,) the first step's gate g0
         trace, norm = v * 0, 0
         readout: dict[str, Any] = {"f": 0, "d": 0}
         for _ in range(self.tc):

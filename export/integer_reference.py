@@ -133,7 +133,7 @@ class IntegerReference:
 
         self.u, self.spikes = {}, {}
         one = 1 << fp.GATE_FRAC_BITS
-        gate = torch.full((lv,), one, dtype=torch.long)
+        gate = torch.full((lv,), fp.gate_units(self.arch["initial_gate"]), dtype=torch.long)  # the first step's g0
         trace, norm = torch.zeros_like(v), 0
         readout = {"f": 0, "d": 0}
         warmup = decoder_warmup_steps(self.arch["decoder_warmup"], tc)  # steps the decoders do not read

@@ -103,8 +103,9 @@ from vtg.atomic import atomic_folder
 from vtg.errors import UserError
 
 FORMAT = "vtg-nir"
-FORMAT_VERSION = 4  # 2: one subgraph per host boundary, dt = 1e-4, IF with r = 1, reset recorded per neuron; 3: a
-# folder of one file per subgraph and manifest.json, no top-level graph (the importers hang on it); 4: host_input
+FORMAT_VERSION = 5  # 2: one subgraph per host boundary, dt = 1e-4, IF with r = 1, reset recorded per neuron; 3: a
+# folder of one file per subgraph and manifest.json, no top-level graph (the importers hang on it); 4: host_input;
+# 5: initial_gate, the first step's gate
 MANIFEST = "manifest.json"
 HOST_INPUT_FILE = "host_input.npz"  # the host input layers' weights (model.input_mlp), when the model has them
 DT = 1e-4  # seconds per timestep: the dt snnTorch's import and export and the NIR-to-Lava bridge assume
@@ -287,6 +288,7 @@ def manifest(model: Any, clips: int, tc: int) -> dict[str, Any]:
         "files": files(list(wiring(config.num_layers, config.host_input_layers))),
         "order": "per step, subgraphs in wiring order: each reads what the others wrote in this same step",
         "decoder_warmup_steps": decoder_warmup_steps(config.decoder_warmup, tc),
+        "initial_gate": config.initial_gate,  # SFG's gate of the first step, before any score
         "decoder_schedule": (
             "the decoder subgraphs start from rest after the first decoder_warmup_steps steps and read the "
             "encoder from then on; f and d are the means of their read-outs over the steps they ran"

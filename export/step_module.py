@@ -18,7 +18,7 @@ State (``state_names``; :func:`initial_state` gives the state at rest, all zeros
                          (B, L, D) input and encoder (B, L, F for layer{i}.int), (B, D, Lv) decoders
     asr.sum (B, L, D)    sum_tau gamma^(t-tau) s[tau] of the last layer's output neurons (SFG's ASR)
     asr.norm (1,)        sum_tau gamma^(t-tau); the ASR is asr.sum / asr.norm
-    gate (B, Lv)         the gate of this step's video input (the video mask at the first step)
+    gate (B, Lv)         the gate of this step's video input (model.initial_gate x the video mask at the first step)
     foreground.sum (B, Lv), boundary.sum (B, Lv, 2), steps (1,)   sums of the decoders' read-outs
 
 Outputs: ``foreground_logits`` (B, Lv) and ``boundary`` (B, Lv, 2) (temporal means so far, the
@@ -107,7 +107,7 @@ class StepModule(nn.Module):
         return [membrane(name) for name in self.populations] + [
             torch.zeros(batch, tokens, hidden),  # asr.sum
             torch.zeros(1),  # asr.norm
-            video_mask.float(),  # gate: no gating at the first step
+            self.model.config.initial_gate * video_mask.float(),  # gate: g0 at the first step
             torch.zeros(batch, clips),  # foreground.sum
             torch.zeros(batch, clips, 2),  # boundary.sum
             torch.zeros(1),  # steps

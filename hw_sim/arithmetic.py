@@ -69,7 +69,12 @@ class FixedPoint:
         return {"video": v, "text": q, "sentence": sentence, "sentence_norm": fp.isqrt((sentence * sentence).sum())}
 
     def initial_gate(self, video_mask: np.ndarray) -> np.ndarray:
+        """No gating: 1 (units 2^-12) on the real clips."""
         return video_mask.astype(np.int64) << fp.GATE_FRAC_BITS
+
+    def first_gate(self, video_mask: np.ndarray) -> np.ndarray:
+        """The first step's gate g0 (``architecture.initial_gate``, units 2^-12) on the real clips."""
+        return video_mask.astype(np.int64) * fp.gate_units(self.arch["initial_gate"])
 
     def input_current(self, ctx: dict, gate: np.ndarray, token_mask: np.ndarray) -> np.ndarray:
         video = fp.rshift(ctx["video"] * gate[..., None], fp.GATE_FRAC_BITS)
@@ -157,7 +162,12 @@ class FloatingPoint:
         return {"video": v, "text": q, "sentence": (weights[:, None] * real).sum(0)}
 
     def initial_gate(self, video_mask: np.ndarray) -> np.ndarray:
+        """No gating: 1 on the real clips."""
         return video_mask.astype(np.float64)
+
+    def first_gate(self, video_mask: np.ndarray) -> np.ndarray:
+        """The first step's gate g0 (``architecture.initial_gate``) on the real clips."""
+        return self.arch["initial_gate"] * video_mask.astype(np.float64)
 
     def input_current(self, ctx: dict, gate: np.ndarray, token_mask: np.ndarray) -> np.ndarray:
         return np.concatenate([ctx["video"] * gate[..., None], ctx["text"]], axis=1) * token_mask[..., None]

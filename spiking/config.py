@@ -71,10 +71,15 @@ class SpikingVTGConfig(ClipwiseHeadConfig):
     # ``both``, the mean of the two losses
     train_readout: str = "steady_state"
     # share of the Tc steps the decoders wait before they read the encoder: they run from rest over steps
-    # k + 1 .. Tc, k = floor(decoder_warmup Tc). The encoder's first steps are a transient (the first gate is
-    # 1, the layers fill up) that drives the IF decoders away from what the settled spikes give: README
+    # k + 1 .. Tc, k = ceil(decoder_warmup Tc). The encoder's first steps are a transient (the first gate,
+    # the layers fill up) that drives the IF decoders away from what the settled spikes give: README
     # "Student fidelity". Evaluation and deployment only: training reads the map's decoders
     decoder_warmup: float = 0.0
+    # the gate of the first step's video input, g0 x mask, before SFG has a score (Eq. 2 gates step t + 1
+    # with step t's). 1 lets every clip in ungated, and the input neurons (leak 0.99) keep that excess charge
+    # for the whole window; a gate near the settled gates' level starts the encoder nearer its fixed point:
+    # README "Student fidelity"
+    initial_gate: float = 1.0
     solver: str = "gmres"  # gmres | fixed_point, the implicit backward's adjoint solver (spiking/implicit.py)
     solver_iters: int = 30  # vector-Jacobian products per adjoint solve; 0 = Jacobian-free back-propagation
     solver_tol: float = 1e-4  # relative residual at which the adjoint solve stops
@@ -164,6 +169,8 @@ class SpikingVTGConfig(ClipwiseHeadConfig):
             fail("leak", "must be in (0, 1]")
         if not 0.0 <= self.decoder_warmup < 1.0:
             fail("decoder_warmup", "must be in [0, 1)")
+        if not 0.0 <= self.initial_gate <= 1.0:
+            fail("initial_gate", "must be in [0, 1]")
         if not 0.0 < self.fire_ratio <= 1.0:
             fail("fire_ratio", "must be in (0, 1]")
         for name in ("threshold", "solver_tol", "surrogate_alpha", "init_gain", "input_init_gain"):

@@ -272,7 +272,7 @@ class SpikingVTG(nn.Module):
         """The Tc timesteps from rest, one :class:`Step` at a time (neurons reset first; no quantisation
         context: wrap the loop in :func:`spiking.quant.quantised_once` to derive 1-bit weights once)."""
         reset_neurons(self)
-        gate = ctx.video_mask.to(ctx.video.dtype)  # (B, Lv): no gating at the first step
+        gate = self.config.initial_gate * ctx.video_mask.to(ctx.video.dtype)  # (B, Lv): g0 before any score
         for _ in range(tc):
             out = self.step(ctx, gate, decode)
             gate = out.gate

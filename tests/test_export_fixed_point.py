@@ -23,6 +23,7 @@ ARCH = {
     "f_layers": 3,
     "d_layers": 3,
     "decoder_warmup": 0.0,
+    "initial_gate": 1.0,
 }
 
 

@@ -214,7 +214,12 @@ def test_written_graph_reads_back_and_imports_as_the_model(tmp_path, capsys, var
 
     assert manifest["variant"] == variant and manifest["tc"] == 5 and manifest["clips"] == 9
     assert manifest["decoder_warmup_steps"] == 0 and "decoder_schedule" in manifest
-    assert manifest["format_version"] == 4 and manifest["dt"] == 1e-4 and set(manifest["wiring"]) == set(written)
+    assert (
+        manifest["format_version"] == 5
+        and manifest["initial_gate"] == 1.0
+        and manifest["dt"] == 1e-4
+        and set(manifest["wiring"]) == set(written)
+    )
     # NIR's v_threshold is the firing point r Vth; the amount subtracted stays Vth (each neuron's metadata)
     neuron = manifest["neuron"]
     assert neuron["fire_ratio"] == fire_ratio and neuron["reset_by"] == model.config.threshold

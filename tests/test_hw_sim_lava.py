@@ -83,13 +83,14 @@ def test_floating_point_matches_pytorch_float(random_bundle, capsys):
 def test_fire_ratio_half_and_decoder_warmup_are_exact_in_fixed_and_floating_point(random_bundle, tmp_path, capsys):
     """fire_ratio 0.5 on every neuron (fire at |u| >= Vth / 2, subtract Vth), the decoders' IF neurons
     included, and decoders that skip the encoder's first step (decoder_warmup 0.25 of Tc 3: ceil(0.75) = 1
-    step): the bundle's model is the PyTorch one, Lava fixed point is the integer reference spike for
-    spike, Lava floating point the PyTorch model."""
+    step) and a first-step gate of 0.25 (model.initial_gate): the bundle's model is the PyTorch one, Lava
+    fixed point is the integer reference spike for spike, Lava floating point the PyTorch model."""
     data, _ = random_bundle
     torch.manual_seed(0)
     config = {"variant": "1bit_nf", "hidden_dim": 16, "num_layers": 2, "num_heads": 2, "ffn_dim": 16, "tc": TC}
     dims = {"video_dim": 16, "text_dim": 16, "video_levels": 2, "text_levels": 2}
-    model = build_model("spikingvtg", {**config, "fire_ratio": 0.5, "decoder_warmup": 0.25}, dims).double().eval()
+    changes = {"fire_ratio": 0.5, "decoder_warmup": 0.25, "initial_gate": 0.25}
+    model = build_model("spikingvtg", {**config, **changes}, dims).double().eval()
     export(model, {}, argparse.Namespace(checkpoint=Path("random"), out=tmp_path / "b", tc=None, max_clips=64))
     bundle = read_bundle(tmp_path / "b")
     scalars = bundle.manifest["fixed_point"]["scalars"]

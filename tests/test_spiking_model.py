@@ -299,6 +299,7 @@ def test_implicit_gradient_matches_finite_differences_of_the_equilibrium_loss():
         ("fire_ratio", 0, "field 'model.fire_ratio'"),
         ("train_readout", "mean", "field 'model.train_readout'"),
         ("decoder_warmup", 1.0, "field 'model.decoder_warmup': must be in"),
+        ("initial_gate", 1.5, "field 'model.initial_gate': must be in"),
         ("dropout", 0.1, "field 'model.dropout': unknown option"),
     ],
 )
@@ -393,6 +394,29 @@ def test_decoders_run_layer_by_layer_give_the_steps_spikes_and_read_outs(variant
         assert torch.equal(entry["spikes"], outputs["activity"][name]["spikes"]), name
     assert torch.allclose(outputs["foreground_logits"], foreground / 4, atol=1e-6)
     assert torch.allclose(outputs["boundary"], F.softplus(boundary / 4), atol=1e-6)
+
+
+def test_initial_gate_scales_the_first_steps_video_input_only():
+    """initial_gate g0: the first step's input current is [g0 V; Q]; from the second step SFG's gate."""
+    torch.manual_seed(0)
+    config = {**TINY, "variant": "1bit_nf", "init_gain": 3.0, "tc": 4}
+    models = {g0: build({**config, "initial_gate": g0}, DIMS).eval() for g0 in (1.0, 0.25)}
+    models[0.25].load_state_dict(models[1.0].state_dict())
+    batch = tiny_batch()
+    currents = {}
+    for g0, model in models.items():
+        seen = []
+        hook = model.input_lif.register_forward_pre_hook(lambda _, args, seen=seen: seen.append(args[0].clone()))
+        with torch.no_grad():
+            ctx = model.prepare(batch)
+            model.simulate(ctx, 4)
+        hook.remove()
+        currents[g0] = seen  # per step (B, L, D)
+    lv = batch["video_mask"].shape[1]
+    first_full, first_gated = currents[1.0][0], currents[0.25][0]
+    assert torch.allclose(first_gated[:, :lv], 0.25 * first_full[:, :lv])  # the video tokens, gated by g0
+    assert torch.equal(first_gated[:, lv:], first_full[:, lv:])  # the text tokens, never gated
+    assert not torch.allclose(currents[0.25][1], currents[1.0][1])  # the spikes of step 1 differ, so SFG's gate
 
 
 def test_decoder_warmup_skips_the_first_steps_of_the_encoder():

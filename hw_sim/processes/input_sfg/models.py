@@ -30,7 +30,7 @@ class AbstractInputSFGModel(SpikingProcessModel):
             contexts = [self.arithmetic.prepare(v, t, int(n)) for v, t, n in zip(video, text, self.lengths[:, 1])]
             self.context = {name: np.stack([c[name] for c in contexts]) for name in contexts[0]}
             self.sfg_state = self.arithmetic.new_trace(self.trace.shape)
-            self.gate[:] = self.arithmetic.initial_gate(self.masks()[0])
+            self.gate[:] = self.arithmetic.first_gate(self.masks()[0])
             self.u[:] = 0
         video_mask, token_mask = self.masks()
         current = self.arithmetic.input_current(self.context, self.gate, token_mask)
