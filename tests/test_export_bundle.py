@@ -42,7 +42,7 @@ def test_targets_dispatch_to_one_module_each():
 
 def test_one_bit_bundle_describes_itself(bundle):
     manifest = json.loads((bundle / "manifest.json").read_text())
-    assert manifest["format"] == "vtg-lava-bundle" and manifest["format_version"] == 4
+    assert manifest["format"] == "vtg-lava-bundle" and manifest["format_version"] == 5
     assert manifest["tc"] == 5
     assert manifest["architecture"]["variant"] == "1bit_nf" and manifest["architecture"]["ffn_dim"] == 24
     assert manifest["fixed_point"]["formats"]["state_bits"] == 24
