@@ -68,7 +68,7 @@ class FixedPoint:
         sentence = fp.shift_to_bits((weights[:, None] * real).sum(0), fp.SENTENCE_BITS)
         return {"video": v, "text": q, "sentence": sentence, "sentence_norm": fp.isqrt((sentence * sentence).sum())}
 
-    def initial_gate(self, video_mask: np.ndarray) -> np.ndarray:
+    def open_gate(self, video_mask: np.ndarray) -> np.ndarray:
         """No gating: 1 (units 2^-12) on the real clips."""
         return video_mask.astype(np.int64) << fp.GATE_FRAC_BITS
 
@@ -93,12 +93,12 @@ class FixedPoint:
         dots = _exact_matmul(trace, ctx["sentence"][..., None])[..., 0] * (1 << fp.COSINE_FRAC_BITS)
         score = np.where(norms > 0, fp.rdiv(dots, np.maximum(norms, 1)), 0)
         if not self.arch["sfg"]:
-            return score, self.initial_gate(video_mask)
+            return score, self.open_gate(video_mask)
         # each query's min and max over its real clips; a flat score keeps that query's gate at 1
         low, high = _masked_range(score, video_mask)
         flat = high == low
         gate = np.where(video_mask, fp.rdiv((score - low) << fp.GATE_FRAC_BITS, np.where(flat, 1, high - low)), 0)
-        return score, np.where(flat, self.initial_gate(video_mask), gate)
+        return score, np.where(flat, self.open_gate(video_mask), gate)
 
     def linear(self, x: np.ndarray, key: str) -> np.ndarray:
         """1-bit layer: integer accumulation of signed spikes, then the folded bias."""
@@ -161,7 +161,7 @@ class FloatingPoint:
         weights = (1.0 + np.maximum(real @ self.w["sfg.pool"], 0)) / max(n_text, 1)  # NF's (1 + ReLU(.)) / Lq
         return {"video": v, "text": q, "sentence": (weights[:, None] * real).sum(0)}
 
-    def initial_gate(self, video_mask: np.ndarray) -> np.ndarray:
+    def open_gate(self, video_mask: np.ndarray) -> np.ndarray:
         """No gating: 1 on the real clips."""
         return video_mask.astype(np.float64)
 
@@ -186,11 +186,11 @@ class FloatingPoint:
         sentence_norm = np.maximum(np.linalg.norm(m, axis=-1), flat)[:, None]
         score = (rate @ m[..., None])[..., 0] / (np.sqrt((rate * rate).sum(-1) + eps**2) * sentence_norm)
         if not self.arch["sfg"]:
-            return score, self.initial_gate(video_mask)
+            return score, self.open_gate(video_mask)
         low, high = _masked_range(score, video_mask)
         level = high - low <= flat  # a flat score keeps that query's gate at 1
         gate = np.where(video_mask, (score - low) / np.where(level, 1.0, high - low), 0.0)
-        return score, np.where(level, self.initial_gate(video_mask), gate)
+        return score, np.where(level, self.open_gate(video_mask), gate)
 
     def linear(self, x: np.ndarray, key: str) -> np.ndarray:
         return x @ self.w[f"{key}.weight"].T + self.w[f"{key}.bias"]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import multiprocessing
 import os
@@ -79,23 +80,28 @@ def run(args: argparse.Namespace) -> int:
     spec = run_from_args(args, STUDENT, model_config, source, default_out=Path("runs") / "distill")
     seeds = seeds or [spec.train.seed]
     out = spec.out
-    runs = []
+    runs = []  # one per seed
     for seed in seeds:
         folder = out if len(seeds) == 1 else out / f"seed_{seed}"
-        run_spec = dataclasses.replace(
-            spec,
-            out=folder,
-            train=dataclasses.replace(spec.train, seed=seed),
-            resume=spec.resume if len(seeds) == 1 else resume_path(args.resume, folder),
+        runs.append(
+            dataclasses.replace(
+                spec,
+                out=folder,
+                train=dataclasses.replace(spec.train, seed=seed),
+                resume=spec.resume if len(seeds) == 1 else resume_path(args.resume, folder),
+            )
         )
-        runs.append((run_spec, args.teacher, args.config_dict.get("distill"), args.compare, args.resume))
+    train = functools.partial(
+        train_seed, teacher=args.teacher, section=args.config_dict.get("distill"), compare=args.compare,
+        resume=args.resume,
+    )  # fmt: skip
     if args.jobs == 1:
-        trained = [train_seed(*each) for each in runs]
+        trained = [train(run) for run in runs]
     else:
         # spawn, not fork: the parent may hold OpenMP threads, which a forked child inherits broken
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(min(args.jobs, len(runs)), mp_context=context, initializer=one_thread) as pool:
-            trained = list(pool.map(train_seed, *zip(*runs)))
+            trained = list(pool.map(train, runs))
     summaries = {seed: summary for seed, (summary, _) in zip(seeds, trained)}
     students = {seed: pair for seed, (_, pair) in zip(seeds, trained) if pair is not None}
     summary = summaries[seeds[0]] if len(seeds) == 1 else {"out": str(out), "seeds": summaries}
@@ -146,7 +152,7 @@ def one_thread() -> None:
 
 def check_seeds(args: argparse.Namespace) -> list[int] | None:
     """The training seeds of ``--seeds`` (with ``--compare``), or None: the one of ``train.seed``."""
-    if isinstance(args.jobs, bool) or args.jobs < 1:
+    if args.jobs < 1:
         raise UserError(f"option --jobs: expected a positive number of processes, got {args.jobs}")
     if args.jobs > 1 and (args.seeds is None or len(args.seeds) < 2):
         raise UserError("option --jobs: only with several --seeds (their students train side by side)")
