@@ -8,8 +8,9 @@ training seed S:
 
 * the UniVTG-style model (configs/univtg_demo.yaml's losses, learning rate :data:`REFERENCE_LR`) and
 * the SpikingVTG students base, NF and 1-bit NF (configs/spikingvtg_demo.yaml, variant switched: UniVTG's
-  first input layer on the host, three-convolution decoders), and the 1-bit NF student without the host
-  input layer and with two-convolution decoders, the demo preset before them (:data:`STUDENTS`),
+  first input layer on the host, three-convolution decoders), each also with rate-driven currents
+  (``model.rate_driven``), and the 1-bit NF student without the host input layer and with two-convolution
+  decoders, the demo preset before them (:data:`STUDENTS`),
 
 all at the same hidden size, depth, heads, feed-forward size, batch and epochs (:data:`SHAPE`,
 :data:`EPOCHS`). Every model is scored on the val split from its last checkpoint (never the best one:
@@ -44,6 +45,9 @@ STUDENTS: dict[str, dict[str, Any]] = {
     # without UniVTG's first input layer on the host (model.input_mlp) and with two-convolution decoders: README
     # "Student fidelity" measured that the students' boundary regression barely learns so
     "1bit_nf_no_host_input": {"variant": "1bit_nf", "input_mlp": False, "f_layers": 2, "d_layers": 2},
+    # rate-driven input and intermediate currents (model.rate_driven): the simulation's currents have the map's
+    # running means (README "Student fidelity")
+    **{f"{variant}_rate_driven": {"variant": variant, "rate_driven": True} for variant in ("base", "nf", "1bit_nf")},
 }
 # the UniVTG-style model's learning rate at this shape: its demo preset's 3e-4 (chosen at D 128, 4 layers)
 # leaves it far from what it can do here. On data seed 0 (val, 20 epochs): 3e-4 47.5, 1e-3 64.0, 3e-3 80.5

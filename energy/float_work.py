@@ -19,6 +19,11 @@ operation is cheaper than a MAC (an add, a compare):
   output layer), 2 MACs per element (variance and scale-shift): N x 2 x 2 L_i D per step.
 * ``decoder_readout`` (each step): the decoders' last layer is averaged over time before the sigmoid,
   one accumulation per output channel and clip: Lv_i x decoder_outputs per step.
+* ``rate_driven`` (each step, with ``model.rate_driven``): the input neurons' current increment
+  N[t] P[t] - gamma N[t-1] P[t-1] (2 multiplications per element: 2 L_i D), and per layer the
+  intermediate's: the leaky trace of W_int s_so scaled by 1 / N[t] (2) and its increment (2): 4 L_i F,
+  F the intermediate width (spiking.neuron.RateDrivenCurrent; the spike-driven accumulations into the
+  trace are those of the spikes, priced with them). (2 D + 4 N F) L_i per step.
 
 Neuron state updates (leak, threshold) are not counted, as in the paper's analysis.
 """
@@ -30,6 +35,8 @@ from typing import Any
 
 from energy.activity import ActivityRecord
 from vtg.errors import UserError
+
+ZERO_ALLOWED = ("host_layers", "ffn")  # FloatShape's integer fields that may be 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +52,8 @@ class FloatShape:
     layernorm: bool
     decoder_outputs: int = 3  # foreground (1) + boundary offsets (2)
     host_layers: int = 0  # host input layers per modality (model.input_mlp)
+    ffn: int = 0  # intermediate width F with rate_driven (0 without: nothing else here depends on it)
+    rate_driven: bool = False  # model.rate_driven: rate-driven input and intermediate currents
 
     @classmethod
     def from_mapping(cls, data: Any, location: str, field_name: str = "model") -> FloatShape:
@@ -66,8 +75,9 @@ class FloatShape:
             if field.type == "bool":
                 if not isinstance(value, bool):
                     raise UserError(f"{where}.{name}': expected true or false, got {value!r}")
-            elif isinstance(value, bool) or not isinstance(value, int) or value < (name != "host_layers"):
-                raise UserError(f"{where}.{name}': expected an integer >= {int(name != 'host_layers')}, got {value!r}")
+            elif isinstance(value, bool) or not isinstance(value, int) or value < (name not in ZERO_ALLOWED):
+                least = int(name not in ZERO_ALLOWED)
+                raise UserError(f"{where}.{name}': expected an integer >= {least}, got {value!r}")
             values[name] = value
         return cls(**values)
 
@@ -76,10 +86,12 @@ def shape_of_spiking_model(architecture: dict[str, Any], dims: dict[str, int]) -
     """The :class:`FloatShape` of a SpikingVTG model from its config fields and the data dims.
 
     ``architecture`` holds the ``model:`` config's names (``variant``, ``hidden_dim``, ``num_layers``,
-    ``num_heads``) and ``host_input_layers`` (0 when absent): a Lava bundle's manifest ``architecture``, or
+    ``num_heads``, ``ffn_dim``, and ``rate_driven`` when set) and ``host_input_layers`` (0 when absent): a
+    Lava bundle's manifest ``architecture``, or
     ``dataclasses.asdict(model.config)`` with the config's ``host_input_layers`` added.
     """
     base = architecture["variant"] == "base"  # the NF variants drop softmax and LayerNorm (section 4.6)
+    rate_driven = bool(architecture.get("rate_driven", False))
     return FloatShape(
         hidden=int(architecture["hidden_dim"]),
         video_dim=int(dims["video_dim"]),
@@ -89,6 +101,8 @@ def shape_of_spiking_model(architecture: dict[str, Any], dims: dict[str, int]) -
         softmax=base,
         layernorm=base,
         host_layers=int(architecture.get("host_input_layers", 0)),
+        ffn=int(architecture["ffn_dim"]) if rate_driven else 0,
+        rate_driven=rate_driven,
     )
 
 
@@ -107,4 +121,5 @@ def float_macs(record: ActivityRecord, shape: FloatShape) -> dict[str, float]:
         "softmax": steps * shape.layers * shape.heads * sum(L * L for L in seq) if shape.softmax else 0,
         "layernorm": steps * shape.layers * 2 * 2 * sum(seq) * D if shape.layernorm else 0,
         "decoder_readout": steps * lv * shape.decoder_outputs,
+        "rate_driven": steps * (2 * D + 4 * shape.layers * shape.ffn) * sum(seq) if shape.rate_driven else 0,
     }

@@ -80,6 +80,11 @@ class SpikingVTGConfig(ClipwiseHeadConfig):
     # for the whole window; a gate near the settled gates' level starts the encoder nearer its fixed point:
     # README "Student fidelity"
     initial_gate: float = 1.0
+    # rate-driven currents: the input neurons and each intermediate layer get the current whose running mean
+    # is the steady-state map's current at the rates so far (spiking.neuron.RateDrivenCurrent), instead of the
+    # gate and activation applied to each step's spikes, whose mean the map does not compute. False is the
+    # paper's model. The simulation then converges to the map it is trained on: README "Student fidelity"
+    rate_driven: bool = False
     solver: str = "gmres"  # gmres | fixed_point, the implicit backward's adjoint solver (spiking/implicit.py)
     solver_iters: int = 30  # vector-Jacobian products per adjoint solve; 0 = Jacobian-free back-propagation
     solver_tol: float = 1e-4  # relative residual at which the adjoint solve stops

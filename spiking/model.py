@@ -34,7 +34,7 @@ from spiking.encoder_layer import SpikingEncoderLayer
 from spiking.implicit import ImplicitEquilibrium
 from spiking.inference import predictions
 from spiking.inputs import InputProjection
-from spiking.neuron import TernaryLIF, heaviside_atan, reset_neurons, set_steady_state
+from spiking.neuron import RateDrivenCurrent, TernaryLIF, heaviside_atan, reset_neurons, set_steady_state
 from spiking.quant import quantised_once
 from spiking.sfg import SaliencyFeedbackGate
 from vtg.errors import UserError
@@ -131,9 +131,20 @@ class SpikingVTG(nn.Module):
         self.inputs = InputProjection(dims["video_dim"], dims["text_dim"], hidden, binary, config.host_input_layers)
         self.sfg = SaliencyFeedbackGate(hidden, nf, config.sfg)
         self.input_lif = TernaryLIF(config.leak, config.threshold)
+        # model.rate_driven: the input neurons' gated current and the intermediate layers' activation are fed
+        # as the increments whose running means are their steady-state values (RateDrivenCurrent)
+        self.input_current = RateDrivenCurrent(config.leak) if config.rate_driven else None
         self.layers = nn.ModuleList(
             SpikingEncoderLayer(
-                hidden, config.num_heads, config.ffn_dim, config.leak, config.threshold, config.activation, nf, binary
+                hidden,
+                config.num_heads,
+                config.ffn_dim,
+                config.leak,
+                config.threshold,
+                config.activation,
+                nf,
+                binary,
+                config.rate_driven,
             )
             for _ in range(config.num_layers)
         )
@@ -187,7 +198,10 @@ class SpikingVTG(nn.Module):
     def _core(self, ctx: Context, gate: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """Input neurons and encoder layers for one timestep, given this step's gate (B, Lv)."""
         current = torch.cat([ctx.video * gate[:, :, None], ctx.text], dim=1)  # (B, L, D) [Vbar; Q], Eq. 2
-        x = self.input_lif(current * ctx.token_mask[:, :, None])  # (B, L, D); padded tokens get no current
+        current = current * ctx.token_mask[:, :, None]  # padded tokens get no current
+        if self.input_current is not None:  # rate-driven: the running mean current is this step's [Vbar; Q]
+            current = self.input_current(current)
+        x = self.input_lif(current)  # (B, L, D)
         hidden, attentions = [], []
         for layer in self.layers:
             x, weights = layer(x, ctx.token_mask)  # (B, L, D), (B, H, L, L)

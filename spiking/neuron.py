@@ -151,15 +151,58 @@ class TernaryLIF(LIF):
         return f"gamma={float(self.beta)}, threshold={float(self.threshold)}, fire_ratio={self.fire_ratio}"
 
 
+class RateDrivenCurrent(torch.nn.Module):
+    """The current that drives a neuron's running mean input to a value P read off running rates.
+
+    A neuron whose current is a non-linear function of other neurons' spikes (the intermediate layer's
+    act(W s + b), the input neurons' SFG-gated [V g; Q]) sees that function of their *rates* in the
+    steady-state map (Eq. 4), but of each step's *spikes* in the simulation, and the mean of a function
+    is not the function of the mean: on the demo student this alone kept the map's and the simulation's
+    rates 12-13% apart at any Tc (README "Student fidelity"). Given P[t], the value at the rates after
+    step t, this module returns
+
+    .. math::
+
+        I[t] = N[t] P[t] - \\gamma N[t-1] P[t-1], \\qquad
+        N[t] = \\sum_{\\tau \\le t} \\gamma^{t-\\tau} = \\gamma N[t-1] + 1
+
+    whose gamma-weighted mean over the steps so far telescopes to exactly P[t]: the neuron's ASR is then
+    clamp(P[t] / Vth, -1, 1) up to its own rounding (|u[t]| / (Vth N[t])), as the map says. A constant P
+    gives I = P. In steady-state mode (``steady_state = True``) P is passed through. Its state is reset
+    with the neurons' (:func:`reset_neurons`).
+    """
+
+    def __init__(self, gamma: float):
+        super().__init__()
+        self.gamma = gamma
+        self.steady_state = False
+        self.reset_state()
+
+    def reset_state(self) -> None:
+        self._norm = 0.0  # N[t]
+        self._previous: torch.Tensor | None = None  # N[t-1] P[t-1]
+
+    def forward(self, value: torch.Tensor) -> torch.Tensor:
+        """P[t] -> I[t] (same shape)."""
+        if self.steady_state:
+            return value
+        self._norm = self.gamma * self._norm + 1.0
+        total = self._norm * value  # N[t] P[t]
+        current = total if self._previous is None else total - self.gamma * self._previous
+        self._previous = total
+        return current
+
+
 def set_steady_state(module: torch.nn.Module, steady: bool) -> None:
-    """Switch every :class:`TernaryLIF` inside ``module`` to steady-state (True) or spiking (False) mode."""
+    """Switch every :class:`TernaryLIF` and :class:`RateDrivenCurrent` inside ``module`` to steady-state
+    (True) or spiking (False) mode."""
     for neuron in module.modules():
-        if isinstance(neuron, TernaryLIF):
+        if isinstance(neuron, (TernaryLIF, RateDrivenCurrent)):
             neuron.steady_state = steady
 
 
 def reset_neurons(module: torch.nn.Module) -> None:
-    """Reset the state of every :class:`TernaryLIF` inside ``module``."""
+    """Reset the state of every :class:`TernaryLIF` and :class:`RateDrivenCurrent` inside ``module``."""
     for neuron in module.modules():
-        if isinstance(neuron, TernaryLIF):
+        if isinstance(neuron, (TernaryLIF, RateDrivenCurrent)):
             neuron.reset_state()

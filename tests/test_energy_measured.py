@@ -14,7 +14,7 @@ from torch import nn
 
 from energy.activity import Component, load_activity_json, make_record, record_from_outputs, write_activity_json
 from energy.analytic import formula, spiking_accumulations
-from energy.float_work import FloatShape, float_macs
+from energy.float_work import FloatShape, float_macs, shape_of_spiking_model
 from energy.measured import encoder_terms, measure, paper_ifr
 from energy.ops import PAPER
 from energy.teacher import count_macs, run_teacher, split_batch
@@ -85,12 +85,21 @@ def test_float_work_counted_by_hand():
         "softmax": 2 * 2 * 2 * (25 + 9),
         "layernorm": 2 * 2 * 2 * 2 * (5 + 3) * 4,
         "decoder_readout": 2 * 5 * 3,
+        "rate_driven": 0,
     }
     nf = float_macs(record, NF_SHAPE)
     assert nf["softmax"] == 0 and nf["layernorm"] == 0 and nf["sfg"] == base["sfg"]
     # two host input layers: LayerNorm (2 per element) and a Dv x Dv / Dt x Dt Linear per token and layer
     host = float_macs(record, dataclasses.replace(NF_SHAPE, host_layers=2))
     assert host["host_input"] == 2 * (5 * 5 * (5 + 2) + 3 * 6 * (6 + 2))
+    assert base["rate_driven"] == 0
+    # rate-driven currents: 2 multiplications per input neuron, 4 per intermediate neuron and layer, each step
+    architecture = {"variant": "1bit_nf", "hidden_dim": 4, "num_layers": 2, "num_heads": 2, "ffn_dim": 7}
+    dims = {"video_dim": 5, "text_dim": 6}
+    assert shape_of_spiking_model(architecture, dims) == NF_SHAPE  # the width matters only when rate-driven
+    rate_shape = shape_of_spiking_model({**architecture, "rate_driven": True}, dims)
+    assert rate_shape == dataclasses.replace(NF_SHAPE, ffn=7, rate_driven=True)
+    assert float_macs(record, rate_shape)["rate_driven"] == 2 * (2 * 4 + 4 * 2 * 7) * (5 + 3)
     energy = measure(record, BASE_SHAPE, PAPER, "int_acc")
     assert energy.float_total_mj == pytest.approx(sum(base.values()) * 4.6e-9)
 

@@ -174,3 +174,14 @@ def test_version_mismatch(bundle, tmp_path, capsys):
 
 def test_not_a_bundle(tmp_path, capsys):
     assert "manifest.json: not found" in simulate_error(tmp_path, capsys)
+
+
+@pytest.mark.parametrize("target", ["lava", "onnx", "nir"])
+def test_rate_driven_models_are_refused_by_every_target(tmp_path, capsys, target):
+    """No target implements model.rate_driven: one line naming the field, exit 2, nothing written."""
+    checkpoint = write_checkpoint(tmp_path / "rate.ckpt", "1bit_nf", rate_driven=True)
+    out = tmp_path / ("m.onnx" if target == "onnx" else "out")
+    assert export_main(["--target", target, "--checkpoint", str(checkpoint), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "field 'model.rate_driven'" in err[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rate.ckpt"]

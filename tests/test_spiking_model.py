@@ -447,3 +447,41 @@ def test_decoder_warmup_skips_the_first_steps_of_the_encoder():
     steps = {tc: warm.config.decoder_warmup_steps(tc) for tc in (1, 2, 3, 5, 16)}
     assert steps == {1: 0, 2: 1, 3: 1, 5: 2, 16: 4}  # rounded up, at most Tc - 1
     assert decoder_warmup_steps(0.3, 10) == 3 and decoder_warmup_steps(0.0, 8) == 0
+
+
+def test_rate_driven_currents_have_the_maps_currents_at_the_running_rates():
+    """model.rate_driven: after t steps the gamma-weighted mean current of the input neurons is this step's
+    [g V; Q], and each intermediate layer's is act(W_int a_so + b_int) at the self-output's rate a_so (what
+    the steady-state map computes, Eq. 4); with the paper's currents (act of each step's spikes) it is not."""
+    torch.manual_seed(0)
+    config = {**TINY, "variant": "1bit_nf", "init_gain": 3.0, "fire_ratio": 0.5}
+    models = {flag: build({**config, "rate_driven": flag}, DIMS).eval() for flag in (True, False)}
+    models[False].load_state_dict(models[True].state_dict())
+    batch, tc, gamma = tiny_batch(), 6, 0.99
+    weights = torch.tensor([gamma ** (tc - 1 - t) for t in range(tc)])
+    weights = weights / weights.sum()
+    gaps = {}
+    for flag, model in models.items():
+        layer = model.layers[0]
+        seen = {"input": [], "int": []}
+        hooks = [
+            model.input_lif.register_forward_pre_hook(lambda _, args, seen=seen: seen["input"].append(args[0].clone())),
+            layer.int_lif.register_forward_pre_hook(lambda _, args, seen=seen: seen["int"].append(args[0].clone())),
+        ]
+        with torch.no_grad(), quantised_once(model):
+            ctx = model.prepare(batch)
+            gate = None
+            for out in model.steps(ctx, tc, decode=False):
+                gate, previous_gate = out.gate, gate
+            expected_int = layer.activation(layer.intermediate(layer.so_lif.rate))  # (B, L, F)
+        for hook in hooks:
+            hook.remove()
+        mean = {name: sum(w * c for w, c in zip(weights, currents)) for name, currents in seen.items()}
+        expected_input = torch.cat([ctx.video * previous_gate[:, :, None], ctx.text], 1) * ctx.token_mask[:, :, None]
+        tokens = ctx.token_mask[:, :, None]
+        gaps[flag] = (
+            float(((mean["input"] - expected_input) * tokens).abs().max()),
+            float(((mean["int"] - expected_int) * tokens).abs().max()),
+        )
+    assert max(gaps[True]) < 1e-4
+    assert min(gaps[False]) > 1e-2  # the paper's currents: the mean of the step's values, not the map's

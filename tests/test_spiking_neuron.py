@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from spiking.neuron import TernaryLIF, reset_neurons, set_steady_state
+from spiking.neuron import RateDrivenCurrent, TernaryLIF, reset_neurons, set_steady_state
 
 
 def run(neuron: TernaryLIF, currents: list[float]) -> tuple[list[float], list[float]]:
@@ -88,3 +88,21 @@ def test_in_place_step_equals_the_graph_step():
         b = graph(current.clone().requires_grad_())
         assert torch.equal(a, b.detach())
         assert torch.equal(fast.mem, graph.mem.detach()) and torch.equal(fast.rate, graph.rate.detach())
+
+
+def test_rate_driven_current_has_the_targets_running_mean():
+    """I[t] = N[t] P[t] - gamma N[t-1] P[t-1]: the gamma-weighted mean of I[1..t] is P[t] at every t, a
+    constant P gives I = P, and steady-state mode passes P through."""
+    gamma = 0.9
+    source = RateDrivenCurrent(gamma)
+    targets = torch.randn(6, 5)  # P[t] for 6 steps, 5 neurons
+    currents = [source(p) for p in targets]
+    for t in range(1, 7):
+        weights = torch.tensor([gamma ** (t - 1 - tau) for tau in range(t)])
+        mean = (weights[:, None] * torch.stack(currents[:t])).sum(0) / weights.sum()
+        assert torch.allclose(mean, targets[t - 1], atol=1e-5)
+    source.reset_state()
+    constant = torch.full((3,), 0.4)
+    assert all(torch.allclose(source(constant), constant) for _ in range(4))
+    source.steady_state = True
+    assert torch.equal(source(targets[0]), targets[0])
