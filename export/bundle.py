@@ -44,8 +44,8 @@ from vtg.json_file import read_json_object
 FORMAT = "vtg-lava-bundle"
 # 2: the firing point (float.fire_ratio, .fire); 3: the host input layers (host_input_layers); 4: the decoders'
 # warm-up (decoder_warmup); 5: the warm-up's steps rounded up, ceil(w Tc) (spiking.config.decoder_warmup_steps),
-# and the first step's gate (initial_gate)
-FORMAT_VERSION = 5
+# and the first step's gate (initial_gate); 6: rate-driven input and intermediate currents (rate_driven)
+FORMAT_VERSION = 6
 MANIFEST = "manifest.json"
 PRECISIONS = ("fixed", "float")
 
@@ -196,6 +196,7 @@ _ARCHITECTURE = {
     "d_kernel": ("integer", (1, None)),
     "decoder_warmup": ("number", (0.0, 1.0)),
     "initial_gate": ("number", (0.0, 1.0)),
+    "rate_driven": ("choice", (True, False)),
     "host_input_layers": ("integer", (0, None)),
     "video_dim": ("integer", (1, None)),
     "text_dim": ("integer", (1, None)),

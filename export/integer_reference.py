@@ -56,6 +56,11 @@ class IntegerReference:
         self.arch = architecture
         self.u: dict[str, torch.Tensor] = {}  # membranes of the query being run, by population
         self.spikes: dict[str, list[torch.Tensor]] = {}  # its spikes, one (tokens, width) per step
+        # rate-driven currents (architecture.rate_driven): N[t] (units 2^-8), each driven population's last
+        # N P, and each layer's self-output ASR trace (units 2^-8)
+        self.norm = 0
+        self.previous: dict[str, torch.Tensor] = {}
+        self.traces: dict[str, torch.Tensor] = {}
 
     def _lif(self, name: str, current: torch.Tensor, gamma: int) -> torch.Tensor:
         """Population ``name``: U <- sat24(rshift(G U) + I); s = [U >= Phi] - [U <= -Phi]; U <- U - Theta s."""
@@ -66,6 +71,13 @@ class IntegerReference:
         self.u[name] = u - theta * s
         self.spikes.setdefault(name, []).append(s.to(torch.int8))
         return s
+
+    def _drive(self, name: str, value: torch.Tensor) -> torch.Tensor:
+        """Rate-driven current of population ``name``: N P - rshift(G N' P') (hw_sim FixedPoint.drive)."""
+        total = _rshift(self.norm * value, fp.TRACE_FRAC_BITS)
+        current = total - _rshift(self.c["leak"] * self.previous.get(name, torch.zeros_like(value)), fp.LEAK_BITS)
+        self.previous[name] = total
+        return current
 
     def _linear(self, x: torch.Tensor, key: str) -> torch.Tensor:
         return (x @ self.w[f"{key}.sign"].T) * (1 << fp.MEMBRANE_FRAC_BITS) + self.w[f"{key}.bias"]
@@ -97,9 +109,15 @@ class IntegerReference:
         attn = self._lif(f"{key}.attn", _rshift(context * scale, fp.ATTENTION_SHIFT), g)
         so_current = self._linear(attn, f"{key}.so") + x * c[f"{key}.so.residual"]
         so = self._lif(f"{key}.so", so_current, g)
-        y = self._linear(so, f"{key}.int")
+        if self.arch["rate_driven"]:  # W_int at the self-output's running ASR trace / N
+            trace = _rshift(g * self.traces.get(key, torch.zeros_like(so)), fp.LEAK_BITS)
+            trace = self.traces[key] = trace + so * (1 << fp.TRACE_FRAC_BITS)  # (L, D)
+            y = _rdiv((trace @ self.w[f"{key}.int.sign"].T) * (1 << fp.MEMBRANE_FRAC_BITS), torch.tensor(self.norm))
+            y = y + self.w[f"{key}.int.bias"]
+        else:
+            y = self._linear(so, f"{key}.int")
         y = self._gelu(y, f"{key}.int") if self.arch["activation"] == "gelu" else torch.relu(y)
-        inter = self._lif(f"{key}.int", y, g)
+        inter = self._lif(f"{key}.int", self._drive(f"{key}.int", y) if self.arch["rate_driven"] else y, g)
         out_current = self._linear(inter, f"{key}.out") + so * c[f"{key}.out.residual"]
         return self._lif(f"{key}.out", out_current, g)
 
@@ -132,13 +150,17 @@ class IntegerReference:
         sentence = _shift_to_bits((weights[:, None] * q).sum(0), fp.SENTENCE_BITS)  # (D,)
 
         self.u, self.spikes = {}, {}
+        self.norm, self.previous, self.traces = 0, {}, {}
         one = 1 << fp.GATE_FRAC_BITS
         gate = torch.full((lv,), fp.gate_units(self.arch["initial_gate"]), dtype=torch.long)  # the first step's g0
         trace, norm = torch.zeros_like(v), 0
         readout = {"f": 0, "d": 0}
         warmup = decoder_warmup_steps(self.arch["decoder_warmup"], tc)  # steps the decoders do not read
         for t in range(tc):
+            self.norm = _rshift(c["leak"] * self.norm, fp.LEAK_BITS) + (1 << fp.TRACE_FRAC_BITS)  # N[t]
             current = torch.cat([_rshift(v * gate[:, None], fp.GATE_FRAC_BITS), q])  # (L, D)
+            if self.arch["rate_driven"]:
+                current = self._drive("input", current)
             x = self._lif("input", current, c["leak"])
             for i in range(self.arch["num_layers"]):
                 x = self._layer(i, x)

@@ -39,6 +39,7 @@ def architecture(model: Any, max_clips: int) -> dict[str, Any]:
         "d_kernel": config.d_kernel,
         "decoder_warmup": config.decoder_warmup,  # the decoders read steps ceil(w Tc) + 1 .. Tc
         "initial_gate": config.initial_gate,  # the first step's gate g0 (fixed point: g0 in units 2^-12)
+        "rate_driven": config.rate_driven,  # input and intermediate currents driven by running rates
         "host_input_layers": config.host_input_layers,  # float, on the host (export/host_input.py)
         "video_dim": model.inputs.video.in_features,
         "text_dim": model.inputs.text.in_features,

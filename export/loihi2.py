@@ -193,6 +193,9 @@ def plan(arch: dict[str, Any], max_text: int) -> _Plan:
         OffCore("sfg.minmax", "g = (c - min c) / (max c - min c): a reduction over clips", 3 * Lv, "step", EMBEDDED),
         OffCore("sfg.gate", "rshift(V g, 12): products of V and the dynamic gate", Lv * D, "step", EMBEDDED),
     ]
+    if arch["rate_driven"]:  # model.rate_driven: the increments N P - rshift(G N' P') (hw_sim FixedPoint.drive)
+        drive = OffCore("input.drive", "rate-driven current: N P - rshift(G N' P')", 2 * L * D, "step", EMBEDDED)
+        p.off_core.append(drive)
     for i in range(N):
         source = "input" if i == 0 else f"layer{i - 1}.out"
         layer = f"layer{i}"
@@ -224,6 +227,16 @@ def plan(arch: dict[str, Any], max_text: int) -> _Plan:
         else:
             p.population(f"{layer}.int", "ternary LIF", L * F)
             p.connect(f"{layer}.int", f"{layer}.so", f"{layer}.int", D, 1, "sgn W (1 bit)")
+        if arch["rate_driven"]:  # W_int reads the self-output's ASR trace, and the current goes in as increments
+            p.off_core.append(
+                OffCore(
+                    f"{layer}.int.drive",
+                    "rate-driven current: ASR trace of s_so, rdiv(W_int trace, N), N P - rshift(G N' P')",
+                    L * D + 3 * L * F,
+                    "step",
+                    EMBEDDED,
+                )
+            )
         p.population(f"{layer}.out", "ternary LIF", L * D)
         p.connect(f"{layer}.out", f"{layer}.int", f"{layer}.out", F, 1, "sgn W (1 bit)")
         p.connect(f"{layer}.out.residual", f"{layer}.so", f"{layer}.out", 1, fp.STATE_BITS, "residual R, one-to-one")

@@ -100,6 +100,31 @@ class FixedPoint:
         gate = np.where(video_mask, fp.rdiv((score - low) << fp.GATE_FRAC_BITS, np.where(flat, 1, high - low)), 0)
         return score, np.where(flat, self.open_gate(video_mask), gate)
 
+    def new_drive(self, shape: tuple[int, ...], trace_shape: tuple[int, ...] | None = None) -> dict[str, np.ndarray]:
+        """State of a rate-driven current (``architecture.rate_driven``): the norm N (units 2^-8), the last
+        N P, and the ASR trace of the spikes it reads (``trace_shape``, units 2^-8), from rest."""
+        state = {"norm": np.zeros(1, np.int64), "previous": np.zeros(shape, np.int64)}
+        if trace_shape is not None:
+            state["trace"] = np.zeros(trace_shape, np.int64)
+        return state
+
+    def advance(self, state: dict) -> None:
+        """N[t] = rshift(G N[t-1]) + 1, the norm of this step's running rates (as SFG's trace norm)."""
+        state["norm"][:] = fp.rshift(self.c["leak"] * state["norm"], fp.LEAK_BITS) + (1 << fp.TRACE_FRAC_BITS)
+
+    def rate_linear(self, state: dict, spikes: np.ndarray, key: str) -> np.ndarray:
+        """The trace updated with ``spikes``, then the 1-bit layer at the ASR trace / N: rdiv(W trace, N) + b."""
+        trace = state["trace"]
+        trace[:] = fp.rshift(self.c["leak"] * trace, fp.LEAK_BITS) + spikes * (1 << fp.TRACE_FRAC_BITS)
+        return fp.rdiv(_exact_matmul(trace, self.w[f"{key}.sign"].T) * self.unit, state["norm"]) + self.w[f"{key}.bias"]
+
+    def drive(self, state: dict, value: np.ndarray) -> np.ndarray:
+        """The rate-driven current I = N P - rshift(G N' P') of value P (spiking.neuron.RateDrivenCurrent)."""
+        total = fp.rshift(state["norm"] * value, fp.TRACE_FRAC_BITS)  # N[t] P[t] in the current's units
+        current = total - fp.rshift(self.c["leak"] * state["previous"], fp.LEAK_BITS)
+        state["previous"][:] = total
+        return current
+
     def linear(self, x: np.ndarray, key: str) -> np.ndarray:
         """1-bit layer: integer accumulation of signed spikes, then the folded bias."""
         return _exact_matmul(x, self.w[f"{key}.sign"].T) * self.unit + self.w[f"{key}.bias"]
@@ -191,6 +216,29 @@ class FloatingPoint:
         level = high - low <= flat  # a flat score keeps that query's gate at 1
         gate = np.where(video_mask, (score - low) / np.where(level, 1.0, high - low), 0.0)
         return score, np.where(level, self.open_gate(video_mask), gate)
+
+    def new_drive(self, shape: tuple[int, ...], trace_shape: tuple[int, ...] | None = None) -> dict[str, np.ndarray]:
+        """State of a rate-driven current: N, the last N P, and the ASR trace of the spikes it reads."""
+        state = {"norm": np.zeros(1), "previous": np.zeros(shape)}
+        if trace_shape is not None:
+            state["trace"] = np.zeros(trace_shape)
+        return state
+
+    def advance(self, state: dict) -> None:
+        """N[t] = gamma N[t-1] + 1."""
+        state["norm"][:] = self.c["leak"] * state["norm"] + 1.0
+
+    def rate_linear(self, state: dict, spikes: np.ndarray, key: str) -> np.ndarray:
+        """The trace updated with ``spikes`` (gamma trace + s), then W a + b at the ASR a = trace / N."""
+        state["trace"][:] = self.c["leak"] * state["trace"] + spikes
+        return self.linear(state["trace"] / state["norm"][0], key)
+
+    def drive(self, state: dict, value: np.ndarray) -> np.ndarray:
+        """I = N P - gamma N' P' (spiking.neuron.RateDrivenCurrent, the same operations)."""
+        total = state["norm"][0] * value
+        current = total - self.c["leak"] * state["previous"]
+        state["previous"][:] = total
+        return current
 
     def linear(self, x: np.ndarray, key: str) -> np.ndarray:
         return x @ self.w[f"{key}.weight"].T + self.w[f"{key}.bias"]

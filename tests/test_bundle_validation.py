@@ -158,6 +158,12 @@ def version_4_bundle(m, _):
     m["format_version"] = 4
 
 
+def version_5_bundle(m, _):
+    """A bundle written before rate-driven currents: format 5, without architecture.rate_driven."""
+    m["format_version"] = 5
+    del m["architecture"]["rate_driven"]
+
+
 def bit_width(m, _):
     m["fixed_point"]["formats"]["state_bits"] = 16
 
@@ -220,10 +226,11 @@ def sha256_of(path: Path) -> str:
         (firing_point_off_by_one, "field 'fixed_point.scalars.layer0.so.fire': "),
         (fire_ratio_without_its_firing_points, "field 'fixed_point.scalars.input.fire': 4096, but threshold 4096 at"),
         (fire_ratio_in_float_only, "field 'float.fire_ratio': 0.5, but model_config.fire_ratio is 1.0"),
-        (version_1_bundle, "this toolkit reads version 5, got 1; re-export the checkpoint with vtg-export"),
-        (version_2_bundle, "this toolkit reads version 5, got 2; re-export the checkpoint with vtg-export"),
-        (version_3_bundle, "this toolkit reads version 5, got 3; re-export the checkpoint with vtg-export"),
-        (version_4_bundle, "this toolkit reads version 5, got 4; re-export the checkpoint with vtg-export"),
+        (version_1_bundle, "this toolkit reads version 6, got 1; re-export the checkpoint with vtg-export"),
+        (version_2_bundle, "this toolkit reads version 6, got 2; re-export the checkpoint with vtg-export"),
+        (version_3_bundle, "this toolkit reads version 6, got 3; re-export the checkpoint with vtg-export"),
+        (version_4_bundle, "this toolkit reads version 6, got 4; re-export the checkpoint with vtg-export"),
+        (version_5_bundle, "this toolkit reads version 6, got 5; re-export the checkpoint with vtg-export"),
         (bit_width, "field 'fixed_point.formats.state_bits': 16, this toolkit's integer model uses 24"),
         (
             threshold_out_of_state,

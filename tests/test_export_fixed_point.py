@@ -24,6 +24,7 @@ ARCH = {
     "d_layers": 3,
     "decoder_warmup": 0.0,
     "initial_gate": 1.0,
+    "rate_driven": False,
 }
 
 
@@ -92,13 +93,18 @@ def test_binary_weights_fold_beta_into_thresholds():
     assert arrays["input.video.bias"].shape == (32, 16)  # bias plus 32 clip positions
 
 
-@pytest.mark.parametrize(("activation", "fire_ratio"), [("gelu", 1.0), ("relu", 1.0), ("gelu", 0.5)])
-def test_integer_reference_follows_the_float_model(activation, fire_ratio):
-    """Quantisation changes few spikes: identical at the first step, and outputs close after two."""
+@pytest.mark.parametrize(
+    ("activation", "fire_ratio", "rate_driven"),
+    [("gelu", 1.0, False), ("relu", 1.0, False), ("gelu", 0.5, False), ("gelu", 0.5, True)],
+)
+def test_integer_reference_follows_the_float_model(activation, fire_ratio, rate_driven):
+    """Quantisation changes few spikes: identical at the first step, and outputs close after two (with
+    rate-driven currents too: the integer trace, norm and increments follow the float ones)."""
     torch.manual_seed(1)
-    config = {**CONFIG, "activation": activation, "fire_ratio": fire_ratio}
+    config = {**CONFIG, "activation": activation, "fire_ratio": fire_ratio, "rate_driven": rate_driven}
     model = build_model("spikingvtg", config, DIMS).double().eval()
-    reference = IntegerReference(*fp.integer_parameters(model, max_clips=32), {**ARCH, "activation": activation})
+    arch = {**ARCH, "activation": activation, "rate_driven": rate_driven}
+    reference = IntegerReference(*fp.integer_parameters(model, max_clips=32), arch)
     rng = np.random.default_rng(0)
     video, text = unit_rows(rng, 18, 12), unit_rows(rng, 5, 10)
     integer, real = reference.run(video, text, tc=2), float_reference(model, video, text, tc=2)

@@ -16,6 +16,7 @@ import torch
 from export import fixed_point as fp
 from export.bundle import read_bundle
 from export.float_reference import float_reference, model_from_bundle
+from export.integer_reference import IntegerReference
 from export.lava_target import export
 from hw_sim.runner import LavaSimulation
 from hw_sim.simulation import FLOAT_TOLERANCE, load_queries, simulate_split
@@ -120,6 +121,45 @@ def test_fire_ratio_half_and_decoder_warmup_are_exact_in_fixed_and_floating_poin
     fixed = simulate(capsys, *argv)
     assert fixed["spike_mismatches"] == 0 and fixed["spikes_compared"] > 1000 and fixed["metrics_equal"]
     assert set(fixed["output_differences"].values()) == {0.0}
+    floating = simulate(capsys, *argv, "--precision", "float")
+    assert floating["spike_mismatches"] == 0 and max(floating["output_differences"].values()) < FLOAT_TOLERANCE
+
+
+def test_rate_driven_currents_are_exact_in_fixed_and_floating_point(random_bundle, tmp_path, capsys):
+    """model.rate_driven: the input and intermediate neurons' increments are in the bundle's model (float:
+    the PyTorch model's spikes; without them other spikes) and in the integer model (other spikes than
+    without), and Lava computes them as the references do: fixed point spike for spike with the integer
+    reference, floating point with PyTorch."""
+    data, _ = random_bundle
+    torch.manual_seed(0)
+    config = {"variant": "1bit_nf", "hidden_dim": 16, "num_layers": 2, "num_heads": 2, "ffn_dim": 24, "tc": TC}
+    dims = {"video_dim": 16, "text_dim": 16, "video_levels": 2, "text_levels": 2}
+    changes = {"fire_ratio": 0.5, "initial_gate": 0.25, "rate_driven": True}
+    model = build_model("spikingvtg", {**config, **changes}, dims).double().eval()
+    export(model, {}, argparse.Namespace(checkpoint=Path("random"), out=tmp_path / "b", tc=None, max_clips=64))
+    bundle = read_bundle(tmp_path / "b")
+    assert bundle.architecture["rate_driven"] is True and bundle.manifest["model_config"]["rate_driven"] is True
+
+    _, queries = load_queries(str(data), "val", 2, bundle)
+    rebuilt = model_from_bundle(bundle)
+    paper = build_model("spikingvtg", {**config, **changes, "rate_driven": False}, dims).double().eval()
+    paper.load_state_dict(rebuilt.state_dict())
+    integer = IntegerReference(*bundle.parameters("fixed"))
+    arrays, scalars, architecture = bundle.parameters("fixed")
+    integer_paper = IntegerReference(arrays, scalars, {**architecture, "rate_driven": False})
+    for query in queries:
+        ours, theirs = (float_reference(m, query.video, query.text, TC) for m in (rebuilt, model))
+        assert all(torch.equal(ours.spikes[name], theirs.spikes[name]) for name in ours.spikes)
+        other = float_reference(paper, query.video, query.text, TC)
+        assert not torch.equal(ours.spikes["layer0.int"], other.spikes["layer0.int"])
+        features = bundle.host_input(query.video, query.text)
+        driven, plain = (reference.run(*features, TC) for reference in (integer, integer_paper))
+        assert not torch.equal(driven.spikes["layer0.int"], plain.spikes["layer0.int"])
+        assert not torch.equal(driven.spikes["input"], plain.spikes["input"])
+
+    argv = ["--bundle", str(tmp_path / "b"), "--data", str(data), "--limit", "3", "--compare-torch"]
+    fixed = simulate(capsys, *argv)
+    assert fixed["spike_mismatches"] == 0 and fixed["spikes_compared"] > 1000 and fixed["metrics_equal"]
     floating = simulate(capsys, *argv, "--precision", "float")
     assert floating["spike_mismatches"] == 0 and max(floating["output_differences"].values()) < FLOAT_TOLERANCE
 

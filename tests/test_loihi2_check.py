@@ -98,7 +98,7 @@ def test_a_float_only_bundle_is_refused(tmp_path, capsys):
 
 def test_a_neuron_too_big_for_one_core_is_named():
     arch = {"hidden_dim": 8, "num_layers": 1, "ffn_dim": 8, "activation": "relu", "video_dim": 4, "text_dim": 4}
-    arch.update(max_clips=2, host_input_layers=0, f_layers=1, f_kernel=1, d_layers=1, d_kernel=1)
+    arch.update(max_clips=2, host_input_layers=0, f_layers=1, f_kernel=1, d_layers=1, d_kernel=1, rate_driven=False)
     arch["ffn_dim"] = LIMITS["memory_per_core"].value * 8  # the output neurons' fan-in: more bits than a core has
     broken = resources(arch, 1)["broken"]
     assert broken and broken[0].startswith("layer0.out: one neuron needs")
@@ -109,9 +109,27 @@ def test_paper_preset_shape_from_its_architecture():
     QVHighlights' 75 clips, 32 query tokens, SlowFast+CLIP video (2816) and CLIP text (512) features."""
     arch = {"hidden_dim": 1024, "num_layers": 4, "ffn_dim": 1024, "activation": "gelu", "max_clips": 75}
     arch.update(host_input_layers=0, video_dim=2816, text_dim=512, f_layers=3, f_kernel=3, d_layers=3, d_kernel=3)
+    arch["rate_driven"] = False
     report = resources(arch, 32)
     totals = report["totals"]
     assert report["broken"] == []
     assert totals["neurons"] == 107 * 1024 * (1 + 4 * 8) + 75 * 1024 * 4 + 75 * 3
     assert totals["chips"] == totals["chips_by"]["by_synapses"] == 31  # synapses, not cores, set the count
     assert totals["chips_by"]["by_cores"] == 20 and totals["neuro_cores"] == 2548
+
+
+def test_rate_driven_currents_are_off_core_work_per_step():
+    """model.rate_driven adds the input's increments (2 L D) and, per layer, the self-output trace, the division
+    by N and the increments (L D + 3 L F) to the off-core operations of every step, and no neuron."""
+    arch = {"hidden_dim": 16, "num_layers": 2, "ffn_dim": 24, "activation": "gelu", "max_clips": 10}
+    arch.update(host_input_layers=0, video_dim=8, text_dim=8, f_layers=2, f_kernel=3, d_layers=2, d_kernel=3)
+    plain, driven = (resources({**arch, "rate_driven": flag}, 6) for flag in (False, True))
+    L = 10 + 6
+    added = driven["totals"]["off_core_ops_per_step"] - plain["totals"]["off_core_ops_per_step"]
+    assert added == 2 * L * 16 + 2 * (L * 16 + 3 * L * 24)
+    assert driven["totals"]["neurons"] == plain["totals"]["neurons"]
+    assert {op["name"] for op in driven["off_core"]} - {op["name"] for op in plain["off_core"]} == {
+        "input.drive",
+        "layer0.int.drive",
+        "layer1.int.drive",
+    }

@@ -20,11 +20,13 @@ class AbstractEncoderLayerModel(SpikingProcessModel):
     def run_spk(self) -> None:
         self.receive_query()
         x = self.s_in.recv()
+        a, key = self.arithmetic, f"layer{self.proc_params['index']}"
         if self.step_in_query == 0:
             for name in ENCODER_POPULATIONS:
                 getattr(self, f"u_{name}")[:] = 0
+            # rate-driven intermediate current: its state and the self-output's ASR trace, from rest
+            self.drive_state = a.new_drive(self.u_int.shape, self.u_so.shape) if a.arch["rate_driven"] else None
         _, token_mask = self.masks()
-        a, key = self.arithmetic, f"layer{self.proc_params['index']}"
 
         def lif(name: str, current: np.ndarray) -> np.ndarray:
             return a.lif(getattr(self, f"u_{name}"), current, f"{key}.{name}")
@@ -34,7 +36,12 @@ class AbstractEncoderLayerModel(SpikingProcessModel):
         v = lif("v", a.linear(x, f"{key}.v"))
         attn = lif("attn", a.attention(q, k, v, token_mask, self.proc_params["index"]))
         so = lif("so", a.linear(attn, f"{key}.so") + a.residual(x, f"{key}.so"))
-        inter = lif("int", a.activation(a.linear(so, f"{key}.int"), f"{key}.int"))
+        if self.drive_state is None:
+            inter = lif("int", a.activation(a.linear(so, f"{key}.int"), f"{key}.int"))
+        else:  # act(W_int a_so + b_int) at the self-output's running ASR, as its increment
+            a.advance(self.drive_state)
+            value = a.activation(a.rate_linear(self.drive_state, so, f"{key}.int"), f"{key}.int")
+            inter = lif("int", a.drive(self.drive_state, value))
         out = lif("out", a.linear(inter, f"{key}.out") + a.residual(so, f"{key}.out"))
         self.s_out.send(out)
         populations = [k, v, attn, so, inter, out]

@@ -32,8 +32,12 @@ class AbstractInputSFGModel(SpikingProcessModel):
             self.sfg_state = self.arithmetic.new_trace(self.trace.shape)
             self.gate[:] = self.arithmetic.first_gate(self.masks()[0])
             self.u[:] = 0
+            self.drive_state = self.arithmetic.new_drive(self.u.shape) if self.arithmetic.arch["rate_driven"] else None
         video_mask, token_mask = self.masks()
         current = self.arithmetic.input_current(self.context, self.gate, token_mask)
+        if self.drive_state is not None:  # rate-driven: the increment whose running mean is this current
+            self.arithmetic.advance(self.drive_state)
+            current = self.arithmetic.drive(self.drive_state, current)
         spikes = self.arithmetic.lif(self.u, current, "input")
         self.s_out.send(spikes)
         self.count(0, spikes, token_mask)
