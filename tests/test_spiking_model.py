@@ -300,6 +300,7 @@ def test_implicit_gradient_matches_finite_differences_of_the_equilibrium_loss():
         ("train_readout", "mean", "field 'model.train_readout'"),
         ("decoder_warmup", 1.0, "field 'model.decoder_warmup': must be in"),
         ("initial_gate", 1.5, "field 'model.initial_gate': must be in"),
+        ("rate_driven", "yes", "field 'model.rate_driven'"),
         ("dropout", 0.1, "field 'model.dropout': unknown option"),
     ],
 )
