@@ -72,6 +72,10 @@ class IntegerReference:
         self.spikes.setdefault(name, []).append(s.to(torch.int8))
         return s
 
+    def _leaky_sum(self, x: Any, value: Any) -> Any:
+        """rshift(G x) + value 2^8: an ASR trace (value: the spikes) or its norm N (value 1), units 2^-8."""
+        return _rshift(self.c["leak"] * x, fp.LEAK_BITS) + value * (1 << fp.TRACE_FRAC_BITS)
+
     def _drive(self, name: str, value: torch.Tensor) -> torch.Tensor:
         """Rate-driven current of population ``name``: N P - rshift(G N' P') (hw_sim FixedPoint.drive)."""
         total = _rshift(self.norm * value, fp.TRACE_FRAC_BITS)
@@ -110,8 +114,7 @@ class IntegerReference:
         so_current = self._linear(attn, f"{key}.so") + x * c[f"{key}.so.residual"]
         so = self._lif(f"{key}.so", so_current, g)
         if self.arch["rate_driven"]:  # W_int at the self-output's running ASR trace / N
-            trace = _rshift(g * self.traces.get(key, torch.zeros_like(so)), fp.LEAK_BITS)
-            trace = self.traces[key] = trace + so * (1 << fp.TRACE_FRAC_BITS)  # (L, D)
+            trace = self.traces[key] = self._leaky_sum(self.traces.get(key, torch.zeros_like(so)), so)  # (L, D)
             y = _rdiv((trace @ self.w[f"{key}.int.sign"].T) * (1 << fp.MEMBRANE_FRAC_BITS), torch.tensor(self.norm))
             y = y + self.w[f"{key}.int.bias"]
         else:
@@ -153,20 +156,19 @@ class IntegerReference:
         self.norm, self.previous, self.traces = 0, {}, {}
         one = 1 << fp.GATE_FRAC_BITS
         gate = torch.full((lv,), fp.gate_units(self.arch["initial_gate"]), dtype=torch.long)  # the first step's g0
-        trace, norm = torch.zeros_like(v), 0
+        trace = torch.zeros_like(v)  # SFG's ASR trace of the last layer's video spikes; its norm is self.norm
         readout = {"f": 0, "d": 0}
         warmup = decoder_warmup_steps(self.arch["decoder_warmup"], tc)  # steps the decoders do not read
         for t in range(tc):
-            self.norm = _rshift(c["leak"] * self.norm, fp.LEAK_BITS) + (1 << fp.TRACE_FRAC_BITS)  # N[t]
+            self.norm = self._leaky_sum(self.norm, 1)  # N[t], the norm of every ASR trace of this step
             current = torch.cat([_rshift(v * gate[:, None], fp.GATE_FRAC_BITS), q])  # (L, D)
             if self.arch["rate_driven"]:
                 current = self._drive("input", current)
             x = self._lif("input", current, c["leak"])
             for i in range(self.arch["num_layers"]):
                 x = self._layer(i, x)
-            trace = _rshift(c["leak"] * trace, fp.LEAK_BITS) + x[:lv] * (1 << fp.TRACE_FRAC_BITS)
-            norm = _rshift(c["leak"] * norm, fp.LEAK_BITS) + (1 << fp.TRACE_FRAC_BITS)
-            cosine, gate = self._sfg(trace, norm, sentence)
+            trace = self._leaky_sum(trace, x[:lv])
+            cosine, gate = self._sfg(trace, self.norm, sentence)
             if t < warmup:
                 continue
             for head in ("f", "d"):

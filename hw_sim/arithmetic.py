@@ -83,11 +83,15 @@ class FixedPoint:
     def new_trace(self, shape: tuple[int, ...]) -> dict[str, np.ndarray]:
         return {"trace": np.zeros(shape, np.int64), "norm": np.zeros(1, np.int64)}
 
+    def _leaky_sum(self, x: np.ndarray, value: Any) -> None:
+        """x <- rshift(G x) + value 2^8 in place: an ASR trace (value: the spikes) or its norm (value 1)."""
+        x[:] = fp.rshift(self.c["leak"] * x, fp.LEAK_BITS) + value * (1 << fp.TRACE_FRAC_BITS)
+
     def sfg(self, state: dict, spikes: np.ndarray, ctx: dict, video_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Update the ASR trace with the last layer's video spikes; score c (2^-16) and gate g (2^-12)."""
         trace, norm = state["trace"], state["norm"]
-        trace[:] = fp.rshift(self.c["leak"] * trace, fp.LEAK_BITS) + spikes * (1 << fp.TRACE_FRAC_BITS)
-        norm[:] = fp.rshift(self.c["leak"] * norm, fp.LEAK_BITS) + (1 << fp.TRACE_FRAC_BITS)
+        self._leaky_sum(trace, spikes)
+        self._leaky_sum(norm, 1)
         eps = fp.rshift(norm * self.c["sfg.eps"], fp.LEAK_BITS)
         norms = fp.isqrt((trace * trace).sum(-1) + eps * eps) * ctx["sentence_norm"][:, None]  # (B, Lv)
         dots = _exact_matmul(trace, ctx["sentence"][..., None])[..., 0] * (1 << fp.COSINE_FRAC_BITS)
@@ -110,13 +114,13 @@ class FixedPoint:
 
     def advance(self, state: dict) -> None:
         """N[t] = rshift(G N[t-1]) + 1, the norm of this step's running rates (as SFG's trace norm)."""
-        state["norm"][:] = fp.rshift(self.c["leak"] * state["norm"], fp.LEAK_BITS) + (1 << fp.TRACE_FRAC_BITS)
+        self._leaky_sum(state["norm"], 1)
 
     def rate_linear(self, state: dict, spikes: np.ndarray, key: str) -> np.ndarray:
         """The trace updated with ``spikes``, then the 1-bit layer at the ASR trace / N: rdiv(W trace, N) + b."""
-        trace = state["trace"]
-        trace[:] = fp.rshift(self.c["leak"] * trace, fp.LEAK_BITS) + spikes * (1 << fp.TRACE_FRAC_BITS)
-        return fp.rdiv(_exact_matmul(trace, self.w[f"{key}.sign"].T) * self.unit, state["norm"]) + self.w[f"{key}.bias"]
+        self._leaky_sum(state["trace"], spikes)
+        accumulated = _exact_matmul(state["trace"], self.w[f"{key}.sign"].T) * self.unit
+        return fp.rdiv(accumulated, state["norm"]) + self.w[f"{key}.bias"]
 
     def drive(self, state: dict, value: np.ndarray) -> np.ndarray:
         """The rate-driven current I = N P - rshift(G N' P') of value P (spiking.neuron.RateDrivenCurrent)."""
@@ -200,11 +204,15 @@ class FloatingPoint:
     def new_trace(self, shape: tuple[int, ...]) -> dict[str, Any]:
         return {"trace": np.zeros(shape), "norm": np.zeros(1)}
 
+    def _leaky_sum(self, x: np.ndarray, value: Any) -> None:
+        """x <- gamma x + value in place: an ASR trace (value: the spikes) or its norm (value 1)."""
+        x[:] = self.c["leak"] * x + value
+
     def sfg(self, state: dict, spikes: np.ndarray, ctx: dict, video_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """ASR a = sum gamma^(t-tau) s / sum gamma^(t-tau); cosine with M; min-max gate (spiking/sfg.py)."""
-        gamma, eps, flat = self.c["leak"], self.c["sfg.eps"], self.c["sfg.flat"]
-        state["trace"][:] = gamma * state["trace"] + spikes
-        state["norm"][:] = gamma * state["norm"] + 1.0
+        eps, flat = self.c["sfg.eps"], self.c["sfg.flat"]
+        self._leaky_sum(state["trace"], spikes)
+        self._leaky_sum(state["norm"], 1.0)
         rate = state["trace"] / state["norm"][0]
         m = ctx["sentence"]  # (B, D)
         # the clip norm smoothed by eps, the sentence norm floored at ``flat`` (spiking/sfg.py)
@@ -226,11 +234,11 @@ class FloatingPoint:
 
     def advance(self, state: dict) -> None:
         """N[t] = gamma N[t-1] + 1."""
-        state["norm"][:] = self.c["leak"] * state["norm"] + 1.0
+        self._leaky_sum(state["norm"], 1.0)
 
     def rate_linear(self, state: dict, spikes: np.ndarray, key: str) -> np.ndarray:
         """The trace updated with ``spikes`` (gamma trace + s), then W a + b at the ASR a = trace / N."""
-        state["trace"][:] = self.c["leak"] * state["trace"] + spikes
+        self._leaky_sum(state["trace"], spikes)
         return self.linear(state["trace"] / state["norm"][0], key)
 
     def drive(self, state: dict, value: np.ndarray) -> np.ndarray:
