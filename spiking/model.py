@@ -34,7 +34,14 @@ from spiking.encoder_layer import SpikingEncoderLayer
 from spiking.implicit import ImplicitEquilibrium
 from spiking.inference import predictions
 from spiking.inputs import InputProjection
-from spiking.neuron import RateDrivenCurrent, TernaryLIF, heaviside_atan, reset_neurons, set_steady_state
+from spiking.neuron import (
+    RateDrivenCurrent,
+    TernaryLIF,
+    at_least_float32,
+    heaviside_atan,
+    reset_neurons,
+    set_steady_state,
+)
 from spiking.quant import quantised_once
 from spiking.sfg import SaliencyFeedbackGate
 from vtg.errors import UserError
@@ -224,8 +231,9 @@ class SpikingVTG(nn.Module):
         """
         start = self.config.decoder_warmup_steps(len(video_spikes))
         spikes = torch.stack(video_spikes[start:])  # (T - k, B, Lv, D)
-        foreground = self.f_decoder.run(spikes, ctx.video_mask)[..., 0].mean(0)  # (B, Lv)
-        boundary = self.d_decoder.run(spikes, ctx.video_mask).mean(0)  # (B, Lv, 2)
+        # the temporal means in float32 at least (under autocast the convolutions' read-outs are half precision)
+        foreground = at_least_float32(self.f_decoder.run(spikes, ctx.video_mask)[..., 0]).mean(0)  # (B, Lv)
+        boundary = at_least_float32(self.d_decoder.run(spikes, ctx.video_mask)).mean(0)  # (B, Lv, 2)
         return {"foreground_logits": foreground, "boundary": F.softplus(boundary)}
 
     def step(self, ctx: Context, gate: torch.Tensor, decode: bool = True) -> Step:

@@ -17,6 +17,11 @@ import torch
 from snntorch._neurons.neurons import LIF, SpikingNeuron
 
 
+def at_least_float32(tensor: torch.Tensor) -> torch.Tensor:
+    """``tensor`` promoted to float32 if it is in a lower precision (float64 stays float64)."""
+    return tensor.to(torch.promote_types(tensor.dtype, torch.float32))
+
+
 class _HeavisideATan(torch.autograd.Function):
     """H(x) = 1 if x >= 0 else 0, with the arc-tangent surrogate gradient in the backward pass.
 
@@ -64,6 +69,11 @@ class TernaryLIF(LIF):
     does. gamma = 1 gives the integrate-and-fire (IF) neuron of the decoders (paper Sec. 4.4), whose
     ASR is the plain mean of the spikes.
 
+    State and threshold comparisons are in float32 at least: under mixed precision (autocast) the
+    current arrives in bfloat16 or float16, whose 8 or 11 significant bits cannot hold a membrane
+    summed over Tc steps (bfloat16 rounds gamma = 0.99 itself to 0.988); the spikes, -1, 0 or 1, are
+    exact in any precision and go on in float32, which autocast casts down where the next product runs.
+
     In steady-state mode the call returns the equilibrium ASR of Eqs. 4-5 instead,
     a* = clamp(I / Vth, -1, 1), where I is the (rate-driven) input current: this is the map that is
     differentiated at equilibrium.
@@ -106,6 +116,7 @@ class TernaryLIF(LIF):
 
     def forward(self, current: torch.Tensor) -> torch.Tensor:
         """One timestep: input current I[t] -> spikes s[t+1] in {-1, 0, 1} (or a* in steady-state mode)."""
+        current = at_least_float32(current)
         if self.steady_state:
             return torch.clamp(current / self.threshold, -1.0, 1.0)
         if not torch.is_grad_enabled():
@@ -183,7 +194,9 @@ class RateDrivenCurrent(torch.nn.Module):
         self._previous: torch.Tensor | None = None  # N[t-1] P[t-1]
 
     def forward(self, value: torch.Tensor) -> torch.Tensor:
-        """P[t] -> I[t] (same shape)."""
+        """P[t] -> I[t] (same shape), in float32 at least (N[t] P[t] - gamma N[t-1] P[t-1] is a difference
+        of two numbers up to N[t] times larger than I: half precision would lose it)."""
+        value = at_least_float32(value)
         if self.steady_state:
             return value
         self._norm = self.gamma * self._norm + 1.0

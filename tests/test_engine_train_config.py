@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from vtg.engine.train_config import TrainConfig
+from vtg.engine.trainer import float32_matmul_precision
 from vtg.errors import UserError
 
 
@@ -25,6 +27,7 @@ def test_section_then_overrides():
         ({"min_lr_ratio": 2}, {}, "cfg.yaml: field 'train.min_lr_ratio'"),
         ({"limit_val_batches": 1.5}, {}, "cfg.yaml: field 'train.limit_val_batches'"),
         ({"monitor_mode": "up"}, {}, "cfg.yaml: field 'train.monitor_mode'"),
+        ({"matmul_precision": "tf32"}, {}, "cfg.yaml: field 'train.matmul_precision'"),
         ({"max_video_len": 0}, {}, "cfg.yaml: field 'train.max_video_len'"),
         ({}, {"batch_size": 0}, "option --batch-size"),
         ({}, {"lr": 0.0}, "option --lr"),
@@ -35,3 +38,11 @@ def test_mistakes_name_their_place(section, overrides, where):
     with pytest.raises(UserError) as error:
         TrainConfig.from_sections(section, overrides, source="cfg.yaml")
     assert str(error.value).startswith(where)
+
+
+def test_matmul_precision_holds_inside_training_only():
+    before = torch.get_float32_matmul_precision()
+    with float32_matmul_precision("high"):
+        assert torch.get_float32_matmul_precision() == "high"
+    assert torch.get_float32_matmul_precision() == before
+    assert TrainConfig.from_sections({"matmul_precision": "medium"}, {}).matmul_precision == "medium"

@@ -106,3 +106,25 @@ def test_rate_driven_current_has_the_targets_running_mean():
     assert all(torch.allclose(source(constant), constant) for _ in range(4))
     source.steady_state = True
     assert torch.equal(source(targets[0]), targets[0])
+
+
+@pytest.mark.parametrize("grad", [False, True])
+def test_half_precision_currents_integrate_in_float32(grad):
+    """Under autocast a bfloat16 current must not make a bfloat16 membrane: the spikes are those of float32."""
+    torch.manual_seed(0)
+    currents = (0.6 * torch.randn(16, 4096)).to(torch.bfloat16)  # (T, N), values exact in both precisions
+    half, full = TernaryLIF(gamma=0.99, fire_ratio=0.5), TernaryLIF(gamma=0.99, fire_ratio=0.5)
+    with torch.set_grad_enabled(grad):
+        for current in currents:
+            assert torch.equal(half(current), full(current.float()))
+    assert half.mem.dtype == torch.float32
+    assert torch.equal(half.rate, full.rate)
+
+
+def test_half_precision_rate_driven_current_is_float32():
+    targets = (torch.rand(8, 1000) * 4).to(torch.bfloat16)  # (T, N)
+    half, full = RateDrivenCurrent(0.99), RateDrivenCurrent(0.99)
+    for target in targets:
+        out = half(target)
+        assert out.dtype == torch.float32
+        assert torch.equal(out, full(target.float()))

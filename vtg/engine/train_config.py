@@ -24,6 +24,7 @@ Every field is optional; the defaults are those of :class:`TrainConfig`::
       limit_val_batches: 1.0
       deterministic: true         # torch's deterministic algorithms where they exist
       precision: 32-true          # or 16-mixed, bf16-mixed (GPUs)
+      matmul_precision: highest   # float32 matrix products: high or medium allow TF32 / bf16 passes (GPUs)
       find_unused_parameters: true  # DDP: parameters without gradient in some steps
 """
 
@@ -41,6 +42,7 @@ CHOICES = {
     "schedule": SCHEDULES,
     "monitor_mode": ("max", "min"),
     "precision": ("32-true", "16-mixed", "bf16-mixed"),
+    "matmul_precision": ("highest", "high", "medium"),
 }
 
 
@@ -70,6 +72,9 @@ class TrainConfig:
     limit_val_batches: int | float = 1.0
     deterministic: bool = True
     precision: str = "32-true"  # Lightning's: mixed precision ("16-mixed", "bf16-mixed") is for GPUs
+    # torch.set_float32_matmul_precision during training: "high" lets float32 products run as TF32 on GPUs
+    # with tensor cores; neuron membranes and threshold comparisons stay float32 either way (spiking/neuron.py)
+    matmul_precision: str = "highest"
     # models whose loss leaves some parameters without gradient (e.g. an unused head) need this under DDP
     find_unused_parameters: bool = True
 

@@ -16,6 +16,7 @@ import dataclasses
 import os
 import sys
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -172,6 +173,17 @@ def open_data(run: TrainRun, datamodule: type[VTGDataModule] = VTGDataModule, **
     )
 
 
+@contextlib.contextmanager
+def float32_matmul_precision(name: str) -> Iterator[None]:
+    """torch's float32 matrix-product precision ("highest", "high": TF32, "medium") inside the block only."""
+    previous = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision(name)
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(previous)
+
+
 def fit_module(
     run: TrainRun, module: VTGModule, data: VTGDataModule, config: dict[str, Any], extra: dict[str, Any]
 ) -> dict[str, Any]:
@@ -191,7 +203,8 @@ def fit_module(
         # the progress bar writes to stdout; --json keeps stdout for its one object
         warnings.filterwarnings("ignore", ".*does not have many workers.*")
         warnings.filterwarnings("ignore", ".*exists and is not empty.*")
-        trainer.fit(module, datamodule=data, ckpt_path=run.resume)
+        with float32_matmul_precision(run.train.matmul_precision):
+            trainer.fit(module, datamodule=data, ckpt_path=run.resume)
     best = run.out / BEST
     return {
         "out": str(run.out),
