@@ -8,8 +8,10 @@ time (SpikingVTG's energy-accuracy trade-off is exactly the choice of Tc, paper 
 early, and never hold Tc copies of the graph. The graph is one call of
 :class:`export.step_module.StepModule` (see there for every input, state and output): the features
 and masks are the same at every call, the state (membrane potentials of every population, the ASR
-trace SFG reads, the gate, the sums of the decoders' read-outs, the step count) goes in and comes
-back, and the outputs after call t are the model's outputs at Tc = t. The unrolled graph would be
+traces the model reads, the gate, the decoders' warm-up steps left, the sums of the decoders' read-outs,
+the step count, the rate-driven currents' state) goes in and comes back, and the outputs after call t
+are the model's outputs at Tc = t (with a decoders' warm-up, for the Tc the state at rest was made for:
+its warm-up steps k depend on Tc). The unrolled graph would be
 simpler to check, but the check below covers the step model's contract step by step. The input
 projections are recomputed at every call (one extra linear layer per step) so that the file is one
 self-contained graph.
@@ -105,25 +107,32 @@ def dynamic_axes(step: StepModule) -> dict[str, dict[int, str]]:
         for side in ("state_in", "state_out"):
             axes[f"{side}.mem.{name}"] = population_axes
     for side in ("state_in", "state_out"):
-        axes.update({f"{side}.asr.sum": token_major, f"{side}.gate": clip_major})
-        axes.update({f"{side}.foreground.sum": clip_major, f"{side}.boundary.sum": clip_major})
+        axes.update({f"{side}.rate.{name}.sum": token_major for name in step.rate_traces})
+        axes.update({f"{side}.drive.{name}.previous": token_major for name in step.drives})
+        axes.update({f"{side}.gate": clip_major, f"{side}.foreground.sum": clip_major})
+        axes[f"{side}.boundary.sum"] = clip_major
     return axes
 
 
 def metadata(step: StepModule, tc: int) -> dict[str, str]:
     """``metadata_props`` of the written file: how a runtime drives the step model."""
+    config = step.model.config
     initial = {name: "0" for name in step.state_names}
-    initial["state_in.gate"] = "video_mask as float (no gating at the first step)"
+    initial["gate"] = f"{config.initial_gate:g} x video_mask as float (the first step's gate)"
+    initial["warmup"] = f"min(ceil({config.decoder_warmup:g} Tc), Tc - 1) (the decoders' warm-up steps at the Tc run)"
     return {
         "vtg.format": "vtg-onnx-step",
-        "vtg.format_version": "1",
-        "vtg.variant": step.model.config.variant,
+        # 2: the decoders' warm-up (state warmup), the rate-driven currents (drive.*), rate.<population>.* for asr.*
+        "vtg.format_version": "2",
+        "vtg.variant": config.variant,
         "vtg.tc": str(tc),
+        "vtg.decoder_warmup": f"{config.decoder_warmup:g}",
         "vtg.tolerance": str(TOLERANCE),
         "vtg.state": json.dumps({f"state_in.{name}": initial[name] for name in step.state_names}),
         "vtg.usage": (
-            "state = initial; repeat Tc times: outputs = run(video, text, video_mask, text_mask, state); "
-            "state_in.X = outputs['state_out.X']; read foreground_logits, boundary, saliency after the last call"
+            "choose Tc; state = initial (for that Tc); repeat Tc times: "
+            "outputs = run(video, text, video_mask, text_mask, state); state_in.X = outputs['state_out.X']; "
+            "read foreground_logits, boundary, saliency after the last call"
         ),
     }
 
@@ -131,7 +140,7 @@ def metadata(step: StepModule, tc: int) -> dict[str, str]:
 def to_onnx(step: StepModule, tc: int) -> onnx.ModelProto:
     """Trace ``step`` at :data:`TRACE_SIZES` and return the ONNX model with its metadata."""
     example = random_features(step, *TRACE_SIZES, seed=0)
-    state = step.initial_state(example[2], example[3])
+    state = step.initial_state(example[2], example[3], tc)
     inputs, outputs = io_names(step)
     buffer = io.BytesIO()
     with torch.no_grad(), warnings.catch_warnings():
@@ -162,7 +171,7 @@ def compare(step: StepModule, proto: onnx.ModelProto, tc: int) -> dict[str, floa
 
     session = onnxruntime.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
     features = random_features(step, *CHECK_SIZES, seed=1)
-    state = step.initial_state(features[2], features[3])
+    state = step.initial_state(features[2], features[3], tc)
     input_names, _ = io_names(step)
     worst = dict.fromkeys([*OUTPUTS, "state", "spikes"], 0.0)
     for _ in range(tc):
@@ -192,11 +201,6 @@ def export(model: Any, checkpoint: dict[str, Any], args: argparse.Namespace) -> 
     tc = args.tc if args.tc is not None else model.config.eval_tc
     if tc < 1:
         raise UserError(f"option --tc: expected at least 1, got {tc}")
-    if model.config.decoder_warmup:
-        raise UserError(
-            f"{args.checkpoint}: model.decoder_warmup is {model.config.decoder_warmup}, and the onnx step model "
-            "streams the decoders from the first step; export the lava or nir target, or a model with decoder_warmup 0"
-        )
     out = Path(args.out)
     if out.is_dir():
         raise UserError(f"option --out: {out} is a folder; the onnx target writes one file (e.g. model.onnx)")

@@ -5,25 +5,37 @@ ASR trace) and the simulation loop (the gate, the sums of the decoders' read-out
 holds that state itself and calls the network Tc times, so :class:`StepModule` makes every piece of
 it an explicit tensor: it loads the state into the model, runs one ``step`` and reads the state back.
 One call is exactly one iteration of :meth:`SpikingVTG.simulate`; the outputs after call t are the
-model's outputs at Tc = t, so a runtime may stop at any step (the energy-accuracy trade-off).
+model's outputs at Tc = t when the state at rest was made for Tc = t (the decoders' warm-up depends on
+Tc; without warm-up a runtime may stop at any step: the energy-accuracy trade-off).
 
 Inputs (B clips-batch, Lv clips, Lq query tokens, L = Lv + Lq, D hidden, F ffn)::
 
     video (B, Lv, Dv)   text (B, Lq, Dt)     features of the last backbone level, the same at every step
     video_mask (B, Lv)  text_mask (B, Lq)    bool, True on real clips / tokens
 
-State (``state_names``; :func:`initial_state` gives the state at rest, all zeros but the gate)::
+State (``state_names``; :func:`initial_state` gives the state at rest for a chosen Tc)::
 
     mem.<population>     membrane potential of every neuron population (export/model_map.py names):
                          (B, L, D) input and encoder (B, L, F for layer{i}.int), (B, D, Lv) decoders
-    asr.sum (B, L, D)    sum_tau gamma^(t-tau) s[tau] of the last layer's output neurons (SFG's ASR)
-    asr.norm (1,)        sum_tau gamma^(t-tau); the ASR is asr.sum / asr.norm
+    rate.<population>.sum (B, L, D), rate.<population>.norm (1,)
+                         sum_tau gamma^(t-tau) s[tau] and sum_tau gamma^(t-tau) of a population whose ASR
+                         (sum / norm) the model reads: the last layer's output neurons (SFG), and with
+                         ``model.rate_driven`` every layer's self-output neurons (the intermediate's P)
+    drive.<population>.previous (B, L, width), drive.<population>.norm (1,)
+                         with ``model.rate_driven``, the state N[t-1] P[t-1] and N[t-1] of the
+                         rate-driven current (:class:`spiking.neuron.RateDrivenCurrent`) feeding the
+                         input neurons and every layer{i}.int population (zeros at rest)
     gate (B, Lv)         the gate of this step's video input (model.initial_gate x the video mask at the first step)
-    foreground.sum (B, Lv), boundary.sum (B, Lv, 2), steps (1,)   sums of the decoders' read-outs
+    warmup (1,)          the decoders' warm-up steps still to skip: k = min(ceil(w Tc), Tc - 1) at rest for
+                         the Tc the runtime will run (w = model.decoder_warmup; 0 without warm-up); while it
+                         is above 0 the decoders stay at rest and read nothing, and it counts down
+    foreground.sum (B, Lv), boundary.sum (B, Lv, 2), steps (1,)   sums of the decoders' read-outs over the
+                         steps they read, and that number of steps
 
-Outputs: ``foreground_logits`` (B, Lv) and ``boundary`` (B, Lv, 2) (temporal means so far, the
-boundary through softplus), ``saliency`` (B, Lv) (SFG's score), then ``spikes.<population>`` (the
-spikes of this step, same shapes as the membranes), then the next state in ``state_names`` order.
+Outputs: ``foreground_logits`` (B, Lv) and ``boundary`` (B, Lv, 2) (temporal means over the steps the
+decoders read so far, 0 before the first; the boundary through softplus), ``saliency`` (B, Lv) (SFG's
+score), then ``spikes.<population>`` (the spikes of this step, same shapes as the membranes; the
+decoders' are 0 in their warm-up), then the next state in ``state_names`` order.
 
 The 1-bit layers (Brevitas) are replaced by plain layers holding their effective weights beta sgn(.)
 (:func:`float_copy`): the exported graph has ordinary float weights of values +-beta.
@@ -44,6 +56,7 @@ from brevitas.nn import QuantConv1d, QuantLinear
 from torch import nn
 
 from export.model_map import neuron_populations, weight_layers
+from spiking.neuron import RateDrivenCurrent, TernaryLIF
 from spiking.quant import effective_weight
 
 FEATURE_INPUTS = ("video", "text", "video_mask", "text_mask")
@@ -80,47 +93,63 @@ class StepModule(nn.Module):
         super().__init__()
         self.model = float_copy(model)
         self.populations = neuron_populations(self.model)  # name -> TernaryLIF, in a fixed order
-        self.asr_neuron = self.model.layers[-1].out_lif
-        self.state_names = [f"mem.{name}" for name in self.populations] + [
-            "asr.sum",
-            "asr.norm",
-            "gate",
-            "foreground.sum",
-            "boundary.sum",
-            "steps",
-        ]
+        self.decoder_populations = [name for name in self.populations if name.startswith("decoder.")]
+        config = self.model.config
+        last = f"layer{len(self.model.layers) - 1}.out"  # SFG reads its ASR
+        read = [f"layer{i}.so" for i in range(len(self.model.layers))] if config.rate_driven else []
+        self.rate_traces: dict[str, TernaryLIF] = {name: self.populations[name] for name in [*read, last]}
+        self.drives: dict[str, RateDrivenCurrent] = {}  # population fed -> its rate-driven current
+        if config.rate_driven:
+            self.drives["input"] = self.model.input_current
+            self.drives.update({f"layer{i}.int": layer.int_current for i, layer in enumerate(self.model.layers)})
+        self.state_names = (
+            [f"mem.{name}" for name in self.populations]
+            + [f"rate.{name}.{part}" for name in self.rate_traces for part in ("sum", "norm")]
+            + [f"drive.{name}.{part}" for name in self.drives for part in ("previous", "norm")]
+            + ["gate", "warmup", "foreground.sum", "boundary.sum", "steps"]
+        )
         self.spike_names = [f"spikes.{name}" for name in self.populations]
 
-    def initial_state(self, video_mask: torch.Tensor, text_mask: torch.Tensor) -> list[torch.Tensor]:
-        """The state at rest for a batch with these masks (B, Lv), (B, Lq): zeros, the gate = the video mask."""
+    def initial_state(self, video_mask: torch.Tensor, text_mask: torch.Tensor, tc: int) -> list[torch.Tensor]:
+        """The state at rest for a batch with these masks (B, Lv), (B, Lq), to be run for ``tc`` steps: zeros,
+        but the gate (g0 on the real clips) and the decoders' warm-up steps."""
         batch, clips = video_mask.shape
         tokens = clips + text_mask.shape[1]
-        hidden = self.model.config.hidden_dim
+        config = self.model.config
         layers = weight_layers(self.model)  # a population's width is that of the layer feeding it, of the same name
+
+        def width(name: str) -> int:
+            return layers[name].out_features if name in layers else config.hidden_dim  # input and attn neurons: D
 
         def membrane(name: str) -> torch.Tensor:
             if name.startswith("decoder."):
                 return torch.zeros(batch, layers[name].out_channels, clips)  # (B, C, Lv)
-            width = layers[name].out_features if name in layers else hidden  # input and attn neurons: D
-            return torch.zeros(batch, tokens, width)  # (B, L, width)
+            return torch.zeros(batch, tokens, width(name))  # (B, L, width)
 
-        return [membrane(name) for name in self.populations] + [
-            torch.zeros(batch, tokens, hidden),  # asr.sum
-            torch.zeros(1),  # asr.norm
-            self.model.config.initial_gate * video_mask.float(),  # gate: g0 at the first step
-            torch.zeros(batch, clips),  # foreground.sum
-            torch.zeros(batch, clips, 2),  # boundary.sum
-            torch.zeros(1),  # steps
-        ]
+        return (
+            [membrane(name) for name in self.populations]
+            + [t for name in self.rate_traces for t in (torch.zeros(batch, tokens, width(name)), torch.zeros(1))]
+            + [t for name in self.drives for t in (torch.zeros(batch, tokens, width(name)), torch.zeros(1))]
+            + [
+                config.initial_gate * video_mask.float(),  # gate: g0 at the first step
+                torch.full((1,), float(config.decoder_warmup_steps(tc))),  # warmup
+                torch.zeros(batch, clips),  # foreground.sum
+                torch.zeros(batch, clips, 2),  # boundary.sum
+                torch.zeros(1),  # steps
+            ]
+        )
 
     def forward(self, video, text, video_mask, text_mask, *state: torch.Tensor) -> tuple[torch.Tensor, ...]:
         named = dict(zip(self.state_names, state))
+        decoders_at_rest = {name: named[f"mem.{name}"].clone() for name in self.decoder_populations}
         for name, neuron in self.populations.items():
             neuron.reset_state()
             neuron.mem = named[f"mem.{name}"]
-        # the ASR trace is read by SFG within the step; the neuron's (private) trace is the model's own
-        self.asr_neuron._rate_sum = named["asr.sum"]
-        self.asr_neuron._rate_norm = named["asr.norm"]
+        # the ASR traces are read within the step (the neurons' private traces are the model's own)
+        for name, neuron in self.rate_traces.items():
+            neuron._rate_sum, neuron._rate_norm = named[f"rate.{name}.sum"], named[f"rate.{name}.norm"]
+        for name, drive in self.drives.items():
+            drive._previous, drive._norm = named[f"drive.{name}.previous"], named[f"drive.{name}.norm"]
         spikes: dict[str, torch.Tensor] = {}
         hooks = [
             neuron.register_forward_hook(lambda module, inputs, output, name=name: spikes.__setitem__(name, output))
@@ -134,18 +163,24 @@ class StepModule(nn.Module):
         finally:
             for hook in hooks:
                 hook.remove()
-        steps = named["steps"] + 1.0  # (1,)
-        foreground_sum = named["foreground.sum"] + out.foreground  # (B, Lv)
-        boundary_sum = named["boundary.sum"] + out.boundary  # (B, Lv, 2)
-        outputs = (foreground_sum / steps, F.softplus(boundary_sum / steps), out.score)
-        next_state = [neuron.mem for neuron in self.populations.values()] + [
-            self.asr_neuron._rate_sum,
-            self.asr_neuron._rate_norm,
-            out.gate,
-            foreground_sum,
-            boundary_sum,
-            steps,
-        ]
+        # in the warm-up the decoders ran on this step's spikes all the same (one graph for every step): their
+        # membranes go back to rest and their read-outs and spikes are dropped
+        decode = (named["warmup"] <= 0).float()  # (1,) 1 once the warm-up is over
+        for name in self.decoder_populations:
+            neuron = self.populations[name]
+            neuron.mem = decode * neuron.mem + (1.0 - decode) * decoders_at_rest[name]
+            spikes[name] = spikes[name] * decode
+        steps = named["steps"] + decode  # (1,)
+        foreground_sum = named["foreground.sum"] + decode * out.foreground  # (B, Lv)
+        boundary_sum = named["boundary.sum"] + decode * out.boundary  # (B, Lv, 2)
+        read = steps.clamp(min=1.0)  # (1,) no read-out yet: the sums are 0
+        outputs = (foreground_sum / read, F.softplus(boundary_sum / read), out.score)
+        next_state = (
+            [neuron.mem for neuron in self.populations.values()]
+            + [t for neuron in self.rate_traces.values() for t in (neuron._rate_sum, neuron._rate_norm)]
+            + [t for drive in self.drives.values() for t in (drive._previous, drive._norm)]
+            + [out.gate, (named["warmup"] - 1.0).clamp(min=0.0), foreground_sum, boundary_sum, steps]
+        )
         return (*outputs, *(spikes[name] for name in self.populations), *next_state)
 
     def split(self, results: list[Any]) -> tuple[dict[str, Any], dict[str, Any], list[Any]]:

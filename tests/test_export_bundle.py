@@ -176,13 +176,14 @@ def test_not_a_bundle(tmp_path, capsys):
     assert "manifest.json: not found" in simulate_error(tmp_path, capsys)
 
 
-@pytest.mark.parametrize("target", ["onnx", "nir"])
+@pytest.mark.parametrize("target", [["onnx", "--integer"], ["nir"]])
 def test_rate_driven_models_are_refused_by_the_graph_targets(tmp_path, capsys, target):
-    """The ONNX and NIR graphs do not implement model.rate_driven: one line naming the field, exit 2,
-    nothing written (the lava target does: tests/test_hw_sim_lava.py)."""
+    """The NIR and integer ONNX graphs do not implement model.rate_driven: one line naming the field, exit 2,
+    nothing written (the lava target does: tests/test_hw_sim_lava.py; the float onnx step model:
+    tests/test_export_onnx.py)."""
     checkpoint = write_checkpoint(tmp_path / "rate.ckpt", "1bit_nf", rate_driven=True)
-    out = tmp_path / ("m.onnx" if target == "onnx" else "out")
-    assert export_main(["--target", target, "--checkpoint", str(checkpoint), "--out", str(out)]) == 2
+    out = tmp_path / ("m.onnx" if target[0] == "onnx" else "out")
+    assert export_main(["--target", *target, "--checkpoint", str(checkpoint), "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "field 'model.rate_driven'" in err[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rate.ckpt"]
