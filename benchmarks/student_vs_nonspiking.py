@@ -46,15 +46,15 @@ STUDENTS: dict[str, dict[str, Any]] = {
     "nf": {"variant": "nf"},
     "1bit_nf": {"variant": "1bit_nf"},
     # without UniVTG's first input layer on the host (model.input_mlp) and with two-convolution decoders: README
-    # "Student fidelity" measured that the students' boundary regression barely learns so
+    # docs/STUDENT_FIDELITY.md measured that the students' boundary regression barely learns so
     "1bit_nf_no_host_input": {"variant": "1bit_nf", "input_mlp": False, "f_layers": 2, "d_layers": 2},
     # rate-driven input and intermediate currents (model.rate_driven): the simulation's currents have the map's
-    # running means (README "Student fidelity")
+    # running means (docs/STUDENT_FIDELITY.md)
     **{f"{variant}_rate_driven": {"variant": variant, "rate_driven": True} for variant in ("base", "nf", "1bit_nf")},
 }
 # students trained otherwise than the preset (lr 6e-3, no warm-up; chosen for the 1-bit NF preset on data seed 5,
 # which no row here uses: training seeds 0-2, 1000 val queries, Tc 8 MR-full-R1@0.5 73.6 at 6e-3 against 68.5 at
-# 3e-3; README "Student fidelity"). NF diverged there at 6e-3 (seed 0: 49.5 against 75.5 at 3e-3, 200 val queries)
+# 3e-3; docs/STUDENT_FIDELITY.md). NF diverged there at 6e-3 (seed 0: 49.5 against 75.5 at 3e-3, 200 val queries)
 # and read less at 4.5e-3 and 2e-3; with the rate reached by a linear warm-up over its first 100 steps it reads
 # Tc 8 / 4 / 2 75.7 / 74.9 / 73.0 against 70.8 / 70.8 / 62.9 at 3e-3 (every seed gains; Hit1 51.9 against 50.6 at
 # Tc 8), so the NF students get it. The ablation row without the host input layer was measured at 3e-3 before

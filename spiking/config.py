@@ -35,7 +35,7 @@ def decoder_warmup_steps(warmup: float, tc: int) -> int:
 
     Rounded up, so that any warm-up skips at least the first step, the one the saliency gate has not yet
     seen (SFG gates step t with the encoder's output of step t - 1, Eq. 2): at Tc 2 this took MR-full-R1@0.5
-    from 48.4 to 50.8 (README "Student fidelity"). At most Tc - 1, so that the decoders read at least the
+    from 48.4 to 50.8 (docs/STUDENT_FIDELITY.md). At most Tc - 1, so that the decoders read at least the
     last step whatever a bundle holds. (The product is rounded to 9 decimals first: 0.3 x 10 is 3, not 4.)
     """
     return min(math.ceil(round(warmup * tc, 9)), tc - 1)
@@ -72,18 +72,18 @@ class SpikingVTGConfig(ClipwiseHeadConfig):
     train_readout: str = "steady_state"
     # share of the Tc steps the decoders wait before they read the encoder: they run from rest over steps
     # k + 1 .. Tc, k = ceil(decoder_warmup Tc). The encoder's first steps are a transient (the first gate,
-    # the layers fill up) that drives the IF decoders away from what the settled spikes give: README
-    # "Student fidelity". Evaluation and deployment only: training reads the map's decoders
+    # the layers fill up) that drives the IF decoders away from what the settled spikes give:
+    # docs/STUDENT_FIDELITY.md. Evaluation and deployment only: training reads the map's decoders
     decoder_warmup: float = 0.0
     # the gate of the first step's video input, g0 x mask, before SFG has a score (Eq. 2 gates step t + 1
     # with step t's). 1 lets every clip in ungated, and the input neurons (leak 0.99) keep that excess charge
     # for the whole window; a gate near the settled gates' level starts the encoder nearer its fixed point:
-    # README "Student fidelity"
+    # docs/STUDENT_FIDELITY.md
     initial_gate: float = 1.0
     # rate-driven currents: the input neurons and each intermediate layer get the current whose running mean
     # is the steady-state map's current at the rates so far (spiking.neuron.RateDrivenCurrent), instead of the
     # gate and activation applied to each step's spikes, whose mean the map does not compute. False is the
-    # paper's model. The simulation then converges to the map it is trained on: README "Student fidelity"
+    # paper's model. The simulation then converges to the map it is trained on: docs/STUDENT_FIDELITY.md
     rate_driven: bool = False
     solver: str = "gmres"  # gmres | fixed_point, the implicit backward's adjoint solver (spiking/implicit.py)
     solver_iters: int = 30  # vector-Jacobian products per adjoint solve; 0 = Jacobian-free back-propagation

@@ -226,7 +226,7 @@ class SpikingVTG(nn.Module):
 
         k = ``config.decoder_warmup_steps(t)`` skips the encoder's first steps, whose transient
         drives the IF decoders away from the rates they would reach on the encoder's settled output
-        (README "Student fidelity"); f = mean of conv_f's read-outs over the steps read, d = softplus of
+        (docs/STUDENT_FIDELITY.md); f = mean of conv_f's read-outs over the steps read, d = softplus of
         conv_d's mean.
         """
         start = self.config.decoder_warmup_steps(len(video_spikes))

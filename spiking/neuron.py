@@ -169,7 +169,7 @@ class RateDrivenCurrent(torch.nn.Module):
     act(W s + b), the input neurons' SFG-gated [V g; Q]) sees that function of their *rates* in the
     steady-state map (Eq. 4), but of each step's *spikes* in the simulation, and the mean of a function
     is not the function of the mean: on the demo student this alone kept the map's and the simulation's
-    rates 12-13% apart at any Tc (README "Student fidelity"). Given P[t], the value at the rates after
+    rates 12-13% apart at any Tc (docs/STUDENT_FIDELITY.md). Given P[t], the value at the rates after
     step t, this module returns
 
     .. math::
