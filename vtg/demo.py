@@ -154,6 +154,23 @@ class Demo:
             bundle / "manifest.json",
             [tool("vtg-export"), "--target", "lava", "--checkpoint", str(student_ckpt), "--out", str(bundle), "--json"],
         )
+        # the same student as an ONNX step model (the export checks it against PyTorch with onnxruntime, spikes
+        # exact, and writes nothing if it disagrees)
+        step_model = self.out / "onnx" / "student.onnx"
+        onnx_export = self.step(
+            "export_onnx",
+            step_model,
+            [
+                tool("vtg-export"),
+                "--target",
+                "onnx",
+                "--checkpoint",
+                str(student_ckpt),
+                "--out",
+                str(step_model),
+                "--json",
+            ],
+        )
         limit = ["--limit", "20" if self.quick else str(LAVA_QUERIES)]
         lava = self.step(
             "simulate",
@@ -210,6 +227,7 @@ class Demo:
             "student": predicted["student"]["metrics"],
             "distillation": comparison,
             "lava": lava,
+            "onnx": onnx_export["out"],
             "energy": [
                 {
                     "tc": point["tc"],
@@ -302,7 +320,8 @@ table{{border-collapse:collapse}}figure{{display:inline-block}}</style></head><b
 <figure><img src="equilibrium/equilibrium.png" width="900"></figure>
 <h2>Loihi-style Lava simulation (fixed point)</h2>
 <p>{lava["queries"]} val queries, <b>{lava["spike_mismatches"]} spike mismatches</b> against the PyTorch integer
-reference, {lava["queries_per_s"]:.2f} queries/s.</p>
+reference, {lava["queries_per_s"]:.2f} queries/s. The same student as an ONNX step model (one call per
+timestep, its state explicit): {html.escape(summary["onnx"])}, checked against PyTorch with onnxruntime.</p>
 <h2>Energy-accuracy trade-off over Tc</h2>
 <p>Reference: the teacher the student distils from ({html.escape(reference["name"])}),
 {reference["total_mj"]:.4g} mJ per query (FP-MAC at 45 nm); beside it (dotted): {beside}.
