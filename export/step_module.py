@@ -33,7 +33,7 @@ State (``state_names``; :func:`initial_state` gives the state at rest for a chos
                          steps they read, and that number of steps
 
 Outputs: ``foreground_logits`` (B, Lv) and ``boundary`` (B, Lv, 2) (temporal means over the steps the
-decoders read so far, 0 before the first; the boundary through softplus), ``saliency`` (B, Lv) (SFG's
+decoders read so far, the sums 0 before the first; the boundary through softplus), ``saliency`` (B, Lv) (SFG's
 score), then ``spikes.<population>`` (the spikes of this step, same shapes as the membranes; the
 decoders' are 0 in their warm-up), then the next state in ``state_names`` order.
 
