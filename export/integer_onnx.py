@@ -336,6 +336,11 @@ def export(model: Any, checkpoint: dict[str, Any], args: argparse.Namespace) -> 
             f"{args.checkpoint}: variant '{variant}' has no integer model (its weights are not 1-bit); "
             "--integer exports '1bit_nf' models"
         )
+    if model.config.decoder_warmup:
+        raise UserError(
+            f"{args.checkpoint}: field 'model.decoder_warmup' is {model.config.decoder_warmup}: the integer graph "
+            "reads the decoders from the first step; --target lava and the float onnx graph carry the warm-up"
+        )
     if model.config.host_input_layers:
         raise UserError(
             f"{args.checkpoint}: field 'model.input_mlp' is true: the integer graph takes quantised features, and "

@@ -20,7 +20,8 @@ The graph is exported with ``torch.onnx.export`` (opset 17) with dynamic axes ``
 (Lv), ``query`` (Lq) and ``tokens`` (L = Lv + Lq), from a float32 copy of the model in which every
 1-bit Brevitas layer is a plain layer holding its effective weights beta sgn(W - mean W) (+-beta).
 The file's ``metadata_props`` name the state tensors (``vtg.state``: name -> initial value), the
-default Tc (``vtg.tc``) and the loop a runtime runs (``vtg.usage``).
+default Tc (``vtg.tc``), the decoders' warm-up share (``vtg.decoder_warmup``), the loop a runtime runs
+(``vtg.usage``) and the layout's version (``vtg.format_version`` 2: the warm-up and rate-driven state).
 
 **Check.** The written graph passes ``onnx.checker`` and is run with onnxruntime on random features
 of other sizes than the ones it was traced with (so that a shape frozen by the trace is caught),
@@ -119,14 +120,15 @@ def metadata(step: StepModule, tc: int) -> dict[str, str]:
     config = step.model.config
     initial = {name: "0" for name in step.state_names}
     initial["gate"] = f"{config.initial_gate:g} x video_mask as float (the first step's gate)"
-    initial["warmup"] = f"min(ceil({config.decoder_warmup:g} Tc), Tc - 1) (the decoders' warm-up steps at the Tc run)"
+    w = repr(config.decoder_warmup)
+    initial["warmup"] = f"min(ceil(round({w} Tc, 9)), Tc - 1): the decoders' warm-up steps at the Tc run"
     return {
         "vtg.format": "vtg-onnx-step",
         # 2: the decoders' warm-up (state warmup), the rate-driven currents (drive.*), rate.<population>.* for asr.*
         "vtg.format_version": "2",
         "vtg.variant": config.variant,
         "vtg.tc": str(tc),
-        "vtg.decoder_warmup": f"{config.decoder_warmup:g}",
+        "vtg.decoder_warmup": repr(config.decoder_warmup),
         "vtg.tolerance": str(TOLERANCE),
         "vtg.state": json.dumps({f"state_in.{name}": initial[name] for name in step.state_names}),
         "vtg.usage": (

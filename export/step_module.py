@@ -26,8 +26,9 @@ State (``state_names``; :func:`initial_state` gives the state at rest for a chos
                          rate-driven current (:class:`spiking.neuron.RateDrivenCurrent`) feeding the
                          input neurons and every layer{i}.int population (zeros at rest)
     gate (B, Lv)         the gate of this step's video input (model.initial_gate x the video mask at the first step)
-    warmup (1,)          the decoders' warm-up steps still to skip: k = min(ceil(w Tc), Tc - 1) at rest for
-                         the Tc the runtime will run (w = model.decoder_warmup; 0 without warm-up); while it
+    warmup (1,)          the decoders' warm-up steps still to skip: k at rest for the Tc the runtime will run
+                         (:func:`spiking.config.decoder_warmup_steps`, k = min(ceil(w Tc), Tc - 1), w Tc
+                         rounded to 9 decimals first; w = model.decoder_warmup; 0 without warm-up); while it
                          is above 0 the decoders stay at rest and read nothing, and it counts down
     foreground.sum (B, Lv), boundary.sum (B, Lv, 2), steps (1,)   sums of the decoders' read-outs over the
                          steps they read, and that number of steps
@@ -42,7 +43,11 @@ The 1-bit layers (Brevitas) are replaced by plain layers holding their effective
 
 The neurons are the model's own (:class:`spiking.neuron.TernaryLIF`, copied with the model), so the
 graph fires where they do, at the firing point |u| >= r Vth (r = ``model.fire_ratio``), and subtracts
-Vth; both are constants of the traced graph.
+Vth; both are constants of the traced graph. One difference is left: the model sums the norms N = gamma N + 1
+as Python (float64) numbers, the graph in float32 (a float64 scalar state comes out of torch.onnx.export as
+float32), so N can differ by an ulp and, rarely, a membrane within that of the firing point fires in one and
+not the other; the export's check, each step from PyTorch's state, is within its tolerance, a free run may
+drift (README).
 """
 
 from __future__ import annotations
@@ -121,6 +126,9 @@ class StepModule(nn.Module):
         def width(name: str) -> int:
             return layers[name].out_features if name in layers else config.hidden_dim  # input and attn neurons: D
 
+        def norm() -> torch.Tensor:
+            return torch.zeros(1)  # N = sum_tau gamma^(t - tau)
+
         def membrane(name: str) -> torch.Tensor:
             if name.startswith("decoder."):
                 return torch.zeros(batch, layers[name].out_channels, clips)  # (B, C, Lv)
@@ -128,8 +136,8 @@ class StepModule(nn.Module):
 
         return (
             [membrane(name) for name in self.populations]
-            + [t for name in self.rate_traces for t in (torch.zeros(batch, tokens, width(name)), torch.zeros(1))]
-            + [t for name in self.drives for t in (torch.zeros(batch, tokens, width(name)), torch.zeros(1))]
+            + [t for name in self.rate_traces for t in (torch.zeros(batch, tokens, width(name)), norm())]
+            + [t for name in self.drives for t in (torch.zeros(batch, tokens, width(name)), norm())]
             + [
                 config.initial_gate * video_mask.float(),  # gate: g0 at the first step
                 torch.full((1,), float(config.decoder_warmup_steps(tc))),  # warmup

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 
 import numpy as np
 import onnx
@@ -37,7 +36,7 @@ def run_steps(path, inputs: dict[str, torch.Tensor], tc: int, config) -> list[di
     for name in state_names:
         feed[name] = np.zeros([sizes.get(d, d) for d in shapes[name]], np.float32)
     feed["state_in.gate"] = config.initial_gate * inputs["video_mask"].numpy().astype(np.float32)
-    feed["state_in.warmup"][:] = min(math.ceil(config.decoder_warmup * tc), tc - 1)
+    feed["state_in.warmup"][:] = config.decoder_warmup_steps(tc)
     names = [arg.name for arg in session.get_outputs()]
     steps = []
     for _ in range(tc):
@@ -51,6 +50,7 @@ def run_steps(path, inputs: dict[str, torch.Tensor], tc: int, config) -> list[di
 # currents and the host input layer
 PRESET = {"fire_ratio": 0.5, "decoder_warmup": 0.25, "initial_gate": 0.25, "rate_driven": True, "input_mlp": True}
 CASES = [("nf", {}), ("1bit_nf", {}), ("1bit_nf", {"fire_ratio": 0.5}), ("1bit_nf", PRESET), ("base", PRESET)]
+CASES.append(("nf", {"rate_driven": True}))  # the rate-driven state alone, without the warm-up
 
 
 @pytest.mark.parametrize(("variant", "overrides"), CASES)

@@ -16,8 +16,8 @@ DIMS = {"video_dim": 16, "text_dim": 16, "video_levels": 2, "text_levels": 2}  #
 CONFIG = {"hidden_dim": 16, "num_layers": 2, "num_heads": 2, "ffn_dim": 16, "tc": TC, "threshold": 0.5}
 
 
-def checkpoint(path: Path, variant: str) -> Path:
-    return save_checkpoint(path, "spikingvtg", {**CONFIG, "variant": variant}, DIMS)
+def checkpoint(path: Path, variant: str, **overrides) -> Path:
+    return save_checkpoint(path, "spikingvtg", {**CONFIG, "variant": variant, **overrides}, DIMS)
 
 
 @pytest.fixture(scope="module")
@@ -49,12 +49,20 @@ def test_onnxruntime_equals_the_integer_reference_on_every_val_query(exported, c
     assert integer_onnx.main(["--onnx", str(out), "--checkpoint", str(ckpt), "--data", str(data), "--limit", "2"]) == 0
 
 
-def test_refuses_a_variant_without_integer_model(tmp_path, capsys):
-    ckpt = checkpoint(tmp_path / "nf.ckpt", "nf")
+@pytest.mark.parametrize(
+    ("variant", "overrides", "message"),
+    [
+        ("nf", {}, "variant 'nf' has no integer model"),
+        ("1bit_nf", {"decoder_warmup": 0.25}, "field 'model.decoder_warmup' is 0.25"),
+        ("1bit_nf", {"input_mlp": True}, "field 'model.input_mlp' is true"),
+    ],
+)
+def test_refuses_what_the_integer_graph_does_not_hold(tmp_path, capsys, variant, overrides, message):
+    ckpt = checkpoint(tmp_path / "m.ckpt", variant, **overrides)
     out = tmp_path / "model.onnx"
     assert main(["--target", "onnx", "--integer", "--checkpoint", str(ckpt), "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "variant 'nf' has no integer model" in err[0] and not out.exists()
+    assert len(err) == 1 and message in err[0] and not out.exists()
 
 
 def test_refuses_integer_for_another_target(tmp_path, capsys):
