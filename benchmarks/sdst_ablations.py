@@ -17,7 +17,7 @@ checkpoint on val. The switches and the paper's rows they mirror (QVHighlights v
 * Table A's schedule scaled to the demo instead of the preset's constant rate (:func:`table_a_train`:
   linear warm-up over the first 15% of the steps as 2000 of QVHighlights' ~13,000, then the lr x0.1 every
   third of the epochs as every 20 of 60), and every level of the synthetic data instead of the last (no
-  paper rows: the two settings under which the queries collapsed onto fixed windows, README).
+  paper rows: the two settings under which the queries collapsed onto fixed windows, docs/SDST.md).
 
 The UniVTG-style model trains with configs/univtg_demo.yaml and at the shape and lr of
 benchmarks/student_vs_nonspiking.py (D 64, 2 layers, lr 3e-3), 20 epochs each. For every SDST run the
