@@ -82,24 +82,24 @@ def say(message: str) -> None:
     print(f"[{NAME}] {message}", file=sys.stderr, flush=True)
 
 
-def seed_data(seed: int) -> Path:
-    """The demo preset's data for ``seed`` (built once, under runs/bench)."""
-    folder = WORK / f"data_seed{seed}"
+def synth_data(folder: Path, seed: int, *options: str) -> Path:
+    """``vtg data synth --preset demo --seed S [options]`` into ``folder`` (built once, under runs/bench)."""
     if not (folder / "dataset.yaml").is_file():
-        say(f"vtg data synth --preset demo --seed {seed}")
-        run_json([tool("vtg"), "data", "synth", "--out", str(folder), "--preset", "demo", "--seed", str(seed),
-                  "--force", "--json"])  # fmt: skip
+        command = ["data", "synth", "--preset", "demo", "--seed", str(seed), *options]
+        say("vtg " + " ".join(command))
+        run_json([tool("vtg"), *command, "--out", str(folder), "--force", "--json"])
     return folder
 
 
+def seed_data(seed: int) -> Path:
+    """The demo preset's data for ``seed``."""
+    return synth_data(WORK / f"data_seed{seed}", seed)
+
+
 def score_data(seed: int, train_data: Path) -> Path:
-    """The world of ``seed``'s demo data with its val split drawn to :data:`SCORE_QUERIES` queries (built once);
-    its train split must be ``train_data``'s, so that the scores are of models trained on that world's labels."""
-    folder = WORK / f"data_seed{seed}_val{SCORE_QUERIES}"
-    if not (folder / "dataset.yaml").is_file():
-        say(f"vtg data synth --preset demo --seed {seed} --val {SCORE_QUERIES}")
-        run_json([tool("vtg"), "data", "synth", "--out", str(folder), "--preset", "demo", "--seed", str(seed),
-                  "--val", str(SCORE_QUERIES), "--force", "--json"])  # fmt: skip
+    """The world of ``seed``'s demo data with its val split drawn to :data:`SCORE_QUERIES` queries; its train
+    split must be ``train_data``'s, so that the scores are of models trained on that world's labels."""
+    folder = synth_data(WORK / f"data_seed{seed}_val{SCORE_QUERIES}", seed, "--val", str(SCORE_QUERIES))
     if (folder / "train.jsonl").read_bytes() != (train_data / "train.jsonl").read_bytes():
         raise RuntimeError(f"{folder}: its train split differs from {train_data}'s; delete it to rebuild it")
     return folder

@@ -68,13 +68,6 @@ def run(args: argparse.Namespace) -> int:
             raise
         raise UserError(f"option --target: '{args.target}' is not available in this installation") from None
     model, checkpoint = load_model(args.checkpoint)
-    graph = "integer onnx graph" if getattr(args, "integer", False) else f"{args.target} target"
-    if graph in ("integer onnx graph", "nir target") and getattr(getattr(model, "config", None), "rate_driven", False):
-        # the NIR and integer ONNX graphs feed every current from the step's spikes: they would hold another model
-        raise UserError(
-            f"{args.checkpoint}: field 'model.rate_driven' is true, which the {graph} does not implement "
-            "(export/LAVA.md); the lava target and the float onnx step model do"
-        )
     written = target.export(model, checkpoint, args)
     summary = {"target": args.target, "checkpoint": str(args.checkpoint), "out": str(written)}
     if args.check == "loihi2":  # the bundle stays written: the report says what does not fit

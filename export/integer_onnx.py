@@ -336,6 +336,11 @@ def export(model: Any, checkpoint: dict[str, Any], args: argparse.Namespace) -> 
             f"{args.checkpoint}: variant '{variant}' has no integer model (its weights are not 1-bit); "
             "--integer exports '1bit_nf' models"
         )
+    if model.config.rate_driven:  # its currents come from each step's spikes: it would hold another model
+        raise UserError(
+            f"{args.checkpoint}: field 'model.rate_driven' is true, which the integer onnx graph does not implement "
+            "(export/LAVA.md); the lava target and the float onnx step model do"
+        )
     if model.config.decoder_warmup:
         raise UserError(
             f"{args.checkpoint}: field 'model.decoder_warmup' is {model.config.decoder_warmup}: the integer graph "

@@ -354,6 +354,11 @@ def export(model: Any, checkpoint: dict[str, Any], args: argparse.Namespace) -> 
             f"{args.checkpoint}: variant 'base' cannot be mapped to NIR (LayerNorm inside the neuron chains, softmax "
             "across tokens); export an 'nf' or '1bit_nf' model"
         )
+    if model.config.rate_driven:  # NIR's neurons take each step's synaptic current: it would hold another model
+        raise UserError(
+            f"{args.checkpoint}: field 'model.rate_driven' is true, which the nir target does not implement "
+            "(export/LAVA.md); the lava target and the float onnx step model do"
+        )
     tc = args.tc if args.tc is not None else model.config.eval_tc
     if tc < 1:
         raise UserError(f"option --tc: expected at least 1, got {tc}")
