@@ -6,7 +6,14 @@ converged by Tc. For each timestep t of a simulation from rest this module measu
 i (a_i[t] its output neurons' ASR, z[t] = a_N[t], F_i(z) layer i's ASR under the map given z)::
 
     residual_i[t] = ||a_i[t] - F_i(z[t])|| / ||a_i[t]||        distance to the map's prediction
+    rounding_i[t] = ||a_i[t] - d_i[t]|| / ||a_i[t]||            the part the output neurons' own rounding leaves
     change_i[t]   = ||a_i[t] - a_i[t-1]|| / ||a_i[t]||          still moving?
+
+where d_i[t] = clamp(mean current / Vth) is the ASR the output neurons' input so far asks for
+(:attr:`spiking.neuron.TernaryLIF.driven_rate`): a_i - d_i is the paper's remainder u_i[t] / (Vth sum gamma^j)
+(Sec. 4.5), which falls as 1 / t and bounds how small the residual can be at a given t; the rest of the
+residual is the map's operations on rates against the simulation's on spikes, and the upstream neurons'
+rounding.
 
 (norms over the whole split's real tokens), and, at a chosen set of timesteps, the official metrics
 read two ways: from the simulation after t steps (what is deployed: :class:`spiking.model.Readout`)
@@ -38,14 +45,15 @@ def read_at_steps(tc_max: int, train_tc: int) -> list[int]:
 def trace_batch(model: SpikingVTG, batch: dict[str, Any], tc_max: int, read_at: Sequence[int]):
     """Simulate one batch for ``tc_max`` steps.
 
-    Returns three (N, tc_max) tensors of squared norms over the batch's real tokens, per layer and step,
-    ||a_i[t] - F_i(z[t])||^2, ||a_i[t] - a_i[t-1]||^2 (0 at t = 1) and ||a_i[t]||^2; and, for each t in
+    Returns four (N, tc_max) tensors of squared norms over the batch's real tokens, per layer and step,
+    ||a_i[t] - F_i(z[t])||^2, ||a_i[t] - d_i[t]||^2, ||a_i[t] - a_i[t-1]||^2 (0 at t = 1) and ||a_i[t]||^2;
+    and, for each t in
     ``read_at``, the predictions read from the simulation and from the map.
     """
     ctx = model.prepare(batch)
     tokens = ctx.token_mask[:, :, None].to(ctx.video.dtype)  # (B, L, 1)
     layers = len(model.layers)
-    residual, change, norm = (torch.zeros(layers, tc_max, dtype=torch.float64) for _ in range(3))
+    residual, rounding, change, norm = (torch.zeros(layers, tc_max, dtype=torch.float64) for _ in range(4))
     simulated: dict[int, list] = {}
     mapped: dict[int, list] = {}
     readout = Readout()
@@ -54,9 +62,11 @@ def trace_batch(model: SpikingVTG, batch: dict[str, Any], tc_max: int, read_at: 
         for t, out in enumerate(model.steps(ctx, tc_max, decode=False), start=1):
             readout.add(out, ctx)
             rates = [layer.out_lif.rate * tokens for layer in model.layers]  # per layer (B, L, D)
+            driven = [layer.out_lif.driven_rate * tokens for layer in model.layers]  # per layer (B, L, D)
             steady = model.steady_state(rates[-1], ctx)  # F at z[t]; the neurons' state is left alone
             for i, rate in enumerate(rates):
                 residual[i, t - 1] = float((rate - steady.hidden[i] * tokens).pow(2).sum())
+                rounding[i, t - 1] = float((rate - driven[i]).pow(2).sum())
                 norm[i, t - 1] = float(rate.pow(2).sum())
                 if previous is not None:
                     change[i, t - 1] = float((rate - previous[i]).pow(2).sum())
@@ -64,7 +74,7 @@ def trace_batch(model: SpikingVTG, batch: dict[str, Any], tc_max: int, read_at: 
             if t in read_at:
                 simulated[t] = model.predict(batch, readout.outputs(model, ctx))
                 mapped[t] = model.predict(batch, model.equilibrium_outputs(steady, ctx))
-    return (residual, change, norm), simulated, mapped
+    return (residual, rounding, change, norm), simulated, mapped
 
 
 def adjoint_residuals(model: SpikingVTG, batches: Iterable[dict[str, Any]], iters: int) -> list[float]:

@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     train_tc = model.config.tc
     read_at = read_at_steps(args.tc_max, train_tc)
     layers = len(model.layers)
-    sums = [torch.zeros(layers, args.tc_max, dtype=torch.float64) for _ in range(3)]
+    sums = [torch.zeros(layers, args.tc_max, dtype=torch.float64) for _ in range(4)]
     simulated = {t: [] for t in read_at}
     mapped = {t: [] for t in read_at}
     batches = []
@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
             mapped[t] += eq[t]
         if len(batches) < args.adjoint_batches:
             batches.append(batch)
-    residual, change, _ = (s / sums[2].clamp(min=1e-30) for s in sums)
+    residual, rounding, change, _ = (s / sums[3].clamp(min=1e-30) for s in sums)
     truth = opened.ground_truth
     adjoint = {
         "solver": model.config.solver,
@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         "residuals": adjoint_residuals(model, batches, args.adjoint_iters) if args.adjoint_iters else [],
     }
     report = {
-        "format": "vtg-equilibrium/1",
+        "format": "vtg-equilibrium/2",
         "checkpoint": str(args.checkpoint),
         "split": args.split,
         "queries": opened.queries,
@@ -99,7 +99,11 @@ def run(args: argparse.Namespace) -> int:
         "train_tc": train_tc,
         "tc_max": args.tc_max,
         "layers": [
-            {"residual": residual[i].sqrt().tolist(), "change": [None] + change[i, 1:].sqrt().tolist()}
+            {
+                "residual": residual[i].sqrt().tolist(),
+                "rounding": rounding[i].sqrt().tolist(),
+                "change": [None] + change[i, 1:].sqrt().tolist(),
+            }
             for i in range(layers)
         ],
         "metrics": {
@@ -123,12 +127,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def format_table(report: dict) -> str:
-    """The per-layer residual at the read-out steps and the two readings of the headline metrics."""
+    """The per-layer residual (and the neurons' own rounding in it) at the read-out steps and the two
+    readings of the headline metrics."""
     lines = [f"{report['variant']} student, trained at Tc {report['train_tc']}, {report['queries']} queries"]
-    header = "  t   " + "".join(f"res L{i:<4d}" for i in range(len(report["layers"])))
+    header = "  t  " + "".join(f"res L{i} (rounding) " for i in range(len(report["layers"])))
     lines.append(header + " R1@0.5 sim / map   Hit1 sim / map")
     for t, both in report["metrics"].items():
-        residuals = "".join(f"{layer['residual'][int(t) - 1]:9.3f}" for layer in report["layers"])
+        residuals = "".join(
+            f"{layer['residual'][int(t) - 1]:8.3f} ({layer['rounding'][int(t) - 1]:.3f})" for layer in report["layers"]
+        )
         sim, eq = both["simulated"], both["steady_state"]
         r1 = f"{sim['MR-full-R1@0.5']:6.1f} / {eq['MR-full-R1@0.5']:5.1f}"
         hit = f"{sim.get('HL-min-VeryGood-Hit1', math.nan):6.1f} / {eq.get('HL-min-VeryGood-Hit1', math.nan):5.1f}"

@@ -158,6 +158,17 @@ class TernaryLIF(LIF):
             raise RuntimeError("TernaryLIF.rate read before any timestep was simulated")
         return self._rate_sum / self._rate_norm
 
+    @property
+    def driven_rate(self) -> torch.Tensor:
+        """clamp(mean current / Vth, -1, 1): the ASR that the neuron's input so far asks for.
+
+        Reset by subtraction keeps sum_tau gamma^(t-tau) I[tau] = Vth sum_tau gamma^(t-tau) s[tau] + u[t],
+        so this is clamp(a[t] + u[t] / (Vth N[t]), -1, 1), N[t] = sum_tau gamma^(t-tau) (paper Sec. 4.5:
+        a_i[t] = (f(a_(i-1)[t]) + b_i - u_i[t] / sum_j gamma^j) / Vth). The ASR a[t] differs from it by the
+        neuron's own rounding, the membrane's remainder, which falls as 1 / N[t] and nothing else removes.
+        """
+        return torch.clamp(self.rate + self.mem / (self._vth * self._rate_norm), -1.0, 1.0)
+
     def extra_repr(self) -> str:
         return f"gamma={float(self.beta)}, threshold={float(self.threshold)}, fire_ratio={self.fire_ratio}"
 

@@ -25,10 +25,12 @@ def test_residual_shrinks_as_the_simulation_converges():
     torch.manual_seed(0)
     model = build({**TINY, "variant": "nf", "sfg": False, "leak": 1.0, "fire_ratio": 0.5}, DIMS).eval()
     batch = tiny_batch()
-    (residual, change, norm), simulated, mapped = trace_batch(model, batch, 64, [1, 64])
+    (residual, rounding, change, norm), simulated, mapped = trace_batch(model, batch, 64, [1, 64])
     relative = (residual / norm).sqrt()  # (layers, 64)
     assert (relative[:, 63] < relative[:, 0]).all()
     assert (relative[:, 63] < 0.5 * relative[:, 3]).all()
+    own = (rounding / norm).sqrt()  # the output neurons' remainder |u| / (Vth t), |u| <= Vth / 2 here
+    assert (own[:, 63] < 0.5 * own[:, 3]).all()
     assert change[:, 0].eq(0).all() and (change[:, 63] < change[:, 1]).all()
     assert len(simulated[64]) == len(mapped[64]) == 2  # one prediction per query, both readings
 
@@ -47,7 +49,8 @@ def test_command_writes_json_plot_and_table(tmp_path, capsys):
     report = json.loads((out / "equilibrium.json").read_text())
     assert (out / "equilibrium.png").stat().st_size > 0
     assert report["queries"] == 4 and report["train_tc"] == 4 and len(report["layers"]) == 2
-    assert all(len(layer["residual"]) == 6 and layer["change"][0] is None for layer in report["layers"])
+    assert all(len(layer["residual"]) == len(layer["rounding"]) == 6 for layer in report["layers"])
+    assert all(layer["change"][0] is None for layer in report["layers"])
     assert sorted(report["metrics"], key=int) == ["1", "2", "4", "6"]
     assert set(report["metrics"]["4"]) == {"simulated", "steady_state"}
     assert len(report["adjoint"]["residuals"]) == 1 and report["adjoint"]["residuals"][0] >= 0

@@ -90,6 +90,21 @@ def test_in_place_step_equals_the_graph_step():
         assert torch.equal(fast.mem, graph.mem.detach()) and torch.equal(fast.rate, graph.rate.detach())
 
 
+@pytest.mark.parametrize(("gamma", "fire_ratio"), [(1.0, 0.5), (0.9, 1.0)])
+def test_driven_rate_is_the_clamped_weighted_mean_current(gamma, fire_ratio):
+    """driven_rate = clamp(sum gamma^(t-tau) I[tau] / (Vth N[t])): the ASR plus the membrane's remainder."""
+    torch.manual_seed(0)
+    currents = torch.randn(7, 20) * 1.2  # I[t] for 7 steps, 20 neurons (some beyond +-Vth: clamped)
+    lif = TernaryLIF(gamma=gamma, threshold=0.8, fire_ratio=fire_ratio)
+    lif.reset_state()
+    with torch.no_grad():
+        for t in range(1, 8):
+            lif(currents[t - 1])
+            weights = torch.tensor([gamma ** (t - 1 - tau) for tau in range(t)])
+            mean = (weights[:, None] * currents[:t]).sum(0) / weights.sum()
+            assert torch.allclose(lif.driven_rate, (mean / 0.8).clamp(-1, 1), atol=1e-5)
+
+
 def test_rate_driven_current_has_the_targets_running_mean():
     """I[t] = N[t] P[t] - gamma N[t-1] P[t-1]: the gamma-weighted mean of I[1..t] is P[t] at every t, a
     constant P gives I = P, and steady-state mode passes P through."""

@@ -242,6 +242,9 @@ class Demo:
                 "residual_at_train_tc": [
                     layer["residual"][equilibrium["train_tc"] - 1] for layer in equilibrium["layers"]
                 ],
+                "rounding_at_train_tc": [
+                    layer["rounding"][equilibrium["train_tc"] - 1] for layer in equilibrium["layers"]
+                ],
                 "metrics_at_train_tc": equilibrium["metrics"][str(equilibrium["train_tc"])],
             },
             "energy_reference": energy["reference"],
@@ -278,9 +281,13 @@ def energy_table(points: list[dict[str, Any]]) -> str:
 
 
 def equilibrium_line(equilibrium: dict[str, Any]) -> str:
-    """One sentence: the residual per layer and both readings of the headline metrics at the training Tc."""
+    """One sentence: the residual per layer (and the output neurons' own rounding in it) and both readings of
+    the headline metrics at the training Tc."""
     tc, metrics = equilibrium["train_tc"], equilibrium["metrics_at_train_tc"]
-    residuals = ", ".join(f"{r:.2f}" for r in equilibrium["residual_at_train_tc"])
+    residuals = ", ".join(
+        f"{r:.2f} (own rounding {o:.2f})"
+        for r, o in zip(equilibrium["residual_at_train_tc"], equilibrium["rounding_at_train_tc"])
+    )
     readings = "; ".join(
         f"{name} {metrics['simulated'][name]:.1f} simulated, {metrics['steady_state'][name]:.1f} from the map"
         for name in ("MR-full-R1@0.5", "HL-min-VeryGood-Hit1")
