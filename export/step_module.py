@@ -139,7 +139,7 @@ class StepModule(nn.Module):
             + [t for name in self.rate_traces for t in (torch.zeros(batch, tokens, width(name)), norm())]
             + [t for name in self.drives for t in (torch.zeros(batch, tokens, width(name)), norm())]
             + [
-                config.initial_gate * video_mask.float(),  # gate: g0 at the first step
+                self.model.first_gate(video_mask, torch.float32),  # gate: g0 at the first step
                 torch.full((1,), float(config.decoder_warmup_steps(tc))),  # warmup
                 torch.zeros(batch, clips),  # foreground.sum
                 torch.zeros(batch, clips, 2),  # boundary.sum

@@ -290,11 +290,15 @@ class SpikingVTG(nn.Module):
             set_steady_state(self, False)
         return Step(hidden, attentions, foreground, boundary, score, gate)
 
+    def first_gate(self, video_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """The gate of the first step's video input, before any score: g0 on real clips, 0 on padding."""
+        return self.config.initial_gate * video_mask.to(dtype)  # (B, Lv)
+
     def steps(self, ctx: Context, tc: int, decode: bool = True) -> Iterator[Step]:
         """The Tc timesteps from rest, one :class:`Step` at a time (neurons reset first; no quantisation
         context: wrap the loop in :func:`spiking.quant.quantised_once` to derive 1-bit weights once)."""
         reset_neurons(self)
-        gate = self.config.initial_gate * ctx.video_mask.to(ctx.video.dtype)  # (B, Lv): g0 before any score
+        gate = self.first_gate(ctx.video_mask, ctx.video.dtype)  # (B, Lv)
         for _ in range(tc):
             out = self.step(ctx, gate, decode)
             gate = out.gate
