@@ -126,6 +126,20 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+GOAL = 0.05  # a residual that small means the simulation has settled where the map says (issue 13's goal)
+
+
+def first_below(values: list[float], level: float) -> int | None:
+    """The first timestep (1-based) from which every value stays below ``level``; None if none does."""
+    first = None
+    for t, value in enumerate(values, start=1):
+        if value >= level:
+            first = None
+        elif first is None:
+            first = t
+    return first
+
+
 def format_table(report: dict) -> str:
     """The per-layer residual (and the neurons' own rounding in it) at the read-out steps and the two
     readings of the headline metrics."""
@@ -140,6 +154,15 @@ def format_table(report: dict) -> str:
         r1 = f"{sim['MR-full-R1@0.5']:6.1f} / {eq['MR-full-R1@0.5']:5.1f}"
         hit = f"{sim.get('HL-min-VeryGood-Hit1', math.nan):6.1f} / {eq.get('HL-min-VeryGood-Hit1', math.nan):5.1f}"
         lines.append(f"{int(t):4d} {residuals}   {r1}    {hit}")
+    for name in ("residual", "rounding"):
+        firsts = [first_below(layer[name], GOAL) for layer in report["layers"]]
+        lines.append(
+            f"{name} below {GOAL:.0%}: "
+            + ", ".join(
+                f"L{i} {'from t = ' + str(t) if t else 'not by t = ' + str(report['tc_max'])}"
+                for i, t in enumerate(firsts)
+            )
+        )
     adjoint = report["adjoint"]["residuals"]
     if adjoint:
         lines.append(

@@ -8,6 +8,7 @@ from checkpoint_support import save_checkpoint
 from test_spiking_model import DIMS, TINY, tiny_batch
 
 from spiking.equilibrium import read_at_steps, trace_batch
+from spiking.equilibrium_command import first_below
 from spiking.model import build
 from vtg.cli import main
 
@@ -18,6 +19,12 @@ def test_read_at_steps():
     assert read_at_steps(32, 8) == [1, 2, 4, 8, 16, 32]
     assert read_at_steps(12, 6) == [1, 2, 4, 6, 8, 12]
     assert read_at_steps(4, 10) == [1, 2, 4]
+
+
+def test_first_below_is_where_the_values_stay_below():
+    assert first_below([0.3, 0.04, 0.06, 0.04, 0.01], 0.05) == 4  # dipped at 2, settled from 4
+    assert first_below([0.01, 0.02], 0.05) == 1
+    assert first_below([0.3, 0.2, 0.06], 0.05) is None
 
 
 def test_residual_shrinks_as_the_simulation_converges():
@@ -46,6 +53,7 @@ def test_command_writes_json_plot_and_table(tmp_path, capsys):
     assert main([*args, "--limit", "4", "--adjoint-iters", "3", "--adjoint-batches", "1", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "R1@0.5 sim / map" in printed and "adjoint (gmres, 3 products)" in printed
+    assert "residual below 5%: L0 " in printed and "rounding below 5%: L0 " in printed
     report = json.loads((out / "equilibrium.json").read_text())
     assert (out / "equilibrium.png").stat().st_size > 0
     assert report["queries"] == 4 and report["train_tc"] == 4 and len(report["layers"]) == 2
