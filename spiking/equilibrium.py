@@ -10,10 +10,10 @@ i (a_i[t] its output neurons' ASR, z[t] = a_N[t], F_i(z) layer i's ASR under the
     change_i[t]   = ||a_i[t] - a_i[t-1]|| / ||a_i[t]||          still moving?
 
 where d_i[t] = clamp(mean current / Vth) is the ASR the output neurons' input so far asks for
-(:attr:`spiking.neuron.TernaryLIF.driven_rate`): a_i - d_i is the paper's remainder u_i[t] / (Vth sum gamma^j)
-(Sec. 4.5), which falls as 1 / t and bounds how small the residual can be at a given t; the rest of the
-residual is the map's operations on rates against the simulation's on spikes, and the upstream neurons'
-rounding.
+(:attr:`spiking.neuron.TernaryLIF.driven_rate`): a_i - d_i is the paper's remainder -u_i[t] / (Vth N[t])
+(Sec. 4.5, N[t] = sum_j gamma^j; clamped), which falls as 1 / N[t] (about 1 / t for t well below
+1 / (1 - gamma)) and only more steps remove. It is part of the residual, not added to the rest: the map's
+operations on rates against the simulation's on spikes, and the upstream neurons' rounding.
 
 (norms over the whole split's real tokens), and, at a chosen set of timesteps, the official metrics
 read two ways: from the simulation after t steps (what is deployed: :class:`spiking.model.Readout`)

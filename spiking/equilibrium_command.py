@@ -2,8 +2,9 @@
 
     vtg equilibrium --checkpoint runs/student/best.ckpt --data DIR --split val --tc-max 32 --out runs/eq
 
-Writes ``OUT/equilibrium.json`` and ``OUT/equilibrium.png`` (the paper's Fig. 3a, per-layer residual and
-step change over t, beside the metrics read from the simulation and from the steady-state map) and prints
+Writes ``OUT/equilibrium.json`` and ``OUT/equilibrium.png`` (the paper's Fig. 3a, per-layer residual, the
+output neurons' own rounding in it and step change over t, beside the metrics read from the simulation and
+from the steady-state map) and prints
 a table; ``--json`` prints the JSON instead. See :mod:`spiking.equilibrium` for the definitions. Use it
 to choose Tc: past the Tc where the residual is small and the two readings agree, more steps buy nothing.
 """
@@ -144,8 +145,8 @@ def format_table(report: dict) -> str:
     """The per-layer residual (and the neurons' own rounding in it) at the read-out steps and the two
     readings of the headline metrics."""
     lines = [f"{report['variant']} student, trained at Tc {report['train_tc']}, {report['queries']} queries"]
-    header = "  t  " + "".join(f"res L{i} (rounding) " for i in range(len(report["layers"])))
-    lines.append(header + " R1@0.5 sim / map   Hit1 sim / map")
+    header = "   t" + "".join(f"{'res L' + str(i) + ' (round)':>16}" for i in range(len(report["layers"])))
+    lines.append(header + "   R1@0.5 sim / map   Hit1 sim / map")
     for t, both in report["metrics"].items():
         residuals = "".join(
             f"{layer['residual'][int(t) - 1]:8.3f} ({layer['rounding'][int(t) - 1]:.3f})" for layer in report["layers"]
@@ -153,7 +154,7 @@ def format_table(report: dict) -> str:
         sim, eq = both["simulated"], both["steady_state"]
         r1 = f"{sim['MR-full-R1@0.5']:6.1f} / {eq['MR-full-R1@0.5']:5.1f}"
         hit = f"{sim.get('HL-min-VeryGood-Hit1', math.nan):6.1f} / {eq.get('HL-min-VeryGood-Hit1', math.nan):5.1f}"
-        lines.append(f"{int(t):4d} {residuals}   {r1}    {hit}")
+        lines.append(f"{int(t):4d}{residuals}     {r1}    {hit}")
     for name in ("residual", "rounding"):
         firsts = [first_below(layer[name], GOAL) for layer in report["layers"]]
         lines.append(

@@ -65,6 +65,16 @@ def test_a_demo_step_keeps_its_answer_and_is_reused(tmp_path, capsys):
     assert "reusing" in capsys.readouterr().out
 
 
+def test_a_demo_step_of_another_answer_format_runs_again(tmp_path, capsys):
+    output = tmp_path / "made"
+    old = python(f'import pathlib; pathlib.Path({str(output)!r}).touch(); print(\'{{"format": "x/1"}}\')')
+    new = python('print(\'{"format": "x/2"}\')')
+    assert Demo(tmp_path, quick=True).step("first", output, old) == {"format": "x/1"}
+    assert Demo(tmp_path, quick=True).step("first", output, new, answer_format="x/2") == {"format": "x/2"}
+    assert "the cached answer is x/1, not x/2" in capsys.readouterr().out
+    assert Demo(tmp_path, quick=True).step("first", output, old, answer_format="x/2") == {"format": "x/2"}  # reused
+
+
 def test_a_failed_demo_step_ends_in_one_line(tmp_path):
     with pytest.raises(SystemExit, match=r"^\[demo\] broken failed with exit status 4$"):
         Demo(tmp_path, quick=True).step("broken", tmp_path / "never", python("raise SystemExit(4)"))

@@ -90,16 +90,18 @@ def test_in_place_step_equals_the_graph_step():
         assert torch.equal(fast.mem, graph.mem.detach()) and torch.equal(fast.rate, graph.rate.detach())
 
 
+@pytest.mark.parametrize("grad", [False, True])
 @pytest.mark.parametrize(("gamma", "fire_ratio"), [(1.0, 0.5), (0.9, 1.0)])
-def test_driven_rate_is_the_clamped_weighted_mean_current(gamma, fire_ratio):
-    """driven_rate = clamp(sum gamma^(t-tau) I[tau] / (Vth N[t])): the ASR plus the membrane's remainder."""
+def test_driven_rate_is_the_clamped_weighted_mean_current(gamma, fire_ratio, grad):
+    """driven_rate = clamp(sum gamma^(t-tau) I[tau] / (Vth N[t])): the ASR plus the membrane's remainder,
+    on the in-place (no graph) and the autograd timestep alike."""
     torch.manual_seed(0)
     currents = torch.randn(7, 20) * 1.2  # I[t] for 7 steps, 20 neurons (some beyond +-Vth: clamped)
     lif = TernaryLIF(gamma=gamma, threshold=0.8, fire_ratio=fire_ratio)
     lif.reset_state()
-    with torch.no_grad():
+    with torch.set_grad_enabled(grad):
         for t in range(1, 8):
-            lif(currents[t - 1])
+            lif(currents[t - 1].clone().requires_grad_(grad))
             weights = torch.tensor([gamma ** (t - 1 - tau) for tau in range(t)])
             mean = (weights[:, None] * currents[:t]).sum(0) / weights.sum()
             assert torch.allclose(lif.driven_rate, (mean / 0.8).clamp(-1, 1), atol=1e-5)

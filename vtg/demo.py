@@ -60,12 +60,18 @@ class Demo:
         self.data = out / "data"
         self.timings: dict[str, float] = {}
 
-    def step(self, name: str, output: Path, command: list[str]) -> dict[str, Any]:
-        """Run ``command`` unless ``output`` exists; return its ``--json`` answer (cached beside the run)."""
+    def step(self, name: str, output: Path, command: list[str], answer_format: str | None = None) -> dict[str, Any]:
+        """Run ``command`` unless ``output`` exists; return its ``--json`` answer (cached beside the run).
+
+        With ``answer_format``, a cached answer of another ``format`` (an older run folder) is run again.
+        """
         answer_file = self.out / "steps" / f"{name}.json"
         if output.exists() and answer_file.is_file():
-            print(f"[demo] {name}: reusing {output.relative_to(self.out.parent)}", flush=True)
-            return json.loads(answer_file.read_text())
+            answer = json.loads(answer_file.read_text())
+            if answer_format is None or answer.get("format") == answer_format:
+                print(f"[demo] {name}: reusing {output.relative_to(self.out.parent)}", flush=True)
+                return answer
+            print(f"[demo] {name}: the cached answer is {answer.get('format')}, not {answer_format}", flush=True)
         print(f"[demo] {name}: {' '.join(Path(c).name if i == 0 else c for i, c in enumerate(command))}", flush=True)
         start = time.perf_counter()
         try:
@@ -147,6 +153,7 @@ class Demo:
             [vtg, "equilibrium", "--checkpoint", str(student_ckpt), "--data", data, "--tc-max", "16"]
             + (["--limit", "20"] if self.quick else [])
             + ["--out", str(self.out / "equilibrium"), "--json"],
+            answer_format="vtg-equilibrium/2",  # the version whose per-layer "rounding" the summary reads
         )
         bundle = self.out / "bundle"
         self.step(
