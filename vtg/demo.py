@@ -246,12 +246,12 @@ class Demo:
             ],
             "equilibrium": {
                 "train_tc": equilibrium["train_tc"],
-                "residual_at_train_tc": [
-                    layer["residual"][equilibrium["train_tc"] - 1] for layer in equilibrium["layers"]
-                ],
-                "rounding_at_train_tc": [
-                    layer["rounding"][equilibrium["train_tc"] - 1] for layer in equilibrium["layers"]
-                ],
+                **{  # per layer, at the training Tc: the residual and the output neurons' own rounding in it
+                    f"{series}_at_train_tc": [
+                        layer[series][equilibrium["train_tc"] - 1] for layer in equilibrium["layers"]
+                    ]
+                    for series in ("residual", "rounding")
+                },
                 "metrics_at_train_tc": equilibrium["metrics"][str(equilibrium["train_tc"])],
             },
             "energy_reference": energy["reference"],
