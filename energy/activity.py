@@ -15,6 +15,7 @@ Activity JSON (what ``vtg energy measure`` reads; ``vtg simulate`` writes one re
                 "softmax": false, "layernorm": false, "decoder_outputs": 3},
       "records": [                          # one per simulated run (a query, or a batch)
         {"video_tokens": [75], "text_tokens": [20],    # per query in the run
+         "decoder_read_steps": 6,                       # optional: the steps the decoders read (default Tc)
          "activity": {"layer0.input": {"spikes": [812, 790, ...], "neurons": 6080, "fan_out": 192},
                       ...}}
       ]
@@ -26,7 +27,9 @@ A fan-out of 0 marks spikes counted where they are consumed (SpikingVTG's ``laye
 ``layer{i+1}.input`` and ``decoder.input``). An optional ``fp_mults`` or ``int_mults`` per component (the
 activity dicts carry one for ``sfg``) is accepted and not used: the floating-point work is counted from
 ``model`` by :mod:`energy.float_work`, so that PyTorch and Lava runs are priced alike.
-``model`` is a :class:`energy.float_work.FloatShape`.
+``model`` is a :class:`energy.float_work.FloatShape`. ``decoder_read_steps`` is Tc less the decoders'
+warm-up (``model.decoder_warmup``: they skip the encoder's first steps); the floating-point read-out is
+counted over those steps only. Records written without it are read as reading every step.
 """
 
 from __future__ import annotations
@@ -70,6 +73,7 @@ class ActivityRecord:
     components: dict[str, Component]
     video_tokens: list[int]
     text_tokens: list[int]
+    decoder_read_steps: int  # steps the decoders read, 1 .. tc (tc less their warm-up)
 
     @property
     def queries(self) -> int:
@@ -100,9 +104,14 @@ def check_component(name: str, component: Component, location: str) -> None:
 
 
 def make_record(
-    components: dict[str, Component], video_tokens: list[int], text_tokens: list[int], location: str
+    components: dict[str, Component],
+    video_tokens: list[int],
+    text_tokens: list[int],
+    location: str,
+    decoder_read_steps: int | None = None,
 ) -> ActivityRecord:
-    """An :class:`ActivityRecord`, checked: components present, one Tc, one token count per query."""
+    """An :class:`ActivityRecord`, checked: components present, one Tc, one token count per query, the
+    decoders' read steps in 1 .. Tc (None: all Tc)."""
     if not components:
         raise UserError(f"{location}: field 'activity': no components")
     for name, component in components.items():
@@ -114,28 +123,40 @@ def make_record(
         raise UserError(f"{location}: fields 'video_tokens'/'text_tokens': one count per query in each")
     if min(video_tokens) < 1 or min(text_tokens) < 1:
         raise UserError(f"{location}: fields 'video_tokens'/'text_tokens': every query has at least one token")
-    return ActivityRecord(components, list(video_tokens), list(text_tokens))
+    tc = steps.pop()
+    if decoder_read_steps is None:
+        decoder_read_steps = tc
+    if not 1 <= decoder_read_steps <= tc:
+        raise UserError(f"{location}: field 'decoder_read_steps': expected 1 to {tc} (Tc), got {decoder_read_steps}")
+    return ActivityRecord(components, list(video_tokens), list(text_tokens), decoder_read_steps)
 
 
 def record_from_activity(
-    activity: dict[str, dict[str, Any]], video_tokens: list[int], text_tokens: list[int], location: str
+    activity: dict[str, dict[str, Any]],
+    video_tokens: list[int],
+    text_tokens: list[int],
+    location: str,
+    decoder_read_steps: int | None = None,
 ) -> ActivityRecord:
     """The record of an activity dict (docs/ARCHITECTURE.md; spikes a tensor or an array (Tc,)) of a run
-    whose queries have ``video_tokens`` and ``text_tokens`` real tokens; ``location`` names it in errors."""
+    whose queries have ``video_tokens`` and ``text_tokens`` real tokens and whose decoders read
+    ``decoder_read_steps`` of its steps (None: all); ``location`` names it in errors."""
     components = {}
     for name, entry in activity.items():
         spikes = entry["spikes"]
         if hasattr(spikes, "detach"):  # a tensor, possibly on an accelerator
             spikes = spikes.detach().cpu().double().numpy()
         components[name] = Component(np.asarray(spikes, np.float64), int(entry["neurons"]), int(entry["fan_out"]))
-    return make_record(components, video_tokens, text_tokens, location)
+    return make_record(components, video_tokens, text_tokens, location, decoder_read_steps)
 
 
-def record_from_outputs(activity: dict[str, dict[str, Any]], batch: dict[str, Any]) -> ActivityRecord:
+def record_from_outputs(
+    activity: dict[str, dict[str, Any]], batch: dict[str, Any], decoder_read_steps: int | None = None
+) -> ActivityRecord:
     """The record of a batch run through the PyTorch model (``outputs["activity"]`` and its batch)."""
     video_tokens = batch["video_mask"].sum(dim=1).tolist()
     text_tokens = batch["text_mask"].sum(dim=1).tolist()
-    return record_from_activity(activity, video_tokens, text_tokens, "model outputs")
+    return record_from_activity(activity, video_tokens, text_tokens, "model outputs", decoder_read_steps)
 
 
 def _int_field(value: Any, location: str) -> int:
@@ -150,6 +171,9 @@ def record_from_json(data: Any, location: str) -> ActivityRecord:
     if not isinstance(data, dict):
         raise UserError(f"{location}: expected a mapping, got {type(data).__name__}")
     tokens = {}
+    read_steps = None
+    if "decoder_read_steps" in data:
+        read_steps = _int_field(data["decoder_read_steps"], f"{location}: field 'decoder_read_steps'")
     for key in ("video_tokens", "text_tokens", "activity"):
         if key not in data:
             raise UserError(f"{location}: field '{key}': missing")
@@ -171,7 +195,7 @@ def record_from_json(data: Any, location: str) -> ActivityRecord:
         components[name] = Component(
             spikes, _int_field(entry["neurons"], f"{where}.neurons'"), _int_field(entry["fan_out"], f"{where}.fan_out'")
         )
-    return make_record(components, tokens["video_tokens"], tokens["text_tokens"], location)
+    return make_record(components, tokens["video_tokens"], tokens["text_tokens"], location, read_steps)
 
 
 def record_to_json(record: ActivityRecord) -> dict[str, Any]:
@@ -179,6 +203,7 @@ def record_to_json(record: ActivityRecord) -> dict[str, Any]:
     return {
         "video_tokens": record.video_tokens,
         "text_tokens": record.text_tokens,
+        "decoder_read_steps": record.decoder_read_steps,
         "activity": {
             name: {"spikes": c.spikes.tolist(), "neurons": c.neurons, "fan_out": c.fan_out}
             for name, c in record.components.items()

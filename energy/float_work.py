@@ -17,8 +17,9 @@ operation is cheaper than a MAC (an add, a compare):
   N H L_i^2 per step. The NF variants replace it by ReLU and 1/L, a scale folded into the next weights.
 * ``layernorm`` (each step, base variant only): two LayerNorms per layer (after attention and after the
   output layer), 2 MACs per element (variance and scale-shift): N x 2 x 2 L_i D per step.
-* ``decoder_readout`` (each step): the decoders' last layer is averaged over time before the sigmoid,
-  one accumulation per output channel and clip: Lv_i x decoder_outputs per step.
+* ``decoder_readout`` (each step the decoders read, Tc less their warm-up): the decoders' last layer is
+  averaged over time before the sigmoid, one accumulation per output channel and clip: Lv_i x
+  decoder_outputs per read step.
 * ``rate_driven`` (each step, with ``model.rate_driven``): the input neurons' current increment
   N[t] P[t] - gamma N[t-1] P[t-1] (2 multiplications per element: 2 L_i D), and per layer the
   intermediate's: the leaky trace of W_int s_so scaled by 1 / N[t] (2) and its increment (2): 4 L_i F,
@@ -120,6 +121,6 @@ def float_macs(record: ActivityRecord, shape: FloatShape) -> dict[str, float]:
         "sfg": steps * 4 * lv * D,
         "softmax": steps * shape.layers * shape.heads * sum(L * L for L in seq) if shape.softmax else 0,
         "layernorm": steps * shape.layers * 2 * 2 * sum(seq) * D if shape.layernorm else 0,
-        "decoder_readout": steps * lv * shape.decoder_outputs,
+        "decoder_readout": record.decoder_read_steps * lv * shape.decoder_outputs,
         "rate_driven": steps * (2 * D + 4 * shape.layers * shape.ffn) * sum(seq) if shape.rate_driven else 0,
     }

@@ -53,6 +53,13 @@ def run_at_tc(model: torch.nn.Module, batch: dict[str, Any], tc: int) -> dict[st
     raise UserError(f"model {type(model).__name__} takes no number of timesteps (no tc argument, no inference_tc)")
 
 
+def decoder_read_steps(model: torch.nn.Module, tc: int) -> int:
+    """The steps of a Tc-step run that the model's decoders read: Tc less their warm-up
+    (``model.config.decoder_warmup_steps``, SpikingVTG's), Tc for a model without one."""
+    warmup_steps = getattr(getattr(model, "config", None), "decoder_warmup_steps", None)
+    return tc - warmup_steps(tc) if warmup_steps else tc
+
+
 def parse_tcs(text: str, option: str = "--tc") -> list[int]:
     """``1,2,4,8,16`` -> [1, 2, 4, 8, 16]: positive integers, no repeats, sorted."""
     values = []
@@ -99,7 +106,7 @@ def sweep(
                 with torch.no_grad():
                     outputs = run_at_tc(model, batch, tc)
                     predictions.extend(model.predict(batch, outputs))
-                records.append(record_from_outputs(outputs["activity"], batch))
+                records.append(record_from_outputs(outputs["activity"], batch, decoder_read_steps(model, tc)))
                 bar.update(1)
             energy = functools.reduce(operator.add, (measure(r, shape, table, snn_op) for r in records))
             memory = estimates(records, shape, table, snn_op)

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from spiking.config import decoder_warmup_steps
 from spiking.populations import activity_components
 
 
@@ -25,6 +26,7 @@ class QueryActivity:
     video_tokens: int
     text_tokens: int
     components: dict[str, dict[str, Any]]
+    decoder_read_steps: int  # Tc less the decoders' warm-up
 
 
 def query_activity(
@@ -47,4 +49,5 @@ def query_activity(
             continue
         spikes = counts[c.name] if c.name in counts else counts[c.source]
         components[c.name] = {"spikes": spikes, "neurons": neurons, "fan_out": c.fan_out_at(n_video + n_text)}
-    return QueryActivity(n_video, n_text, components)
+    read_steps = tc - decoder_warmup_steps(architecture["decoder_warmup"], tc)
+    return QueryActivity(n_video, n_text, components, read_steps)

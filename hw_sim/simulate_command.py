@@ -140,7 +140,9 @@ def write_activity(path: Path, activity: list, architecture: dict) -> None:
     from energy.measured import snn_op_of
 
     records = [
-        record_from_activity(query.components, [query.video_tokens], [query.text_tokens], f"{path}: query {i}")
+        record_from_activity(
+            query.components, [query.video_tokens], [query.text_tokens], f"{path}: query {i}", query.decoder_read_steps
+        )
         for i, query in enumerate(activity)
     ]
     shape = shape_of_spiking_model(architecture, architecture)  # the architecture holds the feature sizes too

@@ -16,6 +16,7 @@ from energy.float_work import shape_of_spiking_model
 from energy.lava_run import load_simulation
 from energy.measured import measure
 from energy.ops import PAPER
+from energy.sweep import decoder_read_steps
 from export.lava_target import architecture, export
 from spiking.populations import activity_components, population_modules, populations
 from vtg.cli import main as vtg_main
@@ -23,8 +24,17 @@ from vtg.models import build_model
 
 TC = 3
 DIMS = {"video_dim": 16, "text_dim": 16, "video_levels": 2, "text_levels": 2}
-# F != D (the intermediate population's width), three-layer f and d heads, two encoder layers
-CONFIG = {"variant": "1bit_nf", "hidden_dim": 16, "num_layers": 2, "num_heads": 2, "ffn_dim": 24, "tc": TC}
+# F != D (the intermediate population's width), three-layer f and d heads, two encoder layers; the
+# decoders skip the first of the 3 steps (k = ceil(0.3 x 3) = 1)
+CONFIG = {
+    "variant": "1bit_nf",
+    "hidden_dim": 16,
+    "num_layers": 2,
+    "num_heads": 2,
+    "ffn_dim": 24,
+    "tc": TC,
+    "decoder_warmup": 0.3,
+}
 
 
 def one_query_batch(video: np.ndarray, text: np.ndarray) -> dict:
@@ -120,7 +130,9 @@ def test_lava_and_pytorch_activity_records_agree(simulated, capsys):
     for record, query in zip(lava, queries):
         batch = one_query_batch(query.video, query.text)
         with torch.no_grad():
-            torch_record = record_from_outputs(model(batch, tc=TC, activity=True)["activity"], batch)
+            outputs = model(batch, tc=TC, activity=True)
+            torch_record = record_from_outputs(outputs["activity"], batch, decoder_read_steps(model, TC))
+        assert record.decoder_read_steps == torch_record.decoder_read_steps == TC - 1
         assert (record.video_tokens, record.text_tokens) == (torch_record.video_tokens, torch_record.text_tokens)
         lengths.add(record.video_tokens[0] + record.text_tokens[0])
         assert list(record.components) == list(torch_record.components)

@@ -102,6 +102,9 @@ def test_float_work_counted_by_hand():
     assert float_macs(record, rate_shape)["rate_driven"] == 2 * (2 * 4 + 4 * 2 * 7) * (5 + 3)
     energy = measure(record, BASE_SHAPE, PAPER, "int_acc")
     assert energy.float_total_mj == pytest.approx(sum(base.values()) * 4.6e-9)
+    # decoders that skip the first step (model.decoder_warmup) read out on the last one only
+    warmed = make_record(record.components, [3, 2], [2, 1], "test", decoder_read_steps=1)
+    assert float_macs(warmed, BASE_SHAPE) == {**base, "decoder_readout": 1 * 5 * 3}
 
 
 def test_energy_sums_and_per_query():
@@ -134,6 +137,10 @@ def test_activity_json_round_trip_and_cli_measure(tmp_path, capsys):
     write_activity_json(path, records, "int_acc", dataclasses.asdict(NF_SHAPE))
     loaded = load_activity_json(path)
     assert loaded["snn_op"] == "int_acc"
+    assert [r.decoder_read_steps for r in loaded["records"]] == [3, 3]  # every step (no warm-up)
+    warmed = make_record(records[0].components, [3, 2], [2, 1], "test", decoder_read_steps=2)
+    write_activity_json(tmp_path / "warmed.json", [warmed], "int_acc", dataclasses.asdict(NF_SHAPE))
+    assert load_activity_json(tmp_path / "warmed.json")["records"][0].decoder_read_steps == 2
     expected = functools.reduce(operator.add, (measure(r, NF_SHAPE, PAPER, "int_acc") for r in records))
     assert sum(measure(r, NF_SHAPE, PAPER, "int_acc").total_mj for r in loaded["records"]) == pytest.approx(
         expected.total_mj
@@ -159,6 +166,8 @@ def test_activity_json_round_trip_and_cli_measure(tmp_path, capsys):
         (lambda d: d["records"][0]["activity"]["layer0.k"].update(fan_out=1.5), "activity.layer0.k.fan_out"),
         (lambda d: d["records"][0].update(video_tokens=[3]), "video_tokens"),
         (lambda d: d["records"][0].update(text_tokens=[0, 2]), "at least one token"),
+        (lambda d: d["records"][0].update(decoder_read_steps=4), "field 'decoder_read_steps': expected 1 to 3"),
+        (lambda d: d["records"][0].update(decoder_read_steps=1.5), "field 'decoder_read_steps'"),
     ],
 )
 def test_activity_json_errors_are_one_line_naming_the_field(tmp_path, capsys, change, message):
@@ -289,6 +298,7 @@ def simulation_folder(tmp_path, variant: str = "1bit_nf") -> tuple[object, list]
         "f_kernel": 3,
         "d_layers": 2,
         "d_kernel": 3,
+        "decoder_warmup": 0.25,  # k = ceil(0.25 x 3) = 1: the decoders read steps 2 and 3
     }
     tc, rng = 3, np.random.default_rng(0)
     populations = ["input", "decoder.input", "decoder.f.0", "decoder.d.0"] + [
@@ -313,14 +323,15 @@ def test_lava_simulation_folder_is_measured_query_by_query(tmp_path, capsys):
     # k and v: one accumulation per spike and real token of that query (10 and 6 tokens)
     assert [query.components["layer0.k"]["fan_out"] for query in activity] == [10, 6]
     assert [query.components["decoder.f.0"]["neurons"] for query in activity] == [7 * 8, 4 * 8]
+    assert [record.decoder_read_steps for record in load_activity_json(out / "activity.json")["records"]] == [2, 2]
     assert main(["energy", "measure", "--simulation", str(out), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["snn_op"] == "int_acc" and summary["queries"] == 2
     spiking = sum(sum(e["spikes"]) * e["fan_out"] for query in activity for e in query.components.values()) * 0.1e-9
     assert summary["encoder_mj"] + summary["decoder_mj"] == pytest.approx(spiking / 2)
     assert summary["encoder_formula_mj"] == pytest.approx(summary["encoder_mj"])
-    # NF float work: 11 clips, 5 text tokens, D = 8, Tc = 3
-    macs = 11 * 6 * 8 + 5 * 5 * 8 + 2 * 5 * 8 + 3 * 4 * 11 * 8 + 3 * 11 * 3
+    # NF float work: 11 clips, 5 text tokens, D = 8, Tc = 3, the decoders reading 2 of the 3 steps
+    macs = 11 * 6 * 8 + 5 * 5 * 8 + 2 * 5 * 8 + 3 * 4 * 11 * 8 + 2 * 11 * 3
     assert summary["float_mj"] == pytest.approx(macs * 4.6e-9 / 2)
     # the folder's activity.json is an activity JSON as it stands
     assert main(["energy", "measure", "--activity", str(out / "activity.json"), "--json"]) == 0

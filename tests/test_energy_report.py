@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import matplotlib.image
@@ -228,6 +229,25 @@ def test_measured_energy_of_spiking_model_grows_linearly_with_tc(tiny_spiking):
     # the model's rates, neurons and fan-outs fed back into the structural formula give its encoder energy
     formula_mj = sum(8 * PAPER.mj("fp_acc", spiking_accumulations(t)) for t in encoder_terms(longest).values())
     assert formula_mj == pytest.approx(points[-1].energy.encoder_mj, rel=1e-6)
+
+
+def test_sweep_counts_the_decoders_read_out_after_their_warm_up(tiny_spiking):
+    model, batch, _, _ = tiny_spiking
+    shape = FloatShape(hidden=16, video_dim=6, text_dim=5, layers=1, heads=2, softmax=True, layernorm=True)
+    lv = int(batch["video_mask"].sum())
+
+    def readout_macs(warmup: float) -> list[float]:
+        model.config = dataclasses.replace(model.config, decoder_warmup=warmup)
+        points = sweep(model, [batch], [1, 4, 8], shape, PAPER, "fp_acc", lambda p: {}, progress=False)
+        return [p.energy.float_mj["decoder_readout"] / 4.6e-9 for p in points]
+
+    config = model.config
+    try:
+        assert readout_macs(0.0) == pytest.approx([3 * lv * t for t in (1, 4, 8)])
+        # k = min(ceil(0.25 Tc), Tc - 1): 0, 1 and 2 steps skipped at Tc 1, 4 and 8
+        assert readout_macs(0.25) == pytest.approx([3 * lv * t for t in (1, 3, 6)])
+    finally:
+        model.config = config
 
 
 def test_cli_report_end_to_end(tmp_path, tiny_spiking, capsys):
