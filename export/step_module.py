@@ -149,7 +149,9 @@ class StepModule(nn.Module):
 
     def forward(self, video, text, video_mask, text_mask, *state: torch.Tensor) -> tuple[torch.Tensor, ...]:
         named = dict(zip(self.state_names, state))
-        decoders_at_rest = {name: named[f"mem.{name}"].clone() for name in self.decoder_populations}
+        # a model without warm-up has warmup = 0 at every step: its graph needs no rest to go back to
+        warms_up = self.model.config.decoder_warmup > 0
+        decoders_at_rest = {name: named[f"mem.{name}"].clone() for name in self.decoder_populations if warms_up}
         for name, neuron in self.populations.items():
             neuron.reset_state()
             neuron.mem = named[f"mem.{name}"]
@@ -174,9 +176,9 @@ class StepModule(nn.Module):
         # in the warm-up the decoders ran on this step's spikes all the same (one graph for every step): their
         # membranes go back to rest and their read-outs and spikes are dropped
         decode = (named["warmup"] <= 0).float()  # (1,) 1 once the warm-up is over
-        for name in self.decoder_populations:
+        for name, at_rest in decoders_at_rest.items():
             neuron = self.populations[name]
-            neuron.mem = decode * neuron.mem + (1.0 - decode) * decoders_at_rest[name]
+            neuron.mem = decode * neuron.mem + (1.0 - decode) * at_rest
             spikes[name] = spikes[name] * decode
         steps = named["steps"] + decode  # (1,)
         foreground_sum = named["foreground.sum"] + decode * out.foreground  # (B, Lv)
