@@ -161,9 +161,12 @@ def firing_point(theta: int, fire_ratio: float) -> int:
     return max(1, math.floor(Fraction(fire_ratio) * theta + Fraction(1, 2)))
 
 
-def quantize_features(features: np.ndarray) -> np.ndarray:
-    """Real features -> X = rint(x 2^12) clipped to 16-bit signed (the sensor boundary, on the host)."""
+def quantize_features(features: Any) -> Any:
+    """Real features -> X = rint(x 2^12) clipped to 16-bit signed (the sensor boundary, on the host): an
+    int64 array of an array, an int64 tensor of a tensor (the integer ONNX graph's float front)."""
     limit = 2 ** (FEATURE_BITS - 1) - 1
+    if isinstance(features, torch.Tensor):  # round() is rint's half to even
+        return torch.clamp(torch.round(features.double() * 2**FEATURE_FRAC_BITS), -limit, limit).long()
     return np.clip(np.rint(np.asarray(features, np.float64) * 2**FEATURE_FRAC_BITS), -limit, limit).astype(np.int64)
 
 

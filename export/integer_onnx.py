@@ -4,8 +4,10 @@
     python -m export.integer_onnx --onnx model.onnx --checkpoint C --data DIR [--split val] [--limit N]
 
 The graph computes what a fixed-point deployment computes (the integer model of export/fixed_point.py,
-the weights and scalars of a Lava bundle's ``fixed/`` part, :func:`export.fixed_point.integer_parameters`),
-in the arithmetic of :class:`export.integer_reference.IntegerReference`, operation for operation:
+the weights and scalars of a Lava bundle's ``fixed/`` part, :func:`export.fixed_point.integer_parameters`):
+it is the trace of the integer reference's own steps (:class:`export.integer_reference.IntegerSteps`),
+the decoders' warm-up (``model.decoder_warmup``) and the rate-driven currents (``model.rate_driven``)
+included, in its arithmetic:
 round-half-up shifts rshift(x, n) = floor((x + 2^(n-1)) / 2^n), rdiv, the exact isqrt, 24-bit
 saturation, the GELU table, firing at |U| >= Phi and subtracting Theta. Every tensor is int64 at run
 time; the initialisers are the narrowest integers that hold them: **the 1-bit weights sgn(W - mean W)
@@ -18,21 +20,28 @@ video first, as the reference does:
 
     inputs   video (Lv, Dv), text (Lq, Dt)   int64 features X = rint(x 2^12) clipped to 16 bits
                                              (:func:`export.fixed_point.quantize_features`, on the host);
+                                             with host input layers (``model.input_mlp``) the real
+                                             features in float64 instead: the graph's float front
+                                             computes the layers (export/host_input.py) and X, as the
+                                             host of a Lava deployment does (metadata ``vtg.inputs``);
                                              Lv <= the exported max clips (the clip positions' table)
-    outputs  foreground.sum (Lv, 1), boundary.sum (Lv, 2)   the read-out currents summed over Tc
+    outputs  foreground.sum (Lv, 1), boundary.sum (Lv, 2)   the read-out currents summed over the
+                                             n = Tc - k steps the decoders read (k their warm-up steps)
              cosine (Lv,) SFG's score (units 2^-16), gate (Lv,) its min-max gate (units 2^-12)
-             spikes.<population> (Tc, tokens, width) int8, export/model_map.py's populations
+             spikes.<population> (Tc, tokens, width) int8, export/model_map.py's populations (the
+             decoders' 0 in their warm-up)
 
-The host reads out f = foreground.sum * s_f / Tc and d = softplus(boundary.sum * s_d / Tc) with the
-read-out scales in the file's metadata (``vtg.readout_scale``), as for a Lava run.
+The host reads out f = foreground.sum * s_f / n and d = softplus(boundary.sum * s_d / n) with the
+read-out scales and n in the file's metadata (``vtg.readout_scale``, ``vtg.decoder_read_steps``), as for
+a Lava run. Format version 2 added ``vtg.decoder_read_steps`` (version 1 graphs read every step).
 
 **Check.** Before writing, the graph is run with onnxruntime on random features of two sizes other
 than the traced one and compared with the PyTorch integer reference: every spike and every integer
 output must be equal (no tolerance), else the export fails in one line and nothing is written.
 ``python -m export.integer_onnx`` compares a written file with the reference on a dataset's split.
 
-**Exactness.** Every operation is an integer ONNX op except the isqrt's float estimate, which integer
-comparisons correct (exact). Two traps of the export, avoided: indexing with a 0-d tensor is traced as a
+**Exactness.** Past the host layers' float front, every operation is an integer ONNX op except the
+isqrt's float estimate, which integer comparisons correct (exact). Two traps of the export, avoided: indexing with a 0-d tensor is traced as a
 Python number (frozen at the traced example's value), hence ``index_select``; onnxruntime's int64
 ReduceMax (1.23) gives a wrong maximum for some vectors with values beyond 2^31 (the sentence before its
 shift), hence the bit length by comparisons and sums (this, not a division, put SFG's cosine one unit off).
@@ -41,6 +50,7 @@ shift), hence the bit length by comparisons and sums (this, not a division, put 
 from __future__ import annotations
 
 import argparse
+import copy
 import io
 import json
 import sys
@@ -54,59 +64,16 @@ import torch
 from torch import nn
 
 from export import fixed_point as fp
-from export.integer_reference import IntegerReference
+from export.host_input import apply_host_input, host_arrays
+from export.integer_reference import IntegerReference, IntegerSteps, readout_keys
 from export.model_map import ENCODER_POPULATIONS
+from spiking.config import decoder_warmup_steps
 from vtg.errors import UserError
 
 OPSET = 17
 INTEGER_OUTPUTS = ("foreground.sum", "boundary.sum", "cosine", "gate")
 TRACE_SIZES = (10, 5)  # clips, query tokens of the traced example
 CHECK_SIZES = ((7, 3), (13, 6))  # other sizes for the check, so that a shape frozen by the trace is caught
-_POWERS = [1 << k for k in range(63)]  # 2^k, k = 0 .. 62: bit lengths and shifts by a computed amount
-
-
-def _floordiv(a: torch.Tensor, b: Any) -> torch.Tensor:
-    """floor(a / b) of integers, exactly: ONNX's integer Div truncates, and torch exports a floor division
-    through floating point, which rounds products beyond 2^53 (SFG's cosine)."""
-    q = torch.div(a, b, rounding_mode="trunc")
-    r = a - q * b
-    negative = b < 0 if isinstance(b, torch.Tensor) else torch.tensor(b < 0)  # as_tensor(b) would be frozen
-    return q - ((r != 0) & ((r < 0) != negative)).long()
-
-
-def _rshift(x: torch.Tensor, n: int) -> torch.Tensor:
-    """x / 2^n rounded half up; a floor division, because ONNX exports ``>>`` as a truncating Div."""
-    return _floordiv(x + (1 << (n - 1)), 1 << n)
-
-
-def _rdiv(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    return _floordiv(2 * a + b, 2 * b)
-
-
-def _isqrt(n: torch.Tensor) -> torch.Tensor:
-    root = torch.floor(torch.sqrt(n.double())).long()
-    root = root - (root * root > n).long()
-    return root + ((root + 1) * (root + 1) <= n).long()
-
-
-def _relu(x: torch.Tensor) -> torch.Tensor:
-    return x * (x > 0).long()  # exact; the trace freezes the shape of a zeros_like
-
-
-def _shift_to_bits(x: torch.Tensor, bits: int) -> torch.Tensor:
-    """The reference's shift_to_bits with the shift computed in the graph: bit_length(max|x|) counts the
-    powers 2^k <= max|x|; a shift n <= 0 leaves x unchanged (half 0, divisor 1)."""
-    powers = torch.tensor(_POWERS)
-    # no ReduceMax: onnxruntime's (1.23) int64 ReduceMax returns a wrong maximum for some vectors with
-    # values beyond 2^31 (the sentence's sum; the shift came out one short, the cosine off by a unit);
-    # bit_length(max|x|) = the number of k with some |x_i| >= 2^k, in comparisons and integer sums
-    reached = ((x.abs().reshape(-1, 1) >= powers).long().sum(0) > 0).long()  # (63,)
-    excess = reached.sum() - bits
-    n = excess.clamp(min=0).reshape(1)
-    # index_select, a Gather of the graph: indexing with a 0-d tensor (powers[n]) is traced as a Python
-    # int, which froze the traced example's shift into the graph (the sentence off by a power of two)
-    half = powers.index_select(0, (n - 1).clamp(min=0)) * (n > 0).long()
-    return _floordiv(x + half, powers.index_select(0, n))
 
 
 def populations(architecture: dict[str, Any]) -> list[str]:
@@ -119,13 +86,23 @@ def populations(architecture: dict[str, Any]) -> list[str]:
     return names
 
 
-class IntegerModel(nn.Module):
-    """``forward(video, text)`` -> (*INTEGER_OUTPUTS, *spikes): the integer reference's ``run`` over Tc steps,
-    traceable (no Python branch or number taken from the data) and with the weights as narrow buffers."""
+class IntegerModel(IntegerSteps, nn.Module):
+    """``forward(video, text)`` -> (*INTEGER_OUTPUTS, *spikes): the integer reference's steps
+    (:class:`export.integer_reference.IntegerSteps`) over Tc steps, with the weights as narrow buffers."""
 
-    def __init__(self, arrays: dict[str, np.ndarray], scalars: dict[str, Any], architecture: dict[str, Any], tc: int):
+    def __init__(
+        self,
+        arrays: dict[str, np.ndarray],
+        scalars: dict[str, Any],
+        architecture: dict[str, Any],
+        tc: int,
+        host_input: nn.ModuleDict | None = None,
+    ):
+        """``host_input``: the model's host input layers in float64 (``video``, ``text``), for a model with
+        ``input_mlp``: the graph then takes real features and computes them and the quantisation first."""
         super().__init__()
         self.c, self.arch, self.tc = scalars, architecture, tc
+        self.host_input = host_input
         for name, array in arrays.items():
             array = np.asarray(array, np.int64)
             dtype = torch.int8 if name.endswith(".sign") else torch.int32  # 1-bit weights: int8
@@ -135,96 +112,16 @@ class IntegerModel(nn.Module):
             self.register_buffer(name.replace(".", "__"), torch.from_numpy(array).to(dtype))
         self.population_names = populations(architecture)
 
-    def w(self, key: str) -> torch.Tensor:
+    def weight(self, key: str) -> torch.Tensor:
         return getattr(self, key.replace(".", "__")).long()  # a Cast in the graph: the initialiser stays narrow
 
-    def _lif(self, name: str, current: torch.Tensor, gamma: int) -> torch.Tensor:
-        theta, fire = self.c[f"{name}.threshold"], self.c[f"{name}.fire"]
-        u = self.u.get(name, current * 0)
-        u = torch.clamp(_rshift(gamma * u, fp.LEAK_BITS) + current, -fp.STATE_MAX, fp.STATE_MAX)
-        s = (u >= fire).long() - (u <= -fire).long()
-        self.u[name] = u - theta * s
-        self.spikes.setdefault(name, []).append(s.to(torch.int8))
-        return s
-
-    def _linear(self, x: torch.Tensor, key: str) -> torch.Tensor:
-        return (x @ self.w(f"{key}.sign").T) * (1 << fp.MEMBRANE_FRAC_BITS) + self.w(f"{key}.bias")
-
-    def _conv(self, h: torch.Tensor, key: str) -> torch.Tensor:
-        sign = self.w(f"{key}.sign")  # (C_out, C_in, k)
-        k = sign.shape[2]
-        padded = torch.nn.functional.pad(h.T, (k // 2, k // 2)).T  # (Lv + k - 1, C_in)
-        acc = sum(padded[j : j + h.shape[0]] @ sign[:, :, j].T for j in range(k))  # (Lv, C_out)
-        return acc * (1 << fp.MEMBRANE_FRAC_BITS) + self.w(f"{key}.bias")
-
-    def _gelu(self, y: torch.Tensor, key: str) -> torch.Tensor:
-        table, shift, offset = self.w(f"{key}.gelu"), self.c[f"{key}.gelu_shift"], self.c[f"{key}.gelu_offset"]
-        index = _floordiv(y + offset, 1 << shift).clamp(0, table.shape[0] - 1)
-        return torch.where(y >= offset, y, torch.where(y >= -offset, table[index], y * 0))
-
-    def _layer(self, i: int, x: torch.Tensor) -> torch.Tensor:
-        key, c, g = f"layer{i}", self.c, self.c["leak"]
-        heads = self.arch["num_heads"]
-        q = self._linear(x, f"{key}.q")
-        k = self._lif(f"{key}.k", self._linear(x, f"{key}.k"), g)
-        v = self._lif(f"{key}.v", self._linear(x, f"{key}.v"), g)
-        split = [t.unflatten(1, (heads, -1)).transpose(0, 1) for t in (q, k, v)]  # (H, L, dh)
-        scores = _relu(split[0] @ split[1].transpose(1, 2))  # (H, L, L)
-        context = (scores @ split[2]).transpose(0, 1).flatten(1)  # (L, D)
-        length = torch.ones_like(x[:, 0]).sum()  # L as a tensor: the query's length varies
-        scale = _rdiv(torch.tensor(c[f"{key}.q.attention_scale"]), length)
-        attn = self._lif(f"{key}.attn", _rshift(context * scale, fp.ATTENTION_SHIFT), g)
-        so = self._lif(f"{key}.so", self._linear(attn, f"{key}.so") + x * c[f"{key}.so.residual"], g)
-        y = self._linear(so, f"{key}.int")
-        y = self._gelu(y, f"{key}.int") if self.arch["activation"] == "gelu" else _relu(y)
-        inter = self._lif(f"{key}.int", y, g)
-        return self._lif(f"{key}.out", self._linear(inter, f"{key}.out") + so * c[f"{key}.out.residual"], g)
-
-    def _sfg(self, trace: torch.Tensor, norm: int, sentence: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        eps = (norm * self.c["sfg.eps"] + (1 << (fp.LEAK_BITS - 1))) >> fp.LEAK_BITS  # Python ints: data-free
-        norms = _isqrt((trace * trace).sum(1) + eps * eps) * _isqrt((sentence * sentence).sum())  # (Lv,)
-        dots = (trace @ sentence) * (1 << fp.COSINE_FRAC_BITS)
-        cosine = torch.where(norms > 0, _rdiv(dots, norms.clamp(min=1)), dots * 0)
-        one = cosine * 0 + (1 << fp.GATE_FRAC_BITS)
-        if not self.arch["sfg"]:
-            return cosine, one
-        low, high = cosine.min(), cosine.max()
-        spread = _rdiv((cosine - low) * (1 << fp.GATE_FRAC_BITS), (high - low).clamp(min=1))
-        return cosine, torch.where(high == low, one, spread)
-
     def forward(self, video: torch.Tensor, text: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        c, f = self.c, fp.MEMBRANE_FRAC_BITS
-        lv = video.shape[0]
-        shift = fp.INPUT_SCALE_FRAC_BITS + fp.FEATURE_FRAC_BITS - f
-        v = _rshift((video @ self.w("input.video.sign").T) * c["input.video.scale"], shift)
-        v = v + self.w("input.video.bias")[:lv]
-        q = _rshift((text @ self.w("input.text.sign").T) * c["input.text.scale"], shift) + self.w("input.text.bias")
-        one = 1 << (fp.MEMBRANE_FRAC_BITS + fp.POOL_FRAC_BITS)
-        weights = _shift_to_bits(_relu(q @ self.w("sfg.pool")) + one, fp.LOGIT_BITS)  # (Lq,)
-        sentence = _shift_to_bits((weights[:, None] * q).sum(0), fp.SENTENCE_BITS)  # (D,)
-
-        self.u, self.spikes = {}, {}
-        gate = v[:, 0] * 0 + fp.gate_units(self.arch["initial_gate"])  # (Lv,) the first step's gate g0
-        trace, norm = v * 0, 0
-        readout: dict[str, Any] = {"f": 0, "d": 0}
-        for _ in range(self.tc):
-            current = torch.cat([_rshift(v * gate[:, None], fp.GATE_FRAC_BITS), q])  # (L, D)
-            x = self._lif("input", current, c["leak"])
-            for i in range(self.arch["num_layers"]):
-                x = self._layer(i, x)
-            trace = _rshift(c["leak"] * trace, fp.LEAK_BITS) + x[:lv] * (1 << fp.TRACE_FRAC_BITS)
-            norm = (c["leak"] * norm + (1 << (fp.LEAK_BITS - 1))) >> fp.LEAK_BITS
-            norm += 1 << fp.TRACE_FRAC_BITS
-            cosine, gate = self._sfg(trace, norm, sentence)
-            for head in ("f", "d"):
-                h = x[:lv]
-                layers = self.arch[f"{head}_layers"]
-                for j in range(layers - 1):
-                    key = f"decoder.{head}.{j}"
-                    h = self._lif(key, self._conv(h, key), 1 << fp.LEAK_BITS)
-                readout[head] = readout[head] + self._conv(h, f"decoder.{head}.{layers - 1}")
-        spikes = [torch.stack(self.spikes[name]) for name in self.population_names]
-        return (readout["f"], readout["d"], cosine, gate, *spikes)
+        if self.host_input is not None:  # real features (L, D_m): the host's float64 layers, then X = rint(x 2^12)
+            video = fp.quantize_features(self.host_input["video"](video))
+            text = fp.quantize_features(self.host_input["text"](text))
+        run = self.run_integer(video, text, self.tc)
+        spikes = [run.spikes[name] for name in self.population_names]
+        return (run.foreground_sum, run.boundary_sum, run.cosine, run.gate, *spikes)
 
 
 def parameters(model: Any, max_clips: int) -> tuple[dict[str, np.ndarray], dict[str, Any], dict[str, Any]]:
@@ -235,19 +132,41 @@ def parameters(model: Any, max_clips: int) -> tuple[dict[str, np.ndarray], dict[
     return arrays, scalars, architecture(model, max_clips)
 
 
+class Features:
+    """A query's real features -> what the graph takes (its feed) and what the integer steps take."""
+
+    def __init__(self, model: Any):
+        self.layers = model.config.host_input_layers
+        self.host = host_arrays(model)  # float64 copies of the host input layers' weights (none without)
+
+    def feed(self, video: np.ndarray, text: np.ndarray) -> dict[str, np.ndarray]:
+        """The graph's inputs: the real features with host input layers, else their quantisation."""
+        if self.layers:
+            return {"video": np.asarray(video, np.float64), "text": np.asarray(text, np.float64)}
+        return {"video": fp.quantize_features(video), "text": fp.quantize_features(text)}
+
+    def network(self, video: np.ndarray, text: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """The integer reference's inputs: the host layers' output (float64, as a deployment's host computes
+        it, export/host_input.py), quantised."""
+        if self.layers:
+            video = apply_host_input(self.host, self.layers, "video", video)
+            text = apply_host_input(self.host, self.layers, "text", text)
+        return torch.from_numpy(fp.quantize_features(video)), torch.from_numpy(fp.quantize_features(text))
+
+
 def random_queries(model: Any, sizes: Sequence[tuple[int, int]], seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Quantised unit-norm random features (video (Lv, Dv), text (Lq, Dt)) int64, one pair per size."""
+    """Unit-norm random real features (video (Lv, Dv), text (Lq, Dt)), one pair per size."""
     generator = np.random.default_rng(seed)
 
     def unit(length: int, dim: int) -> np.ndarray:
         x = generator.standard_normal((length, dim))
-        return fp.quantize_features(x / np.linalg.norm(x, axis=1, keepdims=True))
+        return x / np.linalg.norm(x, axis=1, keepdims=True)
 
     inputs = model.inputs
     return [(unit(lv, inputs.video.in_features), unit(lq, inputs.text.in_features)) for lv, lq in sizes]
 
 
-def to_onnx(module: IntegerModel, example: tuple[np.ndarray, np.ndarray], metadata: dict[str, str]) -> Any:
+def to_onnx(module: IntegerModel, example: dict[str, np.ndarray], metadata: dict[str, str]) -> Any:
     import onnx
 
     outputs = [*INTEGER_OUTPUTS, *(f"spikes.{name}" for name in module.population_names)]
@@ -265,7 +184,7 @@ def to_onnx(module: IntegerModel, example: tuple[np.ndarray, np.ndarray], metada
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         torch.onnx.export(
             module,
-            tuple(torch.from_numpy(a) for a in example),
+            (torch.from_numpy(example["video"]), torch.from_numpy(example["text"])),
             buffer,
             opset_version=OPSET,
             input_names=["video", "text"],
@@ -280,46 +199,21 @@ def to_onnx(module: IntegerModel, example: tuple[np.ndarray, np.ndarray], metada
 
 
 def mismatches(
-    session: Any, reference: IntegerReference, names: list[str], video: np.ndarray, text: np.ndarray, tc: int
+    session: Any,
+    reference: IntegerReference,
+    features: Features,
+    names: list[str],
+    video: np.ndarray,
+    text: np.ndarray,
+    tc: int,
 ) -> dict[str, int]:
-    """Number of differing spikes (``spikes``) and integer outputs (``outputs``) of one query."""
-    ours = dict(zip([o.name for o in session.get_outputs()], session.run(None, {"video": video, "text": text})))
-    theirs = reference.run_integer(video, text, tc)
-    spikes = sum(int((ours[f"spikes.{n}"] != theirs["spikes"][n].numpy()).sum()) for n in names)
+    """Number of differing spikes (``spikes``) and integer outputs (``outputs``) of one query's real features."""
+    ours = dict(zip([o.name for o in session.get_outputs()], session.run(None, features.feed(video, text))))
+    run = reference.run_integer(*features.network(video, text), tc)
+    theirs = dict(zip(INTEGER_OUTPUTS, (run.foreground_sum, run.boundary_sum, run.cosine, run.gate)))
+    spikes = sum(int((ours[f"spikes.{n}"] != run.spikes[n].numpy()).sum()) for n in names)
     outputs = sum(int((np.asarray(ours[k]) != theirs[k].numpy()).sum()) for k in INTEGER_OUTPUTS)
     return {"spikes": spikes, "outputs": outputs, "spikes_compared": sum(ours[f"spikes.{n}"].size for n in names)}
-
-
-class _Reference(IntegerReference):
-    """The PyTorch integer reference, returning its integer outputs before the host's read-out."""
-
-    def run_integer(self, video: np.ndarray, text: np.ndarray, tc: int) -> dict[str, Any]:
-        captured: dict[str, Any] = {}
-        conv, sfg = self._conv, self._sfg
-        f_key = f"decoder.f.{self.arch['f_layers'] - 1}"
-        d_key = f"decoder.d.{self.arch['d_layers'] - 1}"
-        sums = {f_key: 0, d_key: 0}
-
-        def counted(h, key):
-            out = conv(h, key)
-            if key in sums:
-                sums[key] = sums[key] + out
-            return out
-
-        def scored(*args):
-            captured["cosine"], captured["gate"] = sfg(*args)
-            return captured["cosine"], captured["gate"]
-
-        self._conv, self._sfg = counted, scored
-        try:
-            run = self.run(
-                video.astype(np.float64) / 2**fp.FEATURE_FRAC_BITS,
-                text.astype(np.float64) / 2**fp.FEATURE_FRAC_BITS,
-                tc,
-            )
-        finally:
-            del self._conv, self._sfg
-        return {"foreground.sum": sums[f_key], "boundary.sum": sums[d_key], **captured, "spikes": run.spikes}
 
 
 def export(model: Any, checkpoint: dict[str, Any], args: argparse.Namespace) -> Path:
@@ -336,49 +230,47 @@ def export(model: Any, checkpoint: dict[str, Any], args: argparse.Namespace) -> 
             f"{args.checkpoint}: variant '{variant}' has no integer model (its weights are not 1-bit); "
             "--integer exports '1bit_nf' models"
         )
-    if model.config.rate_driven:  # its currents come from each step's spikes: it would hold another model
-        raise UserError(
-            f"{args.checkpoint}: field 'model.rate_driven' is true, which the integer onnx graph does not implement "
-            "(export/LAVA.md); the lava target and the float onnx step model do"
-        )
-    if model.config.decoder_warmup:
-        raise UserError(
-            f"{args.checkpoint}: field 'model.decoder_warmup' is {model.config.decoder_warmup}: the integer graph "
-            "reads the decoders from the first step; --target lava and the float onnx graph carry the warm-up"
-        )
-    if model.config.host_input_layers:
-        raise UserError(
-            f"{args.checkpoint}: field 'model.input_mlp' is true: the integer graph takes quantised features, and "
-            "its host input layers are carried by --target lava, nir and the float onnx graph, not by --integer"
-        )
     tc = args.tc if args.tc is not None else model.config.eval_tc
     vtg = checkpoint.get("vtg", {}) if isinstance(checkpoint, dict) else {}
     max_clips = args.max_clips or vtg.get("train_config", {}).get("max_video_len") or DEFAULT_MAX_CLIPS
     arrays, scalars, architecture = parameters(model.double().eval(), max_clips)
-    module = IntegerModel(arrays, scalars, architecture, tc)
+    features = Features(model)
+    host = None
+    if features.layers:  # float64 copies of the model's own host layers (LayerNorm, Linear, ReLU)
+        host = nn.ModuleDict({m: copy.deepcopy(getattr(model.inputs, f"{m}_host")) for m in ("video", "text")})
+    module = IntegerModel(arrays, scalars, architecture, tc, host)
     sizes = [(min(lv, max_clips), lq) for lv, lq in (TRACE_SIZES, *CHECK_SIZES)]
     example, *checks = random_queries(model, sizes, seed=0)
-    readout = {h: scalars[f"decoder.{h}.{architecture[f'{h}_layers'] - 1}.readout_scale"] for h in ("f", "d")}
+    inputs = (
+        "float64 real features (L, D_m): the graph computes the host input layers and X = rint(x 2^12) clipped to "
+        "16 bits first"
+        if features.layers
+        else "int64 X = rint(x 2^12) clipped to 16 bits"
+    )
+    readout = {head: scalars[f"{key}.readout_scale"] for head, key in readout_keys(architecture).items()}
+    read_steps = tc - decoder_warmup_steps(architecture["decoder_warmup"], tc)
     metadata = {
         "vtg.format": "vtg-onnx-integer",
-        "vtg.format_version": "1",
+        "vtg.format_version": "2",
         "vtg.tc": str(tc),
+        "vtg.decoder_read_steps": str(read_steps),
         "vtg.max_clips": str(max_clips),
         "vtg.readout_scale": json.dumps(readout),
         "vtg.fixed_point": json.dumps(fp.FORMATS),
+        "vtg.inputs": inputs,
         "vtg.usage": (
-            "one query, real tokens only: X = rint(x 2^12) clipped to 16 bits, Lv <= max_clips; "
-            "f = foreground.sum * readout_scale.f / tc, d = softplus(boundary.sum * readout_scale.d / tc), "
-            "saliency = cosine / 2^16"
+            "one query, real tokens only, Lv <= max_clips; "
+            "f = foreground.sum * readout_scale.f / decoder_read_steps, "
+            "d = softplus(boundary.sum * readout_scale.d / decoder_read_steps), saliency = cosine / 2^16"
         ),
     }
-    proto = to_onnx(module, example, metadata)
+    proto = to_onnx(module, features.feed(*example), metadata)
     onnx.checker.check_model(proto)
     session = onnxruntime.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
-    reference = _Reference(arrays, scalars, architecture)
+    reference = IntegerReference(arrays, scalars, architecture)
     total = {"spikes": 0, "outputs": 0, "spikes_compared": 0}
     for video, text in checks:
-        for key, value in mismatches(session, reference, module.population_names, video, text, tc).items():
+        for key, value in mismatches(session, reference, features, module.population_names, video, text, tc).items():
             total[key] += value
     print(
         f"onnxruntime vs the PyTorch integer reference, {tc} steps, {len(checks)} random queries: "
@@ -408,15 +300,15 @@ def check_split(onnx_path: Path, checkpoint: Path, data: str, split: str, limit:
     if model.config.variant != "1bit_nf":
         raise UserError(f"{checkpoint}: variant '{model.config.variant}' has no integer model")
     arrays, scalars, architecture = parameters(model.double().eval(), max_clips)
-    reference = _Reference(arrays, scalars, architecture)
+    reference = IntegerReference(arrays, scalars, architecture)
     session = onnxruntime.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
     dataset = VTGDataset(data, split, max_video_len=max_clips, require_labels=False)
+    features, names = Features(model), populations(architecture)
     total = {"queries": 0, "spikes": 0, "outputs": 0, "spikes_compared": 0}
     for i in range(len(dataset) if limit is None else min(limit, len(dataset))):
         item = dataset[i]
-        video = fp.quantize_features(item["video"][:, -1].double().numpy())
-        text = fp.quantize_features(item["text"][:, -1].double().numpy())
-        for key, value in mismatches(session, reference, populations(architecture), video, text, tc).items():
+        video, text = item["video"][:, -1].double().numpy(), item["text"][:, -1].double().numpy()  # the last level
+        for key, value in mismatches(session, reference, features, names, video, text, tc).items():
             total[key] += value
         total["queries"] += 1
     return total

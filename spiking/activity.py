@@ -29,7 +29,7 @@ def stack_steps(records: dict[str, list[torch.Tensor]], tc: int) -> dict[str, to
     fewer steps (the decoders, which start after their warm-up) had zeros before its first record."""
     stacked = {}
     for name, steps in records.items():
-        silent = [torch.zeros_like(steps[0])] * (tc - len(steps))
+        silent = [steps[0] * 0] * (tc - len(steps))  # a product: a traced zeros_like keeps the traced shape
         stacked[name] = torch.stack(silent + steps)
     return stacked
 

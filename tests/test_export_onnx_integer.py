@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import numpy as np
 import onnx
+import onnxruntime
 import pytest
 from checkpoint_support import save_checkpoint
 
 from export import integer_onnx
 from export.command import main
+from export.host_input import apply_host_input
+from export.integer_reference import IntegerReference
+from vtg.checkpoint import load_model
 
 TC = 3
 DIMS = {"video_dim": 16, "text_dim": 16, "video_levels": 2, "text_levels": 2}  # vtg data synth --preset tiny
@@ -49,20 +55,43 @@ def test_onnxruntime_equals_the_integer_reference_on_every_val_query(exported, c
     assert integer_onnx.main(["--onnx", str(out), "--checkpoint", str(ckpt), "--data", str(data), "--limit", "2"]) == 0
 
 
-@pytest.mark.parametrize(
-    ("variant", "overrides", "message"),
-    [
-        ("nf", {}, "variant 'nf' has no integer model"),
-        ("1bit_nf", {"decoder_warmup": 0.25}, "field 'model.decoder_warmup' is 0.25"),
-        ("1bit_nf", {"input_mlp": True}, "field 'model.input_mlp' is true"),
-    ],
-)
-def test_refuses_what_the_integer_graph_does_not_hold(tmp_path, capsys, variant, overrides, message):
-    ckpt = checkpoint(tmp_path / "m.ckpt", variant, **overrides)
+def test_the_demo_presets_dynamics_are_in_the_graph(synth_tiny, tmp_path, capsys):
+    """The host input layer, the decoders' warm-up, the rate-driven currents, the rounding firing point and
+    the first gate of configs/distill_demo.yaml: the graph equals the reference, and its read-out (the
+    metadata's rule) the reference's."""
+    preset = {"decoder_warmup": 0.25, "rate_driven": True, "fire_ratio": 0.5, "initial_gate": 0.25, "input_mlp": True}
+    ckpt = checkpoint(tmp_path / "m.ckpt", "1bit_nf", **preset)
+    out = tmp_path / "model.onnx"
+    assert main(["--target", "onnx", "--integer", "--checkpoint", str(ckpt), "--out", str(out)]) == 0
+    total = integer_onnx.check_split(out, ckpt, str(synth_tiny), "val", 3)
+    assert total["spikes_compared"] > 1000 and total["spikes"] == 0 and total["outputs"] == 0
+    proto = onnx.load(str(out))
+    meta = {prop.key: prop.value for prop in proto.metadata_props}
+    read = int(meta["vtg.decoder_read_steps"])
+    assert read == TC - 1  # k = ceil(0.25 x 3) = 1 step skipped
+    assert "host input layers" in meta["vtg.inputs"]
+
+    model, _ = load_model(ckpt)
+    arrays, scalars, architecture = integer_onnx.parameters(model.double().eval(), int(meta["vtg.max_clips"]))
+    rng = np.random.default_rng(5)
+    video, text = rng.standard_normal((6, DIMS["video_dim"])), rng.standard_normal((4, DIMS["text_dim"]))
+    features = integer_onnx.Features(model)
+    hosted = [apply_host_input(features.host, 1, m, x) for m, x in (("video", video), ("text", text))]
+    reference = IntegerReference(arrays, scalars, architecture).run(*hosted, TC)  # as vtg simulate runs it
+    session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    outputs = dict(zip(names, session.run(None, {"video": video, "text": text})))  # real features in
+    scale = json.loads(meta["vtg.readout_scale"])
+    np.testing.assert_allclose(outputs["foreground.sum"][:, 0] * scale["f"] / read, reference.foreground_logits)
+    assert not outputs["spikes.decoder.f.0"][0].any() and outputs["spikes.decoder.f.0"][1:].any()
+
+
+def test_refuses_a_model_without_1bit_weights(tmp_path, capsys):
+    ckpt = checkpoint(tmp_path / "m.ckpt", "nf")
     out = tmp_path / "model.onnx"
     assert main(["--target", "onnx", "--integer", "--checkpoint", str(ckpt), "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and message in err[0] and not out.exists()
+    assert len(err) == 1 and "variant 'nf' has no integer model" in err[0] and not out.exists()
 
 
 def test_refuses_integer_for_another_target(tmp_path, capsys):
