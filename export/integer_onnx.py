@@ -41,10 +41,11 @@ output must be equal (no tolerance), else the export fails in one line and nothi
 ``python -m export.integer_onnx`` compares a written file with the reference on a dataset's split.
 
 **Exactness.** Past the host layers' float front, every operation is an integer ONNX op except the
-isqrt's float estimate, which integer comparisons correct (exact). Two traps of the export, avoided: indexing with a 0-d tensor is traced as a
-Python number (frozen at the traced example's value), hence ``index_select``; onnxruntime's int64
-ReduceMax (1.23) gives a wrong maximum for some vectors with values beyond 2^31 (the sentence before its
-shift), hence the bit length by comparisons and sums (this, not a division, put SFG's cosine one unit off).
+isqrt's float estimate, which integer comparisons correct (exact). Two traps of the export, avoided in
+the shared steps (export/integer_reference.py): indexing with a 0-d tensor is traced as a Python number
+(frozen at the traced example's value), hence ``index_select``; onnxruntime's int64 ReduceMax (1.23)
+gives a wrong maximum for some vectors with values beyond 2^31 (the sentence before its shift), hence the
+bit length by comparisons and sums (this, not a division, put SFG's cosine one unit off).
 """
 
 from __future__ import annotations

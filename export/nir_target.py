@@ -39,6 +39,9 @@ the token chains act on one token, the tokens are the batch, shape (D,)):
 * the attention products q s_k^T and alpha s_v and ReLU(.)/L: products of two spike trains, where
   NIR's synapses are weights fixed at export time;
 * the intermediate activation (GELU or ReLU): NIR 1.0 has no such node;
+* with ``model.rate_driven``, the rate drive of the input and intermediate neurons (:data:`RATE_DRIVE`):
+  the current whose running mean is the host's value (the gated input current; the activation of the
+  running mean of ``layer{i}.int``'s outputs), a stateful product NIR's synapses cannot hold;
 * SFG: the attentive sentence pooling, the cosine between each clip's ASR and the sentence, the
   min-max normalisation over the clips and the gating of the next step's video input, i.e. the
   feedback loop from the last layer back to the input; also the ASR traces it reads;
@@ -103,9 +106,9 @@ from vtg.atomic import atomic_folder
 from vtg.errors import UserError
 
 FORMAT = "vtg-nir"
-FORMAT_VERSION = 5  # 2: one subgraph per host boundary, dt = 1e-4, IF with r = 1, reset recorded per neuron; 3: a
+FORMAT_VERSION = 6  # 2: one subgraph per host boundary, dt = 1e-4, IF with r = 1, reset recorded per neuron; 3: a
 # folder of one file per subgraph and manifest.json, no top-level graph (the importers hang on it); 4: host_input;
-# 5: initial_gate, the first step's gate
+# 5: initial_gate, the first step's gate; 6: rate_driven and the host's rate drive
 MANIFEST = "manifest.json"
 HOST_INPUT_FILE = "host_input.npz"  # the host input layers' weights (model.input_mlp), when the model has them
 DT = 1e-4  # seconds per timestep: the dt snnTorch's import and export and the NIR-to-Lava bridge assume
@@ -120,6 +123,13 @@ HOST_STEPS = {
     ),
     "readout": "f = mean over Tc of decoder.f's output; d = softplus(mean over Tc of decoder.d's output)",
 }
+# with model.rate_driven (spiking.neuron.RateDrivenCurrent): the current whose running mean is the value P
+RATE_DRIVE = (
+    "I[t] = N[t] P[t] - gamma N[t-1] P[t-1], N[t] = gamma N[t-1] + 1 (N[1] = 1; no second term at the first "
+    "step), gamma = neuron.leak, P the value the host computed: for input, sfg's gated input current; for "
+    "layer{i}.out's activation part, act(m[t]), m[t] = (gamma N[t-1] m[t-1] + y[t]) / N[t] the running mean of "
+    "layer{i}.int's outputs y (W times the self-output's ASR, plus b)"
+)
 
 # recorded in every neuron node's metadata: what NIR's LIF/IF fields cannot say (module docstring)
 NEURON_SEMANTICS = {
@@ -253,13 +263,14 @@ def files(names: list[str]) -> dict[str, str]:
     return {name: f"{name}.nir" for name in names}
 
 
-def wiring(num_layers: int, host_layers: int) -> dict[str, dict[str, str]]:
+def wiring(num_layers: int, host_layers: int, rate_driven: bool) -> dict[str, dict[str, str]]:
     """Subgraph -> its input parts -> where each comes from (another subgraph's output, or a host step)."""
     through = f" through the host input layers ({HOST_INPUT_FILE})" if host_layers else ""
+    driven = ", then its rate drive (host: rate_drive)" if rate_driven else ""
     wires: dict[str, dict[str, str]] = {
         "input.video": {"video features (last level)": f"host: the video's features{through}"},
         "input.text": {"text features (last level)": f"host: the query's features{through}"},
-        "input": {"input current (host: sfg)": "host: sfg, from input.video, input.text and the ASR"},
+        "input": {"input current (host: sfg)": f"host: sfg, from input.video, input.text and the ASR{driven}"},
     }
     x = "input"
     for i in range(num_layers):
@@ -267,7 +278,8 @@ def wiring(num_layers: int, host_layers: int) -> dict[str, dict[str, str]]:
         wires.update({f"{name}.{part}": {"x": x} for part in ("q", "k", "v")})
         wires[f"{name}.so"] = {"attention current (host: attention)": f"host: attention of {name}.q, .k, .v", "x": x}
         wires[f"{name}.int"] = {"so": f"{name}.so"}
-        wires[f"{name}.out"] = {"activation (host: activation)": f"host: activation of {name}.int", "so": f"{name}.so"}
+        activation = f"of the running mean of {name}.int's outputs{driven}" if rate_driven else f"of {name}.int"
+        wires[f"{name}.out"] = {"activation (host: activation)": f"host: activation {activation}", "so": f"{name}.so"}
         x = f"{name}.out"
     for head in ("f", "d"):
         wires[f"decoder.{head}"] = {"encoder spikes on the clips (D, clips)": f"{x} on the clips, transposed"}
@@ -285,7 +297,7 @@ def manifest(model: Any, clips: int, tc: int) -> dict[str, Any]:
         "dt": DT,
         "clips": clips,
         "weights": "1-bit: beta * sgn(W - mean W) as float" if config.binary else "float",
-        "files": files(list(wiring(config.num_layers, config.host_input_layers))),
+        "files": files(list(wiring(config.num_layers, config.host_input_layers, config.rate_driven))),
         "order": "per step, subgraphs in wiring order: each reads what the others wrote in this same step",
         "decoder_warmup_steps": decoder_warmup_steps(config.decoder_warmup, tc),
         "initial_gate": config.initial_gate,  # SFG's gate of the first step, before any score
@@ -293,7 +305,8 @@ def manifest(model: Any, clips: int, tc: int) -> dict[str, Any]:
             "the decoder subgraphs start from rest after the first decoder_warmup_steps steps and read the "
             "encoder from then on; f and d are the means of their read-outs over the steps they ran"
         ),
-        "wiring": wiring(config.num_layers, config.host_input_layers),
+        "rate_driven": config.rate_driven,
+        "wiring": wiring(config.num_layers, config.host_input_layers, config.rate_driven),
         "host_input": {
             "layers": config.host_input_layers,
             "file": HOST_INPUT_FILE if config.host_input_layers else None,
@@ -335,6 +348,7 @@ def manifest(model: Any, clips: int, tc: int) -> dict[str, Any]:
         ],
         "not_exported": {
             **HOST_STEPS,
+            **({"rate_drive": RATE_DRIVE} if config.rate_driven else {}),
             "products": "attention products between two spike trains (q s_k^T, alpha s_v)",
             "feedback": "SFG's gate of the next step's input from the last layer's ASR (the feedback loop)",
             "layernorm_softmax": "base variant only (refused): LayerNorm and softmax",
@@ -353,11 +367,6 @@ def export(model: Any, checkpoint: dict[str, Any], args: argparse.Namespace) -> 
         raise UserError(
             f"{args.checkpoint}: variant 'base' cannot be mapped to NIR (LayerNorm inside the neuron chains, softmax "
             "across tokens); export an 'nf' or '1bit_nf' model"
-        )
-    if model.config.rate_driven:  # NIR's neurons take each step's synaptic current: it would hold another model
-        raise UserError(
-            f"{args.checkpoint}: field 'model.rate_driven' is true, which the nir target does not implement "
-            "(export/LAVA.md); the lava target and the float onnx step model do"
         )
     tc = args.tc if args.tc is not None else model.config.eval_tc
     if tc < 1:

@@ -176,15 +176,3 @@ def test_version_mismatch(bundle, tmp_path, capsys):
 
 def test_not_a_bundle(tmp_path, capsys):
     assert "manifest.json: not found" in simulate_error(tmp_path, capsys)
-
-
-def test_rate_driven_models_are_refused_by_the_nir_target(tmp_path, capsys):
-    """The NIR graph does not implement model.rate_driven: one line naming the field, exit 2, nothing written
-    (the lava target does: tests/test_hw_sim_lava.py; the float onnx step model: tests/test_export_onnx.py;
-    the integer onnx graph: tests/test_export_onnx_integer.py)."""
-    checkpoint = write_checkpoint(tmp_path / "rate.ckpt", "1bit_nf", rate_driven=True)
-    out = tmp_path / "out"
-    assert export_main(["--target", "nir", "--checkpoint", str(checkpoint), "--out", str(out)]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "field 'model.rate_driven'" in err[0]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["rate.ckpt"]

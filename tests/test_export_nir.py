@@ -170,9 +170,34 @@ def host_io(model, seen, inputs, name: str, t: int) -> tuple[torch.Tensor, torch
     return torch.cat([seen[f"{layer}.int.current"][t], seen[f"{layer}.so"][t]], -1), seen[name][t]
 
 
-@pytest.mark.parametrize(("variant", "fire_ratio"), [("nf", 1.0), ("1bit_nf", 1.0), ("1bit_nf", 0.5)])
-def test_written_graph_reads_back_and_imports_as_the_model(tmp_path, capsys, variant, fire_ratio):
-    checkpoint = spiking_checkpoint(tmp_path / "m.ckpt", variant, fire_ratio=fire_ratio)
+def rate_drive(values: list[torch.Tensor], gamma: float) -> list[torch.Tensor]:
+    """The manifest's rate drive (``not_exported.rate_drive``): I[t] = N[t] P[t] - gamma N[t-1] P[t-1]."""
+    currents, norm, previous = [], 0.0, None
+    for value in values:
+        norm = gamma * norm + 1.0
+        total = norm * value
+        currents.append(total if previous is None else total - gamma * previous)
+        previous = total
+    return currents
+
+
+def running_means(values: list[torch.Tensor], gamma: float) -> list[torch.Tensor]:
+    """m[t] = (gamma N[t-1] m[t-1] + y[t]) / N[t], N[t] = gamma N[t-1] + 1."""
+    means, norm, mean = [], 0.0, 0.0
+    for value in values:
+        new_norm = gamma * norm + 1.0
+        mean = (gamma * norm * mean + value) / new_norm
+        norm = new_norm
+        means.append(mean)
+    return means
+
+
+@pytest.mark.parametrize(
+    ("variant", "fire_ratio", "rate_driven"),
+    [("nf", 1.0, False), ("1bit_nf", 1.0, False), ("1bit_nf", 0.5, False), ("1bit_nf", 0.5, True)],
+)
+def test_written_graph_reads_back_and_imports_as_the_model(tmp_path, capsys, variant, fire_ratio, rate_driven):
+    checkpoint = spiking_checkpoint(tmp_path / "m.ckpt", variant, fire_ratio=fire_ratio, rate_driven=rate_driven)
     out = tmp_path / "model_nir"
     assert export_nir(checkpoint, out, "--max-clips", "9", "--tc", "5") == 0
     assert str(out) in capsys.readouterr().out
@@ -215,7 +240,8 @@ def test_written_graph_reads_back_and_imports_as_the_model(tmp_path, capsys, var
     assert manifest["variant"] == variant and manifest["tc"] == 5 and manifest["clips"] == 9
     assert manifest["decoder_warmup_steps"] == 0 and "decoder_schedule" in manifest
     assert (
-        manifest["format_version"] == 5
+        manifest["format_version"] == 6
+        and manifest["rate_driven"] == rate_driven
         and manifest["initial_gate"] == 1.0
         and manifest["dt"] == 1e-4
         and set(manifest["wiring"]) == set(written)
@@ -254,6 +280,21 @@ def test_written_graph_reads_back_and_imports_as_the_model(tmp_path, capsys, var
 
     fired = within_deadline(run_all)
     assert all(fired.values()) and any((s == -1).any() for s in seen["layer0.k"])  # spikes, ternary ones too
+
+    # the host's rate drive as the manifest states it, from the written int subgraph's outputs, gives the
+    # current the model fed its intermediate neurons
+    assert ("rate_drive" in manifest["not_exported"]) == rate_driven
+    if rate_driven:
+        for i, layer in enumerate(model.layers):
+            module, state, outputs = import_nirtorch(subgraphs_read[f"layer{i}.int"]), None, []
+            for t in range(5):
+                with torch.no_grad():
+                    y, state = module(seen[f"layer{i}.so"][t].float(), state)
+                outputs.append(y)
+            with torch.no_grad():
+                activations = [layer.activation(m) for m in running_means(outputs, model.config.leak)]
+            for t, current in enumerate(rate_drive(activations, model.config.leak)):
+                torch.testing.assert_close(current, seen[f"layer{i}.int.current"][t].float(), atol=1e-4, rtol=1e-4)
 
 
 def test_refusals_are_one_line(tmp_path, capsys):
