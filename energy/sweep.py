@@ -55,9 +55,9 @@ def run_at_tc(model: torch.nn.Module, batch: dict[str, Any], tc: int) -> dict[st
 
 def decoder_read_steps(model: torch.nn.Module, tc: int) -> int:
     """The steps of a Tc-step run that the model's decoders read: Tc less their warm-up
-    (``model.config.decoder_warmup_steps``, SpikingVTG's), Tc for a model without one."""
-    warmup_steps = getattr(getattr(model, "config", None), "decoder_warmup_steps", None)
-    return tc - warmup_steps(tc) if warmup_steps else tc
+    (``model.config.decoder_read_steps``, SpikingVTG's), Tc for a model without one."""
+    read_steps = getattr(getattr(model, "config", None), "decoder_read_steps", None)
+    return read_steps(tc) if read_steps else tc
 
 
 def parse_tcs(text: str, option: str = "--tc") -> list[int]:

@@ -68,7 +68,7 @@ from export import fixed_point as fp
 from export.host_input import apply_host_input, host_arrays
 from export.integer_reference import IntegerReference, IntegerSteps, readout_keys
 from export.model_map import ENCODER_POPULATIONS
-from spiking.config import decoder_warmup_steps
+from spiking.config import decoder_read_steps
 from vtg.errors import UserError
 
 OPSET = 17
@@ -249,7 +249,7 @@ def export(model: Any, checkpoint: dict[str, Any], args: argparse.Namespace) -> 
         else "int64 X = rint(x 2^12) clipped to 16 bits"
     )
     readout = {head: scalars[f"{key}.readout_scale"] for head, key in readout_keys(architecture).items()}
-    read_steps = tc - decoder_warmup_steps(architecture["decoder_warmup"], tc)
+    read_steps = decoder_read_steps(architecture["decoder_warmup"], tc)
     metadata = {
         "vtg.format": "vtg-onnx-integer",
         "vtg.format_version": "2",

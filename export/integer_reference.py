@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from export import fixed_point as fp
 from spiking.activity import stack_steps
-from spiking.config import decoder_warmup_steps
+from spiking.config import decoder_read_steps, decoder_warmup_steps
 
 _POWERS = [1 << k for k in range(63)]  # 2^k, k = 0 .. 62: bit lengths and shifts by a computed amount
 
@@ -260,7 +260,7 @@ class IntegerReference(IntegerSteps):
         xv = torch.from_numpy(fp.quantize_features(video))
         xt = torch.from_numpy(fp.quantize_features(text))
         run = self.run_integer(xv, xt, tc)
-        read = tc - decoder_warmup_steps(self.arch["decoder_warmup"], tc)
+        read = decoder_read_steps(self.arch["decoder_warmup"], tc)
         scale = {head: self.c[f"{key}.readout_scale"] for head, key in readout_keys(self.arch).items()}
         return ReferenceRun(
             spikes=run.spikes,

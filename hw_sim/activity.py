@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from spiking.config import decoder_warmup_steps
+from spiking.config import decoder_read_steps
 from spiking.populations import activity_components
 
 
@@ -49,5 +49,4 @@ def query_activity(
             continue
         spikes = counts[c.name] if c.name in counts else counts[c.source]
         components[c.name] = {"spikes": spikes, "neurons": neurons, "fan_out": c.fan_out_at(n_video + n_text)}
-    read_steps = tc - decoder_warmup_steps(architecture["decoder_warmup"], tc)
-    return QueryActivity(n_video, n_text, components, read_steps)
+    return QueryActivity(n_video, n_text, components, decoder_read_steps(architecture["decoder_warmup"], tc))

@@ -59,7 +59,7 @@ from export.bundle import Bundle
 from hw_sim.processes.decoder_readout.process import DecoderReadout
 from hw_sim.processes.encoder_layer.process import EncoderLayer
 from hw_sim.processes.input_sfg.process import InputSFG
-from spiking.config import decoder_warmup_steps
+from spiking.config import decoder_read_steps
 from spiking.populations import ENCODER_POPULATIONS, decoder_populations
 from vtg.errors import UserError
 
@@ -393,7 +393,7 @@ class LavaSimulation:
                 for p, name in enumerate(populations):
                     tokens = rows[:n_video] if process == len(reports) - 1 else rows
                     spikes[name] = record[:, p][:, tokens, : self._width(name)].astype(np.int8)
-        read = self.tc - decoder_warmup_steps(arch["decoder_warmup"], self.tc)  # steps the decoders summed
+        read = decoder_read_steps(arch["decoder_warmup"], self.tc)  # steps the decoders summed
         return QueryResult(
             foreground_logits=foreground / read,
             boundary=torch.nn.functional.softplus(torch.from_numpy(boundary / read)).numpy(),

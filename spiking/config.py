@@ -41,6 +41,11 @@ def decoder_warmup_steps(warmup: float, tc: int) -> int:
     return min(math.ceil(round(warmup * tc, 9)), tc - 1)
 
 
+def decoder_read_steps(warmup: float, tc: int) -> int:
+    """Tc - k, the steps of a Tc-step simulation the decoders read: the divisor of their read-out's mean."""
+    return tc - decoder_warmup_steps(warmup, tc)
+
+
 @dataclasses.dataclass(frozen=True)
 class SpikingVTGConfig(ClipwiseHeadConfig):
     """The model's own fields, after the losses' and post-processing's of :class:`ClipwiseHeadConfig`."""
@@ -116,6 +121,10 @@ class SpikingVTGConfig(ClipwiseHeadConfig):
     def decoder_warmup_steps(self, tc: int) -> int:
         """The encoder steps of a Tc-step simulation that the decoders do not read (:func:`decoder_warmup_steps`)."""
         return decoder_warmup_steps(self.decoder_warmup, tc)
+
+    def decoder_read_steps(self, tc: int) -> int:
+        """The steps of a Tc-step simulation that the decoders read (:func:`decoder_read_steps`)."""
+        return decoder_read_steps(self.decoder_warmup, tc)
 
     @property
     def binary(self) -> bool:
