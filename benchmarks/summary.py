@@ -7,6 +7,7 @@ benchmark that failed or was not run leaves a note instead of breaking the page.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -189,24 +190,28 @@ def simulation_speed_table(result: dict[str, Any]) -> list[str]:
     ]
 
 
-def student_vs_nonspiking_table(result: dict[str, Any]) -> list[str]:
-    from benchmarks.student_vs_nonspiking import markdown
+def own_markdown(name: str) -> Callable[[dict[str, Any]], list[str]]:
+    """The table of a benchmark that writes its own Markdown file: its module's ``markdown(result)``."""
 
-    return markdown(result).rstrip().splitlines()
+    def table(result: dict[str, Any]) -> list[str]:
+        return importlib.import_module(f"benchmarks.{name}").markdown(result).rstrip().splitlines()
 
-
-def sdst_ablations_table(result: dict[str, Any]) -> list[str]:
-    from benchmarks.sdst_ablations import markdown
-
-    return markdown(result).rstrip().splitlines()
+    return table
 
 
 SECTIONS: dict[str, tuple[str, Callable[[dict[str, Any]], list[str]]]] = {
     "student_vs_nonspiking": (
         "Spiking students against a non-spiking model of the same shape",
-        student_vs_nonspiking_table,
+        own_markdown("student_vs_nonspiking"),
     ),
-    "sdst_ablations": ("SDST against the UniVTG-style model, and the paper's ablations", sdst_ablations_table),
+    "distillation_control": (
+        "Distilled students against label-only students with as many optimizer steps",
+        own_markdown("distillation_control"),
+    ),
+    "sdst_ablations": (
+        "SDST against the UniVTG-style model, and the paper's ablations",
+        own_markdown("sdst_ablations"),
+    ),
     "simulation_speed": ("Cost of a spiking timestep", simulation_speed_table),
     "training_throughput": ("Training speed", training_table),
     "inference_tc": ("Inference speed against Tc", inference_table),

@@ -87,3 +87,29 @@ def test_load_results_reads_only_known_benchmarks(tmp_path):
     write_result("energy_tc", {"x": 1.0}, results=tmp_path)
     write_result("something_else", {"y": math.pi}, results=tmp_path)
     assert load_results(tmp_path) == {"energy_tc": {"x": 1.0}}
+
+
+def test_distillation_control_margins_wins_and_table():
+    from benchmarks.distillation_control import STUDENTS, markdown, summarise
+
+    # per seed: distilled, label-only and equal-steps label-only (R1@0.5, Hit1)
+    scores = {"0": ((70.0, 50.0), (40.0, 45.0), (60.0, 52.0)), "1": ((74.0, 54.0), (44.0, 41.0), (76.0, 50.0))}
+    runs = {
+        seed: {
+            student: {"steps": steps, "metrics": {"MR-full-R1@0.5": r1, "HL-min-VeryGood-Hit1": hit1}}
+            for student, steps, (r1, hit1) in zip(STUDENTS, (1460, 338, 1469), values)
+        }
+        for seed, values in scores.items()
+    }
+    summary = summarise(runs)
+    assert summary["distilled"]["mean"] == {"MR-full-R1@0.5": 72.0, "HL-min-VeryGood-Hit1": 52.0}
+    assert summary["distilled_minus_label_only_equal_steps"] == {"MR-full-R1@0.5": 4.0, "HL-min-VeryGood-Hit1": 1.0}
+    # seed 1's equal-steps student is ahead on R1@0.5: the distilled one wins one seed of two there
+    assert summary["distilled_ahead_of_label_only_equal_steps"] == {"MR-full-R1@0.5": 1, "HL-min-VeryGood-Hit1": 1}
+    assert summary["distilled_ahead_of_label_only"] == {"MR-full-R1@0.5": 2, "HL-min-VeryGood-Hit1": 2}
+    text = markdown({"method": "m", "runs": runs, "summary": summary})
+    assert "| label_only_equal_steps | 1469 | 68.0 ± 11.3 | 51.0 ± 1.4 |" in text
+    assert "| label_only_equal_steps | +4.0 (ahead on 1 of 2 seeds) | +1.0 (ahead on 1 of 2 seeds) |" in text
+    for block in text.split("\n\n"):
+        rows = [line for line in block.splitlines() if line.startswith("|")]
+        assert len({row.count("|") for row in rows}) <= 1, block
