@@ -10,7 +10,7 @@ import torch
 
 from export import fixed_point as fp
 from export.float_reference import float_reference
-from export.integer_reference import IntegerReference
+from export.integer_reference import IntegerReference, imatmul
 from vtg.models import build_model
 
 CONFIG = {"variant": "1bit_nf", "hidden_dim": 16, "num_layers": 2, "num_heads": 2, "ffn_dim": 16, "tc": 4}
@@ -37,6 +37,20 @@ def test_rounding_is_half_up():
     x = np.array([5, 6, 7, -5, -6, -7, 8])
     assert fp.rshift(x, 2).tolist() == [1, 2, 2, -1, -1, -2, 2]  # 1.25, 1.5, 1.75, -1.25, -1.5, -1.75, 2
     assert fp.rdiv(np.array([3, 5, -3, -5]), np.array([2, 2, 2, 2])).tolist() == [2, 3, -1, -2]
+
+
+def test_integer_matmul_is_exact_through_float64_and_beyond_its_range():
+    generator = torch.Generator().manual_seed(0)
+    # within float64's integers: membrane-sized currents times ternary spikes and 1-bit weights
+    a = torch.randint(-(1 << 30), 1 << 30, (3, 7, 64), generator=generator)
+    b = torch.randint(-1, 2, (3, 64, 5), generator=generator)
+    assert torch.equal(imatmul(a, b), a @ b) and imatmul(a, b).dtype == torch.int64
+    # beyond them: float64 would round 2^53 + 1, so the int64 product is kept
+    big = torch.tensor([[(1 << 53) + 1, 1]])
+    ones = torch.tensor([[1], [1]])
+    assert imatmul(big, ones).item() == (1 << 53) + 2
+    assert (big.double() @ ones.double()).long().item() != (1 << 53) + 2
+    assert torch.equal(imatmul(a[..., :0], b[:, :0]), a[..., :0] @ b[:, :0])  # empty inner size
 
 
 def test_isqrt_is_the_exact_floor():
