@@ -77,15 +77,15 @@ def seed_folder(students: Path, seed: int, seeds: list[int]) -> Path:
 
 def train_control(seed: int, folder: Path, data: Path) -> dict[str, Any]:
     """The label-only twin's config with the distilled student's optimizer steps, trained into this benchmark's
-    folder (one per demo folder, so that a control is reused only for the data it was trained on); returns its
-    steps, epochs and checkpoint."""
+    folder (one per dataset: its ``dataset.yaml`` and train annotations' bytes, so that a control is reused only
+    for the labels it was trained on); returns its steps, epochs and checkpoint."""
     twin = folder / "label_only"
     config = yaml.safe_load((twin / "config.yaml").read_text())
     twin_steps, twin_epochs = optimizer_steps(twin), config["train"]["epochs"]
     target = optimizer_steps(folder)  # the distilled student's: CLRM stage and task stage
     config["train"]["epochs"] = math.ceil(target * twin_epochs / twin_steps)
-    demo = hashlib.sha256(str(data.resolve()).encode()).hexdigest()[:12]
-    out = OUT / "controls" / demo / f"seed{seed}"
+    labels = hashlib.sha256((data / "dataset.yaml").read_bytes() + (data / "train.jsonl").read_bytes())
+    out = OUT / "controls" / labels.hexdigest()[:12] / f"seed{seed}"
     label = f"label-only with equal steps for seed {seed} (target {target} steps)"
     checkpoint = train_once(config, out / "config.yaml", out / "label_only_equal_steps", data, say, label)
     return {
@@ -226,6 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="the demo's --quick (one seed, 2 epochs)")
     parser.add_argument("--demo", type=Path, help="a finished make demo output to read (e.g. runs/demo)")
     args = parser.parse_args(argv)
+    if args.quick and args.demo is not None:
+        parser.error("--quick runs its own quick demo; give --demo without it")
     print(json.dumps(headline(run(args.quick, args.demo))))
     return 0
 

@@ -51,6 +51,8 @@ def test_integer_matmul_is_exact_through_float64_and_beyond_its_range():
     assert imatmul(big, ones).item() == (1 << 53) + 2
     assert (big.double() @ ones.double()).long().item() != (1 << 53) + 2
     assert torch.equal(imatmul(a[..., :0], b[:, :0]), a[..., :0] @ b[:, :0])  # empty inner size
+    vector = torch.randint(-(1 << 20), 1 << 20, (64,), generator=generator)  # a matrix-vector product (SFG)
+    assert torch.equal(imatmul(a[0], vector), a[0] @ vector)
 
 
 def test_isqrt_is_the_exact_floor():
