@@ -49,8 +49,6 @@ def demo_output(demo: Path | None, quick: bool) -> Path:
     """A finished demo's folder: ``demo`` as given, else this benchmark's own, made (or finished: the demo
     reuses the steps it has done) by :class:`vtg.demo.Demo`."""
     if demo is not None:
-        if not (demo / "summary.json").is_file():
-            raise SystemExit(f"{NAME}: option --demo: {demo} has no summary.json (not a finished make demo output)")
         return demo
     from vtg.demo import Demo
 
@@ -63,6 +61,14 @@ def demo_output(demo: Path | None, quick: bool) -> Path:
         except SystemExit as stop:  # a failed demo step exits; run_all goes on with the other benchmarks
             raise RuntimeError(f"the demo in {own} stopped: {stop}") from None
     return own
+
+
+def unfinished(demo: Path) -> str | None:
+    """Why ``demo`` is not a finished ``make demo`` output this benchmark can read, or None."""
+    for needed in ("summary.json", "student/comparison.json", "data/dataset.yaml"):
+        if not (demo / needed).is_file():
+            return f"{demo / needed} is missing (not a finished make demo output)"
+    return None
 
 
 def optimizer_steps(run: Path) -> int:
@@ -227,7 +233,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--demo", type=Path, help="a finished make demo output to read (e.g. runs/demo)")
     args = parser.parse_args(argv)
     if args.quick and args.demo is not None:
-        parser.error("--quick runs its own quick demo; give --demo without it")
+        print(f"{NAME}: option --quick: it runs its own quick demo; give --demo without it", file=sys.stderr)
+        return 2
+    if args.demo is not None and (problem := unfinished(args.demo)):
+        print(f"{NAME}: option --demo: {problem}", file=sys.stderr)
+        return 2
     print(json.dumps(headline(run(args.quick, args.demo))))
     return 0
 

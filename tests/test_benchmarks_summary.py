@@ -113,3 +113,14 @@ def test_distillation_control_margins_wins_and_table():
     for block in text.split("\n\n"):
         rows = [line for line in block.splitlines() if line.startswith("|")]
         assert len({row.count("|") for row in rows}) <= 1, block
+
+
+def test_distillation_control_refuses_an_unfinished_demo_in_one_line(tmp_path, capsys):
+    from benchmarks.distillation_control import main
+
+    (tmp_path / "summary.json").write_text("{}")
+    assert main(["--demo", str(tmp_path)]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "student/comparison.json is missing" in error
+    assert main(["--quick", "--demo", str(tmp_path)]) == 2
+    assert "option --quick" in capsys.readouterr().err
