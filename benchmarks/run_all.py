@@ -33,6 +33,7 @@ BENCHMARKS = (
     "implicit_vs_bptt",
     "student_vs_nonspiking",  # about 1.5 hours on 2 cores: 24 trainings, 5 Tc x 1000 val queries each scored
     "distillation_control",  # about 45-55 minutes on 2 cores: its own make demo and 3 label-only trainings
+    "distillation_heldout",  # about 55 minutes on 2 cores: make demo's teacher and distillation on 2 other worlds
     "sdst_ablations",  # about an hour on 2 cores: 10 trainings (--quick: 5 minutes)
 )
 MODULES = {name: f"benchmarks.{name}" for name in BENCHMARKS}

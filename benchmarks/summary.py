@@ -208,6 +208,10 @@ SECTIONS: dict[str, tuple[str, Callable[[dict[str, Any]], list[str]]]] = {
         "Distilled students against label-only students with as many optimizer steps",
         own_markdown("distillation_control"),
     ),
+    "distillation_heldout": (
+        "make demo's distillation on worlds no choice was made on",
+        own_markdown("distillation_heldout"),
+    ),
     "sdst_ablations": (
         "SDST against the UniVTG-style model, and the paper's ablations",
         own_markdown("sdst_ablations"),

@@ -124,3 +124,43 @@ def test_distillation_control_refuses_an_unfinished_demo_in_one_line(tmp_path, c
     assert error.count("\n") == 1 and "student/comparison.json is missing" in error
     assert main(["--quick", "--demo", str(tmp_path)]) == 2
     assert "option --quick" in capsys.readouterr().err
+
+
+def test_distillation_heldout_ratios_margins_and_table():
+    from benchmarks.distillation_heldout import markdown, summarise
+
+    def runs(*pairs):
+        return [{"MR-full-R1@0.5": r1, "HL-min-VeryGood-Hit1": hit1} for r1, hit1 in pairs]
+
+    teacher = {"MR-full-R1@0.5": 80.0, "HL-min-VeryGood-Hit1": 50.0}
+    worlds = {
+        "3": {"seeds": [0, 1], "teacher": teacher, "distilled": runs((70, 50), (74, 54)),
+              "label_only": runs((40, 45), (76, 50))},
+        "4": {"seeds": [0, 1], "teacher": {"MR-full-R1@0.5": 60.0, "HL-min-VeryGood-Hit1": 40.0},
+              "distilled": runs((60, 40), (60, 44)), "label_only": runs((30, 41), (34, 43))},
+    }  # fmt: skip
+    summary = summarise(worlds)
+    three = summary["worlds"]["3"]
+    assert three["distilled"] == {"MR-full-R1@0.5": 72.0, "HL-min-VeryGood-Hit1": 52.0}
+    assert three["distilled_to_teacher"] == {"MR-full-R1@0.5": 0.9, "HL-min-VeryGood-Hit1": 1.04}
+    # training seed 1's label-only student is ahead on R1@0.5 in world 3
+    assert three["distilled_ahead"] == {"MR-full-R1@0.5": 1, "HL-min-VeryGood-Hit1": 2}
+    overall = summary["overall"]
+    # the mean of the worlds' ratios (0.9 and 1.0), not the ratio of the means
+    assert overall["distilled_to_teacher"]["MR-full-R1@0.5"] == 0.95
+    assert overall["distilled_minus_label_only"]["MR-full-R1@0.5"] == (14.0 + 28.0) / 2
+    assert overall["distilled_ahead"] == {"MR-full-R1@0.5": 3, "HL-min-VeryGood-Hit1": 3} and overall["pairs"] == 4
+    text = markdown({"method": "m", "worlds": worlds, "summary": summary})
+    assert "| 3 | 80.0 / 50.0 | 72.0 / 52.0 | 58.0 / 47.5 | 90% / 104% | +14.0 / +4.5 | 1 of 2 / 2 of 2 |" in text
+    assert "| mean over worlds |" in text and "| 4 | 1 | 60.0 / 44.0 | 34.0 / 43.0 |" in text
+    for block in text.split("\n\n"):
+        rows = [line for line in block.splitlines() if line.startswith("|")]
+        assert len({row.count("|") for row in rows}) <= 1, block
+
+
+def test_distillation_heldout_refuses_repeated_data_seeds_in_one_line(capsys):
+    from benchmarks.distillation_heldout import main
+
+    assert main(["--data-seeds", "3", "3"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "option --data-seeds" in error

@@ -49,14 +49,22 @@ EPOCH_VALIDATION = ["--limit-val-batches", "13"]  # 13 batches of 16: the first 
 STUDENT_EPOCH_VALIDATION = ["--limit-val-batches", "4"]
 SEEDS = ["0", "1", "2"]  # one distilled and one label-only student each: a single seed's margin says little
 LAVA_QUERIES = 200  # simulated in Lava and priced over Tc (--quick: 20)
+MODELS = {  # the non-spiking models: config preset and vtg train options
+    # 32 epochs of 13 steps: the 400 steps of configs/sdst_demo.yaml's 8 epochs on 800 queries
+    "sdst": ("sdst_demo.yaml", ["--epochs", "32"]),
+    # pre-trained on the 3200 queries of the pretrain split, as the paper's UniVTG teacher is pre-trained on far
+    # more than the downstream labels; 4 epochs (800 steps)
+    "teacher": ("univtg_demo.yaml", ["--train-split", "pretrain", "--epochs", "4"]),
+}
 
 
 class Demo:
     """Runs the steps, skipping those whose output exists, and keeps each step's JSON answer."""
 
-    def __init__(self, out: Path, quick: bool):
+    def __init__(self, out: Path, quick: bool, data_seed: int = 0):
         self.out = out
         self.quick = quick
+        self.data_seed = data_seed  # the synthetic world (vtg data synth --seed)
         self.data = out / "data"
         self.timings: dict[str, float] = {}
 
@@ -84,55 +92,45 @@ class Demo:
         print(f"[demo] {name}: done in {self.timings[name]} s", flush=True)
         return answer
 
-    def run(self) -> dict[str, Any]:
-        vtg, data = tool("vtg"), str(self.data)
-        epochs = ["--epochs", "2"] if self.quick else []
+    def make_data(self) -> None:
+        """Step 1: the synthetic dataset of world ``data_seed`` (200 train, 1000 val, 3200 pretrain queries)."""
         pretrain = str(200 if self.quick else PRETRAIN_QUERIES)
-        self.step(
-            "data",
-            self.data / "dataset.yaml",
-            [vtg, "data", "synth", "--out", data, "--seed", "0", "--preset", "demo", "--train", str(TRAIN_QUERIES)]
-            + ["--val", str(VAL_QUERIES), "--pretrain", pretrain, "--force", "--json"],
-        )
-        sdst_dir, teacher_dir, student_dir = self.out / "sdst", self.out / "teacher", self.out / "student"
-        for name, folder, config, options in (
-            # 32 epochs of 13 steps: the 400 steps of configs/sdst_demo.yaml's 8 epochs on 800 queries
-            ("sdst", sdst_dir, str(preset("sdst_demo.yaml")), ["--epochs", "32"]),
-            # pre-trained on the 3200 queries of the pretrain split, as the paper's UniVTG teacher is
-            # pre-trained on far more than the downstream labels; 4 epochs (800 steps)
-            ("teacher", teacher_dir, str(preset("univtg_demo.yaml")), ["--train-split", "pretrain", "--epochs", "4"]),
-        ):
-            command = [vtg, "train", "--config", config, "--data", data, "--out", str(folder), "--json", *options]
-            command += EPOCH_VALIDATION
-            self.step(name, folder / "best.ckpt", command + epochs)
+        command = [tool("vtg"), "data", "synth", "--out", str(self.data), "--seed", str(self.data_seed)]
+        command += ["--preset", "demo", "--train", str(TRAIN_QUERIES), "--val", str(VAL_QUERIES)]
+        self.step("data", self.data / "dataset.yaml", command + ["--pretrain", pretrain, "--force", "--json"])
+
+    def train(self, name: str) -> Path:
+        """Step 2 or 3: ``sdst`` or ``teacher`` (:data:`MODELS`) trained; returns its best checkpoint."""
+        config, options = MODELS[name]
+        folder = self.out / name
+        command = [tool("vtg"), "train", "--config", str(preset(config)), "--data", str(self.data)]
+        command += ["--out", str(folder), "--json", *options, *EPOCH_VALIDATION]
+        self.step(name, folder / "best.ckpt", command + (["--epochs", "2"] if self.quick else []))
+        return folder / "best.ckpt"
+
+    def distil(self) -> dict[str, Any]:
+        """Step 4: the distilled and label-only students of every seed (needs the teacher); ``vtg distill``'s
+        answer, whose ``comparison`` names the comparison's files."""
         distill_config = preset("distill_demo.yaml")
         # --quick: the CLRM epochs of configs/distill_demo.yaml (on the 200-query pretrain split) and one task epoch
         quick_epochs = str(yaml.safe_load(distill_config.read_text())["distill"]["clrm_epochs"] + 1)
-        distill = self.step(
-            "distill",
-            student_dir / "comparison.json",
-            [
-                vtg,
-                "distill",
-                "--teacher",
-                str(teacher_dir / "best.ckpt"),
-                "--config",
-                str(distill_config),
-                "--data",
-                data,
-                "--out",
-                str(student_dir),
-                "--compare",
-                "--seeds",
-                *(SEEDS[:1] if self.quick else SEEDS),
-                # the seeds' students side by side, one process and one thread each: on 2 cores three 1-thread
-                # processes train more steps than one 2-thread process (vtg distill --jobs)
-                *([] if self.quick else ["--jobs", str(len(SEEDS))]),
-                "--json",
-                *STUDENT_EPOCH_VALIDATION,
-                *(["--epochs", quick_epochs] if self.quick else []),
-            ],
-        )
+        teacher = self.out / "teacher" / "best.ckpt"
+        command = [tool("vtg"), "distill", "--teacher", str(teacher), "--config", str(distill_config)]
+        command += ["--data", str(self.data), "--out", str(self.out / "student"), "--compare"]
+        command += ["--seeds", *(SEEDS[:1] if self.quick else SEEDS)]
+        # the seeds' students side by side, one process and one thread each: on 2 cores three 1-thread
+        # processes train more steps than one 2-thread process (vtg distill --jobs)
+        command += [] if self.quick else ["--jobs", str(len(SEEDS))]
+        command += ["--json", *STUDENT_EPOCH_VALIDATION, *(["--epochs", quick_epochs] if self.quick else [])]
+        return self.step("distill", self.out / "student" / "comparison.json", command)
+
+    def run(self) -> dict[str, Any]:
+        vtg, data = tool("vtg"), str(self.data)
+        self.make_data()
+        sdst_dir, teacher_dir = self.out / "sdst", self.out / "teacher"
+        self.train("sdst")
+        self.train("teacher")
+        distill = self.distil()
         # the first seed's student goes on to predictions, Lava and energy
         student_ckpt = Path(distill["comparison_metrics"]["distilled"]["runs"][0]["checkpoint"])
         predicted = {}
