@@ -152,8 +152,8 @@ def plot(result: dict[str, Any], path: Path) -> Path:
         ax.set_xticks(range(len(worlds)))
         ax.set_xticklabels([f"data seed {key}" for key in worlds])
         ax.set(ylabel=metric, title=metric)
-    axes[0].legend(fontsize=7)
-    fig.tight_layout()
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="upper center", ncol=3, fontsize=8)
+    fig.tight_layout(rect=(0, 0, 1, 0.9))
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
