@@ -89,6 +89,20 @@ def write_result(name: str, result: dict[str, Any], results: Path = RESULTS) -> 
     return path
 
 
+def write_report(
+    name: str,
+    result: dict[str, Any],
+    markdown: Callable[[dict[str, Any]], str],
+    plot: Callable[[dict[str, Any], Path], Path] | None = None,
+) -> None:
+    """A benchmark that reads as a table: ``results/<name>.json``, ``<name>.md`` from ``markdown(result)`` and,
+    given ``plot``, ``<name>.png``."""
+    write_result(name, result)
+    atomic_write_text(RESULTS / f"{name}.md", markdown(result))
+    if plot is not None:
+        plot(result, RESULTS / f"{name}.png")
+
+
 def quick_main(
     argv: list[str] | None,
     doc: str,

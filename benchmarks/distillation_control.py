@@ -32,7 +32,7 @@ from typing import Any
 
 import yaml
 
-from benchmarks.common import RESULTS, WORK, machine_info, train_once, write_result
+from benchmarks.common import WORK, machine_info, train_once, write_report
 
 NAME = "distillation_control"
 OUT = WORK / NAME
@@ -139,9 +139,7 @@ def run(quick: bool = False, demo: Path | None = None) -> dict[str, Any]:
         "runs": runs,
         "summary": summarise(runs),
     }
-    write_result(NAME, result)
-    (RESULTS / f"{NAME}.md").write_text(markdown(result))
-    plot(result, RESULTS / f"{NAME}.png")
+    write_report(NAME, result, markdown, plot)
     return result
 
 

@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import RESULTS, WORK, machine_info, write_result
+from benchmarks.common import WORK, machine_info, write_report
 
 NAME = "distillation_heldout"
 OUT = WORK / NAME
@@ -183,9 +183,7 @@ def run(quick: bool = False, data_seeds: tuple[int, ...] = DATA_SEEDS) -> dict[s
         "worlds": worlds,
         "summary": summarise(worlds),
     }
-    write_result(NAME, result)
-    (RESULTS / f"{NAME}.md").write_text(markdown(result))
-    plot(result, RESULTS / f"{NAME}.png")
+    write_report(NAME, result, markdown, plot)
     return result
 
 

@@ -38,7 +38,7 @@ from typing import Any
 import torch
 import yaml
 
-from benchmarks.common import RESULTS, ROOT, WORK, machine_info, quick_main, run_json, tool, train_once, write_result
+from benchmarks.common import ROOT, WORK, machine_info, quick_main, run_json, tool, train_once, write_report
 from benchmarks.student_vs_nonspiking import REFERENCE_LR, SHAPE, seed_data
 
 NAME = "sdst_ablations"
@@ -193,8 +193,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         "runs": runs,
         "directions": directions(measured),
     }
-    write_result(NAME, result)
-    (RESULTS / f"{NAME}.md").write_text(markdown(result))
+    write_report(NAME, result, markdown)
     return result
 
 

@@ -32,7 +32,7 @@ from typing import Any
 
 import yaml
 
-from benchmarks.common import RESULTS, ROOT, WORK, machine_info, quick_main, run_json, tool, train_once, write_result
+from benchmarks.common import ROOT, WORK, machine_info, quick_main, run_json, tool, train_once, write_report
 
 NAME = "student_vs_nonspiking"
 SEEDS = (0, 1, 2)
@@ -184,9 +184,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         "summary": summarise(runs, train_tc),
         "train_tc": train_tc,
     }
-    write_result(NAME, result)
-    (RESULTS / f"{NAME}.md").write_text(markdown(result))
-    plot(result, RESULTS / f"{NAME}.png")
+    write_report(NAME, result, markdown, plot)
     return result
 
 
