@@ -26,6 +26,13 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 # scratch space for data, checkpoints and bundles the benchmarks build (runs/ is ignored by git)
 WORK = ROOT / "runs" / "bench"
+# the two official metrics the accuracy benchmarks report: moment retrieval and highlight detection
+HEADLINES = ("MR-full-R1@0.5", "HL-min-VeryGood-Hit1")
+
+
+def headline_pair(metrics: dict[str, float], form: str = "{:.1f}") -> str:
+    """``metrics``' two :data:`HEADLINES` values as "R1 / Hit1", each formatted by ``form``."""
+    return " / ".join(form.format(metrics[m]) for m in HEADLINES)
 
 
 def machine_info() -> dict[str, Any]:

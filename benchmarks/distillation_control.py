@@ -32,11 +32,10 @@ from typing import Any
 
 import yaml
 
-from benchmarks.common import WORK, machine_info, train_once, write_report
+from benchmarks.common import HEADLINES, WORK, headline_pair, machine_info, train_once, write_report
 
 NAME = "distillation_control"
 OUT = WORK / NAME
-HEADLINES = ("MR-full-R1@0.5", "HL-min-VeryGood-Hit1")
 # the three students of a seed, in the order of the tables
 STUDENTS = ("distilled", "label_only", "label_only_equal_steps")
 
@@ -123,7 +122,7 @@ def run(quick: bool = False, demo: Path | None = None) -> dict[str, Any]:
         }  # fmt: skip
         say(f"seed {seed}: " + "; ".join(
             f"{student} ({runs[str(seed)][student]['steps']} steps) "
-            + " / ".join(f"{runs[str(seed)][student]['metrics'][m]:.1f}" for m in HEADLINES)
+            + headline_pair(runs[str(seed)][student]["metrics"])
             for student in STUDENTS
         ))  # fmt: skip
     result = {
@@ -190,7 +189,7 @@ def markdown(result: dict[str, Any]) -> str:
         lines.append(f"| {other} | " + " | ".join(cells) + " |")
     lines += ["", "| seed | " + " | ".join(STUDENTS) + " |", "|---|" + "---|" * len(STUDENTS)]
     for seed in seeds:
-        cells = [" / ".join(f"{runs[seed][s]['metrics'][m]:.1f}" for m in HEADLINES) for s in STUDENTS]
+        cells = [headline_pair(runs[seed][s]["metrics"]) for s in STUDENTS]
         lines.append(f"| {seed} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

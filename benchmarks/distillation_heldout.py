@@ -24,11 +24,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import WORK, machine_info, write_report
+from benchmarks.common import HEADLINES, WORK, headline_pair, machine_info, write_report
 
 NAME = "distillation_heldout"
 OUT = WORK / NAME
-HEADLINES = ("MR-full-R1@0.5", "HL-min-VeryGood-Hit1")
 DATA_SEEDS = (3, 4)  # worlds no recipe or model choice was made on (the README's "Results" lists those that were)
 STUDENTS = ("distilled", "label_only")
 
@@ -47,8 +46,7 @@ def world(data_seed: int, quick: bool) -> dict[str, Any]:
     demo = Demo(folder, quick, data_seed=data_seed)
     try:
         demo.make_data()
-        demo.train("teacher")
-        answer = demo.distil()
+        answer = demo.distil(demo.train("teacher"))
     except SystemExit as stop:  # a failed step exits; run_all goes on with the other benchmarks
         raise RuntimeError(f"world {data_seed} in {folder} stopped: {stop}") from None
     comparison = json.loads(Path(answer["comparison"]["json"]).read_text())
@@ -110,24 +108,19 @@ def markdown(result: dict[str, Any]) -> str:
         "| distilled minus label-only | pairs where distilled is ahead |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    rows = [(f"{key}", summary["worlds"][key]) for key in summary["worlds"]]
+    rows = list(summary["worlds"].items())
     rows.append(("mean over worlds", summary["overall"]))
     for label, s in rows:
-
-        def pair(values: dict[str, float], form: str = "{:.1f}") -> str:
-            return " / ".join(form.format(values[m]) for m in HEADLINES)
-
         ahead = " / ".join(f"{s['distilled_ahead'][m]} of {s['pairs']}" for m in HEADLINES)
         lines.append(
-            f"| {label} | {pair(s['teacher'])} | {pair(s['distilled'])} | {pair(s['label_only'])} "
-            f"| {pair(s['distilled_to_teacher'], '{:.0%}')} | {pair(s['distilled_minus_label_only'], '{:+.1f}')} "
-            f"| {ahead} |"
+            f"| {label} | {headline_pair(s['teacher'])} | {headline_pair(s['distilled'])} "
+            f"| {headline_pair(s['label_only'])} | {headline_pair(s['distilled_to_teacher'], '{:.0%}')} "
+            f"| {headline_pair(s['distilled_minus_label_only'], '{:+.1f}')} | {ahead} |"
         )
     lines += ["", "| data seed | training seed | distilled | label-only |", "|---|---|---|---|"]
     for key, w in result["worlds"].items():
         for seed, d, b in zip(w["seeds"], w["distilled"], w["label_only"]):
-            cells = [" / ".join(f"{x[m]:.1f}" for m in HEADLINES) for x in (d, b)]
-            lines.append(f"| {key} | {seed} | {cells[0]} | {cells[1]} |")
+            lines.append(f"| {key} | {seed} | {headline_pair(d)} | {headline_pair(b)} |")
     return "\n".join(lines) + "\n"
 
 
@@ -166,10 +159,8 @@ def run(quick: bool = False, data_seeds: tuple[int, ...] = DATA_SEEDS) -> dict[s
         say(f"world {data_seed}: make demo's data, teacher and distillation (about {3 if quick else 27} minutes)")
         worlds[str(data_seed)] = world(data_seed, quick)
         w = worlds[str(data_seed)]
-        say(f"world {data_seed}: teacher " + " / ".join(f"{w['teacher'][m]:.1f}" for m in HEADLINES) + "; " + "; ".join(
-            f"{student} " + ", ".join(" / ".join(f"{run[m]:.1f}" for m in HEADLINES) for run in w[student])
-            for student in STUDENTS
-        ))  # fmt: skip
+        students = "; ".join(f"{student} " + ", ".join(map(headline_pair, w[student])) for student in STUDENTS)
+        say(f"world {data_seed}: teacher {headline_pair(w['teacher'])}; {students}")
     result = {
         "benchmark": NAME,
         "quick": quick,

@@ -32,7 +32,7 @@ from typing import Any
 
 import yaml
 
-from benchmarks.common import ROOT, WORK, machine_info, quick_main, run_json, tool, train_once, write_report
+from benchmarks.common import HEADLINES, ROOT, WORK, machine_info, quick_main, run_json, tool, train_once, write_report
 
 NAME = "student_vs_nonspiking"
 SEEDS = (0, 1, 2)
@@ -74,7 +74,6 @@ REFERENCE_LR = 0.003
 # val queries every model is scored on (the preset draws 200, which training validates on)
 SCORE_QUERIES = 1000
 REFERENCE = "univtg"
-HEADLINES = ("MR-full-R1@0.5", "HL-min-VeryGood-Hit1")
 OUT = WORK / NAME
 
 

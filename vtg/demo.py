@@ -108,13 +108,12 @@ class Demo:
         self.step(name, folder / "best.ckpt", command + (["--epochs", "2"] if self.quick else []))
         return folder / "best.ckpt"
 
-    def distil(self) -> dict[str, Any]:
-        """Step 4: the distilled and label-only students of every seed (needs the teacher); ``vtg distill``'s
-        answer, whose ``comparison`` names the comparison's files."""
+    def distil(self, teacher: Path) -> dict[str, Any]:
+        """Step 4: the distilled and label-only students of every seed from the ``teacher`` checkpoint;
+        ``vtg distill``'s answer, whose ``comparison`` names the comparison's files."""
         distill_config = preset("distill_demo.yaml")
         # --quick: the CLRM epochs of configs/distill_demo.yaml (on the 200-query pretrain split) and one task epoch
         quick_epochs = str(yaml.safe_load(distill_config.read_text())["distill"]["clrm_epochs"] + 1)
-        teacher = self.out / "teacher" / "best.ckpt"
         command = [tool("vtg"), "distill", "--teacher", str(teacher), "--config", str(distill_config)]
         command += ["--data", str(self.data), "--out", str(self.out / "student"), "--compare"]
         command += ["--seeds", *(SEEDS[:1] if self.quick else SEEDS)]
@@ -127,16 +126,14 @@ class Demo:
     def run(self) -> dict[str, Any]:
         vtg, data = tool("vtg"), str(self.data)
         self.make_data()
-        sdst_dir, teacher_dir = self.out / "sdst", self.out / "teacher"
-        self.train("sdst")
-        self.train("teacher")
-        distill = self.distil()
+        sdst_ckpt, teacher_ckpt = self.train("sdst"), self.train("teacher")
+        distill = self.distil(teacher_ckpt)
         # the first seed's student goes on to predictions, Lava and energy
         student_ckpt = Path(distill["comparison_metrics"]["distilled"]["runs"][0]["checkpoint"])
         predicted = {}
         for name, checkpoint in (
-            ("sdst", sdst_dir / "best.ckpt"),
-            ("teacher", teacher_dir / "best.ckpt"),
+            ("sdst", sdst_ckpt),
+            ("teacher", teacher_ckpt),
             ("student", student_ckpt),
         ):
             predictions = self.out / f"{name}_val_preds.jsonl"
@@ -210,9 +207,9 @@ class Demo:
                 # the reference is the teacher the student distils from (what a user would otherwise
                 # deploy); SDST, the comparison model, is drawn beside it
                 "--teacher",
-                str(teacher_dir / "best.ckpt"),
+                str(teacher_ckpt),
                 "--beside",
-                str(sdst_dir / "best.ckpt"),
+                str(sdst_ckpt),
                 "--data",
                 data,
                 "--split",
