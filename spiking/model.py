@@ -11,10 +11,10 @@ Forward pass:
   are the temporal means of the decoders' read-outs, s is SFG's score after the last step.
 * Training with ``grad: implicit`` (the paper's method, Sec. 4.5) simulates without a graph, takes
   the last layer's ASR z* = a_N[Tc] as the equilibrium and differentiates the steady-state map
-  (Eqs. 4-5, :meth:`SpikingVTG.steady_state`) at z* (spiking/implicit.py); the heads, hidden states
-  and attention maps are then those of the steady-state map at the equilibrium (the decoders' IF
-  layers included), so every output carries the implicit gradient. ``grad: bptt`` back-propagates
-  through the Tc timesteps with surrogate gradients instead.
+  (Eqs. 4-5, :meth:`SpikingVTG.steady_state`) at z* (spiking/implicit.py); the outputs are read at
+  that equilibrium as the simulation reads them (:meth:`SpikingVTG.equilibrium_outputs`: SFG and the
+  decoders' IF layers at z, their steady state), so every output carries the implicit gradient.
+  ``grad: bptt`` back-propagates through the Tc timesteps with surrogate gradients instead.
 """
 
 from __future__ import annotations
@@ -277,18 +277,18 @@ class SpikingVTG(nn.Module):
 
         Every neuron returns clamp(I / Vth, -1, 1) of its rate-driven input current; the gate is SFG
         applied to z (Eq. 5), so ``steady_state(z).hidden[-1]`` is F(z) with the fixed point z* = F(z*).
-        ``hidden`` holds each layer's equilibrium ASR, ``foreground``/``boundary`` the decoders'
-        read-outs of their equilibrium rates.
+        ``hidden`` holds each layer's equilibrium ASR; the decoders are left out (``foreground`` and
+        ``boundary`` None): F does not need them, and the equilibrium's read-outs are
+        :meth:`equilibrium_outputs`'.
         """
         lv = ctx.video.shape[1]
         set_steady_state(self, True)
         try:
             score, gate = self.sfg(z[:, :lv], ctx.sentence, ctx.video_mask)
             hidden, attentions = self._core(ctx, gate)
-            foreground, boundary = self._decode(hidden[-1][:, :lv], ctx)
         finally:
             set_steady_state(self, False)
-        return Step(hidden, attentions, foreground, boundary, score, gate)
+        return Step(hidden, attentions, None, None, score, gate)
 
     def first_gate(self, video_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         """The gate of the first step's video input, before any score: g0 on real clips, 0 on padding."""
@@ -379,19 +379,31 @@ class SpikingVTG(nn.Module):
                 z = self.implicit(lambda state: self.steady_state(state, ctx).hidden[-1], z_star)  # (B, L, D)
             else:
                 z = z_star  # without feedback the map ignores z: F is feed-forward and J = 0
-            eq = self.steady_state(z, ctx)
-        return self.equilibrium_outputs(eq, ctx)
+            return self.equilibrium_outputs(z, self.steady_state(z, ctx), ctx)
 
-    def equilibrium_outputs(self, eq: Step, ctx: Context) -> dict[str, Any]:
-        """The outputs dict of the steady-state map's application ``eq``: the read-outs of the equilibrium."""
+    def equilibrium_outputs(self, z: torch.Tensor, eq: Step, ctx: Context) -> dict[str, Any]:
+        """The outputs dict read at the last layer's ASR z (B, L, D); ``eq`` is ``steady_state(z)``.
+
+        The read-outs are defined as the simulation's (:class:`Readout`), with z in place of a_N[t]:
+        SFG's score and gate at z (the simulation's at a_N[t]), the decoders' steady-state read-outs of
+        z (the simulation's decoders read the last layer's spikes, whose rate z is) and the video
+        features z. Reading them at F(z) instead (``eq.hidden[-1]``) put training one application of F
+        past what is deployed: on a held-out world the simulated and map metrics were 3.4 / 5.0 points
+        apart that way, 0.8 / 2.3 this way (docs/STUDENT_FIDELITY.md). The layers' ASRs and attentions
+        are the map's given SFG(z), what CLRM distils.
+        """
         lv = ctx.video.shape[1]
-        score, gate = self.sfg(eq.hidden[-1][:, :lv], ctx.sentence, ctx.video_mask)  # (B, Lv) x 2
+        set_steady_state(self, True)
+        try:
+            foreground, boundary = self._decode(z[:, :lv], ctx)  # (B, Lv), (B, Lv, 2)
+        finally:
+            set_steady_state(self, False)
         return {
-            "foreground_logits": eq.foreground,  # (B, Lv)
-            "boundary": F.softplus(eq.boundary),  # (B, Lv, 2)
-            "saliency": score,
-            "saliency_gate": gate,
-            "video_features": eq.hidden[-1][:, :lv],  # (B, Lv, D)
+            "foreground_logits": foreground,
+            "boundary": F.softplus(boundary),
+            "saliency": eq.score,  # (B, Lv)
+            "saliency_gate": eq.gate,  # (B, Lv)
+            "video_features": z[:, :lv],  # (B, Lv, D)
             "hidden_states": eq.hidden,
             "attentions": eq.attentions,
         }

@@ -350,6 +350,24 @@ def test_simulated_readout_trains_on_the_simulation_with_the_maps_gradient():
             assert torch.allclose(a.grad, b.grad, atol=1e-6), name
 
 
+def test_equilibrium_outputs_are_read_where_the_simulation_reads_them():
+    """At the simulation's last-layer ASR z, the map's saliency, gate and video features are the simulation's,
+    and its decoders read z itself: F(z) (one application further) would give other values."""
+    torch.manual_seed(0)
+    model = build({**TINY, "variant": "nf"}, DIMS).eval()
+    batch = tiny_batch()
+    with torch.no_grad():
+        ctx = model.prepare(batch)
+        deployed, z = model.simulate(ctx, TINY["tc"], activity=False)  # z: (B, L, D)
+        eq = model.steady_state(z, ctx)
+        outputs = model.equilibrium_outputs(z, eq, ctx)
+        further = model.equilibrium_outputs(eq.hidden[-1], model.steady_state(eq.hidden[-1], ctx), ctx)
+    for key in ("saliency", "saliency_gate", "video_features"):
+        assert torch.allclose(outputs[key], deployed[key], atol=1e-6), key
+    assert not torch.allclose(further["saliency"], deployed["saliency"], atol=1e-3)
+    assert not torch.allclose(further["foreground_logits"], outputs["foreground_logits"], atol=1e-3)
+
+
 def test_training_tc_is_drawn_between_tc_min_and_tc():
     model = build({**TINY, "tc": 5, "tc_min": 2}, DIMS).train()
     torch.manual_seed(0)
