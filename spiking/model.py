@@ -377,8 +377,8 @@ class SpikingVTG(nn.Module):
         with quantised_once(self):  # one quantisation (and one graph to the latent weights) for every F below
             if self.sfg.enabled:
                 z = self.implicit(lambda state: self.steady_state(state, ctx).hidden[-1], z_star)  # (B, L, D)
-            else:
-                z = z_star  # without feedback the map ignores z: F is feed-forward and J = 0
+            else:  # without feedback the map ignores z (J = 0): F(z*) is its fixed point
+                z = self.steady_state(z_star, ctx).hidden[-1]  # (B, L, D)
             return self.equilibrium_outputs(z, self.steady_state(z, ctx), ctx)
 
     def equilibrium_outputs(self, z: torch.Tensor, eq: Step, ctx: Context) -> dict[str, Any]:

@@ -140,6 +140,16 @@ def test_sfg_off_gives_a_gate_of_one():
         assert torch.allclose(current[:, : ctx.video.shape[1]], ctx.video * batch["video_mask"][:, :, None])
 
 
+def test_without_sfg_the_task_loss_reaches_the_encoder():
+    """Without feedback the equilibrium is F(z*) itself, read with its graph: the encoder learns from the heads."""
+    torch.manual_seed(0)
+    model = build({**TINY, "sfg": False}, DIMS).train()
+    batch = tiny_batch()
+    model.loss(model(batch), batch)["total"].backward()
+    grad = model.layers[0].intermediate.weight.grad
+    assert grad is not None and float(grad.abs().sum()) > 0
+
+
 def test_min_max_normalisation_of_the_saliency_gate():
     model = build(TINY, DIMS)
     mask = torch.tensor([[True, True, True, False], [True, True, False, False]])
