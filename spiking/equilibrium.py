@@ -17,8 +17,8 @@ operations on rates against the simulation's on spikes, and the upstream neurons
 
 (norms over the whole split's real tokens), and, at a chosen set of timesteps, the official metrics
 read two ways: from the simulation after t steps (what is deployed: :class:`spiking.model.Readout`)
-and from the map given z* = z[t], at F(z[t]) (what training's loss sees). It also reports the relative residual that
-the implicit adjoint's solver reaches on the training loss (``adjoint``), with the model's own solver
+and from the map given z* = z[t], at F(z[t]) (what training's loss sees). It also reports the relative
+residual that the implicit adjoint's solver reaches on the training loss (``adjoint``), with the model's own solver
 settings and with ``probe_iters`` products, on a few batches.
 """
 
@@ -74,8 +74,7 @@ def trace_batch(model: SpikingVTG, batch: dict[str, Any], tc_max: int, read_at: 
             if t in read_at:
                 simulated[t] = model.predict(batch, readout.outputs(model, ctx))
                 # training's loss, given the simulation's z* = z[t], reads the outputs at F(z*) (at_equilibrium)
-                z = steady.hidden[-1]  # (B, L, D)
-                mapped[t] = model.predict(batch, model.equilibrium_outputs(z, model.steady_state(z, ctx), ctx))
+                mapped[t] = model.predict(batch, model.equilibrium_outputs(steady.hidden[-1], ctx))
     return (residual, rounding, change, norm), simulated, mapped
 
 

@@ -379,20 +379,21 @@ class SpikingVTG(nn.Module):
                 z = self.implicit(lambda state: self.steady_state(state, ctx).hidden[-1], z_star)  # (B, L, D)
             else:  # without feedback the map ignores z (J = 0): F(z*) is its fixed point
                 z = self.steady_state(z_star, ctx).hidden[-1]  # (B, L, D)
-            return self.equilibrium_outputs(z, self.steady_state(z, ctx), ctx)
+            return self.equilibrium_outputs(z, ctx)
 
-    def equilibrium_outputs(self, z: torch.Tensor, eq: Step, ctx: Context) -> dict[str, Any]:
-        """The outputs dict read at the last layer's ASR z (B, L, D); ``eq`` is ``steady_state(z)``.
+    def equilibrium_outputs(self, z: torch.Tensor, ctx: Context) -> dict[str, Any]:
+        """The outputs dict read at the last layer's ASR z (B, L, D), with the map applied to z once.
 
         The read-outs are defined as the simulation's (:class:`Readout`), with z in place of a_N[t]:
         SFG's score and gate at z (the simulation's at a_N[t]), the decoders' steady-state read-outs of
         z (the simulation's decoders read the last layer's spikes, whose rate z is) and the video
-        features z. Reading them at F(z) instead (``eq.hidden[-1]``) put training one application of F
+        features z. Reading them at F(z) instead put training one application of F
         past what is deployed: on a held-out world the simulated and map metrics were 3.4 / 5.0 points
         apart that way, 0.8 / 2.3 this way (docs/STUDENT_FIDELITY.md). The layers' ASRs and attentions
         are the map's given SFG(z), what CLRM distils.
         """
         lv = ctx.video.shape[1]
+        eq = self.steady_state(z, ctx)
         set_steady_state(self, True)
         try:
             foreground, boundary = self._decode(z[:, :lv], ctx)  # (B, Lv), (B, Lv, 2)

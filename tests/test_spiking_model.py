@@ -369,9 +369,8 @@ def test_equilibrium_outputs_are_read_where_the_simulation_reads_them():
     with torch.no_grad():
         ctx = model.prepare(batch)
         deployed, z = model.simulate(ctx, TINY["tc"], activity=False)  # z: (B, L, D)
-        eq = model.steady_state(z, ctx)
-        outputs = model.equilibrium_outputs(z, eq, ctx)
-        further = model.equilibrium_outputs(eq.hidden[-1], model.steady_state(eq.hidden[-1], ctx), ctx)
+        outputs = model.equilibrium_outputs(z, ctx)
+        further = model.equilibrium_outputs(model.steady_state(z, ctx).hidden[-1], ctx)
     for key in ("saliency", "saliency_gate", "video_features"):
         assert torch.allclose(outputs[key], deployed[key], atol=1e-6), key
     assert not torch.allclose(further["saliency"], deployed["saliency"], atol=1e-3)
