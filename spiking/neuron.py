@@ -142,7 +142,10 @@ class TernaryLIF(LIF):
             self.mem = current.clone()  # u[delta] = I[0] from rest
         else:
             self.mem.mul_(self._gamma).add_(current)  # u[t + delta] = gamma u[t] + I[t]
-        spikes = (self.mem >= fire_at).to(current.dtype).sub_((self.mem <= -fire_at).to(current.dtype))  # {-1, 0, 1}
+        # {-1, 0, 1}: the comparisons written straight into float tensors (out=): a bool result cast to
+        # float costs several times the comparison on CPU (the cast is not vectorised)
+        spikes = torch.ge(self.mem, fire_at, out=torch.empty_like(self.mem))
+        spikes.sub_(torch.le(self.mem, -fire_at, out=torch.empty_like(self.mem)))
         self.mem.sub_(spikes, alpha=self._vth)  # reset by subtraction
         if self._rate_sum is None:
             self._rate_sum = spikes.clone()
