@@ -40,7 +40,7 @@ from spiking.neuron import (
     at_least_float32,
     heaviside_atan,
     reset_neurons,
-    set_steady_state,
+    steady_state_mode,
 )
 from spiking.quant import quantised_once
 from spiking.sfg import SaliencyFeedbackGate
@@ -282,12 +282,9 @@ class SpikingVTG(nn.Module):
         :meth:`equilibrium_outputs`'.
         """
         lv = ctx.video.shape[1]
-        set_steady_state(self, True)
-        try:
+        with steady_state_mode(self):
             score, gate = self.sfg(z[:, :lv], ctx.sentence, ctx.video_mask)
             hidden, attentions = self._core(ctx, gate)
-        finally:
-            set_steady_state(self, False)
         return Step(hidden, attentions, None, None, score, gate)
 
     def first_gate(self, video_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -394,11 +391,8 @@ class SpikingVTG(nn.Module):
         """
         lv = ctx.video.shape[1]
         eq = self.steady_state(z, ctx)
-        set_steady_state(self, True)
-        try:
+        with steady_state_mode(self):
             foreground, boundary = self._decode(z[:, :lv], ctx)  # (B, Lv), (B, Lv, 2)
-        finally:
-            set_steady_state(self, False)
         return {
             "foreground_logits": foreground,
             "boundary": F.softplus(boundary),

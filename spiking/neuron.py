@@ -11,7 +11,9 @@ one call is one timestep. It has two modes:
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 
 import torch
 from snntorch._neurons.neurons import LIF, SpikingNeuron
@@ -231,12 +233,18 @@ class RateDrivenCurrent(torch.nn.Module):
         return current
 
 
-def set_steady_state(module: torch.nn.Module, steady: bool) -> None:
-    """Switch every :class:`TernaryLIF` and :class:`RateDrivenCurrent` inside ``module`` to steady-state
-    (True) or spiking (False) mode."""
-    for neuron in module.modules():
-        if isinstance(neuron, (TernaryLIF, RateDrivenCurrent)):
-            neuron.steady_state = steady
+@contextlib.contextmanager
+def steady_state_mode(module: torch.nn.Module) -> Iterator[None]:
+    """Inside the block every :class:`TernaryLIF` and :class:`RateDrivenCurrent` of ``module`` is in
+    steady-state mode (the map of Eq. 4); after it, spiking mode again, whatever the block raised."""
+    neurons = [m for m in module.modules() if isinstance(m, (TernaryLIF, RateDrivenCurrent))]
+    for neuron in neurons:
+        neuron.steady_state = True
+    try:
+        yield
+    finally:
+        for neuron in neurons:
+            neuron.steady_state = False
 
 
 def reset_neurons(module: torch.nn.Module) -> None:

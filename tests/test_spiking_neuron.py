@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from spiking.neuron import RateDrivenCurrent, TernaryLIF, reset_neurons, set_steady_state
+from spiking.neuron import RateDrivenCurrent, TernaryLIF, reset_neurons, steady_state_mode
 
 
 def run(neuron: TernaryLIF, currents: list[float]) -> tuple[list[float], list[float]]:
@@ -41,10 +41,11 @@ def test_reset_state_and_steady_state_mode():
     neuron(torch.tensor([3.0]))
     reset_neurons(neuron)
     assert neuron.mem is None
-    set_steady_state(neuron, True)
     current = torch.tensor([-5.0, -1.0, 0.5, 3.0])
-    assert neuron(current).tolist() == [-1.0, -0.5, 0.25, 1.0]  # clamp(I / Vth, -1, 1), Eq. 4
+    with steady_state_mode(neuron):
+        assert neuron(current).tolist() == [-1.0, -0.5, 0.25, 1.0]  # clamp(I / Vth, -1, 1), Eq. 4
     assert neuron.mem is None  # the steady-state map leaves the state alone
+    assert neuron(current).tolist() == [-1.0, 0.0, 0.0, 1.0]  # spiking again after the block
 
 
 def test_surrogate_gradient_flows_through_spikes():
