@@ -236,15 +236,16 @@ class RateDrivenCurrent(torch.nn.Module):
 @contextlib.contextmanager
 def steady_state_mode(module: torch.nn.Module) -> Iterator[None]:
     """Inside the block every :class:`TernaryLIF` and :class:`RateDrivenCurrent` of ``module`` is in
-    steady-state mode (the map of Eq. 4); after it, spiking mode again, whatever the block raised."""
-    neurons = [m for m in module.modules() if isinstance(m, (TernaryLIF, RateDrivenCurrent))]
-    for neuron in neurons:
+    steady-state mode (the map of Eq. 4); after it, each in the mode it had before, whatever the block
+    raised (so that a block nested in another leaves the outer one's mode alone)."""
+    before = [(m, m.steady_state) for m in module.modules() if isinstance(m, (TernaryLIF, RateDrivenCurrent))]
+    for neuron, _ in before:
         neuron.steady_state = True
     try:
         yield
     finally:
-        for neuron in neurons:
-            neuron.steady_state = False
+        for neuron, steady in before:
+            neuron.steady_state = steady
 
 
 def reset_neurons(module: torch.nn.Module) -> None:
