@@ -3,7 +3,7 @@ students given as many steps as the distilled ones.
 
     python -m benchmarks.distillation_control [--quick] [--demo DIR]
 
-make demo's ``vtg distill --compare --seeds 0 1 2`` (configs/distill_demo.yaml) trains per training seed two
+The demo's ``vtg distill --compare --seeds 0 1 2`` (configs/distill_demo.yaml) trains per training seed two
 students from the same initial weights: the distilled one learns 6 CLRM epochs on the 3200 unlabelled pretrain
 queries and then 20 epochs on the 200 labelled train queries, its label-only twin the same 26 epochs on the
 labels alone, about a quarter of the distilled student's optimizer steps. Part of distillation's margin could
@@ -14,9 +14,10 @@ from its last checkpoint, as the demo's students are, on the demo's val split (1
 own evaluation (:func:`spiking.distillation.comparison.evaluate`), beside the demo's two students as its
 ``student/comparison.json`` has them. Nothing is chosen on that split.
 
-The demo is read from ``--demo DIR`` (a finished ``make demo``: ``runs/demo``) or, by default, made by
-``python -m vtg.demo`` in runs/bench/distillation_control/demo when that has no ``summary.json`` (about 20
-minutes; ``--quick``: the demo's ``--quick`` and its one seed). benchmarks/results/distillation_control.{json,md,png}.
+The demo is read from ``--demo DIR`` (a finished ``python -m vtg.demo``; ``make demo``'s ``runs/demo`` has one
+seed) or, by default, made by ``python -m vtg.demo --seeds 0 1 2`` in runs/bench/distillation_control/demo when
+that has no ``summary.json`` (about 30 minutes on 2 cores; ``--quick``: the demo's ``--quick`` and its one
+seed). benchmarks/results/distillation_control.{json,md,png}.
 """
 
 from __future__ import annotations
@@ -49,14 +50,16 @@ def demo_output(demo: Path | None, quick: bool) -> Path:
     reuses the steps it has done) by :class:`vtg.demo.Demo`."""
     if demo is not None:
         return demo
-    from vtg.demo import Demo
+    from vtg.demo import COMPARISON_SEEDS, Demo
 
     own = OUT / ("demo_quick" if quick else "demo")
     if not (own / "summary.json").is_file():
-        say(f"python -m vtg.demo{' --quick' if quick else ''} --out {own} (about {3 if quick else 20} minutes)")
+        seeds = " ".join(map(str, COMPARISON_SEEDS))
+        minutes = 3 if quick else 30
+        say(f"python -m vtg.demo --seeds {seeds}{' --quick' if quick else ''} --out {own} (about {minutes} minutes)")
         own.mkdir(parents=True, exist_ok=True)
         try:
-            Demo(own, quick).run()
+            Demo(own, quick, seeds=COMPARISON_SEEDS).run()
         except SystemExit as stop:  # a failed demo step exits; run_all goes on with the other benchmarks
             raise RuntimeError(f"the demo in {own} stopped: {stop}") from None
     return own

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from vtg.config import load_yaml, preset
-from vtg.demo import Demo
+from vtg.demo import COMPARISON_SEEDS, Demo, format_is
+from vtg.demo import main as demo_main
 from vtg.scripts import CommandFailed, run_json, tool
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,9 +71,38 @@ def test_a_demo_step_of_another_answer_format_runs_again(tmp_path, capsys):
     old = python(f'import pathlib; pathlib.Path({str(output)!r}).touch(); print(\'{{"format": "x/1"}}\')')
     new = python('print(\'{"format": "x/2"}\')')
     assert Demo(tmp_path, quick=True).step("first", output, old) == {"format": "x/1"}
-    assert Demo(tmp_path, quick=True).step("first", output, new, answer_format="x/2") == {"format": "x/2"}
-    assert "the cached answer is x/1, not x/2" in capsys.readouterr().out
-    assert Demo(tmp_path, quick=True).step("first", output, old, answer_format="x/2") == {"format": "x/2"}  # reused
+    assert Demo(tmp_path, quick=True).step("first", output, new, stale=format_is("x/2")) == {"format": "x/2"}
+    assert "the cached answer is x/1, not x/2, running it again" in capsys.readouterr().out
+    assert Demo(tmp_path, quick=True).step("first", output, old, stale=format_is("x/2")) == {"format": "x/2"}  # reused
+
+
+def test_the_demo_distils_again_for_other_seeds(tmp_path, monkeypatch, capsys):
+    commands = []
+
+    def fake_distill(command):
+        commands.append(command)
+        after = command[command.index("--seeds") + 1 :]
+        seeds = [int(s) for s in after[: next(i for i, s in enumerate(after) if s.startswith("--"))]]
+        (tmp_path / "student").mkdir(exist_ok=True)
+        (tmp_path / "student" / "comparison.json").write_text("{}")
+        return {"comparison_metrics": {"distilled": {"runs": [{"seed": s} for s in seeds]}}}
+
+    monkeypatch.setattr("vtg.demo.run_json", fake_distill)
+    teacher = tmp_path / "teacher.ckpt"
+    Demo(tmp_path, quick=False).distil(teacher)  # make demo: one seed, in one process
+    assert commands[-1][commands[-1].index("--seeds") :][:2] == ["--seeds", "0"] and "--jobs" not in commands[-1]
+    Demo(tmp_path, quick=False).distil(teacher)
+    assert len(commands) == 1 and "reusing" in capsys.readouterr().out
+    Demo(tmp_path, quick=False, seeds=COMPARISON_SEEDS).distil(teacher)  # three pairs, side by side
+    assert len(commands) == 2 and "--jobs" in commands[-1] and commands[-1][commands[-1].index("--jobs") + 1] == "3"
+    assert "the cached students are of seeds 0, running it again" in capsys.readouterr().out
+
+
+def test_demo_seeds_must_be_distinct(capsys):
+    with pytest.raises(SystemExit) as stop:
+        demo_main(["--seeds", "1", "1", "--out", "never"])
+    assert stop.value.code == 2
+    assert "option --seeds: expected distinct non-negative seeds, got 1 1" in capsys.readouterr().err
 
 
 def test_a_failed_demo_step_ends_in_one_line(tmp_path):
