@@ -134,7 +134,7 @@ def run(quick: bool = False, demo: Path | None = None) -> dict[str, Any]:
         "machine": machine_info(),
         "demo": str(folder),
         "method": (
-            f"make demo's distilled and label-only students (vtg distill --compare, training seeds {seeds}) and, per "
+            f"the demo's distilled and label-only students (vtg distill --compare, training seeds {seeds}) and, per "
             "seed, the label-only twin's config trained for the distilled student's optimizer steps; all scored from "
             f"their last checkpoints on the demo's {split} split by spiking.distillation.comparison.evaluate"
         ),
