@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from export import fixed_point as fp
 from spiking.activity import stack_steps
 from spiking.config import decoder_read_steps, decoder_warmup_steps
+from spiking.neuron import ternary_spikes
 
 _POWERS = [1 << k for k in range(63)]  # 2^k, k = 0 .. 62: bit lengths and shifts by a computed amount
 
@@ -153,7 +154,7 @@ class IntegerSteps:
         theta, fire = self.c[f"{name}.threshold"], self.c[f"{name}.fire"]
         u = self.u.get(name, current * 0)
         u = torch.clamp(rshift(gamma * u, fp.LEAK_BITS) + current, -fp.STATE_MAX, fp.STATE_MAX)
-        s = (u >= fire).long() - (u <= -fire).long()
+        s = ternary_spikes(u, fire)  # (tokens, width) int64 in {-1, 0, 1}
         self.u[name] = u - theta * s
         self.spikes.setdefault(name, []).append(s.to(torch.int8))
         return s

@@ -54,8 +54,9 @@ def heaviside_atan(alpha: float = 2.0):
     return spike
 
 
-def ternary_spikes(mem: torch.Tensor, fire_at: float) -> torch.Tensor:
-    """s = +1 where u >= theta, -1 where u <= -theta, 0 elsewhere, in u's dtype (no graph).
+def ternary_spikes(mem: torch.Tensor, fire_at: float | torch.Tensor) -> torch.Tensor:
+    """s = +1 where u >= theta, -1 where u <= -theta, 0 elsewhere, in u's dtype (no graph; float membranes
+    here, the integer reference's int64 ones in export/integer_reference.py).
 
     Run eagerly, the comparisons write straight into float tensors (``out=``): a bool result cast to
     float cost five times the comparisons on the 2-core AMD machine (the cast is not vectorised; the demo

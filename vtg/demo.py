@@ -338,8 +338,8 @@ def write_report(out: Path, summary: dict[str, Any]) -> None:
     rows = {"SDST (comparison model)": summary["sdst"], "UniVTG-style teacher": summary["teacher"]}
     comparison = summary["distillation"]  # both students of the same budget, means over the seeds
     seeds = comparison["seeds"]
+    which = f"mean of seeds {', '.join(map(str, seeds))}" if len(seeds) > 1 else f"seed {seeds[0]}"
     for role, label in (("distilled", "CLRM-distilled"), ("label_only", "labels only")):
-        which = f"mean of seeds {', '.join(map(str, seeds))}" if len(seeds) > 1 else f"seed {seeds[0]}"
         exported = ", the exported student" if role == "distilled" and len(seeds) == 1 else ""
         rows[f"1-bit NF SpikingVTG, {label} ({which}{exported})"] = comparison["models"][role]["metrics"]
     if len(seeds) > 1:
