@@ -74,8 +74,8 @@ def train_once(
     last.ckpt after every epoch, so the checkpoint alone does not tell a finished run from a killed one.
     """
     checkpoint = out / "last.ckpt"
-    stale = config_file.is_file() and yaml.safe_load(config_file.read_text()) != config
-    if checkpoint.is_file() and not stale:
+    finished = config_file.is_file() and yaml.safe_load(config_file.read_text()) == config
+    if checkpoint.is_file() and finished:
         return checkpoint
     say(f"vtg train {label} ({config['train']['epochs']} epochs)")
     config_file.unlink(missing_ok=True)

@@ -28,8 +28,10 @@ sys.path.insert(0, str(ROOT))
 
 from export.bundle import read_bundle  # noqa: E402
 from hw_sim.simulation import BATCH, load_queries, reference_runner, simulate_split  # noqa: E402
+from vtg.atomic import atomic_write_text  # noqa: E402
 from vtg.data.annotations import annotation_to_record  # noqa: E402
 from vtg.evaluation import score_predictions  # noqa: E402
+from vtg.json_file import json_safe  # noqa: E402
 
 
 def main() -> int:
@@ -43,10 +45,13 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=BATCH, help=f"queries per Lava run (default: {BATCH})")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "lava_vs_torch.json")
     args = parser.parse_args()
+    for option in ("tc", "limit", "batch"):
+        if getattr(args, option) is not None and getattr(args, option) < 1:
+            parser.error(f"option --{option}: expected at least 1, got {getattr(args, option)}")
 
     torch.set_num_threads(1)  # the Lava processes each run single-threaded numpy: compare like with like
     bundle = read_bundle(args.bundle)
-    tc = args.tc or bundle.manifest["tc"]
+    tc = args.tc if args.tc is not None else bundle.manifest["tc"]
     dataset, queries = load_queries(str(args.data), args.split, args.limit, bundle)
     truths = [annotation_to_record(a) for a in dataset.annotations]
     result = {
@@ -81,8 +86,8 @@ def main() -> int:
     if {"fixed", "float"} <= result["precisions"].keys():
         fixed, real = result["precisions"]["fixed"]["metrics"], result["precisions"]["float"]["metrics"]
         result["fixed_minus_float"] = {name: fixed[name] - real[name] for name in fixed}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1))
+    # whole or not at all: benchmarks/lava_simulation.py points --out at the file the summary reads
+    atomic_write_text(args.out, json.dumps(json_safe(result), indent=1, allow_nan=False) + "\n")
     print(f"wrote {args.out}")
     return 0
 

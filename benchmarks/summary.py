@@ -225,31 +225,41 @@ SECTIONS: dict[str, tuple[str, Callable[[dict[str, Any]], list[str]]]] = {
 }
 
 
+def machine_line(machine: dict[str, Any]) -> str:
+    """Where and when one benchmark was measured: each JSON carries its own ``machine``, and the results
+    of a summary may come from runs on different machines or days (``--only`` reruns one of them)."""
+    load = machine.get("load_average_1_5_15")
+    when = machine.get("measured_at_utc")
+    return (
+        f"Measured on {machine.get('cpu', '?')} ({machine.get('cpus', '?')} cores), Python "
+        f"{machine.get('python', '?')}, torch {machine.get('torch', '?')}"
+        + (f", GPU {machine['gpu']}" if machine.get("gpu") else ", no GPU")
+        + (f", {when}" if when else "")
+        + (f"; load average {load} (a shared machine: timings are lower bounds of an idle one)" if load else "")
+        + "."
+    )
+
+
 def summary_markdown(results: dict[str, dict[str, Any]], errors: dict[str, str] | None = None) -> str:
-    """The whole page: machine, then one section per benchmark of :data:`SECTIONS`."""
+    """The whole page: one section per benchmark of :data:`SECTIONS`, each with the machine it ran on.
+
+    A benchmark that failed in this run says so, whatever an earlier run left in its JSON: the summary
+    never shows old numbers as this run's.
+    """
     errors = errors or {}
     lines = ["# Benchmark results", ""]
-    machine = next((r["machine"] for r in results.values() if "machine" in r), None)
-    if machine is not None:
-        load = machine.get("load_average_1_5_15")
-        lines += [
-            f"Measured on {machine.get('cpu', '?')} ({machine.get('cpus', '?')} cores), Python "
-            f"{machine.get('python', '?')}, torch {machine.get('torch', '?')}"
-            + (f", GPU {machine['gpu']}" if machine.get("gpu") else ", no GPU")
-            + (f"; load average {load} (a shared machine: timings are lower bounds of an idle one)" if load else "")
-            + ".",
-            "",
-        ]
     quick = sorted(name for name, r in results.items() if r.get("quick"))
     if quick:
         lines += [f"Quick (`--quick`, reduced) runs: {', '.join(quick)}.", ""]
     for name, (title, table) in SECTIONS.items():
         lines += [f"## {title}", ""]
-        if name in results:
+        if name in errors:
+            lines.append(f"Failed in this run: {errors[name]}")
+        elif name in results:
+            if "machine" in results[name]:
+                lines += [machine_line(results[name]["machine"]), ""]
             lines += table(results[name])
             lines += ["", f"Raw numbers: `{name}.json`."]
-        elif name in errors:
-            lines.append(f"Not measured: {errors[name]}")
         else:
             lines.append("Not measured in this run.")
         lines.append("")

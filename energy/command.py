@@ -58,7 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = m.add_mutually_exclusive_group(required=True)
     source.add_argument("--activity", type=Path, help="activity JSON (format vtg-activity/1)")
     source.add_argument("--simulation", type=Path, help="output folder of vtg simulate (activity.json, metrics.json)")
-    m.add_argument("--bundle", type=Path, help="with --simulation: the Lava bundle (default: metrics.json's)")
+    m.add_argument("--bundle", type=Path, help="with --simulation: its Lava bundle, checked against its model")
     common(m)
 
     r = actions.add_parser("report", help="energy-accuracy trade-off of a checkpoint over Tc")
@@ -161,7 +161,7 @@ def run_report(args: argparse.Namespace) -> int:
     from energy.measured import snn_op_of
     from energy.neuromorphic import teacher_mj
     from energy.report import build_report, write_report
-    from energy.sweep import ann_reference_mj, parse_tcs, sweep
+    from energy.sweep import ann_reference_macs, parse_tcs, sweep
     from energy.teacher import run_teacher
     from vtg.atomic import check_output
     from vtg.evaluation import open_checkpoint
@@ -180,7 +180,8 @@ def run_report(args: argparse.Namespace) -> int:
     config = model.config
     architecture = {**dataclasses.asdict(config), "host_input_layers": config.host_input_layers}
     shape, snn_op = shape_of_spiking_model(architecture, dims), snn_op_of(config.variant)
-    ann_encoder = ann_reference_mj(loader, shape.hidden, shape.layers, table)
+    ann_macs = ann_reference_macs(loader, shape.hidden, shape.layers)
+    ann_encoder = table.mj("fp_mac", ann_macs)
 
     # the non-spiking models (the teacher as the reference, others beside it), all checked before any runs
     non_spiking = [("teacher", path) for path in [args.teacher] if path is not None]
@@ -200,7 +201,7 @@ def run_report(args: argparse.Namespace) -> int:
         reference = measured[0]
     else:
         reference = {"kind": "ann_formula", "name": "non-spiking encoder", "metrics": None, "total_mj": ann_encoder}
-        reference["estimates_mj"] = teacher_mj(ann_encoder / table.mj("fp_mac", 1.0), table)
+        reference["estimates_mj"] = teacher_mj(ann_macs, table)
     beside = [entry for entry in measured if entry["kind"] == "beside"]
 
     points = sweep(model, loader, tcs, shape, table, snn_op, opened.score)

@@ -56,11 +56,12 @@ M = sum_j w_j Q_j rescaled to at most 15 bits (positive scale factors leave the 
 c_i = rdiv((A_i . M) 2^16, isqrt(|A_i|^2 + rshift(N E, 12)^2) isqrt(|M|^2)) (0 when M = 0), i.e. the
 score in units 2^-16. Over the real clips,
 g_i = rdiv((c_i - min c) 2^12, max c - min c), or 2^12 for all if max c = min c (the float model's
-"no gating"), 0 on padding; the first step uses g = 2^12.
+"no gating"), 0 on padding; the first step's gate is g0 = gate_units(model.initial_gate) on real clips.
 
 **Decoders**: 1-bit convolutions ('same' padding) with folded beta and IF neurons as above; spikes on
-padded clips are zeroed; the read-out convolution's integer current Y (units beta_n 2^-F) is summed
-over the Tc steps, and the host reads out y = sum Y beta_n / (2^F Tc) (foreground logit; boundary
+padded clips are zeroed; the decoders run from rest over steps k + 1 .. Tc (k = decoder_warmup_steps(Tc),
+min(ceil(w Tc), Tc - 1)); the read-out convolution's integer current Y (units beta_n 2^-F) is summed over
+those Tc - k steps, and the host reads out y = sum Y beta_n / (2^F (Tc - k)) (foreground logit; boundary
 through softplus). The saliency outputs are c 2^-16 (score) and g 2^-12 (gate).
 """
 

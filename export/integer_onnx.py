@@ -275,7 +275,8 @@ def export(model: Any, checkpoint: dict[str, Any], args: argparse.Namespace) -> 
             total[key] += value
     print(
         f"onnxruntime vs the PyTorch integer reference, {tc} steps, {len(checks)} random queries: "
-        f"{total['spikes']} of {total['spikes_compared']} spikes and {total['outputs']} integer outputs differ"
+        f"{total['spikes']} of {total['spikes_compared']} spikes and {total['outputs']} integer outputs differ",
+        file=sys.stderr,  # stdout is the command's result (one JSON object with --json)
     )
     out = Path(args.out)
     if total["spikes"] or total["outputs"]:
@@ -289,15 +290,26 @@ def check_split(onnx_path: Path, checkpoint: Path, data: str, split: str, limit:
     import onnx
     import onnxruntime
 
-    from vtg.checkpoint import load_model
+    from vtg.checkpoint import METADATA_KEY, load_model
     from vtg.data.dataset import VTGDataset
 
-    proto = onnx.load(str(onnx_path))
+    if not Path(onnx_path).is_file():
+        raise UserError(f"option --onnx: {onnx_path} is not a file")
+    if limit is not None and limit < 1:
+        raise UserError(f"option --limit: expected at least 1, got {limit}")
+    not_ours = f"{onnx_path}: not an integer graph written by vtg-export --target onnx --integer"
+    try:
+        proto = onnx.load(str(onnx_path))
+    except Exception as error:  # protobuf's DecodeError and the like: the file is not an ONNX model
+        raise UserError(f"{not_ours} ({type(error).__name__})") from None
     meta = {prop.key: prop.value for prop in proto.metadata_props}
-    if meta.get("vtg.format") != "vtg-onnx-integer":
-        raise UserError(f"{onnx_path}: not an integer graph written by vtg-export --target onnx --integer")
+    if meta.get("vtg.format") != "vtg-onnx-integer" or not {"vtg.tc", "vtg.max_clips"} <= meta.keys():
+        raise UserError(not_ours)
     tc, max_clips = int(meta["vtg.tc"]), int(meta["vtg.max_clips"])
-    model, _ = load_model(checkpoint)
+    model, saved = load_model(checkpoint)
+    name = saved[METADATA_KEY]["model_name"]
+    if name != "spikingvtg":
+        raise UserError(f"option --checkpoint: {checkpoint} is a '{name}' model, not SpikingVTG")
     if model.config.variant != "1bit_nf":
         raise UserError(f"{checkpoint}: variant '{model.config.variant}' has no integer model")
     arrays, scalars, architecture = parameters(model.double().eval(), max_clips)

@@ -37,7 +37,7 @@ def architecture(model: Any, max_clips: int) -> dict[str, Any]:
         "f_kernel": config.f_kernel,
         "d_layers": config.d_layers,
         "d_kernel": config.d_kernel,
-        "decoder_warmup": config.decoder_warmup,  # the decoders read steps ceil(w Tc) + 1 .. Tc
+        "decoder_warmup": config.decoder_warmup,  # the decoders read steps k + 1 .. Tc, k = min(ceil(w Tc), Tc - 1)
         "initial_gate": config.initial_gate,  # the first step's gate g0 (fixed point: g0 in units 2^-12)
         "rate_driven": config.rate_driven,  # input and intermediate currents driven by running rates
         "host_input_layers": config.host_input_layers,  # float, on the host (export/host_input.py)

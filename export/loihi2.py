@@ -140,6 +140,9 @@ def _nearest_weight(value: int, bits: int) -> tuple[int, int]:
     """The nearest m 2^e to ``value`` with |m| < 2^(bits-1): (m, e), e >= 0."""
     exponent = max(0, _bits(value) - bits)
     mantissa = int(np.floor(value / 2**exponent + 0.5))
+    if abs(mantissa) >= 2 ** (bits - 1):  # rounding carried into one more bit (255 -> 128 x 2 with 8 bits)
+        exponent += 1
+        mantissa = int(np.floor(value / 2**exponent + 0.5))
     return mantissa, exponent
 
 
@@ -420,8 +423,8 @@ def table(report: dict[str, Any]) -> list[str]:
 
 def default_report_path(bundle: Path) -> Path:
     """Where the JSON goes by default: beside the bundle folder (a bundle's folder holds only its files)."""
-    bundle = Path(bundle)
-    return bundle.with_name(bundle.name.rstrip("/") + ".loihi2.json")
+    bundle = Path(bundle).resolve()  # "." and ".." have no name of their own
+    return bundle.with_name(bundle.name + ".loihi2.json")
 
 
 def run_check(bundle_path: Path, out: Path, max_text: int, as_json: bool, extra: dict | None = None) -> int:

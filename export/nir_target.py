@@ -181,12 +181,13 @@ class _Subgraph:
         return self.add(name, conv, source)
 
     def neuron(self, population: str, shape: tuple[int, ...], *sources: str, decoder: bool = False) -> str:
-        """Neurons ``<population>.neuron``: LIF with the encoder's leak, or IF (the decoders, gamma = 1)."""
+        """Neurons ``<population>.neuron``: LIF with the encoder's leak, or IF (the decoders, and an encoder
+        of leak 1: gamma = 1)."""
         config = self.config
         threshold = np.full(shape, config.fire_ratio * config.threshold, np.float32)  # the firing point
         zeros = np.zeros(shape, np.float32)
         metadata = {**NEURON_SEMANTICS, "reset_by": float(config.threshold), "population": population}
-        if decoder:
+        if decoder or config.leak == 1.0:  # gamma = 1: no leak, an IF neuron (a LIF's tau would be infinite)
             r = np.ones(shape, np.float32)  # v[t+1] = v[t] + I[t]: snnTorch's import accepts r = 1 only
             node = nir.IF(r=r, v_threshold=threshold, v_reset=zeros, metadata=metadata)
         else:

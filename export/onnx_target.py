@@ -44,6 +44,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -214,9 +215,11 @@ def export(model: Any, checkpoint: dict[str, Any], args: argparse.Namespace) -> 
     proto = to_onnx(step, tc)
     onnx.checker.check_model(proto)
     worst = compare(step, proto, tc)
-    print(f"onnxruntime vs PyTorch, {tc} steps, largest |difference| (tolerance {TOLERANCE:g}, spikes exact):")
+    # on stderr: stdout is the command's result (one JSON object with --json)
+    print(f"onnxruntime vs PyTorch, {tc} steps, largest |difference| (tolerance {TOLERANCE:g}, spikes exact):",
+          file=sys.stderr)  # fmt: skip
     for key, value in worst.items():
-        print(f"  {key:<18} {value:.3g}")
+        print(f"  {key:<18} {value:.3g}", file=sys.stderr)
     failed = [key for key, value in worst.items() if value > (0.0 if key == "spikes" else TOLERANCE)]
     if failed:
         details = ", ".join(f"{key} {worst[key]:.3g}" for key in failed)

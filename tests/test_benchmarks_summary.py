@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
+from benchmarks import common
 from benchmarks.common import write_result
 from benchmarks.run_all import BENCHMARKS, MODULES, load_results
 from benchmarks.summary import SECTIONS, summary_markdown, write_summary
@@ -67,12 +69,16 @@ def test_write_result_is_strict_json_and_atomic(tmp_path):
 
 def test_summary_tables_carry_the_numbers_and_notes_for_missing_ones(tmp_path):
     results = {"implicit_vs_bptt": implicit_result(), "training_throughput": training_result()}
-    text = summary_markdown(results, errors={"lava_simulation": "RuntimeError: no bundle"})
+    errors = {"lava_simulation": "RuntimeError: no bundle", "training_throughput": "ValueError: x"}
+    text = summary_markdown(results, errors=errors)
     assert text.startswith("# Benchmark results")
-    assert "test cpu (2 cores)" in text
+    assert "Measured on test cpu (2 cores)" in text.split("## Training memory")[1]
     assert "| 10 | 300 | 5000 | 16.7 |" in text  # Tc, implicit peak, BPTT peak, their ratio
-    assert "| univtg_teacher | configs/x.yaml | 1234 | 16 | 2.5 | 40 |" in text
-    assert "Not measured: RuntimeError: no bundle" in text
+    # a benchmark that failed in this run shows its failure, not the numbers an earlier run left
+    assert "Failed in this run: ValueError: x" in text
+    assert "| univtg_teacher |" not in text
+    assert "| univtg_teacher | configs/x.yaml | 1234 | 16 | 2.5 | 40 |" in summary_markdown(results)
+    assert "Failed in this run: RuntimeError: no bundle" in text
     assert "## Energy\n\nNot measured in this run." in text
     assert "Quick (`--quick`, reduced) runs: implicit_vs_bptt." in text
     # every table row has as many cells as its header
@@ -164,3 +170,28 @@ def test_distillation_heldout_refuses_repeated_data_seeds_in_one_line(capsys):
     assert main(["--data-seeds", "3", "3"]) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "option --data-seeds" in error
+
+
+def test_train_once_reuses_only_a_finished_run_of_the_same_config(tmp_path, monkeypatch):
+    calls = []
+
+    def fake_train(command, log):  # vtg train: Lightning writes last.ckpt
+        calls.append(command)
+        out = Path(command[command.index("--out") + 1])
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "last.ckpt").write_text("weights")
+
+    monkeypatch.setattr(common, "run_json", fake_train)
+    config, config_file, out = {"train": {"epochs": 2}}, tmp_path / "run.yaml", tmp_path / "run"
+
+    def train(config):
+        return common.train_once(config, config_file, out, tmp_path, say=lambda _: None, label="x")
+
+    out.mkdir()
+    (out / "last.ckpt").write_text("a killed run's last epoch")  # no config file: the run did not finish
+    assert train(config) == out / "last.ckpt" and len(calls) == 1
+    assert (out / "last.ckpt").read_text() == "weights"
+    train(config)  # finished, same config: reused
+    assert len(calls) == 1
+    train({"train": {"epochs": 3}})  # another config: trained again
+    assert len(calls) == 2

@@ -18,7 +18,7 @@ from energy.float_work import FloatShape
 from energy.measured import encoder_terms, measure
 from energy.ops import PAPER
 from energy.report import build_report, markdown, write_report
-from energy.sweep import TcPoint, ann_reference_mj, parse_tcs, run_at_tc, sweep
+from energy.sweep import TcPoint, ann_reference_macs, parse_tcs, run_at_tc, sweep
 from vtg.cli import main
 from vtg.errors import UserError
 from vtg.json_file import json_safe
@@ -104,8 +104,9 @@ def test_model_without_tc_control_is_a_user_error():
 
 def test_ann_reference_is_the_paper_encoder_per_query():
     batches = [mask_batch([4, 3], [2, 2]), mask_batch([5], [3])]
-    expected = np.mean([3 * ann_layer_macs(L, 8) for L in (6, 5, 8)]) * 4.6e-9
-    assert ann_reference_mj(batches, 8, 3, PAPER) == pytest.approx(expected)
+    expected = np.mean([3 * ann_layer_macs(L, 8) for L in (6, 5, 8)])
+    assert ann_reference_macs(batches, 8, 3) == pytest.approx(expected)
+    assert PAPER.mj("fp_mac", expected) == pytest.approx(expected * 4.6e-9)
 
 
 def fake_points(tcs=(1, 2, 4, 8)) -> list[TcPoint]:

@@ -193,11 +193,19 @@ def running_means(values: list[torch.Tensor], gamma: float) -> list[torch.Tensor
 
 
 @pytest.mark.parametrize(
-    ("variant", "fire_ratio", "rate_driven"),
-    [("nf", 1.0, False), ("1bit_nf", 1.0, False), ("1bit_nf", 0.5, False), ("1bit_nf", 0.5, True)],
+    ("variant", "fire_ratio", "rate_driven", "leak"),
+    [
+        ("nf", 1.0, False, 0.99),
+        ("1bit_nf", 1.0, False, 0.99),
+        ("1bit_nf", 0.5, False, 0.99),
+        ("1bit_nf", 0.5, True, 0.99),
+        ("nf", 0.5, False, 1.0),  # no leak: the encoder's neurons are IF, as the decoders'
+    ],
 )
-def test_written_graph_reads_back_and_imports_as_the_model(tmp_path, capsys, variant, fire_ratio, rate_driven):
-    checkpoint = spiking_checkpoint(tmp_path / "m.ckpt", variant, fire_ratio=fire_ratio, rate_driven=rate_driven)
+def test_written_graph_reads_back_and_imports_as_the_model(tmp_path, capsys, variant, fire_ratio, rate_driven, leak):
+    checkpoint = spiking_checkpoint(
+        tmp_path / "m.ckpt", variant, fire_ratio=fire_ratio, rate_driven=rate_driven, leak=leak
+    )
     out = tmp_path / "model_nir"
     assert export_nir(checkpoint, out, "--max-clips", "9", "--tc", "5") == 0
     assert str(out) in capsys.readouterr().out
@@ -250,6 +258,7 @@ def test_written_graph_reads_back_and_imports_as_the_model(tmp_path, capsys, var
     neuron = manifest["neuron"]
     assert neuron["fire_ratio"] == fire_ratio and neuron["reset_by"] == model.config.threshold
     k_neuron = subgraphs_read["layer0.k"].nodes["layer0.k.neuron"]
+    assert isinstance(k_neuron, nir.IF if leak == 1.0 else nir.LIF)
     assert k_neuron.v_threshold.flat[0] == neuron["firing_point"] == fire_ratio * neuron["reset_by"]
     assert k_neuron.metadata["reset"] == "subtract" and k_neuron.metadata["reset_by"] == model.config.threshold
     assert {"attention", "activation", "sfg", "feedback", "products"} <= set(manifest["not_exported"])

@@ -92,10 +92,11 @@ def test_onnxruntime_runs_the_exported_model_like_pytorch(tmp_path, capsys, vari
     # one encoder layer keeps the trace short; the step module's chaining of layers is tested above
     checkpoint = spiking_checkpoint(tmp_path / "m.ckpt", variant, num_layers=1, **overrides)
     out = tmp_path / "deploy" / "model.onnx"
-    assert export_onnx(checkpoint, out, "--tc", "5") == 0
-    printed = capsys.readouterr().out
+    assert export_onnx(checkpoint, out, "--tc", "5", "--json") == 0
+    printed = capsys.readouterr()
+    assert json.loads(printed.out)["out"] == str(out)  # stdout: the one JSON object, the check on stderr
     for name in (*OUTPUTS, "spikes"):
-        assert name in printed
+        assert name in printed.err
     onnx.checker.check_model(str(out))
     meta = {prop.key: prop.value for prop in onnx.load(str(out)).metadata_props}
     assert meta["vtg.tc"] == "5" and meta["vtg.variant"] == variant

@@ -100,3 +100,20 @@ def test_refuses_integer_for_another_target(tmp_path, capsys):
     assert main(["--target", "lava", "--integer", "--checkpoint", str(ckpt), "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--integer" in err[0] and "'lava'" in err[0] and not out.exists()
+
+
+def test_the_split_check_refuses_wrong_files_in_one_line(exported, tmp_path, capsys):
+    data, ckpt, out = exported
+    not_onnx = tmp_path / "notes.onnx"
+    not_onnx.write_text("not a protobuf")
+    other = save_checkpoint(tmp_path / "u.ckpt", "univtg", {"hidden_dim": 16, "num_layers": 1, "num_heads": 2}, DIMS)
+    cases = [
+        (["--onnx", str(tmp_path / "missing.onnx"), "--checkpoint", str(ckpt)], "option --onnx"),
+        (["--onnx", str(not_onnx), "--checkpoint", str(ckpt)], "not an integer graph"),
+        (["--onnx", str(out), "--checkpoint", str(other)], "'univtg' model, not SpikingVTG"),
+        (["--onnx", str(out), "--checkpoint", str(ckpt), "--limit", "0"], "option --limit"),
+    ]
+    for argv, message in cases:
+        assert integer_onnx.main([*argv, "--data", str(data)]) == 2, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], (argv, err)

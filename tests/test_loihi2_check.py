@@ -10,7 +10,7 @@ import pytest
 from test_export_bundle import write_checkpoint
 
 from export.command import main as export_main
-from export.loihi2 import LIMITS, resources
+from export.loihi2 import LIMITS, _nearest_weight, resources
 from vtg.cli import main
 from vtg.digest import sha256
 
@@ -133,3 +133,19 @@ def test_rate_driven_currents_are_off_core_work_per_step():
         "layer0.int.drive",
         "layer1.int.drive",
     }
+
+
+def test_the_default_report_goes_beside_the_bundle_whatever_its_spelling(bundle, monkeypatch, capsys):
+    monkeypatch.chdir(bundle)
+    assert main(["deploy", "check", "--bundle", ".", "--json"]) == 0  # "." has no name of its own
+    beside = bundle.with_name(bundle.name + ".loihi2.json")
+    assert json.loads(capsys.readouterr().out)["out"] == str(beside) and beside.is_file()
+    assert not list(bundle.glob("*.loihi2.json"))
+
+
+@pytest.mark.parametrize("value", [1, 100, 127, 128, 254, 255, 256, 1023, 2**23 - 1, -255, -128])
+def test_a_residual_weight_is_the_nearest_mantissa_that_fits(value):
+    mantissa, exponent = _nearest_weight(value, 8)
+    assert abs(mantissa) < 2**7 and exponent >= 0
+    candidates = [m * 2**e for e in range(25) for m in range(-127, 128)]
+    assert abs(mantissa * 2**exponent - value) == min(abs(c - value) for c in candidates)

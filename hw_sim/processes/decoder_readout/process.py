@@ -24,8 +24,9 @@ class DecoderReadout(AbstractProcess):
         h_j = IF_j(\\text{Conv}_j(h_{j-1})) \\odot m_v, \\quad j = 1..n-1; \\qquad
         y \\mathrel{+}= \\text{Conv}_n(h_{n-1})
 
-    ``foreground`` (Lv, 1) and ``boundary`` (Lv, 2) accumulate y over the query's Tc steps (integer
-    currents of units beta_n 2^-F in fixed point; the runner divides by Tc and rescales).
+    ``foreground`` (Lv, 1) and ``boundary`` (Lv, 2) accumulate y over the steps the decoders read, Tc - k
+    after a warm-up of k (integer currents of units beta_n 2^-F in fixed point; the runner divides by
+    Tc - k and rescales).
 
     B queries run side by side (the leading axis of every port and state Var), each with its own masks.
 

@@ -16,7 +16,7 @@ class InputSFG(AbstractProcess):
     """Projects a query's features, drives the input neurons, and gates the video by SFG.
 
     Per query (first step): V = W_v x_v + b_v + P, Q = W_t x_t + b_t, M = Q^T phi(Q W_p).
-    Per step t, with g[t] the gate (1 on real clips at t = 0):
+    Per step t, with g[t] the gate (g0 = ``model.initial_gate`` on real clips at t = 0):
 
     .. math::
 
