@@ -7,7 +7,6 @@ way never leaves a truncated JSON that the summary would read).
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import shutil
@@ -19,7 +18,7 @@ from typing import Any
 import yaml
 
 from vtg.atomic import atomic_write_text
-from vtg.json_file import json_safe
+from vtg.json_file import to_json
 from vtg.scripts import run_json, tool  # noqa: F401 - the benchmarks' run helpers, shared with the demo
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,7 +91,7 @@ def train_once(
 def write_result(name: str, result: dict[str, Any], results: Path = RESULTS) -> Path:
     """Write ``result`` to ``results/<name>.json`` atomically; return the path."""
     path = results / f"{name}.json"
-    atomic_write_text(path, json.dumps(json_safe(result), indent=1, allow_nan=False) + "\n")
+    atomic_write_text(path, to_json(result, indent=1) + "\n")
     return path
 
 
@@ -124,5 +123,5 @@ def quick_main(
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help=quick_help)
     args = parser.parse_args(argv)
-    print(json.dumps(headline(run(args.quick))))
+    print(to_json(headline(run(args.quick))))
     return 0

@@ -14,7 +14,6 @@ point, goes to benchmarks/results/lava_vs_torch.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -31,7 +30,7 @@ from hw_sim.simulation import BATCH, load_queries, reference_runner, simulate_sp
 from vtg.atomic import atomic_write_text  # noqa: E402
 from vtg.data.annotations import annotation_to_record  # noqa: E402
 from vtg.evaluation import score_predictions  # noqa: E402
-from vtg.json_file import json_safe  # noqa: E402
+from vtg.json_file import to_json  # noqa: E402
 
 
 def main() -> int:
@@ -82,12 +81,12 @@ def main() -> int:
             "lava_slowdown": (len(queries) / torch_seconds) / report.queries_per_s,
             "metrics": score_predictions(report.predictions, truths),
         }
-        print(json.dumps({precision: result["precisions"][precision]}), file=sys.stderr)
+        print(to_json({precision: result["precisions"][precision]}), file=sys.stderr)
     if {"fixed", "float"} <= result["precisions"].keys():
         fixed, real = result["precisions"]["fixed"]["metrics"], result["precisions"]["float"]["metrics"]
         result["fixed_minus_float"] = {name: fixed[name] - real[name] for name in fixed}
     # whole or not at all: benchmarks/lava_simulation.py points --out at the file the summary reads
-    atomic_write_text(args.out, json.dumps(json_safe(result), indent=1, allow_nan=False) + "\n")
+    atomic_write_text(args.out, to_json(result, indent=1) + "\n")
     print(f"wrote {args.out}")
     return 0
 

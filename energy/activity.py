@@ -35,7 +35,6 @@ counted over those steps only. Records written without it are read as reading ev
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +42,7 @@ import numpy as np
 
 from vtg.atomic import atomic_write_text
 from vtg.errors import UserError, check_number
-from vtg.json_file import read_json_object
+from vtg.json_file import read_json_object, to_json
 
 FORMAT = "vtg-activity/1"
 ENCODER_PREFIX = "layer"
@@ -218,7 +217,7 @@ def write_activity_json(path: str | Path, records: list[ActivityRecord], snn_op:
     ``model`` is the mapping form of :class:`energy.float_work.FloatShape` (``dataclasses.asdict``).
     """
     data = {"format": FORMAT, "snn_op": snn_op, "model": model, "records": [record_to_json(r) for r in records]}
-    atomic_write_text(path, json.dumps(data) + "\n")
+    atomic_write_text(path, to_json(data) + "\n")
 
 
 def load_activity_json(path: str | Path) -> dict[str, Any]:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
-import json
 import operator
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from typing import Any
 from energy.analytic import K_TERMS, SNN_OPS, formula, parse_ifr, spiking_accumulations
 from energy.ops import load_table
 from vtg.errors import UserError
+from vtg.json_file import to_json
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -88,9 +88,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print(summary: dict[str, Any], as_json: bool, lines: list[str]) -> int:
-    from vtg.json_file import json_safe
 
-    print(json.dumps(json_safe(summary), allow_nan=False) if as_json else "\n".join(lines))
+    print(to_json(summary) if as_json else "\n".join(lines))
     return 0
 
 

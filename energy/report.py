@@ -24,7 +24,6 @@ Energies are mJ per query; ``efficiency`` is E_f = reference total_mj / student 
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -33,7 +32,7 @@ from energy.ops import OpTable
 from energy.plots import plot_report
 from energy.sweep import TcPoint
 from vtg.atomic import atomic_folder, atomic_write_text
-from vtg.json_file import json_safe
+from vtg.json_file import to_json
 
 # headline numbers first: the paper's Table 5 and Fig. 4 columns, then the R1/mIoU datasets
 PREFERRED_METRICS = (
@@ -196,7 +195,7 @@ def write_report(report: dict, out: Path) -> dict[str, Path]:
     """
     with atomic_folder(out) as folder:
         images = plot_report(report, report["metrics_plotted"], folder)
-        atomic_write_text(folder / "report.json", json.dumps(json_safe(report), indent=2, allow_nan=False) + "\n")
+        atomic_write_text(folder / "report.json", to_json(report, indent=2) + "\n")
         atomic_write_text(folder / "report.md", markdown(report, images))
     paths = {"json": out / "report.json", "markdown": out / "report.md"}
     return {**paths, **{image.stem: out / image.name for image in images}}

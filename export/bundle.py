@@ -24,7 +24,6 @@ older bundle is refused with a request to re-export it rather than read with gue
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -39,7 +38,7 @@ from vtg.atomic import atomic_folder, atomic_write, atomic_write_text
 from vtg.data.npz import NPY_READ_ERRORS
 from vtg.digest import sha256
 from vtg.errors import UserError, where
-from vtg.json_file import read_json_object
+from vtg.json_file import read_json_object, to_json
 
 FORMAT = "vtg-lava-bundle"
 # 2: the firing point (float.fire_ratio, .fire); 3: the host input layers (host_input_layers); 4: the decoders'
@@ -103,7 +102,7 @@ def write_bundle(out: Path, manifest: dict[str, Any], arrays: dict[str, dict[str
                     "sha256": sha256(folder / relative),
                 }
         manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, **manifest, "tensors": tensors}
-        atomic_write_text(folder / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
+        atomic_write_text(folder / MANIFEST, to_json(manifest, indent=1, sort_keys=True))
     return out / MANIFEST
 
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from vtg.errors import UserError
+from vtg.json_file import to_json
 
 # target name -> module defining export(model, checkpoint, args)
 TARGETS: dict[str, str] = {
@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.json:
             print(f"wrote {written}")
         return run_check(args.out, default_report_path(args.out), DEFAULT_MAX_TEXT, args.json, summary)
-    print(json.dumps(summary) if args.json else f"wrote {written}")
+    print(to_json(summary) if args.json else f"wrote {written}")
     return 0
 
 

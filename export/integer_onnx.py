@@ -70,6 +70,7 @@ from export.integer_reference import IntegerReference, IntegerSteps, readout_key
 from export.model_map import ENCODER_POPULATIONS
 from spiking.config import decoder_read_steps
 from vtg.errors import UserError
+from vtg.json_file import to_json
 
 OPSET = 17
 INTEGER_OUTPUTS = ("foreground.sum", "boundary.sum", "cosine", "gate")
@@ -340,7 +341,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(json.dumps(total))
+    print(to_json(total))
     return 0 if total["spikes"] == 0 and total["outputs"] == 0 else 1
 
 

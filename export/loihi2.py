@@ -33,7 +33,6 @@ bundle) is a :class:`~vtg.errors.UserError` naming the population and the limit:
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -44,6 +43,7 @@ from export import fixed_point as fp
 from export.bundle import Bundle, read_bundle
 from vtg.atomic import atomic_write_text
 from vtg.errors import UserError
+from vtg.json_file import to_json
 
 DEFAULT_MAX_TEXT = 32  # QVHighlights queries are cut at 32 tokens by Moment-DETR and UniVTG
 
@@ -431,9 +431,9 @@ def run_check(bundle_path: Path, out: Path, max_text: int, as_json: bool, extra:
     """Read, check, write the JSON to ``out``, print the table (or one JSON object: ``extra`` with the
     report under ``loihi2``, or the report itself); a broken limit ends in a UserError (exit status 2)."""
     report = check(read_bundle(bundle_path), max_text)
-    atomic_write_text(out, json.dumps(report, indent=2) + "\n")
+    atomic_write_text(out, to_json(report, indent=2) + "\n")
     if as_json:
-        print(json.dumps({**extra, "loihi2": report, "check_out": str(out)} if extra else {**report, "out": str(out)}))
+        print(to_json({**extra, "loihi2": report, "check_out": str(out)} if extra else {**report, "out": str(out)}))
     else:
         print("\n".join(table(report) + [f"wrote {out}"]))
     if report["broken"]:

@@ -104,6 +104,7 @@ from spiking.inputs import HOST_NORM_EPS
 from spiking.quant import effective_weight
 from vtg.atomic import atomic_folder
 from vtg.errors import UserError
+from vtg.json_file import to_json
 
 FORMAT = "vtg-nir"
 FORMAT_VERSION = 6  # 2: one subgraph per host boundary, dt = 1e-4, IF with r = 1, reset recorded per neuron; 3: a
@@ -381,5 +382,5 @@ def export(model: Any, checkpoint: dict[str, Any], args: argparse.Namespace) -> 
             nir.write(folder / file, graphs[name])
         if host := host_arrays(model):
             np.savez(folder / HOST_INPUT_FILE, **{name: array.astype(np.float32) for name, array in host.items()})
-        (folder / MANIFEST).write_text(json.dumps(contents, indent=1) + "\n")
+        (folder / MANIFEST).write_text(to_json(contents, indent=1) + "\n")
     return out

@@ -14,12 +14,11 @@ reports ``spike_mismatches`` and the largest output differences (hw_sim/simulati
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from pathlib import Path
 
 from vtg.errors import UserError
-from vtg.json_file import json_safe
+from vtg.json_file import json_safe, to_json
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -112,12 +111,12 @@ def run(args: argparse.Namespace) -> int:
             reference_queries_per_s=report.queries / report.reference_seconds if report.reference_seconds else None,
         )
     with atomic_folder(out) as folder:  # the three files together, or none
-        atomic_write_text(folder / "predictions.jsonl", "".join(json.dumps(p) + "\n" for p in report.predictions))
+        atomic_write_text(folder / "predictions.jsonl", "".join(to_json(p) + "\n" for p in report.predictions))
         write_activity(folder / "activity.json", report.activity, bundle.architecture)
-        atomic_write_text(folder / "metrics.json", json.dumps(json_safe(summary), indent=1))
+        atomic_write_text(folder / "metrics.json", to_json(summary, indent=1))
     summary["out"] = str(out)
     if args.json:
-        print(json.dumps(json_safe(summary)))
+        print(to_json(summary))
         return 0
     print(f"simulated {report.queries} queries in Lava ({precision}, Tc={tc}): {report.queries_per_s:.2f} queries/s")
     print(f"  {report.num_processes} Lava processes, compiled and started in {report.compile_s:.1f} s; wrote {out}")

@@ -17,7 +17,6 @@ file, are fixed by ``--seed`` (untrained: for synthetic data only).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from sdst_teacher.pooling import METHODS, AdaptivePool, load_adaptive_pool, pool
 from vtg.atomic import atomic_folder, check_output
 from vtg.data.npz import read_npz_array, write_npz
 from vtg.errors import UserError, check_seed
+from vtg.json_file import to_json
 
 TOKENS_KEY = "tokens"
 FEATURES_KEY = "features"
@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
         "feature_dim": feature_dim,
     }
     if args.json:
-        print(json.dumps(summary))
+        print(to_json(summary))
     else:
         what = f"{args.method}, levels {summary['levels']}"
         print(f"pooled {len(files)} videos ({what}) into {args.out}: features (T, {num_levels}, {feature_dim})")

@@ -15,10 +15,10 @@ An unknown, missing or mis-shaped key is refused in one line naming it (exit sta
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from vtg.errors import UserError
+from vtg.json_file import to_json
 
 SOURCES = ("univtg",)
 IMPORT_KEY = "import"  # checkpoint["vtg"]["import"]: where the weights came from and the key account
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         "options_read": released["options_read"],
     }
     if args.json:
-        print(json.dumps(summary))
+        print(to_json(summary))
         return 0
     width = max(len(key) for key in released["account"])
     for key, fate in released["account"].items():

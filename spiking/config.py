@@ -78,7 +78,8 @@ class SpikingVTGConfig(ClipwiseHeadConfig):
     # share of the Tc steps the decoders wait before they read the encoder: they run from rest over steps
     # k + 1 .. Tc, k = ceil(decoder_warmup Tc). The encoder's first steps are a transient (the first gate,
     # the layers fill up) that drives the IF decoders away from what the settled spikes give:
-    # docs/STUDENT_FIDELITY.md. Evaluation and deployment only: training reads the map's decoders
+    # docs/STUDENT_FIDELITY.md. Evaluation and deployment, and the simulated read-outs of train_readout
+    # simulated or both; the steady-state read-outs (train_readout steady_state) have no steps to skip
     decoder_warmup: float = 0.0
     # the gate of the first step's video input, g0 x mask, before SFG has a score (Eq. 2 gates step t + 1
     # with step t's). 1 lets every clip in ungated, and the input neurons (leak 0.99) keep that excess charge

@@ -5,7 +5,8 @@ Over the last encoder layer's spikes on the video tokens x[t] (B, Lv, D), per ti
     h_0[t] = x[t]
     h_j[t] = IF_j(Conv_j(h_{j-1}[t]))          j = 1 .. n-1, IF = Eq. 1 with gamma = 1
     y[t]   = Conv_n(h_{n-1}[t])                the last convolution has no neuron: its output is read out
-    y      = (1 / Tc) sum_t y[t]               temporal mean
+    y      = (1 / (Tc - k)) sum_{t > k} y[t]   temporal mean over the steps read (the model's decoders run
+                                               from rest after a warm-up of k steps, SpikingVTG.decode)
 
 so ``layers = n`` counts every convolution, the read-out one included (the paper's final layer "with
 a single output channel, whose temporal mean goes through a sigmoid": a spiking last layer would

@@ -12,12 +12,12 @@ to choose Tc: past the Tc where the residual is small and the two readings agree
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from pathlib import Path
 
 from vtg.errors import UserError
+from vtg.json_file import to_json
 
 STUDENT = "spikingvtg"
 
@@ -85,12 +85,16 @@ def run(args: argparse.Namespace) -> int:
             batches.append(batch)
     residual, rounding, change, _ = (s / sums[3].clamp(min=1e-30) for s in sums)
     truth = opened.ground_truth
+    # a BPTT student has no adjoint, and one without SFG's feedback none to solve (the map ignores z: J = 0)
+    solved = model.config.grad == "implicit" and model.config.sfg
     adjoint = {
         "solver": model.config.solver,
         "iters": args.adjoint_iters,
         "model_iters": model.config.solver_iters,
-        "residuals": adjoint_residuals(model, batches, args.adjoint_iters) if args.adjoint_iters else [],
+        "residuals": adjoint_residuals(model, batches, args.adjoint_iters) if args.adjoint_iters and solved else [],
     }
+    if not solved:
+        adjoint["none"] = "trained by BPTT" if model.config.grad != "implicit" else "no SFG feedback: J = 0"
     report = {
         "format": "vtg-equilibrium/2",
         "checkpoint": str(args.checkpoint),
@@ -117,10 +121,10 @@ def run(args: argparse.Namespace) -> int:
         "adjoint": adjoint,
     }
     with atomic_folder(out) as folder:  # the JSON and the plot together, or neither
-        (folder / "equilibrium.json").write_text(json.dumps(report, indent=1, allow_nan=False) + "\n")
+        (folder / "equilibrium.json").write_text(to_json(report, indent=1) + "\n")
         plot_equilibrium(report, folder / "equilibrium.png")
     if args.json:
-        print(json.dumps(report))
+        print(to_json(report))
         return 0
     print(format_table(report))
     print(f"wrote {out / 'equilibrium.json'} and {out / 'equilibrium.png'}")
@@ -170,4 +174,6 @@ def format_table(report: dict) -> str:
             f"adjoint ({report['adjoint']['solver']}, {report['adjoint']['iters']} products): relative residual "
             + ", ".join(f"{r:.3g}" for r in adjoint)
         )
+    if "none" in report["adjoint"]:
+        lines.append(f"adjoint: none ({report['adjoint']['none']})")
     return "\n".join(lines)

@@ -239,8 +239,8 @@ class SpikingVTG(nn.Module):
     def step(self, ctx: Context, gate: torch.Tensor, decode: bool = True) -> Step:
         """One timestep t of the spiking model; ``gate`` (B, Lv) is Fbar_s[t-1] (ones at the first step).
 
-        Order of operations (every neuron: u <- gamma u + I; s = +1 if u >= Vth, -1 if u <= -Vth,
-        else 0; u <- u - Vth s; its ASR is updated with s in the same call; there is no synaptic delay,
+        Order of operations (every neuron: u <- gamma u + I; s = +1 if u >= r Vth, -1 if u <= -r Vth,
+        else 0, r = fire_ratio; u <- u - Vth s; its ASR is updated with s in the same call; there is no synaptic delay,
         so a spike emitted at step t reaches every downstream layer within step t):
 
         1. input current I_in = [V * gate; Q] on real tokens (0 on padding);   s_in = LIF_in(I_in)

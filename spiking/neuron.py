@@ -75,11 +75,12 @@ class TernaryLIF(LIF):
     .. math::
 
         u[t+\\delta] &= \\gamma u[t] + I[t]  \\qquad (I[t] = W s_{prev}[t] + b) \\\\
-        s[t+1] &= +1 \\text{ if } u[t+\\delta] \\ge V_{th};\\ -1 \\text{ if } u[t+\\delta] \\le -V_{th};
+        s[t+1] &= +1 \\text{ if } u[t+\\delta] \\ge r V_{th};\\ -1 \\text{ if } u[t+\\delta] \\le -r V_{th};
                   \\ 0 \\text{ otherwise} \\\\
         u[t+1] &= u[t+\\delta] - V_{th} s[t+1] \\\\
         a[t] &= \\sum_{\\tau \\le t} \\gamma^{t-\\tau} s[\\tau] / \\sum_{\\tau \\le t} \\gamma^{t-\\tau}
 
+    r is ``fire_ratio`` (1 in Eq. 1; 0.5 rounds the rate instead of truncating it, spiking/config.py).
     The ternary spike is two of snnTorch's threshold crossings, ``fire(u) - fire(-u)``, with
     snnTorch's ``threshold``, ``beta`` (= gamma) and surrogate ``spike_grad`` (used only when
     back-propagating through time). The reset is detached from the graph, as snnTorch's ``mem_reset``

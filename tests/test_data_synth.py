@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from vtg.cli import main
+from vtg.data import synth as synth_module
 from vtg.data.annotations import read_annotations
 from vtg.data.collate import collate
 from vtg.data.dataset import VTGDataset
@@ -129,3 +130,26 @@ def test_options_from_a_config_file_and_a_missing_one(tmp_path, capsys):
     capsys.readouterr()
     assert main(["data", "synth", "--preset", "tiny"]) == 2
     assert "vtg: error: option --out: required by 'vtg data synth'" in capsys.readouterr().err
+
+
+def test_force_replaces_an_earlier_dataset_whole_or_leaves_it_whole(tmp_path, monkeypatch):
+    out = tmp_path / "d"
+    assert synth(out, "--train", "5", "--val", "2") == 0
+    before = tree(out)
+    assert synth(tmp_path / "fresh", "--train", "3", "--val", "2") == 0
+    fresh = tree(tmp_path / "fresh")
+
+    def interrupt(*args, **kwargs):  # Ctrl-C
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:  # while the new dataset is being written: the old one stays
+        patch.setattr(synth_module, "_write_dataset", interrupt)
+        assert synth(out, "--train", "3", "--val", "2", "--force") != 0  # vtg: interrupted
+    assert tree(out) == before
+    with monkeypatch.context() as patch:  # while the old run's extra files are removed: the new one is in place
+        patch.setattr(Path, "unlink", interrupt)
+        assert synth(out, "--train", "3", "--val", "2", "--force") != 0
+    assert {name: data for name, data in tree(out).items() if name in fresh} == fresh
+    assert len(VTGDataset(out, "train")) == 3 and len(VTGDataset(out, "val")) == 2
+    assert synth(out, "--train", "3", "--val", "2", "--force") == 0
+    assert tree(out) == fresh  # the earlier run's extra feature files are gone

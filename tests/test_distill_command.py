@@ -153,6 +153,20 @@ def test_predict_reads_the_student_checkpoint(compared, setup, capsys):
     assert code == 0 and json.loads(capsys.readouterr().out)["count"] == 8
 
 
+def test_the_runs_own_checkpoints_point_to_the_student(compared, setup, capsys):
+    out, _ = compared
+    data = str(setup["data"])
+    code = main(["predict", "--checkpoint", str(out / "best.ckpt"), "--data", data])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "vtg distill run" in err[0] and str(out / "student.ckpt") in err[0]
+    config = setup["root"] / "student_config.yaml"
+    config.write_text(yaml.safe_dump({"model": STUDENT, "train": {"epochs": 2, "batch_size": 4}}))
+    code = main(["train", "--config", str(config), "--data", data, "--out", str(setup["root"] / "t"),
+                 "--resume", str(out / "last.ckpt")])  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].endswith("(resume it with vtg distill)")
+
+
 def test_resumed_run_equals_uninterrupted_run(compared, setup, capsys):
     out = setup["root"] / "resumed"
     assert main(distill_args(setup, out, "--epochs", "1")) == 0

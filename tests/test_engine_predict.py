@@ -9,10 +9,10 @@ from types import SimpleNamespace
 import pytest
 import torch
 import yaml
+from prediction_support import read_predictions
 
 from vtg.checkpoint import METADATA_KEY
 from vtg.cli import main
-from vtg.data.predictions import read_predictions
 from vtg.errors import UserError
 from vtg.evaluation import set_timesteps
 

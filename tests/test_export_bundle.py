@@ -121,7 +121,7 @@ def test_host_input_layers_travel_with_every_target(tmp_path, capsys):
     capsys.readouterr()
     integer = tmp_path / "i.onnx"
     assert export_main(["--target", "onnx", "--integer", "--checkpoint", str(checkpoint), "--out", str(integer)]) == 0
-    assert "0 of" in capsys.readouterr().out  # equal to the integer reference on its check queries
+    assert "0 of" in capsys.readouterr().err  # equal to the integer reference on its check queries
     graph_inputs = {i.name: i.type.tensor_type.elem_type for i in onnx.load(str(integer)).graph.input}
     assert graph_inputs == {"video": onnx.TensorProto.DOUBLE, "text": onnx.TensorProto.DOUBLE}
 

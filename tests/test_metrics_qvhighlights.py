@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 
+from vtg.data.annotations import parse_annotation
 from vtg.errors import UserError
 from vtg.metrics import evaluate_qvhighlights
 from vtg.metrics.moment_retrieval import windows_in_split
@@ -133,6 +134,16 @@ def test_highlight_clip_length():
     assert result["HL-min-Fair"]["HL-mAP"] == round(100 * 2 / 3, 2)
     with pytest.raises(UserError, match=r"clip 2 is outside the video \(1 clips of 8 s\)"):
         evaluate_qvhighlights([pred(1, [[0, 2, 1]], [0.9])], [HD_TRUTH], clip_len=8.0)
+
+
+def test_an_annotated_partial_last_clip_is_scored_as_the_loader_reads_it():
+    # 5 s of 2 s clips: the loader accepts clip 2 (4-5 s, the features' third clip); the metric counts it
+    line = gt(1, [[4, 5]], duration=5, clip_ids=[0, 2], scores=[[1, 1, 1], [4, 4, 4]])
+    parse_annotation(line, "gt.jsonl:1", clip_len=2.0, require_windows=True)
+    result = evaluate_qvhighlights([pred(1, [[4, 5, 1]], [0.1, 0.2, 0.9])], [line])
+    assert result["HL-min-VeryGood"] == {"HL-mAP": 100.0, "HL-Hit1": 100.0}
+    with pytest.raises(UserError, match=r"clip 3 is outside the video \(2 clips of 2 s\)"):
+        evaluate_qvhighlights([pred(1, [[4, 5, 1]], [0.1])], [{**line, "relevant_clip_ids": [0, 3]}])
 
 
 def test_highlight_hit1():

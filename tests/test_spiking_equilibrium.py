@@ -64,6 +64,25 @@ def test_command_writes_json_plot_and_table(tmp_path, capsys):
     assert len(report["adjoint"]["residuals"]) == 1 and report["adjoint"]["residuals"][0] >= 0
 
 
+def test_a_bptt_student_on_one_query_gives_strict_json(tmp_path, capsys):
+    data = tmp_path / "data"
+    assert main(["data", "synth", "--out", str(data), "--preset", "tiny"]) == 0
+    dims = {"video_dim": 16, "text_dim": 16, "video_levels": 2, "text_levels": 2}
+    save_checkpoint(tmp_path / "s.ckpt", "spikingvtg", {**STUDENT, "grad": "bptt"}, dims)
+    capsys.readouterr()
+    args = ["equilibrium", "--checkpoint", str(tmp_path / "s.ckpt"), "--data", str(data), "--tc-max", "2"]
+    assert main([*args, "--limit", "1", "--out", str(tmp_path / "eq"), "--json"]) == 0
+
+    def refuse(constant):  # JSON has no NaN or infinity
+        raise AssertionError(f"{constant} in the JSON")
+
+    report = json.loads(capsys.readouterr().out, parse_constant=refuse)
+    assert report == json.loads((tmp_path / "eq" / "equilibrium.json").read_text(), parse_constant=refuse)
+    assert report["adjoint"]["residuals"] == [] and report["adjoint"]["none"] == "trained by BPTT"
+    # one query leaves length buckets without windows: their mAP is null, not NaN
+    assert None in report["metrics"]["1"]["simulated"].values()
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [(["--tc-max", "0"], "option --tc-max"), (["--limit", "0"], "option --limit"), ([], "option --checkpoint")],

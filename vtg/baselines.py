@@ -18,7 +18,6 @@ qualify. Nothing is learnt from the features.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from collections.abc import Sequence
@@ -30,6 +29,7 @@ import numpy as np
 from vtg.data.annotations import Annotation, annotation_to_record, read_annotations
 from vtg.data.dataset_config import load_dataset_config
 from vtg.errors import UserError, check_seed
+from vtg.json_file import to_json
 
 
 def window_lengths(annotations: Sequence[Annotation], clip_len: float) -> np.ndarray:
@@ -102,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(json.dumps(metrics))
+    print(to_json(metrics))
     return 0
 
 

@@ -51,6 +51,9 @@ METADATA_KEY = "vtg"
 # the LightningModule holds the model as ``self.model``, so its weights are saved under this prefix
 MODEL_PREFIX = "model."
 DIM_NAMES = ("video_dim", "text_dim", "video_levels", "text_levels")
+# vtg distill's run checkpoints (last.ckpt, best.ckpt) hold the student, the frozen teacher and CLRM's
+# projections together, the student under this prefix; the student alone is written to student.ckpt
+DISTILL_RUN_PREFIX = MODEL_PREFIX + "student."
 
 
 def package_versions() -> dict[str, str]:
@@ -223,6 +226,11 @@ def check_weights(path: Path, model: torch.nn.Module, state: dict[str, Any]) -> 
             raise UserError(f"{path}: weight '{name}': contains {bad}")
 
 
+def is_distill_run(checkpoint: dict[str, Any]) -> bool:
+    """Whether ``checkpoint`` (as :func:`read_checkpoint` returns it) is a vtg distill run's own checkpoint."""
+    return any(key.startswith(DISTILL_RUN_PREFIX) for key in checkpoint["state_dict"])
+
+
 def model_state_dict(checkpoint: dict[str, Any]) -> dict[str, torch.Tensor]:
     """The model's own weights: Lightning's ``state_dict`` entries under :data:`MODEL_PREFIX`, prefix removed."""
     state = checkpoint["state_dict"]
@@ -235,6 +243,11 @@ def load_model(path: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
 
     checkpoint = read_checkpoint(path)
     metadata = checkpoint[METADATA_KEY]
+    if is_distill_run(checkpoint):
+        raise UserError(
+            f"{path}: the checkpoint of a vtg distill run (student, teacher and CLRM together); "
+            f"the student is {Path(path).with_name('student.ckpt')}"
+        )
     try:
         model = build_model(metadata["model_name"], metadata["model_config"], metadata["dims"])
     except UserError as error:

@@ -37,6 +37,7 @@ from typing import Any
 import yaml
 
 from vtg.config import preset
+from vtg.json_file import to_json
 from vtg.scripts import CommandFailed, run_json, tool
 
 TC_SWEEP = "1,2,4,8,16"
@@ -98,7 +99,7 @@ class Demo:
             sys.exit(f"[demo] {name} failed with exit status {failure.returncode}")
         self.timings[name] = round(time.perf_counter() - start, 1)
         answer_file.parent.mkdir(parents=True, exist_ok=True)
-        answer_file.write_text(json.dumps(answer, indent=2))
+        answer_file.write_text(to_json(answer, indent=2))
         print(f"[demo] {name}: done in {self.timings[name]} s", flush=True)
         return answer
 
@@ -272,7 +273,7 @@ class Demo:
             "energy_files": energy["files"],
             "timings_s": self.timings,
         }
-        (self.out / "summary.json").write_text(json.dumps(summary, indent=2))
+        (self.out / "summary.json").write_text(to_json(summary, indent=2))
         write_report(self.out, summary)
         return summary
 

@@ -5,7 +5,8 @@ Every JSON reader of the toolkit parses through :func:`parse_json`, and every JS
 :func:`read_json_lines`, so that what cannot be right is refused the same way everywhere, with its file
 and line: invalid UTF-8, nesting too deep for the parser (``[[[[...``), integers too large for any field (a
 400-digit number), and text that is not JSON. What the toolkit writes goes through :func:`json_safe`: JSON
-has no NaN or infinity (Python's ``json`` writes them as bare ``NaN``, which strict readers refuse).
+has no NaN or infinity (Python's ``json`` writes them as bare ``NaN``, which strict readers refuse): every
+result file and ``--json`` line is written by :func:`to_json`.
 """
 
 from __future__ import annotations
@@ -112,7 +113,7 @@ def json_safe(value: Any) -> Any:
     """``value`` with every NaN and infinity, in nested dicts, lists and tuples, as None (JSON's null).
 
     Metrics are NaN where nothing could be scored (e.g. the mAP of a length bucket without queries); written
-    with ``json.dumps(json_safe(value), allow_nan=False)`` they become null rather than invalid JSON.
+    by :func:`to_json` they become null rather than invalid JSON.
     """
     if isinstance(value, float) and not math.isfinite(value):
         return None
@@ -121,6 +122,11 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [json_safe(item) for item in value]
     return value
+
+
+def to_json(value: Any, **options: Any) -> str:
+    """Strict JSON text of ``value`` (NaN and infinity as null, :func:`json_safe`); ``options`` as json.dumps'."""
+    return json.dumps(json_safe(value), allow_nan=False, **options)
 
 
 def read_json_object(path: str | Path, missing: str, holds: str = "") -> dict[str, Any]:

@@ -23,13 +23,13 @@ distilled student beats its label-only twin. ``comparison.json``::
 
 from __future__ import annotations
 
-import json
 import statistics
 from pathlib import Path
 from typing import Any
 
 from vtg.atomic import atomic_write_text
 from vtg.engine.train_config import TrainConfig
+from vtg.json_file import to_json
 
 HEADLINE = ("MR-full-R1@0.5", "MR-full-R1@0.7", "MR-full-mAP", "HL-min-VeryGood-mAP", "HL-min-VeryGood-Hit1")
 STUDENTS = ("distilled", "label_only")
@@ -173,7 +173,7 @@ def write_comparison(report: dict[str, Any], out: Path) -> dict[str, str]:
     from spiking.distillation.comparison_plot import plot_comparison
 
     paths = {"json": out / "comparison.json", "markdown": out / "comparison.md", "plot": out / "comparison.png"}
-    atomic_write_text(paths["json"], json.dumps(report, indent=2) + "\n")
+    atomic_write_text(paths["json"], to_json(report, indent=2) + "\n")
     atomic_write_text(paths["markdown"], markdown(report))
     plot_comparison(report, paths["plot"])
     return {kind: str(path) for kind, path in paths.items()}

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
-import json
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
@@ -31,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from vtg.engine.run_options import add_run_arguments, print_summary, resume_path, run_from_args
 from vtg.errors import UserError
+from vtg.json_file import to_json
 
 if TYPE_CHECKING:
     from vtg.engine.trainer import TrainRun
@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
         summary["comparison"] = write_comparison(report, out)
         summary["comparison_metrics"] = report["models"]
     if rank_zero_only.rank == 0 and args.json:
-        print(json.dumps(summary))
+        print(to_json(summary))
     elif rank_zero_only.rank == 0:
         for seed, each in summaries.items():
             print(f"seed {seed}: ", end="")

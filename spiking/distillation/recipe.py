@@ -51,7 +51,9 @@ from torch import nn
 from spiking.distillation.clrm import CLRMConfig, CLRMLoss, resolve_layer_map
 from spiking.distillation.transfer_data import TransferDataModule
 from vtg.checkpoint import (
+    DISTILL_RUN_PREFIX,
     METADATA_KEY,
+    MODEL_PREFIX,
     atomic_save,
     check_dims,
     checkpoint_metadata,
@@ -177,7 +179,7 @@ class DistillationModel(nn.Module):
         self.teacher.eval()  # frozen: no dropout or drop-path, whatever the engine asks for
         return self
 
-    def forward(self, batch: dict[str, Any], return_hidden: bool = True) -> dict[str, Any]:
+    def forward(self, batch: dict[str, Any]) -> dict[str, Any]:
         """The student's outputs (with hidden states and attentions) and, under ``teacher``, the teacher's
         (its clip-wise predictions too when L_pred is on)."""
         outputs = self.student(batch, return_hidden=True)
@@ -277,9 +279,9 @@ def write_student_checkpoint(recipe_path: Path, out: Path) -> Path:
     """``out``: the student of the recipe checkpoint ``recipe_path`` alone, in the engine's format."""
     checkpoint = read_checkpoint(recipe_path)
     metadata = checkpoint[METADATA_KEY]
-    prefix = "model.student."
+    prefix = DISTILL_RUN_PREFIX  # "model.student."
     state = {
-        "model." + key[len(prefix) :]: value
+        MODEL_PREFIX + key[len(prefix) :]: value
         for key, value in checkpoint["state_dict"].items()
         if key.startswith(prefix)
     }

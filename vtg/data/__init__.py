@@ -1,7 +1,7 @@
 """Data: the on-disk contracts of docs/ARCHITECTURE.md and the things built on them.
 
 - ``jsonl`` and ``fields``: reading JSON-lines files and typed fields with errors that name file and line;
-- ``annotations``: QVHighlights-style annotation lines; ``predictions``: official prediction lines;
+- ``annotations``: QVHighlights-style annotation lines (prediction lines are read by :mod:`vtg.metrics.records`);
 - ``npz`` and ``features``: feature files (video ``{vid}.npz``, text ``qid{qid}.npz``), deterministic writing;
 - ``dataset_config``: ``dataset.yaml``; ``dataset``: the PyTorch :class:`~vtg.data.dataset.VTGDataset`;
   ``labels``: clip-level targets from windows; ``collate``: the padded batch;

@@ -11,11 +11,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from vtg.errors import UserError, check_seed
+from vtg.json_file import to_json
 
 # options each action cannot do without (checked in run: one flat parser lets --config set every option)
 REQUIRED = {"synth": ("out",), "convert": ("dataset", "input", "out"), "info": ("root",)}
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
 
 def report(summary: dict, as_json: bool, lines: list[str]) -> int:
     """Print ``summary`` as JSON, or ``lines`` for people."""
-    print(json.dumps(summary) if as_json else "\n".join(lines))
+    print(to_json(summary) if as_json else "\n".join(lines))
     return 0
 
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from vtg.atomic import atomic_write
 from vtg.errors import where
-from vtg.json_file import read_json_lines
+from vtg.json_file import read_json_lines, to_json
 
 
 def read_jsonl(path: str | Path, what: str = "JSON-lines") -> list[tuple[str, dict[str, Any]]]:
@@ -29,7 +28,7 @@ def write_jsonl(path: str | Path, records: Iterable[dict[str, Any]]) -> int:
     def write(handle: BinaryIO) -> None:
         nonlocal count
         for record in records:
-            handle.write((json.dumps(record) + "\n").encode("utf-8"))
+            handle.write((to_json(record) + "\n").encode("utf-8"))
             count += 1
 
     atomic_write(path, write)

@@ -32,7 +32,6 @@ gives the same bytes.
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 from dataclasses import dataclass, replace
@@ -48,6 +47,7 @@ from vtg.data.dataset_config import DATASET_FILE
 from vtg.data.features import TEXT_KEY, VIDEO_KEY, text_feature_path, video_feature_path
 from vtg.data.npz import write_npz
 from vtg.errors import UserError
+from vtg.json_file import to_json
 
 CONCEPT_WORDS = (
     "dog cat guitar bicycle kitchen beach car piano ball tree boat horse book phone camera cake snow fire "
@@ -226,10 +226,15 @@ def write_synthetic(
     world = SyntheticWorld(rng, preset)
     # the whole folder is written aside and moved into place at the end: an interrupted run or a full disk
     # leaves no partial dataset
+    feature_dirs = [*preset.video_dirs, TEXT_DIR]
     with atomic_folder(out) as folder:
         size = _write_dataset(folder, rng, world, preset, pretrain)
-        for name in [*preset.video_dirs, TEXT_DIR]:
-            for stale in (out / name).glob("*.npz"):  # from an earlier run with other sizes
+        written = {name: {path.name for path in (folder / name).glob("*.npz")} for name in feature_dirs}
+    # an earlier run's feature files that this one did not overwrite (other sizes), removed only now that
+    # the new dataset is in place: stopped here, the folder holds the new dataset and unused files
+    for name in feature_dirs:
+        for stale in (out / name).glob("*.npz"):
+            if stale.name not in written[name]:
                 stale.unlink()
     return {
         "out": str(out),
@@ -268,7 +273,7 @@ def _write_dataset(out: Path, rng: np.random.Generator, world: SyntheticWorld, p
                 lines.append(write_query(rng, world, qid, f"{split}_{i:05d}", video_dirs, text_dir))
                 qid += 1
                 bar.update()
-            atomic_write_text(out / f"{split}.jsonl", "".join(json.dumps(line) + "\n" for line in lines))
+            atomic_write_text(out / f"{split}.jsonl", "".join(to_json(line) + "\n" for line in lines))
 
     description = {
         "clip_len": preset.clip_len,

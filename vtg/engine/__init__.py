@@ -1,7 +1,7 @@
 """The training engine (PyTorch Lightning) and the commands built on it.
 
 - ``train_config``: the ``train:`` section, checked field by field, with command-line overrides;
-- ``schedule``: linear warm-up then cosine decay of the learning rate;
+- ``schedule``: linear warm-up, then a constant, cosine or step-decayed learning rate;
 - ``module``: :class:`~vtg.engine.module.VTGModule`, the LightningModule around any registered model (its
   validation gathers the predictions of every process and scores them with :mod:`vtg.evaluation`);
 - ``datamodule``: :class:`~vtg.engine.datamodule.VTGDataModule` over :class:`vtg.data.dataset.VTGDataset`;

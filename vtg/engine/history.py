@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 import lightning as L
 
 from vtg.atomic import atomic_write_text
+from vtg.json_file import to_json
 
 # the per-step progress-bar value; its epoch mean is logged as train/total
 SKIPPED = {"loss"}
@@ -44,7 +44,7 @@ class MetricsHistory(L.Callback):
         metrics.update(getattr(pl_module, "val_metrics", {}))
         self.entries.append({"epoch": trainer.current_epoch, "step": trainer.global_step, **metrics})
         if trainer.is_global_zero:
-            atomic_write_text(self.path, json.dumps(self.summary(), indent=2) + "\n")
+            atomic_write_text(self.path, to_json(self.summary(), indent=2) + "\n")
 
     def best(self) -> dict[str, Any] | None:
         """The entry with the best finite monitored value (``None`` before any)."""

@@ -11,11 +11,11 @@ for a checkpoint also the package versions, the training config, its epoch and i
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 from vtg.errors import UserError
+from vtg.json_file import to_json
 
 DIM_DEFAULTS = {"video_levels": 1, "text_levels": 1}
 
@@ -113,7 +113,7 @@ def print_text(info: dict[str, Any]) -> None:
 def run(args: argparse.Namespace) -> int:
     info = describe(args)
     if args.json:
-        print(json.dumps(info))
+        print(to_json(info))
     else:
         print_text(info)
     return 0

@@ -10,10 +10,10 @@ work is :func:`vtg.evaluation.evaluate_checkpoint`, the one evaluation path.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from vtg.errors import UserError
+from vtg.json_file import to_json
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
             "tc": result.tc,  # the timesteps a spiking model ran
             "metrics": metrics,
         }
-        print(json.dumps(summary))
+        print(to_json(summary))
         return 0
     print(f"wrote {len(predictions)} predictions to {out}")
     for name, value in (metrics or {}).items():

@@ -9,12 +9,12 @@ line naming the option); :func:`print_summary` prints a finished run. :func:`che
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from vtg.errors import UserError
+from vtg.json_file import to_json
 
 
 def number_of_batches(text: str) -> int | float:
@@ -80,7 +80,7 @@ def resume_path(resume: str | None, out: Path) -> Path | None:
 def print_summary(summary: dict[str, Any], as_json: bool) -> None:
     """The run's result: one JSON object, or a few lines for a person."""
     if as_json:
-        print(json.dumps(summary))
+        print(to_json(summary))
         return
     print(f"trained {summary['epochs']} epochs; checkpoints in {summary['out']}")
     for name, value in (summary["final"] or {}).items():

@@ -27,7 +27,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.strategies import DDPStrategy
 
 from vtg.atomic import atomic_write_text, remove_stale_temporaries
-from vtg.checkpoint import METADATA_KEY, check_dims, read_checkpoint
+from vtg.checkpoint import METADATA_KEY, check_dims, is_distill_run, read_checkpoint
 from vtg.engine.checkpoint import AtomicCheckpointIO
 from vtg.engine.datamodule import VTGDataModule
 from vtg.engine.epoch_seed import EpochSeed
@@ -221,6 +221,10 @@ def fit(run: TrainRun) -> dict[str, Any]:
     L.seed_everything(run.train.seed, workers=True, verbose=False)
     data = open_data(run)
     if run.resume is not None:
+        if is_distill_run(read_checkpoint(run.resume)):
+            raise UserError(
+                f"option --resume: {run.resume} is a vtg distill run's checkpoint (resume it with vtg distill)"
+            )
         check_resumable(run, data.dims)
     module = VTGModule(run.model_name, run.model_config, data.dims, run.train, run.config_source)
     config = {"model": {"name": run.model_name, **run.model_config}, "train": run.train.to_dict()}

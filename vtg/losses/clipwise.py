@@ -8,7 +8,7 @@ as UniVTG labels interval-only datasets such as Charades-STA) and the queries S 
     L_b      = 1/|F| sum_{i in F} SmoothL1(d_i / n, d*_i / n)          (summed over ds and de)
     L_g      = 1/|F| sum_{i in F} (1 - GIoU([t_i - ds_i, t_i + de_i], [t_i - ds*_i, t_i + de*_i]))
     L_f      = 1/|R| sum_{i in R} w_i BCE(sigmoid(f_i), f*_i),  w_i = 1 on F, background_weight elsewhere
-    L_intra  = mean over (b in S, clip p with y_p > 0) of
+    L_intra  = mean over (b in S, clip p with y_p > 0 and some n in R_b with y_n < y_p) of
                -log( e^{s_p/tau} / (e^{s_p/tau} + sum_{n in R_b, y_n < y_p} e^{s_n/tau}) )
     L_inter  = -1/|S| sum_b [log softmax_k(c_bk / tau)_b + log softmax_k(c_kb / tau)_b],
                c_bk = cos(h_{b, p_b}, M_k),  p_b = the clip of query b with the highest label

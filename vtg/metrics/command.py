@@ -11,12 +11,12 @@ over no queries (e.g. an empty length split) is NaN, written as ``null`` in JSON
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from pathlib import Path
 
 from vtg.atomic import atomic_write_text, check_output
 from vtg.errors import UserError
+from vtg.json_file import json_safe, to_json
 from vtg.metrics import CLIP_LEN_S, DATASETS, WINDOW_TOLERANCE_S, evaluate, load_jsonl
 
 TITLES = {
@@ -54,15 +54,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def json_ready(value):
-    """``value`` with every NaN replaced by ``None`` (strict JSON has no NaN)."""
-    if isinstance(value, dict):
-        return {key: json_ready(item) for key, item in value.items()}
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
-
-
 def format_table(title: str, brief: dict[str, float | None]) -> str:
     """The brief metrics as two aligned columns under ``title`` (``None``, a metric over no queries, is n/a)."""
     width = max(len(name) for name in brief)
@@ -84,11 +75,11 @@ def run(args: argparse.Namespace) -> int:
     result = evaluate(
         args.dataset, submission, ground_truth, window_tolerance=args.window_tolerance, clip_len=args.clip_len
     )
-    result = json_ready(result)
+    result = json_safe(result)  # a metric over no queries (NaN) is None: null in JSON, n/a in the table
     if args.out is not None:
-        atomic_write_text(args.out, json.dumps(result, indent=2) + "\n")
+        atomic_write_text(args.out, to_json(result, indent=2) + "\n")
     if args.json:
-        print(json.dumps(result))
+        print(to_json(result))
     else:
         title = f"{TITLES[args.dataset]}, {len(ground_truth)} queries: {args.submission.name}"
         print(format_table(title, result["brief"]))

@@ -34,7 +34,12 @@ def clip_scores(truth: Truth, num_annotators: int, clip_len: float) -> np.ndarra
     """Every clip's annotator scores (N, annotators), 0 for clips outside ``relevant_clip_ids``."""
     if truth.duration is None:
         raise UserError(f"{truth.where}: missing field 'duration'")
-    num_clips = int(truth.duration / clip_len)
+    num_clips = int(truth.duration / clip_len)  # the official evaluator's count: whole clips only
+    if len(truth.clip_ids) and truth.clip_ids.max() == num_clips and truth.duration > num_clips * clip_len + 1e-6:
+        # an annotation naming the partial last clip, which the loader accepts as a clip of the video (its
+        # features have ceil(duration / clip_len) clips) and the official code would index past its array
+        # for: that clip counts too (data the official code scores is scored as it scores it)
+        num_clips += 1
     if num_clips == 0:
         raise UserError(f"{truth.where}: field 'duration': {truth.duration:g} s is shorter than a {clip_len:g} s clip")
     if len(truth.clip_ids) and truth.clip_ids.max() >= num_clips:

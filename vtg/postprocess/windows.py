@@ -16,12 +16,6 @@ def clip_centres(n_clips: int) -> torch.Tensor:
     return torch.arange(n_clips, dtype=torch.float32) + 0.5
 
 
-def clip_to_time(clip: int, clip_len: float, duration: float | None = None) -> tuple[float, float]:
-    """The [start, end] seconds of clip ``clip`` (end clamped to ``duration`` when given)."""
-    start, end = clip * clip_len, (clip + 1) * clip_len
-    return start, end if duration is None else min(end, duration)
-
-
 def boundaries_to_windows(boundary: torch.Tensor, clip_len: float, duration: float) -> torch.Tensor:
     """(..., Lv, 2) windows in seconds from (..., Lv, 2) clip-unit distances (ds, de) around each centre."""
     centres = clip_centres(boundary.shape[-2]).to(boundary)  # (Lv,)

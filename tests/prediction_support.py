@@ -1,4 +1,5 @@
-"""Reading official prediction lines (as written by :mod:`vtg.postprocess.predictions`) with checks.
+"""The tests' reader of the prediction lines the toolkit writes (:mod:`vtg.postprocess.predictions`), which
+checks the writer's contract, stricter than what ``vtg eval`` accepts (:mod:`vtg.metrics.records`).
 
 Required: ``qid`` and ``pred_relevant_windows`` ``[[st, ed, score], ...]`` with finite numbers,
 ``st <= ed``, sorted by decreasing score (R1 takes the first window). Checked when present: ``vid`` and
