@@ -185,8 +185,10 @@ def simulation_speed_table(result: dict[str, Any]) -> list[str]:
         f"{_fmt(contention['slowdown_default'])}x with 2 threads and OpenMP's default waiting, by "
         f"{_fmt(contention['slowdown_passive'])}x with 2 threads and OMP_WAIT_POLICY=PASSIVE (which is "
         f"itself {_fmt(contention['seconds']['alone_passive'] / contention['seconds']['alone_default'])}x slower "
-        f"alone), and by {_fmt(contention['slowdown_1_thread'])}x with 1 thread (goal <= 3); 1 thread under "
-        f"contention costs {_fmt(contention['busy_1_thread_over_alone_2_threads'])}x the idle 2-thread step.",
+        f"alone), by {_fmt(contention['slowdown_1_thread'])}x with 1 thread, and by "
+        f"{_fmt(contention['slowdown_governed'])}x under vtg train's thread governor, its default (goal <= 3); "
+        f"1 thread under contention costs {_fmt(contention['busy_1_thread_over_alone_2_threads'])}x the idle "
+        "2-thread step.",
     ]
 
 
