@@ -34,6 +34,7 @@ from export import fixed_point as fp
 from export.host_input import apply_host_input, host_shapes
 from export.model_map import layer_shapes
 from spiking.config import host_input_layers
+from spiking.populations import readout_convolutions
 from vtg.atomic import atomic_folder, atomic_write, atomic_write_text
 from vtg.data.npz import NPY_READ_ERRORS
 from vtg.digest import sha256
@@ -267,7 +268,7 @@ def fixed_scalar_ranges(arch: dict[str, Any]) -> dict[str, tuple[str, float | No
         "input.text.scale": ("integer", 0, None),
         "sfg.eps": ("integer", 0, None),
     }
-    readouts = {f"decoder.f.{arch['f_layers'] - 1}", f"decoder.d.{arch['d_layers'] - 1}"}
+    readouts = set(readout_convolutions(arch).values())
     for key in layer_shapes(arch):
         if key.startswith("input."):
             continue

@@ -75,6 +75,7 @@ import numpy as np
 import torch
 
 from export.model_map import weight_layers
+from spiking.populations import readout_convolutions
 
 MEMBRANE_FRAC_BITS = 12  # F
 STATE_BITS = 24
@@ -214,7 +215,7 @@ def integer_parameters(model: Any, max_clips: int) -> tuple[dict[str, np.ndarray
         "input.threshold": int(round(config.threshold * 2**f)),
     }
     positions = sinusoidal_positions(max_clips, config.hidden_dim, dtype=torch.float64).numpy()  # (max_clips, D)
-    readouts = {f"decoder.f.{config.f_layers - 1}", f"decoder.d.{config.d_layers - 1}"}  # no neuron: read out
+    readouts = set(readout_convolutions(config).values())  # no neuron: read out
     for key, layer in weight_layers(model).items():
         arrays[f"{key}.sign"], beta = _binary(layer)
         if key.startswith("input."):

@@ -66,9 +66,9 @@ from torch import nn
 
 from export import fixed_point as fp
 from export.host_input import apply_host_input, host_arrays
-from export.integer_reference import IntegerReference, IntegerSteps, readout_keys
-from export.model_map import ENCODER_POPULATIONS
+from export.integer_reference import IntegerReference, IntegerSteps
 from spiking.config import decoder_read_steps
+from spiking.populations import populations, readout_convolutions
 from vtg.errors import UserError
 from vtg.json_file import to_json
 
@@ -78,14 +78,9 @@ TRACE_SIZES = (10, 5)  # clips, query tokens of the traced example
 CHECK_SIZES = ((7, 3), (13, 6))  # other sizes for the check, so that a shape frozen by the trace is caught
 
 
-def populations(architecture: dict[str, Any]) -> list[str]:
-    """The neuron populations in the reference's order of first spikes (export/model_map.py's names)."""
-    names = ["input"]
-    for i in range(architecture["num_layers"]):
-        names += [f"layer{i}.{part}" for part in ENCODER_POPULATIONS]
-    for head in ("f", "d"):
-        names += [f"decoder.{head}.{j}" for j in range(architecture[f"{head}_layers"] - 1)]
-    return names
+def population_names(architecture: dict[str, Any]) -> list[str]:
+    """The neuron populations in the reference's order of first spikes (spiking/populations.py's)."""
+    return [population.name for population in populations(architecture)]
 
 
 class IntegerModel(IntegerSteps, nn.Module):
@@ -112,7 +107,7 @@ class IntegerModel(IntegerSteps, nn.Module):
             if array.size and (array.min() < info.min or array.max() > info.max):
                 raise UserError(f"integer weights '{name}' do not fit {dtype}")
             self.register_buffer(name.replace(".", "__"), torch.from_numpy(array).to(dtype))
-        self.population_names = populations(architecture)
+        self.population_names = population_names(architecture)
 
     def weight(self, key: str) -> torch.Tensor:
         return getattr(self, key.replace(".", "__")).long()  # a Cast in the graph: the initialiser stays narrow
@@ -249,7 +244,7 @@ def export(model: Any, checkpoint: dict[str, Any], args: argparse.Namespace) -> 
         if features.layers
         else "int64 X = rint(x 2^12) clipped to 16 bits"
     )
-    readout = {head: scalars[f"{key}.readout_scale"] for head, key in readout_keys(architecture).items()}
+    readout = {head: scalars[f"{key}.readout_scale"] for head, key in readout_convolutions(architecture).items()}
     read_steps = decoder_read_steps(architecture["decoder_warmup"], tc)
     metadata = {
         "vtg.format": "vtg-onnx-integer",
@@ -317,7 +312,7 @@ def check_split(onnx_path: Path, checkpoint: Path, data: str, split: str, limit:
     reference = IntegerReference(arrays, scalars, architecture)
     session = onnxruntime.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
     dataset = VTGDataset(data, split, max_video_len=max_clips, require_labels=False)
-    features, names = Features(model), populations(architecture)
+    features, names = Features(model), population_names(architecture)
     total = {"queries": 0, "spikes": 0, "outputs": 0, "spikes_compared": 0}
     for i in range(len(dataset) if limit is None else min(limit, len(dataset))):
         item = dataset[i]

@@ -20,6 +20,7 @@ from export import fixed_point as fp
 from spiking.activity import stack_steps
 from spiking.config import decoder_read_steps, decoder_warmup_steps
 from spiking.neuron import ternary_spikes
+from spiking.populations import readout_convolutions
 
 _POWERS = [1 << k for k in range(63)]  # 2^k, k = 0 .. 62: bit lengths and shifts by a computed amount
 
@@ -96,11 +97,6 @@ def shift_to_bits(x: torch.Tensor, bits: int) -> torch.Tensor:
 def leaky_norm(norm: int, leak: int) -> int:
     """N[t] = rshift(G N[t-1], 12) + 2^8 (units 2^-8), in Python integers: it depends on t alone."""
     return ((leak * norm + (1 << (fp.LEAK_BITS - 1))) >> fp.LEAK_BITS) + (1 << fp.TRACE_FRAC_BITS)
-
-
-def readout_keys(architecture: dict[str, Any]) -> dict[str, str]:
-    """Head -> the decoder convolution whose output the host reads out (the last of each head)."""
-    return {head: f"decoder.{head}.{architecture[f'{head}_layers'] - 1}" for head in ("f", "d")}
 
 
 @dataclasses.dataclass
@@ -240,7 +236,7 @@ class IntegerSteps:
         gate = v[:, 0] * 0 + fp.gate_units(self.arch["initial_gate"])  # (Lv,) the first step's g0
         trace = v * 0  # SFG's ASR trace of the last layer's video spikes; its norm is self.norm
         readout: dict[str, Any] = {"f": 0, "d": 0}
-        keys = readout_keys(self.arch)
+        keys = readout_convolutions(self.arch)
         warmup = decoder_warmup_steps(self.arch["decoder_warmup"], tc)  # steps the decoders do not read
         for t in range(tc):
             self.norm = leaky_norm(self.norm, c["leak"])  # N[t], the norm of every ASR trace of this step
@@ -282,7 +278,7 @@ class IntegerReference(IntegerSteps):
         xt = torch.from_numpy(fp.quantize_features(text))
         run = self.run_integer(xv, xt, tc)
         read = decoder_read_steps(self.arch["decoder_warmup"], tc)
-        scale = {head: self.c[f"{key}.readout_scale"] for head, key in readout_keys(self.arch).items()}
+        scale = {head: self.c[f"{key}.readout_scale"] for head, key in readout_convolutions(self.arch).items()}
         return ReferenceRun(
             spikes=run.spikes,
             foreground_logits=run.foreground_sum[:, 0].double() * scale["f"] / read,

@@ -60,7 +60,7 @@ from hw_sim.processes.decoder_readout.process import DecoderReadout
 from hw_sim.processes.encoder_layer.process import EncoderLayer
 from hw_sim.processes.input_sfg.process import InputSFG
 from spiking.config import decoder_read_steps
-from spiking.populations import ENCODER_POPULATIONS, decoder_populations
+from spiking.populations import ENCODER_POPULATIONS, decoder_populations, readout_convolutions
 from vtg.errors import UserError
 
 SELECT_TAG = {"fixed": "fixed_pt", "float": "floating_pt"}
@@ -377,8 +377,9 @@ class LavaSimulation:
         boundary = readout[batch * lv :].reshape(batch, lv, 2)[b, :n_video]
         if self.precision == "fixed":
             scalars = self.parameters[1]
-            foreground = foreground * scalars[f"decoder.f.{arch['f_layers'] - 1}.readout_scale"]
-            boundary = boundary * scalars[f"decoder.d.{arch['d_layers'] - 1}.readout_scale"]
+            readout = readout_convolutions(arch)
+            foreground = foreground * scalars[f"{readout['f']}.readout_scale"]
+            boundary = boundary * scalars[f"{readout['d']}.readout_scale"]
             score, gate = score / 2**fp.COSINE_FRAC_BITS, gate / 2**fp.GATE_FRAC_BITS
         counts = np.concatenate(counts, axis=1)  # (Tc, populations)
         spikes = None

@@ -103,6 +103,14 @@ def decoder_populations(config: Any) -> list[str]:
     return [f"decoder.{head}.{j}" for head in DECODER_OUTPUTS for j in range(s[f"{head}_layers"] - 1)]
 
 
+def readout_convolutions(config: Any) -> dict[str, str]:
+    """Head -> its read-out convolution ``decoder.{head}.{layers - 1}``, the last one, which has no neuron:
+    its output current is what the host reads out (module docstring of spiking/decoders.py)."""
+    layers = {head: config[f"{head}_layers"] if isinstance(config, Mapping) else getattr(config, f"{head}_layers")
+              for head in DECODER_OUTPUTS}  # fmt: skip
+    return {head: f"decoder.{head}.{int(layers[head]) - 1}" for head in DECODER_OUTPUTS}
+
+
 def populations(config: Any) -> list[Population]:
     """Every neuron population, in the order input, encoder layers, decoders."""
     s = sizes(config)
