@@ -28,6 +28,7 @@ from export.lava_target import export
 from hw_sim.runner import LavaTimeout
 from hw_sim.simulation import load_queries, simulate_split
 from vtg.cli import main as vtg_main
+from vtg.errors import UserError
 from vtg.models import build_model
 
 TC = 3
@@ -299,7 +300,7 @@ def test_every_reader_validates(random_bundle, tmp_path):
     """read_bundle is the one reader: the references and benchmarks get the same checks."""
     _, bundle = random_bundle
     broken = damaged(bundle, tmp_path / "b", missing_scalar)
-    with pytest.raises(Exception, match="layer1.k.threshold"):
+    with pytest.raises(UserError, match="field 'fixed_point.scalars.layer1.k.threshold': missing"):
         read_bundle(broken)
 
 

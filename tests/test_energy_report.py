@@ -312,6 +312,7 @@ def test_cli_report_rejects_a_teacher_as_student(tmp_path, tiny_spiking, capsys)
     assert main(args) == 2
     assert "takes SpikingVTG" in capsys.readouterr().err
     assert main(args[:-2] + ["--limit", "0"]) == 2
+    assert "option '--limit': must be at least 1" in capsys.readouterr().err
 
 
 def test_report_json_has_no_nan(tmp_path):

@@ -65,7 +65,8 @@ def test_table_a_schedule_decays_every_k_epochs_of_the_run():
 
 
 def test_other_schedules_ignore_the_decay_fields():
-    train = TrainConfig.from_sections({"epochs": 4, "schedule": "cosine", "min_lr_ratio": 0.1}, {})
+    section = {"epochs": 4, "schedule": "cosine", "min_lr_ratio": 0.1, "lr_decay_factor": 0.5}
+    train = TrainConfig.from_sections(section, {})
     factor = schedule_factor(train, (40,))
     assert [factor(s) for s in range(41)] == pytest.approx([lr_factor(s, 0, 40, "cosine", 0.1) for s in range(41)])
 

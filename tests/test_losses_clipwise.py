@@ -57,5 +57,7 @@ def test_total_is_the_weighted_sum_and_empty_terms_keep_the_graph():
     background = dict(batch, foreground=torch.zeros(1, 6))  # no foreground, no saliency: only L_f remains
     losses = ClipwiseCriterion(weights)(empty, background)
     assert float(losses["boundary"]) == float(losses["giou"]) == float(losses["saliency_intra"]) == 0.0
+    for name in ("boundary", "giou", "saliency_inter", "saliency_intra"):  # zeros of the graph, not constants
+        assert losses[name].grad_fn is not None, name
     losses["total"].backward()
     assert logits.grad is not None

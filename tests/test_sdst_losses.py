@@ -151,8 +151,20 @@ def test_video_without_moments_has_only_negatives():
     batch = make_batch(lengths=(8, 6))
     batch["windows"][1] = torch.zeros(0, 2)
     batch["foreground"][1] = 0.0
-    losses = SDSTCriterion(SDSTConfig())(fake_outputs(batch, levels=1), batch)
+    config = SDSTConfig()
+    outputs = fake_outputs(batch, levels=1)
+    losses = SDSTCriterion(config)(outputs, batch)
     assert all(torch.isfinite(v) for v in losses.values())
+    # video 0's queries 0.. predict its moments exactly and are matched; every query of video 1 is a negative
+    targets = normalised_targets(batch)
+    assert len(targets[1]) == 0 and len(targets[0]) > 0
+    labels = torch.zeros_like(outputs["pred_logits"])  # (2, queries)
+    labels[0, : len(targets[0])] = 1.0
+    expected = focal_loss(outputs["pred_logits"], labels, config.focal_alpha, config.focal_gamma).mean()
+    assert float(losses["cls_0"]) == pytest.approx(float(expected), rel=1e-6)
+    assert float(losses["l1_0"]) == pytest.approx(0.0, abs=1e-6) and float(losses["iou_0"]) == pytest.approx(
+        0.0, abs=1e-5
+    )
 
 
 def test_cls_normalization_boxes_divides_the_sum_by_the_ground_truth_moments():

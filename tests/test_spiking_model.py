@@ -75,7 +75,9 @@ def test_forward_loss_predict(variant, grad):
 def test_host_input_layer_feeds_the_projections_and_leaves_old_checkpoints_loadable():
     plain = build({"variant": "1bit_nf", **TINY}, DIMS)
     with_layer = build({"variant": "1bit_nf", "input_mlp": True, **TINY}, DIMS)
-    assert plain.state_dict().keys() < with_layer.state_dict().keys()  # the default adds no key: old files load
+    # the default adds no key: old files load (the pinned checkpoints of tests/fixtures/spike_pin, strictly:
+    # tests/test_spiking_pin.py)
+    assert plain.state_dict().keys() < with_layer.state_dict().keys()
     added = with_layer.state_dict().keys() - plain.state_dict().keys()
     assert added == {f"inputs.{m}_host.{i}.{p}" for m in ("video", "text") for i in (0, 1) for p in ("weight", "bias")}
     batch = tiny_batch()

@@ -117,6 +117,8 @@ def test_no_positive_clip_gives_zero_saliency_losses_with_a_graph():
     losses = model.loss(model(batch), batch)
     assert float(losses["saliency_inter"]) == 0.0 and float(losses["saliency_intra"]) == 0.0
     assert float(losses["boundary"]) == 0.0 and float(losses["giou"]) == 0.0
+    for name in ("boundary", "giou", "saliency_inter", "saliency_intra"):  # zeros of the graph, not constants
+        assert losses[name].grad_fn is not None, name
     losses["total"].backward()
 
 

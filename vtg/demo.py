@@ -56,7 +56,8 @@ DEMO_SEEDS = (0,)
 COMPARISON_SEEDS = (0, 1, 2)
 LAVA_QUERIES = 200  # simulated in Lava and priced over Tc (--quick: 20)
 MODELS = {  # the non-spiking models: config preset and vtg train options
-    # 32 epochs of 13 steps: the 400 steps of configs/sdst_demo.yaml's 8 epochs on 800 queries
+    # 32 epochs of 13 steps (416) on the demo's 200 labelled queries (configs/sdst_demo.yaml itself trains 24
+    # epochs, 1200 steps, on the demo preset's 800)
     "sdst": ("sdst_demo.yaml", ["--epochs", "32"]),
     # pre-trained on the 3200 queries of the pretrain split, as the paper's UniVTG teacher is pre-trained on far
     # more than the downstream labels; 4 epochs (800 steps)
