@@ -122,7 +122,8 @@ HOST_STEPS = {
         "F_s = cos(ASR of layer{N-1}.out's spikes on the clips, M), gate = min-max(F_s) over the clips; next "
         "step's input current = [(input.video's output + P) * gate; input.text's output] on real tokens"
     ),
-    "readout": "f = mean over Tc of decoder.f's output; d = softplus(mean over Tc of decoder.d's output)",
+    "readout": "f = mean of decoder.f's output over the steps after decoder_warmup_steps (the decoders run from "
+    "rest from then on); d = softplus(the same mean of decoder.d's output)",
 }
 # with model.rate_driven (spiking.neuron.RateDrivenCurrent): the current whose running mean is the value P
 RATE_DRIVE = (

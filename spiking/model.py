@@ -237,7 +237,8 @@ class SpikingVTG(nn.Module):
         return {"foreground_logits": foreground, "boundary": F.softplus(boundary)}
 
     def step(self, ctx: Context, gate: torch.Tensor, decode: bool = True) -> Step:
-        """One timestep t of the spiking model; ``gate`` (B, Lv) is Fbar_s[t-1] (ones at the first step).
+        """One timestep t of the spiking model; ``gate`` (B, Lv) is Fbar_s[t-1] (:meth:`first_gate`, g0 on
+        real clips, at the first step).
 
         Order of operations (every neuron: u <- gamma u + I; s = +1 if u >= r Vth, -1 if u <= -r Vth,
         else 0, r = fire_ratio; u <- u - Vth s; its ASR is updated with s in the same call; there is no synaptic delay,
@@ -256,7 +257,8 @@ class SpikingVTG(nn.Module):
            (F_s - min) / (max - min) over the real clips, 1 if max - min <= 1e-6 (and 1 without SFG)
         4. decoders on the last layer's spikes of the real clips (padding zeroed):
            h = IF(conv(h)) for all but the last convolution; read-outs f[t] = conv_f(h_f),
-           d[t] = conv_d(h_d); the model averages them over the Tc steps.
+           d[t] = conv_d(h_d); the model averages them over the steps after the decoders' warm-up
+           (:meth:`decode`).
 
         In 1-bit NF every W above (the convolutions too, and the input projections that made V and Q)
         is beta * sgn(W - mean W); W_p of SFG stays real.
