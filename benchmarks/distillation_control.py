@@ -34,6 +34,7 @@ from typing import Any
 import yaml
 
 from benchmarks.common import HEADLINES, WORK, headline_pair, machine_info, train_once, write_report
+from vtg.json_file import to_json
 
 NAME = "distillation_control"
 OUT = WORK / NAME
@@ -238,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.demo is not None and (problem := unfinished(args.demo)):
         print(f"{NAME}: option --demo: {problem}", file=sys.stderr)
         return 2
-    print(json.dumps(headline(run(args.quick, args.demo))))
+    print(to_json(headline(run(args.quick, args.demo))))
     return 0
 
 

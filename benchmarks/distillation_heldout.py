@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import HEADLINES, WORK, headline_pair, machine_info, write_report
+from vtg.json_file import to_json
 
 NAME = "distillation_heldout"
 OUT = WORK / NAME
@@ -192,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(set(args.data_seeds)) != len(args.data_seeds) or min(args.data_seeds) < 0:
         print(f"{NAME}: option --data-seeds: expected distinct seeds >= 0, got {args.data_seeds}", file=sys.stderr)
         return 2
-    print(json.dumps(headline(run(args.quick, tuple(args.data_seeds)))))
+    print(to_json(headline(run(args.quick, tuple(args.data_seeds)))))
     return 0
 
 

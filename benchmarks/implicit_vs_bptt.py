@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import RESULTS, ROOT, machine_info, write_result
+from vtg.json_file import to_json
 
 NAME = "implicit_vs_bptt"
 TCS = (2, 5, 10, 20)
@@ -387,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(worker(grad, int(tc), SETUPS[args.size])))
         return 0
     result = run(args.quick, paper=args.paper)
-    print(json.dumps(result["bptt_over_implicit"]))
+    print(to_json(result["bptt_over_implicit"]))
     return 0
 
 
