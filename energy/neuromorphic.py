@@ -82,11 +82,16 @@ def is_alias(name: str) -> bool:
 
 
 def counts(record: ActivityRecord) -> dict[str, Counts]:
-    """The operations of each component of a run, from its measured activity."""
+    """The operations of each component of a run, from its measured activity.
+
+    A population's neurons are updated at every step it runs: all Tc for the encoder's, the steps the decoders
+    read for theirs (they rest through their warm-up, ``record.decoder_read_steps`` = Tc - k).
+    """
     result = {}
     for name, c in record.components.items():
         spikes = float(c.spikes.sum())
-        updates = 0.0 if is_alias(name) else float(c.neurons * len(c.spikes))
+        steps = record.decoder_read_steps if name.startswith("decoder.") else len(c.spikes)
+        updates = 0.0 if is_alias(name) else float(c.neurons * steps)
         result[name] = Counts(spikes * c.fan_out, updates, spikes if c.fan_out else 0.0)
     return result
 

@@ -48,6 +48,14 @@ def test_counts_do_not_update_a_population_twice():
     assert c["layer0.out"].updates == 20 and c["layer0.out"].spikes == 0  # its messages counted at its consumer
 
 
+def test_decoder_neurons_are_updated_only_on_the_steps_they_read():
+    components = {**record().components, "decoder.f.0": Component(np.array([0.0, 0.0, 3.0, 1.0]), 12, 3)}
+    components = {name: Component(np.resize(c.spikes, 4), c.neurons, c.fan_out) for name, c in components.items()}
+    warm = counts(make_record(components, [3], [2], "test", decoder_read_steps=2))  # Tc 4, a warm-up of 2
+    assert warm["decoder.f.0"].updates == 12 * 2 and warm["layer0.k"].updates == 10 * 4
+    assert counts(make_record(components, [3], [2], "test"))["decoder.f.0"].updates == 12 * 4
+
+
 def test_estimates_by_hand_and_arithmetic_equal_to_the_measured_energy():
     r = record()
     result = estimates([r], SHAPE, PAPER, "int_acc")
