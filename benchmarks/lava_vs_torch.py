@@ -79,7 +79,7 @@ def main() -> int:
             "torch_reference": "integer (int64)" if precision == "fixed" else "SpikingVTG float64",
             "torch_queries_per_s": len(queries) / torch_seconds,
             "lava_slowdown": (len(queries) / torch_seconds) / report.queries_per_s,
-            "metrics": score_predictions(report.predictions, truths),
+            "metrics": score_predictions(report.predictions, truths, dataset.config.clip_len),
         }
         print(to_json({precision: result["precisions"][precision]}), file=sys.stderr)
     if {"fixed", "float"} <= result["precisions"].keys():

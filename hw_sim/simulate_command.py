@@ -86,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
 
     truths = [annotation_to_record(a) for a in dataset.annotations]
     labelled = all(a.windows for a in dataset.annotations)
-    metrics = score_predictions(report.predictions, truths) if labelled else None
+    clip_len = dataset.config.clip_len
+    metrics = score_predictions(report.predictions, truths, clip_len) if labelled else None
     summary = {
         "bundle": str(args.bundle),
         "split": args.split,
@@ -101,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
         "metrics": metrics,
     }
     if args.compare_torch:
-        reference_metrics = score_predictions(report.reference_predictions, truths) if labelled else None
+        reference_metrics = score_predictions(report.reference_predictions, truths, clip_len) if labelled else None
         summary.update(
             spikes_compared=report.spikes_compared,
             output_differences=report.output_differences,

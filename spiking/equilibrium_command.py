@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     from spiking.equilibrium import adjoint_residuals, read_at_steps, trace_batch
     from spiking.equilibrium_plot import plot_equilibrium
     from vtg.atomic import atomic_folder, check_output
-    from vtg.evaluation import open_checkpoint, score_predictions
+    from vtg.evaluation import open_checkpoint
 
     _check_options(args)
     opened = open_checkpoint(args.checkpoint, args.data, args.split, limit=args.limit)
@@ -84,7 +84,6 @@ def run(args: argparse.Namespace) -> int:
         if len(batches) < args.adjoint_batches:
             batches.append(batch)
     residual, rounding, change, _ = (s / sums[3].clamp(min=1e-30) for s in sums)
-    truth = opened.ground_truth
     # a BPTT student has no adjoint, and one without SFG's feedback none to solve (the map ignores z: J = 0)
     solved = model.config.grad == "implicit" and model.config.sfg
     adjoint = {
@@ -113,8 +112,8 @@ def run(args: argparse.Namespace) -> int:
         ],
         "metrics": {
             str(t): {
-                "simulated": score_predictions(simulated[t], truth),
-                "steady_state": score_predictions(mapped[t], truth),
+                "simulated": opened.score(simulated[t]),
+                "steady_state": opened.score(mapped[t]),
             }
             for t in read_at
         },

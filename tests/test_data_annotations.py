@@ -59,6 +59,8 @@ def test_valid_lines_round_trip(tmp_path):
         ({**GOOD, "saliency_scores": [[1, 2, 9]] * 4}, "field 'saliency_scores'[0]: expected one or more scores"),
         ({**GOOD, "relevant_clip_ids": [1, 2, 5, 10]}, "field 'relevant_clip_ids'[3]: clip 10 is outside the video"),
         ({**GOOD, "qid": True}, "field 'qid': expected an integer"),
+        ({**GOOD, "relevant_clip_ids": [1, 2, 2, 5]}, "field 'relevant_clip_ids'[2]: clip 2 listed twice"),
+        ({**GOOD, "saliency_scores": [[1, 2, 3], [1, 2, 3], [1, 2], [1, 2, 3]]}, "'saliency_scores'[2]: 2 annotators"),
     ],
 )
 def test_bad_line_names_file_line_and_field(tmp_path, line, expected):
@@ -69,6 +71,12 @@ def test_bad_line_names_file_line_and_field(tmp_path, line, expected):
 def test_duplicate_qid_names_both_lines(tmp_path):
     message = message_for(tmp_path, GOOD, GOOD)
     assert ":2: field 'qid': 7 already used at" in message and ":1" in message
+
+
+def test_one_number_of_annotators_per_split(tmp_path):
+    two = {**GOOD, "qid": 8, "saliency_scores": [[1, 2]] * 4}
+    message = message_for(tmp_path, GOOD, two)
+    assert ":2: field 'saliency_scores': 2 annotators, but 3 at" in message and "ann.jsonl:1" in message
 
 
 def test_missing_and_empty_file(tmp_path):

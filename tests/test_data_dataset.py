@@ -86,7 +86,14 @@ def test_info_reports_dims(tmp_path, capsys):
     root = make_dataset(tmp_path)
     assert main(["data", "info", "--root", str(root), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary["splits"]["val"] == {"queries": 2, "max_clips": 10} and summary["video_levels"] == 2
+    assert summary["splits"]["val"] == {"queries": 2, "max_clips": 10, "labelled": True}
+    assert summary["video_levels"] == 2
+
+
+def test_info_reads_a_test_split_without_windows(tmp_path, capsys):
+    root = make_dataset(tmp_path, lines=[{k: v for k, v in line.items() if k != "relevant_windows"} for line in LINES])
+    assert main(["data", "info", "--root", str(root), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["splits"]["val"]["labelled"] is False
 
 
 @pytest.mark.parametrize(

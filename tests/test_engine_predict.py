@@ -13,8 +13,9 @@ from prediction_support import read_predictions
 
 from vtg.checkpoint import METADATA_KEY
 from vtg.cli import main
+from vtg.data.annotations import annotation_to_record, parse_annotation
 from vtg.errors import UserError
-from vtg.evaluation import set_timesteps
+from vtg.evaluation import score_predictions, set_timesteps
 
 
 def test_predict_writes_valid_jsonl_and_metrics_of_validation(tiny_run, tiny_data, tmp_path, capsys):
@@ -96,3 +97,29 @@ def test_split_without_ground_truth_gets_predictions_and_no_metrics(tiny_run, ti
     summary = json.loads(capsys.readouterr().out)
     assert summary["metrics"] is None and summary["count"] == len(test_lines)
     assert [p["qid"] for p in read_predictions(out)] == [line["qid"] for line in test_lines]
+
+
+def test_scores_count_saliency_clips_in_the_datasets_clip_length():
+    # 20 s of 1 s clips: clips 14 and 15 are in the video; counted in 2 s clips they would not be
+    truth = {"qid": 1, "duration": 20.0, "relevant_windows": [[14.0, 16.0]], "relevant_clip_ids": [14, 15],
+             "saliency_scores": [[4, 4, 4], [2, 2, 2]]}  # fmt: skip
+    prediction = {"qid": 1, "pred_relevant_windows": [[14.0, 16.0, 1.0]], "pred_saliency_scores": [0.0] * 14 + [1.0]}
+    metrics = score_predictions([prediction], [truth], clip_len=1.0)
+    assert metrics["HL-min-VeryGood-Hit1"] == 100.0 and metrics["MR-full-R1@0.5"] == 100.0
+    with pytest.raises(UserError, match="clip 15 is outside the video"):
+        score_predictions([prediction], [truth], clip_len=2.0)
+
+
+def test_a_query_without_salient_clips_is_scored_with_the_others():
+    lines = [
+        {"qid": 1, "query": "a", "vid": "v1", "duration": 10.0, "relevant_windows": [[0.0, 4.0]],
+         "relevant_clip_ids": [0, 1], "saliency_scores": [[4, 4, 4], [2, 2, 2]]},
+        {"qid": 2, "query": "b", "vid": "v2", "duration": 10.0, "relevant_windows": [[2.0, 4.0]],
+         "relevant_clip_ids": [], "saliency_scores": []},
+    ]  # fmt: skip
+    truths = [annotation_to_record(parse_annotation(line, f"gt:{i}", 2.0, True)) for i, line in enumerate(lines)]
+    predictions = [
+        {"qid": q, "pred_relevant_windows": [[0.0, 4.0, 1.0]], "pred_saliency_scores": [1.0, 0, 0, 0, 0]}
+        for q in (1, 2)
+    ]
+    assert score_predictions(predictions, truths, clip_len=2.0)["HL-min-VeryGood-Hit1"] == 50.0  # a hit, a miss

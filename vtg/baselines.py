@@ -98,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         predictions = random_predictions(annotations, config.clip_len, prior, args.seed, args.max_windows)
         if args.out is not None:
             write_jsonl(args.out, predictions)
-        metrics = score_predictions(predictions, [annotation_to_record(a) for a in annotations])
+        metrics = score_predictions(predictions, [annotation_to_record(a) for a in annotations], config.clip_len)
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -43,8 +43,9 @@ def nonempty(dataset: VTGDataset) -> VTGDataset:
     return dataset
 
 
-def score_predictions(predictions: Sequence[dict], ground_truth: Sequence[dict]) -> dict[str, float]:
-    """The official headline metrics (``MR-full-mAP``, ``HL-min-VeryGood-Hit1``, ...) of ``predictions``.
+def score_predictions(predictions: Sequence[dict], ground_truth: Sequence[dict], clip_len: float) -> dict[str, float]:
+    """The official headline metrics (``MR-full-mAP``, ``HL-min-VeryGood-Hit1``, ...) of ``predictions``;
+    ``clip_len``: the dataset's clip length in seconds (``dataset.yaml``), which the saliency clip ids count in.
 
     Only the queries that were predicted are scored (a run limited to some validation batches still gets
     metrics). Highlight detection is scored only when every scored query has saliency annotations
@@ -60,7 +61,7 @@ def score_predictions(predictions: Sequence[dict], ground_truth: Sequence[dict])
         {key: value for key, value in prediction.items() if with_saliency or key != "pred_saliency_scores"}
         for prediction in predictions
     ]
-    metrics = dict(evaluate_qvhighlights(submission, truths)["brief"])
+    metrics = dict(evaluate_qvhighlights(submission, truths, clip_len=clip_len)["brief"])
     metrics.update(evaluate_r1_miou(submission, truths)["brief"])
     return {name: float(value) for name, value in metrics.items()}
 
@@ -79,7 +80,7 @@ def metric_names() -> list[str]:
         "saliency_scores": [[1, 2, 3], [4, 4, 4]],
     }
     prediction = {"qid": 0, "pred_relevant_windows": [[0.0, 4.0, 1.0]], "pred_saliency_scores": [1.0] * 5}
-    return list(score_predictions([prediction], [truth]))
+    return list(score_predictions([prediction], [truth], clip_len=2.0))
 
 
 def set_timesteps(model: torch.nn.Module, model_name: str, tc: int | None) -> None:
@@ -137,7 +138,9 @@ class CheckpointSplit:
 
     def score(self, predictions: Sequence[dict[str, Any]]) -> dict[str, float] | None:
         """The official metrics of ``predictions`` of these queries; None without labels."""
-        return None if self.ground_truth is None else score_predictions(predictions, self.ground_truth)
+        if self.ground_truth is None:
+            return None
+        return score_predictions(predictions, self.ground_truth, self.dataset.config.clip_len)
 
 
 def open_checkpoint(

@@ -71,6 +71,9 @@ def parse_saliency(record: dict[str, Any], duration: float, clip_len: float | No
         as_int(v, f"{ids_at}[{i}]", minimum=0)
         for i, v in enumerate(as_list(get_field(record, "relevant_clip_ids", location), ids_at))
     ]
+    for i, clip in enumerate(clip_ids):
+        if clip in clip_ids[:i]:
+            raise UserError(f"{ids_at}[{i}]: clip {clip} listed twice (each clip has one row of scores)")
     if clip_len is not None:
         n_clips = math.ceil(duration / clip_len - 1e-6)
         for i, clip in enumerate(clip_ids):
@@ -85,6 +88,8 @@ def parse_saliency(record: dict[str, Any], duration: float, clip_len: float | No
         values = as_numbers(row, f"{scores_at}[{i}]")
         if not values or any(v < 0 or v > MAX_SALIENCY for v in values):
             raise UserError(f"{scores_at}[{i}]: expected one or more scores between 0 and 4, got {row!r}")
+        if scores and len(values) != len(scores[0]):
+            raise UserError(f"{scores_at}[{i}]: {len(values)} annotators' scores, but {len(scores[0])} in row 0")
         scores.append(values)
     return clip_ids, scores
 
@@ -121,11 +126,19 @@ def read_annotations(path: str | Path, clip_len: float | None = None, require_wi
     """
     annotations = []
     seen: dict[Any, str] = {}
+    annotators: tuple[int, str] | None = None  # the split's number of annotators, and where it was first read
     for location, record in read_jsonl(path, "annotation"):
         annotation = parse_annotation(record, location, clip_len, require_windows)
         if annotation.qid in seen:
             raise UserError(f"{location}: field 'qid': {annotation.qid!r} already used at {seen[annotation.qid]}")
         seen[annotation.qid] = location
+        if annotation.saliency_scores:  # one number of annotators per split, as the metrics need
+            count = len(annotation.saliency_scores[0])
+            if annotators is not None and count != annotators[0]:
+                raise UserError(
+                    f"{location}: field 'saliency_scores': {count} annotators, but {annotators[0]} at {annotators[1]}"
+                )
+            annotators = annotators or (count, location)
         annotations.append(annotation)
     return annotations
 
@@ -139,7 +152,7 @@ def annotation_to_record(annotation: Annotation) -> dict[str, Any]:
         "duration": annotation.duration,
         "relevant_windows": [list(w) for w in annotation.windows],
     }
-    if annotation.clip_ids:
+    if annotation.clip_ids or annotation.saliency_scores is not None:  # [] and [] too: a query with no salient clip
         record["relevant_clip_ids"] = annotation.clip_ids
     if annotation.saliency_scores is not None:
         record["saliency_scores"] = annotation.saliency_scores

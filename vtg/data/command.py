@@ -112,14 +112,15 @@ def run_info(args: argparse.Namespace) -> int:
     splits = [args.split] if args.split else list(config.splits)
     summary = {"root": str(args.root), "clip_len": config.clip_len, "splits": {}}
     for split in splits:
-        dataset = VTGDataset(args.root, split)
+        dataset = VTGDataset(args.root, split, require_labels=False)  # a test split has no windows
         clips = []
         # a context manager, so that an error line starts on a fresh line after the bar
         with tqdm(total=len(dataset), desc=f"reading {split}", unit="query", file=sys.stderr) as bar:
             for i in range(len(dataset)):
                 clips.append(dataset[i]["video"].shape[0])
                 bar.update()
-        summary["splits"][split] = {"queries": len(dataset), "max_clips": max(clips)}
+        labelled = all(annotation.windows for annotation in dataset.annotations)
+        summary["splits"][split] = {"queries": len(dataset), "max_clips": max(clips), "labelled": labelled}
         summary.update(dataset.dims)
     lines = [f"{args.root}: clips of {config.clip_len} s"]
     lines += [

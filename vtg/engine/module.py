@@ -101,7 +101,8 @@ class VTGModule(L.LightningModule):
     def on_validation_epoch_end(self) -> None:
         predictions = gather_predictions(self._val_predictions)
         self._val_predictions = []
-        metrics = score_predictions(predictions, self.trainer.datamodule.val_ground_truth)
+        data = self.trainer.datamodule
+        metrics = score_predictions(predictions, data.val_ground_truth, data.val_set.config.clip_len)
         monitor = self.train_config.monitor
         if not monitor.startswith("val/") and monitor not in metrics:
             raise UserError(
