@@ -286,8 +286,9 @@ def check_split(onnx_path: Path, checkpoint: Path, data: str, split: str, limit:
     import onnx
     import onnxruntime
 
-    from vtg.checkpoint import METADATA_KEY, load_model
+    from vtg.checkpoint import METADATA_KEY, check_dims, load_model
     from vtg.data.dataset import VTGDataset
+    from vtg.evaluation import nonempty
 
     if not Path(onnx_path).is_file():
         raise UserError(f"option --onnx: {onnx_path} is not a file")
@@ -311,7 +312,8 @@ def check_split(onnx_path: Path, checkpoint: Path, data: str, split: str, limit:
     arrays, scalars, architecture = parameters(model.double().eval(), max_clips)
     reference = IntegerReference(arrays, scalars, architecture)
     session = onnxruntime.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
-    dataset = VTGDataset(data, split, max_video_len=max_clips, require_labels=False)
+    dataset = nonempty(VTGDataset(data, split, max_video_len=max_clips, require_labels=False))
+    check_dims(checkpoint, saved[METADATA_KEY]["dims"], data, dataset.dims)
     features, names = Features(model), population_names(architecture)
     total = {"queries": 0, "spikes": 0, "outputs": 0, "spikes_compared": 0}
     for i in range(len(dataset) if limit is None else min(limit, len(dataset))):

@@ -258,9 +258,9 @@ class LavaSimulation:
             )
 
         previous = signal.signal(signal.SIGALRM, expire)
-        signal.setitimer(signal.ITIMER_REAL, seconds)
         busy, self._busy = self._busy, True
         try:
+            signal.setitimer(signal.ITIMER_REAL, seconds)
             return call(*args, **kwargs)
         except BaseException:
             self._broken = True

@@ -20,6 +20,8 @@ from pathlib import Path
 from vtg.errors import UserError
 from vtg.json_file import json_safe, to_json
 
+MAX_DEADLINE_S = 1e6  # about 12 days: "no limit" in practice, and within what the alarm timer accepts
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bundle", type=Path, required=True, help="a folder written by vtg-export --target lava")
@@ -66,8 +68,10 @@ def run(args: argparse.Namespace) -> int:
     tc = args.tc if args.tc is not None else bundle.manifest["tc"]
     if tc < 1:
         raise UserError(f"option --tc: expected at least 1, got {tc}")
-    if not args.deadline > 0:
-        raise UserError(f"option --deadline: expected a positive number of seconds, got {args.deadline}")
+    if not 0 < args.deadline <= MAX_DEADLINE_S:  # NaN and inf too: the alarm timer takes finite seconds
+        raise UserError(
+            f"option --deadline: expected a number of seconds above 0 and up to {MAX_DEADLINE_S:g}, got {args.deadline}"
+        )
     if args.batch < 1:
         raise UserError(f"option --batch: expected at least 1, got {args.batch}")
     if args.limit is not None and args.limit < 1:

@@ -133,6 +133,12 @@ def load_adaptive_pool(path: str | Path, num_heads: int) -> AdaptivePool:
     for key in ("cross_attn.q.weight", "cross_attn.proj.weight"):
         if key not in state:
             raise UserError(f"{path}: no '{key}' among the attention-pool weights (has: {', '.join(sorted(state))})")
+    for key, value in state.items():  # the widths are read off these, and every one must be a tensor
+        if not isinstance(value, torch.Tensor):
+            raise UserError(f"{path}: '{key}' is a {type(value).__name__}, not an array of weights")
+    for key in ("cross_attn.q.weight", "cross_attn.proj.weight"):
+        if state[key].dim() != 2:
+            raise UserError(f"{path}: '{key}' has shape {tuple(state[key].shape)}, expected a matrix (out, in)")
     inner_dim, dim = state["cross_attn.q.weight"].shape
     out_dim = state["cross_attn.proj.weight"].shape[0]
     pool = AdaptivePool(dim, num_heads, inner_dim, out_dim)

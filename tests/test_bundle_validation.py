@@ -341,3 +341,11 @@ def test_sigkill_of_vtg_simulate_leaves_no_process_or_segment(random_bundle, tmp
         process.wait()
     assert settled(lambda: not any(alive(child) for child in children)), [c for c in children if alive(c)]
     assert settled(lambda: not made & segments()), made & segments()
+
+
+@pytest.mark.parametrize("deadline", ["0", "-5", "nan", "inf", "1e10"])
+def test_a_deadline_the_alarm_cannot_take_is_one_line(random_bundle, capsys, deadline):
+    data, bundle = random_bundle
+    code = vtg_main(["simulate", "--bundle", str(bundle), "--data", str(data), "--deadline", deadline])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "option --deadline" in err[0], err

@@ -58,6 +58,20 @@ def test_charades_clamps_overrunning_ends(tmp_path, capsys):
     assert [a.windows for a in read_annotations(tmp_path / "o.jsonl")] == [[(1.0, 8.0)], [(2.0, 3.0)]]
 
 
+def test_each_split_gets_its_own_query_ids(tmp_path, capsys):
+    path = write_charades(tmp_path, "AAA 1 2##a person sits.\nAAA 2 3##a person stands.\n", {"AAA": 8.0})
+    out = tmp_path / "test.jsonl"
+    code, stdout, _ = convert(
+        capsys, "--dataset", "charades", "--input", str(path), "--out", str(out), "--first-qid", "2"
+    )
+    assert code == 0 and "qid 2-3" in stdout
+    assert [a.qid for a in read_annotations(out)] == [2, 3]
+    code, _, err = convert(
+        capsys, "--dataset", "charades", "--input", str(path), "--out", str(out), "--first-qid", "-1"
+    )
+    assert code == 2 and "option --first-qid: expected an integer >= 0" in err
+
+
 @pytest.mark.parametrize(
     ("lines", "expected"),
     [

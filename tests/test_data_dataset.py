@@ -139,3 +139,12 @@ def test_debug_shows_the_traceback(tmp_path, capsys):
     code, err = run_cli(capsys, "data", "info", "--root", str(tmp_path / "none"), "--debug")
     assert code == 2 and "Traceback" in err
     assert err.endswith(f"vtg: error: {tmp_path / 'none'}: dataset folder not found")
+
+
+def test_info_refuses_two_splits_whose_queries_share_an_id(tmp_path, capsys):
+    root = make_dataset(tmp_path)
+    (root / "test.jsonl").write_text(json.dumps({**LINES[0], "query": "another sentence"}) + "\n")
+    config = (root / "dataset.yaml").read_text().replace("{val: val.jsonl}", "{val: val.jsonl, test: test.jsonl}")
+    (root / "dataset.yaml").write_text(config)
+    code, err = run_cli(capsys, "data", "info", "--root", str(root))
+    assert code == 2 and "test.jsonl:1: field 'qid': 1 is also 'first' at" in err and "text/qid1.npz" in err

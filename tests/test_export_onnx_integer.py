@@ -16,6 +16,7 @@ from export.command import main
 from export.host_input import apply_host_input
 from export.integer_reference import IntegerReference
 from vtg.checkpoint import load_model
+from vtg.cli import main as vtg_main
 
 TC = 3
 DIMS = {"video_dim": 16, "text_dim": 16, "video_levels": 2, "text_levels": 2}  # vtg data synth --preset tiny
@@ -113,7 +114,12 @@ def test_the_split_check_refuses_wrong_files_in_one_line(exported, tmp_path, cap
         (["--onnx", str(out), "--checkpoint", str(other)], "'univtg' model, not SpikingVTG"),
         (["--onnx", str(out), "--checkpoint", str(ckpt), "--limit", "0"], "option --limit"),
     ]
+    other_dims = tmp_path / "demo_data"  # the demo preset's feature sizes, not the tiny checkpoint's
+    assert vtg_main(["data", "synth", "--out", str(other_dims), "--preset", "demo", "--train", "1", "--val", "1"]) == 0
+    capsys.readouterr()
+    cases += [(["--onnx", str(out), "--checkpoint", str(ckpt), "--data", str(other_dims)], "video_dim")]
     for argv, message in cases:
-        assert integer_onnx.main([*argv, "--data", str(data)]) == 2, argv
+        argv = argv if "--data" in argv else [*argv, "--data", str(data)]
+        assert integer_onnx.main(argv) == 2, argv
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0], (argv, err)

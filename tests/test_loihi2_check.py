@@ -149,3 +149,24 @@ def test_a_residual_weight_is_the_nearest_mantissa_that_fits(value):
     assert abs(mantissa) < 2**7 and exponent >= 0
     candidates = [m * 2**e for e in range(25) for m in range(-127, 128)]
     assert abs(mantissa * 2**exponent - value) == min(abs(c - value) for c in candidates)
+
+
+def test_only_neuron_state_scalars_are_held_to_24_bits(bundle, tmp_path, capsys):
+    import shutil
+
+    def check(name: str, scalars: dict[str, int]) -> int:
+        crafted = tmp_path / name
+        shutil.copytree(bundle, crafted)
+        manifest = json.loads((crafted / "manifest.json").read_text())
+        manifest["fixed_point"]["scalars"].update(scalars)
+        (crafted / "manifest.json").write_text(json.dumps(manifest))
+        return main(["deploy", "check", "--bundle", str(crafted), "--out", str(tmp_path / f"{name}.json")])
+
+    given = json.loads((bundle / "manifest.json").read_text())["fixed_point"]["scalars"]
+    offset, shift = given["layer0.int.gelu_offset"], given["layer0.int.gelu_shift"]
+    # the same table over bins 2^16 times wider: an offset far beyond 24 bits, a constant of the off-core GELU
+    wide = {"layer0.int.gelu_offset": offset << 16, "layer0.int.gelu_shift": shift + 16}
+    assert offset << 16 > 2**23 and check("gelu", wide) == 0
+    capsys.readouterr()
+    assert check("residual", {"layer0.so.residual": 2**25}) == 2  # a current the neurons add to their state
+    assert "layer0.so: residual 33554432 needs 27 bits" in capsys.readouterr().err

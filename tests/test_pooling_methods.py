@@ -89,6 +89,13 @@ def test_bad_weight_files_name_the_file(tmp_path):
     np.savez(tmp_path / "shape.npz", **bad)
     with pytest.raises(UserError, match=r"shape\.npz: 'norm1_k\.weight' has shape"):
         load_adaptive_pool(tmp_path / "shape.npz", num_heads=2)
+    flat = {**bad, "norm1_k.weight": state["norm1_k.weight"].numpy(), "cross_attn.q.weight": np.ones(8, np.float32)}
+    np.savez(tmp_path / "flat.npz", **flat)
+    with pytest.raises(UserError, match=r"flat\.npz: 'cross_attn\.q\.weight' has shape \(8,\), expected a matrix"):
+        load_adaptive_pool(tmp_path / "flat.npz", num_heads=2)
+    torch.save({**state, "cross_attn.proj.bias": [0.0] * 8}, tmp_path / "lists.pt")
+    with pytest.raises(UserError, match=r"lists\.pt: 'cross_attn\.proj\.bias' is a list"):
+        load_adaptive_pool(tmp_path / "lists.pt", num_heads=2)
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(UserError, match=r"junk\.pt: refused: not a"):
         load_adaptive_pool(tmp_path / "junk.pt", num_heads=2)

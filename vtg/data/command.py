@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from vtg.errors import UserError, check_seed
 from vtg.json_file import to_json
@@ -44,6 +45,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     convert.add_argument("--input", type=Path, help="the annotation file as distributed")
     convert.add_argument("--durations", type=Path, help="charades: charades.json (default: beside --input)")
     convert.add_argument("--clip-len", type=float, default=2.0, help="youtube: seconds per labelled clip")
+    convert.add_argument(
+        "--first-qid",
+        type=int,
+        default=0,
+        help="the first query id (default 0); give each split of one folder its own range, as they share qid*.npz",
+    )
     info = parser.add_argument_group("info: check a dataset folder and print its sizes and dims")
     info.add_argument("--root", type=Path, help="dataset folder (with dataset.yaml)")
     info.add_argument("--split", help="split to read (default: every split)")
@@ -94,8 +101,12 @@ def run_convert(args: argparse.Namespace) -> int:
     from vtg.data.converters import convert
 
     check_output(args.out, "file")
-    summary = convert(args.dataset, args.input, args.out, durations=args.durations, clip_len=args.clip_len)
-    lines = [f"wrote {args.out}: {summary['queries']} queries on {summary['videos']} videos ({args.dataset})"]
+    summary = convert(
+        args.dataset, args.input, args.out, durations=args.durations, clip_len=args.clip_len, first_qid=args.first_qid
+    )
+    first, last = summary["qids"]
+    queries, videos = summary["queries"], summary["videos"]
+    lines = [f"wrote {args.out}: {queries} queries on {videos} videos ({args.dataset}), qid {first}-{last}"]
     if summary["clamped"]:
         lines.append(f"  {summary['clamped']} windows ending after their video were cut at the video's end")
     return report(summary, args.json, lines)
@@ -111,8 +122,17 @@ def run_info(args: argparse.Namespace) -> int:
     config = load_dataset_config(args.root)
     splits = [args.split] if args.split else list(config.splits)
     summary = {"root": str(args.root), "clip_len": config.clip_len, "splits": {}}
+    queries_by_qid: dict[Any, Any] = {}  # qid -> the first annotation with it, over the splits read
     for split in splits:
         dataset = VTGDataset(args.root, split, require_labels=False)  # a test split has no windows
+        for annotation in dataset.annotations:  # the splits share the text features, one qid{qid}.npz per query
+            other = queries_by_qid.setdefault(annotation.qid, annotation)
+            if other.query != annotation.query:
+                raise UserError(
+                    f"{annotation.location}: field 'qid': {annotation.qid!r} is also '{other.query}' at "
+                    f"{other.location}, and both would read {config.text_feature_dir.name}/qid{annotation.qid}.npz "
+                    "(vtg data convert --first-qid gives each split its own ids)"
+                )
         clips = []
         # a context manager, so that an error line starts on a fresh line after the bar
         with tqdm(total=len(dataset), desc=f"reading {split}", unit="query", file=sys.stderr) as bar:

@@ -26,14 +26,22 @@ CONVERTERS = {
 
 
 def convert(
-    dataset: str, source: Path, out: Path, durations: Path | None = None, clip_len: float = 2.0
+    dataset: str, source: Path, out: Path, durations: Path | None = None, clip_len: float = 2.0, first_qid: int = 0
 ) -> dict[str, Any]:
-    """Convert ``source`` (format ``dataset``) into the jsonl file ``out``; return a summary."""
+    """Convert ``source`` (format ``dataset``) into the jsonl file ``out``; return a summary.
+
+    Queries are numbered in file order from ``first_qid``: the splits of one dataset folder share its text
+    features (``qid{qid}.npz``), so a second split converted from another file starts after the first's.
+    """
     if dataset not in CONVERTERS:
         raise UserError(f"option --dataset: unknown dataset {dataset!r} (choose from {', '.join(CONVERTERS)})")
     if clip_len <= 0:
         raise UserError(f"option --clip-len: expected a positive number of seconds, got {clip_len}")
+    if isinstance(first_qid, bool) or not isinstance(first_qid, int) or first_qid < 0:
+        raise UserError(f"option --first-qid: expected an integer >= 0, got {first_qid!r}")
     records, clamped = CONVERTERS[dataset](source, durations, clip_len)
+    for record in records:
+        record["qid"] += first_qid
     for number, record in enumerate(records, start=1):
         parse_annotation(
             record, f"{source}: converted query {number}", clip_len if dataset == "youtube" else None, True
@@ -45,4 +53,5 @@ def convert(
         "queries": count,
         "videos": len({record["vid"] for record in records}),
         "clamped": clamped,
+        "qids": [first_qid, first_qid + count - 1],
     }
