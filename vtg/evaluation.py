@@ -175,12 +175,16 @@ def open_checkpoint(
 @dataclasses.dataclass
 class Evaluation:
     """What :func:`evaluate_checkpoint` found: the opened checkpoint and split, the predictions (official
-    format, split order), the Tc a spiking model ran (None for others) and the metrics (None without labels)."""
+    format, split order), the Tc a spiking model ran (None for others) and the metrics (None without labels),
+    scored when first read: a caller can write the predictions before a scoring error could lose them."""
 
     opened: CheckpointSplit
     predictions: list[dict[str, Any]]
     tc: int | None
-    metrics: dict[str, float] | None
+
+    @cached_property
+    def metrics(self) -> dict[str, float] | None:
+        return self.opened.score(self.predictions)
 
 
 def evaluate_checkpoint(
@@ -200,4 +204,4 @@ def evaluate_checkpoint(
     set_timesteps(model, opened.model_name, tc)
     model.to(device)
     predictions = predict(model, opened.loader(batch_size), device)
-    return Evaluation(opened, predictions, getattr(model, "inference_tc", None), opened.score(predictions))
+    return Evaluation(opened, predictions, getattr(model, "inference_tc", None))

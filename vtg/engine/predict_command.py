@@ -46,8 +46,9 @@ def run(args: argparse.Namespace) -> int:
     result = evaluate_checkpoint(
         args.checkpoint, args.data, args.split, args.tc, args.batch_size, device, require_labels=False
     )
-    predictions, metrics = result.predictions, result.metrics
-    write_predictions(out, predictions)
+    predictions = result.predictions
+    write_predictions(out, predictions)  # first: scoring reads the ground truth, which may still refuse
+    metrics = result.metrics
 
     if args.json:
         summary = {
