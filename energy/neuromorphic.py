@@ -11,7 +11,8 @@ memory, priced with Horowitz's SRAM reads (ISSCC 2014, 45 nm: 10 / 20 / 100 pJ p
     E_float = FP-MACs (e_fp_mac + e_64 32 / 64)                                     (float work, teachers)
 
 syn_ops_c = sum_t |s| x fan-out (one synaptic weight of b_w bits read per accumulation: 1 for 1-bit NF,
-32 for NF), updates_c = neurons_c x Tc (each neuron reads and writes its b_s-bit membrane every step:
+32 for NF), updates_c = neurons_c x its steps (Tc; Tc - k for the decoders, at rest through their warm-up
+of k steps), each neuron reading and writing its b_s-bit membrane every step it runs:
 24 bits in the integer model, 32 in float); every FP-MAC reads one 32-bit operand. A write is priced as
 a read (Horowitz gives reads only), and a read of b bits costs b/64 of a 64-bit read (bits packed in
 words). The three SRAM figures were checked against two public transcriptions of Horowitz's table, not

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -423,7 +424,7 @@ def table(report: dict[str, Any]) -> list[str]:
 
 def default_report_path(bundle: Path) -> Path:
     """Where the JSON goes by default: beside the bundle folder (a bundle's folder holds only its files)."""
-    bundle = Path(bundle).resolve()  # "." and ".." have no name of their own
+    bundle = Path(os.path.abspath(bundle))  # "." and ".." have no name of their own (a link stays a link)
     return bundle.with_name(bundle.name + ".loihi2.json")
 
 

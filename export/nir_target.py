@@ -56,7 +56,8 @@ the token chains act on one token, the tokens are the batch, shape (D,)):
 tau dv/dt = (v_leak - v) + R I, by forward Euler at dt = one timestep = :data:`DT` = 1e-4 s, the dt
 snnTorch's import and export and the NIR-to-Lava bridge assume: tau = dt / (1 - gamma),
 R = 1 / (1 - gamma), so R dt / tau = 1 (snnTorch imports beta = 1 - dt/tau = gamma and an unscaled
-input, threshold v_threshold). The decoders' neurons (gamma = 1) are IF with R = 1 read per step,
+input, threshold v_threshold). The decoders' neurons (gamma = 1), and the encoder's when ``model.leak`` is 1,
+are IF with R = 1 read per step,
 v[t+1] = v[t] + I[t]: snnTorch's import refuses any other R (an IF has no tau to carry dt).
 snnTorch 1.0 then builds a Leaky with beta 0.9 for an IF node, a leak the model does not have: a
 runtime must give the decoders' neurons beta = 1.

@@ -130,13 +130,11 @@ def load_adaptive_pool(path: str | Path, num_heads: int) -> AdaptivePool:
             for key, value in state.items()
             if INTERNVIDEO2_POOL_PREFIX in key
         }
-    for key in ("cross_attn.q.weight", "cross_attn.proj.weight"):
+    for key in ("cross_attn.q.weight", "cross_attn.proj.weight"):  # the widths are read off these
         if key not in state:
             raise UserError(f"{path}: no '{key}' among the attention-pool weights (has: {', '.join(sorted(state))})")
-    for key, value in state.items():  # the widths are read off these, and every one must be a tensor
-        if not isinstance(value, torch.Tensor):
-            raise UserError(f"{path}: '{key}' is a {type(value).__name__}, not an array of weights")
-    for key in ("cross_attn.q.weight", "cross_attn.proj.weight"):
+        if not isinstance(state[key], torch.Tensor):
+            raise UserError(f"{path}: '{key}' is a {type(state[key]).__name__}, not an array of weights")
         if state[key].dim() != 2:
             raise UserError(f"{path}: '{key}' has shape {tuple(state[key].shape)}, expected a matrix (out, in)")
     inner_dim, dim = state["cross_attn.q.weight"].shape
@@ -149,6 +147,8 @@ def load_adaptive_pool(path: str | Path, num_heads: int) -> AdaptivePool:
     if missing:
         raise UserError(f"{path}: attention-pool weights lack {', '.join(missing)}")
     for key, value in expected.items():
+        if not isinstance(state[key], torch.Tensor):  # other entries of the file are left alone
+            raise UserError(f"{path}: '{key}' is a {type(state[key]).__name__}, not an array of weights")
         if tuple(state[key].shape) != tuple(value.shape):
             raise UserError(f"{path}: '{key}' has shape {tuple(state[key].shape)}, expected {tuple(value.shape)}")
         if not torch.isfinite(state[key].float()).all():

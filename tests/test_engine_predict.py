@@ -11,6 +11,7 @@ import torch
 import yaml
 from prediction_support import read_predictions
 
+from vtg import evaluation
 from vtg.checkpoint import METADATA_KEY
 from vtg.cli import main
 from vtg.data.annotations import annotation_to_record, parse_annotation
@@ -123,3 +124,16 @@ def test_a_query_without_salient_clips_is_scored_with_the_others():
         for q in (1, 2)
     ]
     assert score_predictions(predictions, truths, clip_len=2.0)["HL-min-VeryGood-Hit1"] == 50.0  # a hit, a miss
+
+
+def test_predictions_are_written_before_they_are_scored(tiny_run, tiny_data, tmp_path, capsys, monkeypatch):
+    def refuse(self, predictions):
+        raise UserError("gt.jsonl:1: a ground truth the scorer refuses")
+
+    monkeypatch.setattr(evaluation.CheckpointSplit, "score", refuse)
+    out = tmp_path / "preds.jsonl"
+    assert (
+        main(["predict", "--checkpoint", str(tiny_run / "best.ckpt"), "--data", str(tiny_data), "--out", str(out)]) == 2
+    )
+    assert "the scorer refuses" in capsys.readouterr().err
+    assert len(read_predictions(out)) == 8  # the predictions are kept

@@ -93,6 +93,8 @@ def test_bad_weight_files_name_the_file(tmp_path):
     np.savez(tmp_path / "flat.npz", **flat)
     with pytest.raises(UserError, match=r"flat\.npz: 'cross_attn\.q\.weight' has shape \(8,\), expected a matrix"):
         load_adaptive_pool(tmp_path / "flat.npz", num_heads=2)
+    torch.save({**state, "epoch": 3}, tmp_path / "extra.pt")  # an entry the pool does not read is left alone
+    assert load_adaptive_pool(tmp_path / "extra.pt", num_heads=2) is not None
     torch.save({**state, "cross_attn.proj.bias": [0.0] * 8}, tmp_path / "lists.pt")
     with pytest.raises(UserError, match=r"lists\.pt: 'cross_attn\.proj\.bias' is a list"):
         load_adaptive_pool(tmp_path / "lists.pt", num_heads=2)

@@ -5,6 +5,7 @@
     vtg data synth --out DIR [--seed N] [--preset tiny|demo|qvhighlights] [--levels K] [--train N] [--val N]
                    [--pretrain N]
     vtg data convert --dataset charades|tacos|youtube --input FILE [--durations FILE] --out FILE.jsonl
+                     [--clip-len S] [--first-qid N]
     vtg data info --root DIR [--split val]
 """
 

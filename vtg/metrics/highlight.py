@@ -2,7 +2,9 @@
 
 Definitions (those of the official ``standalone_eval/eval.py``):
 
-- a video of duration D has N = floor(D / clip_len) clips (clip_len = 2 s in QVHighlights); annotator
+- a video of duration D has N = floor(D / clip_len) clips (clip_len = 2 s in QVHighlights; one more, the
+  partial last clip, when an annotation names it: the loader's count, which the official code would index
+  past its array for); annotator
   a's score of clip i is its ``saliency_scores`` entry when i is in ``relevant_clip_ids`` and 0
   otherwise (clips without saliency are negatives at every threshold; a query without any relevant clip,
   which the official evaluator cannot index, has only negatives);
