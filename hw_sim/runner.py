@@ -377,9 +377,9 @@ class LavaSimulation:
         boundary = readout[batch * lv :].reshape(batch, lv, 2)[b, :n_video]
         if self.precision == "fixed":
             scalars = self.parameters[1]
-            readout = readout_convolutions(arch)
-            foreground = foreground * scalars[f"{readout['f']}.readout_scale"]
-            boundary = boundary * scalars[f"{readout['d']}.readout_scale"]
+            heads = readout_convolutions(arch)
+            foreground = foreground * scalars[f"{heads['f']}.readout_scale"]
+            boundary = boundary * scalars[f"{heads['d']}.readout_scale"]
             score, gate = score / 2**fp.COSINE_FRAC_BITS, gate / 2**fp.GATE_FRAC_BITS
         counts = np.concatenate(counts, axis=1)  # (Tc, populations)
         spikes = None

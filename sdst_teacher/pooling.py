@@ -114,6 +114,13 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
+def _weights(state: dict[str, object], key: str, path: Path) -> torch.Tensor:
+    """``state[key]``, or a :class:`UserError` when it is not a tensor (a list or number in a user's file)."""
+    if not isinstance(state[key], torch.Tensor):
+        raise UserError(f"{path}: '{key}' is a {type(state[key]).__name__}, not an array of weights")
+    return state[key]
+
+
 def load_adaptive_pool(path: str | Path, num_heads: int) -> AdaptivePool:
     """The frozen AdaptivePool stored in ``path`` (``.npz`` of arrays or a PyTorch state dict).
 
@@ -133,9 +140,7 @@ def load_adaptive_pool(path: str | Path, num_heads: int) -> AdaptivePool:
     for key in ("cross_attn.q.weight", "cross_attn.proj.weight"):  # the widths are read off these
         if key not in state:
             raise UserError(f"{path}: no '{key}' among the attention-pool weights (has: {', '.join(sorted(state))})")
-        if not isinstance(state[key], torch.Tensor):
-            raise UserError(f"{path}: '{key}' is a {type(state[key]).__name__}, not an array of weights")
-        if state[key].dim() != 2:
+        if _weights(state, key, path).dim() != 2:
             raise UserError(f"{path}: '{key}' has shape {tuple(state[key].shape)}, expected a matrix (out, in)")
     inner_dim, dim = state["cross_attn.q.weight"].shape
     out_dim = state["cross_attn.proj.weight"].shape[0]
@@ -147,9 +152,7 @@ def load_adaptive_pool(path: str | Path, num_heads: int) -> AdaptivePool:
     if missing:
         raise UserError(f"{path}: attention-pool weights lack {', '.join(missing)}")
     for key, value in expected.items():
-        if not isinstance(state[key], torch.Tensor):  # other entries of the file are left alone
-            raise UserError(f"{path}: '{key}' is a {type(state[key]).__name__}, not an array of weights")
-        if tuple(state[key].shape) != tuple(value.shape):
+        if tuple(_weights(state, key, path).shape) != tuple(value.shape):  # other entries of the file: left alone
             raise UserError(f"{path}: '{key}' has shape {tuple(state[key].shape)}, expected {tuple(value.shape)}")
         if not torch.isfinite(state[key].float()).all():
             raise UserError(f"{path}: '{key}' contains NaN or inf")

@@ -293,9 +293,12 @@ def write_student_checkpoint(recipe_path: Path, out: Path) -> Path:
     return out
 
 
-def check_recipe(resume: Path, teacher_metadata: dict[str, Any], recipe: DistillConfig, source: str) -> None:
-    """A :class:`UserError` when ``resume`` is not a checkpoint of this recipe and teacher."""
-    old = read_checkpoint(resume)[METADATA_KEY].get(DISTILL_KEY)
+def check_recipe(
+    resume: Path, metadata: dict[str, Any], teacher_metadata: dict[str, Any], recipe: DistillConfig, source: str
+) -> None:
+    """A :class:`UserError` when ``resume`` (its ``vtg`` entry: ``metadata``) is not a checkpoint of this recipe
+    and teacher."""
+    old = metadata.get(DISTILL_KEY)
     if old is None:
         raise UserError(f"{resume}: not a checkpoint of vtg distill (option --resume)")
     if old["config"] != recipe.to_dict():
@@ -319,8 +322,9 @@ def build_distill_module(
             f"({', '.join(CLIPWISE_TEACHERS)}); {teacher_path} is '{teacher_metadata['model_name']}'"
         )
     if run.resume is not None:
-        check_resumable(run, data.dims)
-        check_recipe(run.resume, teacher_metadata, recipe, run.config_source)
+        saved = read_checkpoint(run.resume)[METADATA_KEY]
+        check_resumable(run, data.dims, saved)
+        check_recipe(run.resume, saved, teacher_metadata, recipe, run.config_source)
     probe = next(iter(data.val_dataloader()))
     # seeded after the teacher is built, so that the student starts from the weights a label-only run
     # (vtg train, same seed) starts from

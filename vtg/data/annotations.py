@@ -71,9 +71,11 @@ def parse_saliency(record: dict[str, Any], duration: float, clip_len: float | No
         as_int(v, f"{ids_at}[{i}]", minimum=0)
         for i, v in enumerate(as_list(get_field(record, "relevant_clip_ids", location), ids_at))
     ]
+    listed: set[int] = set()
     for i, clip in enumerate(clip_ids):
-        if clip in clip_ids[:i]:
+        if clip in listed:
             raise UserError(f"{ids_at}[{i}]: clip {clip} listed twice (each clip has one row of scores)")
+        listed.add(clip)
     if clip_len is not None:
         n_clips = math.ceil(duration / clip_len - 1e-6)
         for i, clip in enumerate(clip_ids):

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
 from vtg.errors import UserError, check_seed
 from vtg.json_file import to_json
@@ -117,13 +116,14 @@ def run_info(args: argparse.Namespace) -> int:
     """``vtg data info``: load every query of the split(s), which checks every file, and print sizes."""
     from tqdm import tqdm
 
+    from vtg.data.annotations import Annotation
     from vtg.data.dataset import VTGDataset
     from vtg.data.dataset_config import load_dataset_config
 
     config = load_dataset_config(args.root)
     splits = [args.split] if args.split else list(config.splits)
     summary = {"root": str(args.root), "clip_len": config.clip_len, "splits": {}}
-    queries_by_qid: dict[Any, Any] = {}  # qid -> the first annotation with it, over the splits read
+    queries_by_qid: dict[int | str, Annotation] = {}  # qid -> the first annotation with it, over the splits read
     for split in splits:
         dataset = VTGDataset(args.root, split, require_labels=False)  # a test split has no windows
         for annotation in dataset.annotations:  # the splits share the text features, one qid{qid}.npz per query

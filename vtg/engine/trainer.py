@@ -58,9 +58,9 @@ class TrainRun:
     config_source: str = "config"  # the YAML file, named in errors about its fields
 
 
-def check_resumable(run: TrainRun, dims: dict[str, int]) -> None:
-    """A :class:`UserError` when ``run.resume`` is not a checkpoint of this model, config and data."""
-    metadata = read_checkpoint(run.resume)[METADATA_KEY]
+def check_resumable(run: TrainRun, dims: dict[str, int], metadata: dict[str, Any]) -> None:
+    """A :class:`UserError` when ``run.resume``, whose ``vtg`` entry is ``metadata`` (read once by the caller),
+    is not a checkpoint of this model, config and data."""
     if metadata["model_name"] != run.model_name:
         raise UserError(f"{run.resume}: checkpoint of model '{metadata['model_name']}', not '{run.model_name}'")
     check_dims(run.resume, metadata["dims"], run.data, dims)
@@ -221,11 +221,12 @@ def fit(run: TrainRun) -> dict[str, Any]:
     L.seed_everything(run.train.seed, workers=True, verbose=False)
     data = open_data(run)
     if run.resume is not None:
-        if is_distill_run(read_checkpoint(run.resume)):
+        saved = read_checkpoint(run.resume)
+        if is_distill_run(saved):
             raise UserError(
                 f"option --resume: {run.resume} is a vtg distill run's checkpoint (resume it with vtg distill)"
             )
-        check_resumable(run, data.dims)
+        check_resumable(run, data.dims, saved[METADATA_KEY])
     module = VTGModule(run.model_name, run.model_config, data.dims, run.train, run.config_source)
     config = {"model": {"name": run.model_name, **run.model_config}, "train": run.train.to_dict()}
     return fit_module(run, module, data, config, extra={"model": run.model_name, "data": str(run.data)})

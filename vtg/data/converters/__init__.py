@@ -37,7 +37,7 @@ def convert(
         raise UserError(f"option --dataset: unknown dataset {dataset!r} (choose from {', '.join(CONVERTERS)})")
     if clip_len <= 0:
         raise UserError(f"option --clip-len: expected a positive number of seconds, got {clip_len}")
-    if isinstance(first_qid, bool) or not isinstance(first_qid, int) or first_qid < 0:
+    if first_qid < 0:
         raise UserError(f"option --first-qid: expected an integer >= 0, got {first_qid!r}")
     records, clamped = CONVERTERS[dataset](source, durations, clip_len)
     for record in records:
