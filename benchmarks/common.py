@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from vtg.atomic import atomic_write_text
+from vtg.config import dump_yaml
 from vtg.json_file import to_json
 from vtg.scripts import run_json, tool  # noqa: F401 - the benchmarks' run helpers, shared with the demo
 
@@ -81,7 +82,7 @@ def train_once(
     shutil.rmtree(out, ignore_errors=True)
     config_file.parent.mkdir(parents=True, exist_ok=True)
     running = config_file.with_name(f".{config_file.name}.running")  # the config vtg train reads
-    running.write_text(yaml.safe_dump(config, sort_keys=False))
+    running.write_text(dump_yaml(config))
     run_json([tool("vtg"), "train", "--config", str(running), "--data", str(data), "--out", str(out),
               "--json"], log=out.with_suffix(".log"))  # fmt: skip
     running.replace(config_file)  # the run is complete

@@ -44,13 +44,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
 
 
-def parse_levels(text: str | list | None) -> list[int] | None:
-    """``"3,6,9,12"`` (or the YAML list [3, 6, 9, 12]) -> [3, 6, 9, 12]; positive integers, none repeated."""
+def parse_levels(text: str | None) -> list[int] | None:
+    """``"3,6,9,12"`` (a config's YAML list [3, 6, 9, 12] arrives joined so) -> [3, 6, 9, 12]; positive
+    integers, none repeated."""
     if text is None:
         return None
-    parts = text if isinstance(text, list) else str(text).split(",")
     try:
-        levels = [int(part) for part in parts]
+        levels = [int(part) for part in text.split(",")]
     except (TypeError, ValueError):
         raise UserError(f"option --levels: expected comma-separated integers, got {text!r}") from None
     if any(level < 1 for level in levels) or len(set(levels)) != len(levels):

@@ -1,8 +1,12 @@
 """--config: YAML keys become option defaults, for plain commands and commands with actions."""
 
+import argparse
 import json
 
+import pytest
+
 from vtg.cli import main
+from vtg.config import set_config_defaults
 
 
 def test_config_sets_required_options_of_an_action(tmp_path, capsys):
@@ -44,3 +48,56 @@ def test_a_key_written_twice_is_refused_with_its_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "twice.yaml:5:" in err and "'model' written twice" in err
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    "command, text, field, message",
+    [
+        (["data", "synth"], "out: 123\nseed: 2.5\n", "seed", "expected an integer"),  # not int(2.5) = 2
+        (["eval", "--submission", "p.jsonl", "--gt", "g.jsonl"], "json: 'no'\n", "json", "expected true or false"),
+        (
+            ["eval", "--submission", "p.jsonl", "--gt", "g.jsonl"],
+            "window_tolerance: [1]\n",
+            "window_tolerance",
+            "single",
+        ),
+        (["predict", "--checkpoint", "c.ckpt", "--data", "d"], "accelerator: tpu\n", "accelerator", "not one of"),
+        (["data", "info", "--root", "d"], "debug: true\n", "debug", "command line only"),
+    ],
+)
+def test_config_values_are_checked_as_the_command_line_checks_them(tmp_path, capsys, command, text, field, message):
+    """argparse converts only string defaults and checks none against its choices: a config's ``seed: 2.5``
+    trained with seed 2, ``accelerator: tpu`` ran on the CPU and ``json: 'no'`` printed JSON."""
+    config = tmp_path / "options.yaml"
+    config.write_text(text)
+    assert main([*command, "--config", str(config)]) == 2
+    err = capsys.readouterr().err.strip()
+    line = next(i for i, text_line in enumerate(text.splitlines(), start=1) if text_line.startswith(field))
+    assert err.count("\n") == 0 and f"options.yaml:{line}: field '{field}'" in err
+    assert message in err
+
+
+def test_config_lists_join_for_comma_separated_options_and_sections_stay_sections(tmp_path, capsys):
+    """``tc: [1, 2]`` is ``--tc 1,2``; ``train:`` (a section) is not ``vtg data synth --train``."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tc", default="1,2,4,8,16")
+    parser.add_argument("--seeds", type=int, nargs="+")
+    config = tmp_path / "report.yaml"
+    config.write_text("tc: [1, 2]\nseeds: 3\n")
+    set_config_defaults(parser, config)
+    args = parser.parse_args([])
+    assert args.tc == "1,2" and args.seeds == [3]
+    synth = tmp_path / "synth.yaml"
+    synth.write_text("train:\n  epochs: 2\n")
+    out = tmp_path / "data"
+    assert main(["data", "synth", "--config", str(synth), "--out", str(out), "--preset", "tiny", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["queries"]["train"] == 24  # the preset's, not a mapping
+
+
+def test_yaml_aliases_are_refused_with_their_line(tmp_path, capsys):
+    """Nested aliases expand exponentially; a few hundred bytes of them took minutes to check."""
+    config = tmp_path / "alias.yaml"
+    config.write_text("a: &x [1, 2]\nb: *x\n")
+    assert main(["energy", "formula", "--config", str(config)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "alias.yaml:2:" in err and "alias *x" in err

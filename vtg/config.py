@@ -5,7 +5,9 @@ commands: ``model:`` (``vtg train``, ``vtg distill``, ``vtg info``), ``train:`` 
 distill``) and ``distill:`` (``vtg distill``). One file serves several commands (``vtg info`` reads a
 training config's ``model:``; a label-only ``vtg train`` leaves ``distill:`` unused), so any of
 :data:`SECTIONS` is accepted by every command, and any other section is refused at start with its line:
-``trian:`` must not train the default epochs in silence.
+``trian:`` must not train the default epochs in silence. An option's value goes through the option's type
+and choices as on the command line (:func:`config_default`); ``--config`` and ``--debug`` are the command
+line's only.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ from vtg.errors import UserError, check_number
 from vtg.json_file import read_text
 
 SECTIONS = ("model", "train", "distill")
+# options that a config file cannot set: --config itself, and --debug, which the error handling reads from the
+# command line before any config is parsed (vtg/cli.py)
+COMMAND_LINE_ONLY = ("config", "debug")
 # integers beyond 64 bits fit no field of any config (torch and numpy hold int64 at most)
 MAX_INTEGER = 2**63 - 1
 
@@ -49,7 +54,17 @@ def preset(name: str) -> Path:
 
 class _UniqueKeyLoader(yaml.SafeLoader):
     """YAML's safe loader refusing a key written twice in one mapping, which PyYAML would read as the last one
-    silently (a second ``model:`` section replacing the first)."""
+    silently (a second ``model:`` section replacing the first), and aliases (``*name``): nested aliases
+    expand exponentially (a few hundred bytes of ``dataset.yaml`` from someone else would take hours to walk),
+    and no config of the toolkit needs them (:func:`dump_yaml` writes none)."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, f"alias *{event.anchor} (aliases are not read: write the value out)", event.start_mark
+            )
+        return super().compose_node(parent, index)
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
@@ -87,6 +102,18 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
+class _PlainDumper(yaml.SafeDumper):
+    """YAML's safe dumper writing a value used twice out twice, not as an anchor and alias."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def dump_yaml(data: dict[str, Any]) -> str:
+    """``data`` as YAML that :func:`load_yaml` reads back: keys in their order, no aliases."""
+    return yaml.dump(data, Dumper=_PlainDumper, sort_keys=False)
+
+
 def check_integers(data: Any, source: str, field: str = "") -> None:
     """Refuse an integer beyond 64 bits anywhere in ``data`` (a loaded config), naming its field and line."""
     if isinstance(data, dict):
@@ -104,7 +131,7 @@ def _key_lines(source: str) -> dict[str, int]:
     """``{"train.monitor": 12, ...}``: the 1-based line of every key of YAML file ``source`` (empty when it
     is not one)."""
     try:
-        root = yaml.compose(Path(source).read_text(encoding="utf-8"))
+        root = yaml.compose(Path(source).read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
     except (OSError, ValueError, yaml.YAMLError, RecursionError):
         return {}
     lines: dict[str, int] = {}
@@ -168,12 +195,17 @@ def set_config_defaults(parser: argparse.ArgumentParser, path: Path) -> dict[str
     parsers = parsers_within(parser)
     for key, value in config.items():
         dest = str(key).replace("-", "_")
+        location = config_location(path, str(key))
+        if dest in COMMAND_LINE_ONLY:
+            raise UserError(f"{location}: an option of the command line only")
         owners = [p for p in parsers if any(action.dest == dest for action in p._actions)]
+        if key in SECTIONS and isinstance(value, dict):
+            continue  # a section, also where an option has its name (`vtg data synth --train N`)
         if owners:
             for owner in owners:
-                owner.set_defaults(**{dest: value})
                 for action in owner._actions:
                     if action.dest == dest:
+                        owner.set_defaults(**{dest: config_default(action, value, location)})
                         action.required = False  # the config supplies it
         elif not isinstance(value, dict):
             raise UserError(f"{config_location(path, str(key))}: not an option of this command")
@@ -182,6 +214,44 @@ def set_config_defaults(parser: argparse.ArgumentParser, path: Path) -> dict[str
     for each in parsers:
         each.set_defaults(config_dict=config)
     return config
+
+
+def config_default(action: argparse.Action, value: Any, location: str) -> Any:
+    """A config file's ``value`` for ``action``, converted and checked as argparse treats the command line's
+    (argparse converts only string defaults and checks no default against ``choices``).
+
+    A flag takes true or false; an option of several values (``--seeds 0 1``) a list or one value; any
+    other a single value, or a YAML list where the option takes comma-separated values (``levels: [3, 6]``
+    for ``--levels 3,6``); ``null`` leaves the option unset.
+    """
+    if value is None:
+        return None
+    if action.nargs == 0:
+        if not isinstance(value, bool):
+            raise UserError(f"{location}: expected true or false, got {value!r}")
+        return value
+    if action.nargs in ("+", "*"):
+        return [_config_value(action, item, location) for item in (value if isinstance(value, list) else [value])]
+    if isinstance(value, list) and action.type is None:
+        value = ",".join(_config_value(action, item, location) for item in value)
+    return _config_value(action, value, location)
+
+
+def _config_value(action: argparse.Action, value: Any, location: str) -> Any:
+    """One value of a config key, through the option's ``type`` and ``choices`` as on the command line."""
+    if isinstance(value, (bool, dict, list)) or value is None:
+        raise UserError(f"{location}: expected a single value, got {value!r}")
+    text = str(value)
+    try:
+        converted = text if action.type is None else action.type(text)
+    except argparse.ArgumentTypeError as error:
+        raise UserError(f"{location}: {error}") from None
+    except (TypeError, ValueError):
+        kind = {int: "an integer", float: "a number"}.get(action.type, "a value of the option's kind")
+        raise UserError(f"{location}: expected {kind}, got {value!r}") from None
+    if action.choices is not None and converted not in action.choices:
+        raise UserError(f"{location}: {converted!r} is not one of {', '.join(map(str, action.choices))}")
+    return converted
 
 
 def dataclass_fields_from_mapping(cls: type, section: Any, where: str) -> dict[str, Any]:

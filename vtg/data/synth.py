@@ -39,10 +39,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 from tqdm import tqdm
 
 from vtg.atomic import atomic_folder, atomic_write_text
+from vtg.config import dump_yaml
 from vtg.data.dataset_config import DATASET_FILE
 from vtg.data.features import TEXT_KEY, VIDEO_KEY, text_feature_path, video_feature_path
 from vtg.data.npz import write_npz
@@ -281,7 +281,7 @@ def _write_dataset(out: Path, rng: np.random.Generator, world: SyntheticWorld, p
         "text_feature_dir": text_dir.name,
         "splits": {split: f"{split}.jsonl" for split in splits},
     }
-    atomic_write_text(out / DATASET_FILE, yaml.safe_dump(description, sort_keys=False))
+    atomic_write_text(out / DATASET_FILE, dump_yaml(description))
     return sum(path.stat().st_size for path in out.rglob("*") if path.is_file())
 
 

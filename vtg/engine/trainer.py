@@ -22,12 +22,12 @@ from typing import Any
 
 import lightning as L
 import torch
-import yaml
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.strategies import DDPStrategy
 
 from vtg.atomic import atomic_write_text, remove_stale_temporaries
 from vtg.checkpoint import METADATA_KEY, check_dims, is_distill_run, read_checkpoint
+from vtg.config import dump_yaml
 from vtg.engine.checkpoint import AtomicCheckpointIO
 from vtg.engine.datamodule import VTGDataModule
 from vtg.engine.epoch_seed import EpochSeed
@@ -198,7 +198,7 @@ def fit_module(
     history = MetricsHistory(run.out / "metrics.json", run.train.monitor, run.train.monitor_mode, extra=extra)
     trainer = build_trainer(run, history, data.train_set_varies)
     if trainer.is_global_zero:
-        atomic_write_text(run.out / "config.yaml", yaml.safe_dump(config, sort_keys=False))
+        atomic_write_text(run.out / "config.yaml", dump_yaml(config))
     with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
         # the progress bar writes to stdout; --json keeps stdout for its one object
         warnings.filterwarnings("ignore", ".*does not have many workers.*")
