@@ -12,6 +12,7 @@ from engine_support import train_args
 
 from vtg.checkpoint import METADATA_KEY, model_state_dict
 from vtg.cli import main
+from vtg.models import full_model_config
 
 
 def test_run_writes_checkpoints_metrics_and_config(tiny_run):
@@ -132,3 +133,31 @@ def test_resume_with_another_model_config_is_refused(tiny_run, tiny_data, tmp_pa
     code = main(train_args(config, tiny_data, tmp_path, "--epochs", "3", "--resume", "auto"))
     err = capsys.readouterr().err
     assert code == 2 and "field 'model.hidden'" in err and len(err.strip().splitlines()) == 1
+
+
+def test_resume_with_another_learning_rate_is_refused(tiny_run, tiny_config, tiny_data, tmp_path, capsys):
+    """Lightning restores the optimizer's and schedule's learning rates from the checkpoint: a new --lr was
+    recorded in config.yaml and not used."""
+    shutil.copy(tiny_run / "last.ckpt", tmp_path / "last.ckpt")
+    code = main(train_args(tiny_config, tiny_data, tmp_path, "--epochs", "3", "--lr", "0.5", "--resume", "auto"))
+    err = capsys.readouterr().err
+    assert code == 2 and "field 'train.lr': 0.5 differs from 0.01" in err and len(err.strip().splitlines()) == 1
+    assert torch.load(tmp_path / "last.ckpt", weights_only=True)["epoch"] == 1  # left as it was
+
+
+def test_resume_from_a_model_only_checkpoint_is_refused(tiny_run, tiny_config, tiny_data, tmp_path, capsys):
+    """A student.ckpt or an imported teacher holds weights and metadata but no optimizer or loop state."""
+    saved = torch.load(tiny_run / "last.ckpt", weights_only=True)
+    model_only = tmp_path / "model.ckpt"
+    torch.save({"state_dict": saved["state_dict"], METADATA_KEY: saved[METADATA_KEY]}, model_only)
+    code = main(train_args(tiny_config, tiny_data, tmp_path / "out", "--epochs", "3", "--resume", str(model_only)))
+    err = capsys.readouterr().err
+    assert code == 2 and "model.ckpt holds a model, not a training run's state" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_a_model_section_compares_with_its_defaults_written_out():
+    """Resuming with a config that spells out a default (or leaves one out) is the same model."""
+    default = full_model_config("spikingvtg", {})
+    assert full_model_config("spikingvtg", {"tc": default["tc"]}) == default
+    assert full_model_config("spikingvtg", {"tc": default["tc"] + 1}) != default

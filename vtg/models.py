@@ -6,6 +6,7 @@ registry holds import paths, not objects.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from typing import Any
 
@@ -40,6 +41,14 @@ def check_model_config(name: str, config: dict[str, Any]) -> None:
     _registered(name, MODEL_BUILDERS)
     if name in MODEL_CONFIGS:
         _registered(name, MODEL_CONFIGS).from_dict(config)
+
+
+def full_model_config(name: str, config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` with every default of model ``name``'s config class written out (``config`` itself for a
+    model without one), so that two sections that build the same model compare equal."""
+    if name not in MODEL_CONFIGS:
+        return dict(config)
+    return dataclasses.asdict(_registered(name, MODEL_CONFIGS).from_dict(config))
 
 
 def build_model(name: str, config: dict[str, Any], dims: dict[str, int]):

@@ -322,9 +322,9 @@ def build_distill_module(
             f"({', '.join(CLIPWISE_TEACHERS)}); {teacher_path} is '{teacher_metadata['model_name']}'"
         )
     if run.resume is not None:
-        saved = read_checkpoint(run.resume)[METADATA_KEY]
+        saved = read_checkpoint(run.resume)
         check_resumable(run, data.dims, saved)
-        check_recipe(run.resume, saved, teacher_metadata, recipe, run.config_source)
+        check_recipe(run.resume, saved[METADATA_KEY], teacher_metadata, recipe, run.config_source)
     probe = next(iter(data.val_dataloader()))
     # seeded after the teacher is built, so that the student starts from the weights a label-only run
     # (vtg train, same seed) starts from

@@ -35,6 +35,7 @@ from vtg.engine.history import MetricsHistory
 from vtg.engine.module import VTGModule
 from vtg.engine.train_config import TrainConfig
 from vtg.errors import UserError
+from vtg.models import full_model_config
 from vtg.threads import ThreadGovernor
 
 LAST = "last.ckpt"
@@ -58,18 +59,51 @@ class TrainRun:
     config_source: str = "config"  # the YAML file, named in errors about its fields
 
 
-def check_resumable(run: TrainRun, dims: dict[str, int], metadata: dict[str, Any]) -> None:
-    """A :class:`UserError` when ``run.resume``, whose ``vtg`` entry is ``metadata`` (read once by the caller),
-    is not a checkpoint of this model, config and data."""
+# train: fields a resumed run may change: how long it trains and how the machine runs it. The others shape the
+# optimizer and schedule whose state Lightning restores from the checkpoint (a new lr would be recorded and not
+# used) or the data the run sees.
+RESUMABLE_TRAIN_FIELDS = (
+    "epochs",
+    "num_workers",
+    "limit_val_batches",
+    "deterministic",
+    "precision",
+    "matmul_precision",
+    "find_unused_parameters",
+)
+
+
+def check_resumable(run: TrainRun, dims: dict[str, int], saved: dict[str, Any]) -> None:
+    """A :class:`UserError` when ``run.resume``, read once by the caller as ``saved``, is not a training run's
+    checkpoint of this model, config and data."""
+    if "optimizer_states" not in saved or "loops" not in saved:
+        raise UserError(
+            f"option --resume: {run.resume} holds a model, not a training run's state (resume from a run's last.ckpt)"
+        )
+    metadata = saved[METADATA_KEY]
     if metadata["model_name"] != run.model_name:
         raise UserError(f"{run.resume}: checkpoint of model '{metadata['model_name']}', not '{run.model_name}'")
     check_dims(run.resume, metadata["dims"], run.data, dims)
-    old, new = metadata["model_config"], run.model_config
+    try:
+        old = full_model_config(run.model_name, metadata["model_config"])
+    except UserError:  # a field of an older version of the model: compared as written
+        old = metadata["model_config"]
+    new = full_model_config(run.model_name, run.model_config)
     changed = sorted(key for key in set(old) | set(new) if old.get(key) != new.get(key))
     if changed:
         raise UserError(
             f"{run.config_source}: field 'model.{changed[0]}': {new.get(changed[0])!r} differs from "
             f"{old.get(changed[0])!r} in checkpoint {run.resume} (a resumed run keeps the model's config)"
+        )
+    old_train, new_train = metadata.get("train_config", {}), run.train.to_dict()
+    changed = sorted(
+        key for key in old_train if key not in RESUMABLE_TRAIN_FIELDS and old_train[key] != new_train.get(key)
+    )
+    if changed:
+        raise UserError(
+            f"{run.config_source}: field 'train.{changed[0]}': {new_train.get(changed[0])!r} differs from "
+            f"{old_train[changed[0]]!r} in checkpoint {run.resume} (a resumed run keeps its recipe; only "
+            f"{', '.join(RESUMABLE_TRAIN_FIELDS)} may change)"
         )
 
 
@@ -226,7 +260,7 @@ def fit(run: TrainRun) -> dict[str, Any]:
             raise UserError(
                 f"option --resume: {run.resume} is a vtg distill run's checkpoint (resume it with vtg distill)"
             )
-        check_resumable(run, data.dims, saved[METADATA_KEY])
+        check_resumable(run, data.dims, saved)
     module = VTGModule(run.model_name, run.model_config, data.dims, run.train, run.config_source)
     config = {"model": {"name": run.model_name, **run.model_config}, "train": run.train.to_dict()}
     return fit_module(run, module, data, config, extra={"model": run.model_name, "data": str(run.data)})
