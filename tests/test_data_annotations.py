@@ -53,6 +53,8 @@ def test_valid_lines_round_trip(tmp_path):
         ({**GOOD, "relevant_windows": [[2, 26]]}, "'relevant_windows'[0]: window [2.0, 26.0] is outside the video"),
         ({**GOOD, "relevant_windows": [[-1, 2]]}, "is outside the video"),
         ({**GOOD, "relevant_windows": [[6, 2]]}, "is empty"),
+        # within the tolerance of the end, but empty once clamped to the duration
+        ({**GOOD, "relevant_windows": [[20.0005, 20.0009]]}, "starts at the video's end (20.0 s)"),
         ({**GOOD, "relevant_windows": [[2, "x"]]}, "field 'relevant_windows'[0][1]: expected a number"),
         ({**GOOD, "relevant_windows": []}, "field 'relevant_windows': no window given"),
         ({**GOOD, "saliency_scores": [[1, 2, 3]]}, "field 'saliency_scores': expected 4 items, got 1"),
@@ -71,6 +73,12 @@ def test_bad_line_names_file_line_and_field(tmp_path, line, expected):
 def test_duplicate_qid_names_both_lines(tmp_path):
     message = message_for(tmp_path, GOOD, GOOD)
     assert ":2: field 'qid': 7 already used at" in message and ":1" in message
+
+
+def test_duplicate_qid_of_another_type_names_both_lines(tmp_path):
+    """7 and "7" read the same qid7.npz."""
+    message = message_for(tmp_path, GOOD, {**GOOD, "qid": "7"})
+    assert ":2: field 'qid': '7' already used at" in message
 
 
 def test_one_number_of_annotators_per_split(tmp_path):

@@ -148,3 +148,35 @@ def test_info_refuses_two_splits_whose_queries_share_an_id(tmp_path, capsys):
     (root / "dataset.yaml").write_text(config)
     code, err = run_cli(capsys, "data", "info", "--root", str(root))
     assert code == 2 and "test.jsonl:1: field 'qid': 1 is also 'first' at" in err and "text/qid1.npz" in err
+
+
+def test_info_refuses_two_splits_whose_ids_differ_only_in_type(tmp_path, capsys):
+    """1 and "1" read the same qid1.npz."""
+    root = make_dataset(tmp_path)
+    (root / "test.jsonl").write_text(json.dumps({**LINES[0], "qid": "1", "query": "another sentence"}) + "\n")
+    config = (root / "dataset.yaml").read_text().replace("{val: val.jsonl}", "{val: val.jsonl, test: test.jsonl}")
+    (root / "dataset.yaml").write_text(config)
+    code, err = run_cli(capsys, "data", "info", "--root", str(root))
+    assert code == 2 and "test.jsonl:1: field 'qid': '1' is also 'first' at" in err
+
+
+def test_info_refuses_splits_of_other_dims(tmp_path, capsys):
+    """vtg train refuses such a folder; vtg data info reported the last split's dims."""
+    root = make_dataset(tmp_path)
+    write_npz(root / "video" / "c.npz", features=np.ones((10, 2, 5), np.float32))  # 5 dims, not 8
+    write_npz(root / "text" / "qid3.npz", last_hidden_state=np.ones((2, 3, 6), np.float32))
+    (root / "test.jsonl").write_text(json.dumps({**LINES[0], "qid": 3, "vid": "c"}) + "\n")
+    config = (root / "dataset.yaml").read_text().replace("{val: val.jsonl}", "{val: val.jsonl, test: test.jsonl}")
+    (root / "dataset.yaml").write_text(config)
+    code, err = run_cli(capsys, "data", "info", "--root", str(root))
+    assert code == 2 and "split 'test' has dims (video_dim=5" in err and "split 'val' has (video_dim=8" in err
+
+
+@pytest.mark.parametrize("order", [(0, 1), (1, 0)])
+def test_every_query_of_a_video_is_checked_against_its_clips(tmp_path, capsys, order):
+    """A second query of a cached video was not checked: whether the split was refused hung on the order."""
+    wrong = {"qid": 5, "query": "third", "vid": "a", "duration": 4, "relevant_windows": [[0, 2]]}  # 2 clips, not 10
+    lines = [[LINES[0], wrong][i] for i in order]
+    root = make_dataset(tmp_path, lines=lines, clips=(10, 10), tokens=(3, 3))
+    code, err = run_cli(capsys, "data", "info", "--root", str(root))
+    assert code == 2 and "a.npz: 10 clips" in err and "field 'duration' (4 s)" in err

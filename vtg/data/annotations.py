@@ -58,6 +58,8 @@ def parse_windows(value: Any, duration: float, location: str) -> list[tuple[floa
             raise UserError(f"{location}[{i}]: window [{st}, {ed}] is outside the video [0, {duration}]")
         if st >= ed:
             raise UserError(f"{location}[{i}]: window [{st}, {ed}] is empty (start must be before end)")
+        if st >= duration:  # within the tolerance above, but nothing is left once the end is clamped
+            raise UserError(f"{location}[{i}]: window [{st}, {ed}] starts at the video's end ({duration} s)")
         windows.append((st, min(ed, duration)))
     return windows
 
@@ -127,13 +129,14 @@ def read_annotations(path: str | Path, clip_len: float | None = None, require_wi
     ``require_windows`` lines may omit ``relevant_windows`` (a test split). Query ids must be unique.
     """
     annotations = []
-    seen: dict[Any, str] = {}
+    seen: dict[str, str] = {}  # str(qid) -> where it was first read
     annotators: tuple[int, str] | None = None  # the split's number of annotators, and where it was first read
     for location, record in read_jsonl(path, "annotation"):
         annotation = parse_annotation(record, location, clip_len, require_windows)
-        if annotation.qid in seen:
-            raise UserError(f"{location}: field 'qid': {annotation.qid!r} already used at {seen[annotation.qid]}")
-        seen[annotation.qid] = location
+        qid = str(annotation.qid)  # 24 and "24" read the same qid24.npz
+        if qid in seen:
+            raise UserError(f"{location}: field 'qid': {annotation.qid!r} already used at {seen[qid]}")
+        seen[qid] = location
         if annotation.saliency_scores:  # one number of annotators per split, as the metrics need
             count = len(annotation.saliency_scores[0])
             if annotators is not None and count != annotators[0]:

@@ -87,17 +87,21 @@ class VTGDataset(Dataset):
         }
 
     def _read(self, key: tuple[str, Any], annotation: Annotation) -> np.ndarray:
-        """Features of a video (``("video", vid)``) or query (``("text", qid)``), from memory when cached."""
-        if key in self._cache:
-            return self._cache[key]
+        """Features of a video (``("video", vid)``) or query (``("text", qid)``), from memory when cached.
+
+        A video's clip count is checked against every query's duration, cached or not: two queries of one
+        video may disagree, and which is read first must not decide whether the split is refused."""
+        array = self._cache.get(key)
+        if array is None:
+            if key[0] == "video":
+                array = load_video_features(self.config.video_feature_dirs, key[1], annotation.location)
+            else:
+                array = load_text_features(self.config.text_feature_dir, key[1], annotation.location)
+            if self._cached_bytes + array.nbytes <= self.cache_bytes:
+                self._cache[key] = array
+                self._cached_bytes += array.nbytes
         if key[0] == "video":
-            array = load_video_features(self.config.video_feature_dirs, key[1], annotation.location)
             self._check_clips(array.shape[0], annotation)
-        else:
-            array = load_text_features(self.config.text_feature_dir, key[1], annotation.location)
-        if self._cached_bytes + array.nbytes <= self.cache_bytes:
-            self._cache[key] = array
-            self._cached_bytes += array.nbytes
         return array
 
     def _check_clips(self, clips: int, annotation: Annotation) -> None:
