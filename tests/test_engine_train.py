@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 
 import pytest
 import torch
@@ -12,6 +13,7 @@ from engine_support import train_args
 
 from vtg.checkpoint import METADATA_KEY, model_state_dict
 from vtg.cli import main
+from vtg.engine.module import VTGModule
 from vtg.models import full_model_config
 
 
@@ -110,6 +112,16 @@ def test_bad_train_field_names_file_and_field(tiny_model, tiny_data, tmp_path, c
     assert str(config) in err and f"'{field}'" in err
 
 
+def test_unknown_val_loss_monitor_names_the_field(tiny_model, tiny_data, tmp_path, capsys):
+    """A val/<term> is the model's and known after its first validation; Lightning's checkpoint callback
+    ended such a typo in a MisconfigurationException."""
+    config = tmp_path / "monitor.yaml"
+    config.write_text("model:\n  name: tiny\ntrain:\n  batch_size: 8\n  monitor: val/totl\n  monitor_mode: min\n")
+    code = main(train_args(config, tiny_data, tmp_path / "out", "--epochs", "1", "--limit-train-batches", "1"))
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert code == 2 and "field 'train.monitor': 'val/totl' is not a val loss term" in last and "val/total" in last
+
+
 def test_unknown_monitor_names_the_field(tiny_model, tiny_data, tmp_path, capsys):
     config = tmp_path / "monitor.yaml"
     config.write_text("model:\n  name: tiny\ntrain:\n  batch_size: 8\n  monitor: MR-full-mAP@0.6\n")
@@ -161,3 +173,17 @@ def test_a_model_section_compares_with_its_defaults_written_out():
     default = full_model_config("spikingvtg", {})
     assert full_model_config("spikingvtg", {"tc": default["tc"]}) == default
     assert full_model_config("spikingvtg", {"tc": default["tc"] + 1}) != default
+
+
+def test_ctrl_c_in_training_ends_as_interrupted(tiny_model, tiny_config, tiny_data, tmp_path, monkeypatch, capsys):
+    """Lightning turns Ctrl-C into exit status 1; the command line promises 130 and "interrupted"."""
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(VTGModule, "training_step", interrupted)
+    previous = signal.getsignal(signal.SIGINT)
+    assert main(train_args(tiny_config, tiny_data, tmp_path / "out", "--epochs", "1")) == 130
+    assert capsys.readouterr().err.strip().endswith("vtg: interrupted")
+    assert signal.getsignal(signal.SIGINT) is not signal.SIG_IGN  # Lightning left Ctrl-C ignored
+    signal.signal(signal.SIGINT, previous)

@@ -70,12 +70,15 @@ class VTGModule(L.LightningModule):
         self.model = build_model(model_name, self.model_config, self.dims)
         self.val_metrics: dict[str, float] = {}
         self._val_predictions: list[dict[str, Any]] = []
+        self._val_terms: set[str] = set()  # the val/<term> names logged this validation epoch
 
     def _log_losses(self, losses: dict[str, Any], stage: str, batch_size: int) -> torch.Tensor:
         """Log every term as ``stage/term`` (averaged over the epoch and the processes); return ``total``."""
         if "total" not in losses:
             raise KeyError(f"model '{self.model_name}': loss() must return a dict with 'total'")
         values = {f"{stage}/{name}": torch.as_tensor(value).detach().float() for name, value in losses.items()}
+        if stage == "val":
+            self._val_terms.update(values)
         self.log_dict(values, on_step=False, on_epoch=True, sync_dist=True, batch_size=batch_size)
         return losses["total"]
 
@@ -92,6 +95,7 @@ class VTGModule(L.LightningModule):
 
     def on_validation_epoch_start(self) -> None:
         self._val_predictions = []
+        self._val_terms = set()
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         outputs = self.model(batch)
@@ -108,6 +112,13 @@ class VTGModule(L.LightningModule):
             raise UserError(
                 f"{self.config_source}: field 'train.monitor': {monitor!r} is not a val metric "
                 f"(choose from {', '.join(metrics)}, or a val/<loss term>)"
+            )
+        if monitor.startswith("val/") and monitor not in self._val_terms:
+            # the loss terms are the model's, known once it has been validated: at the first epoch's end, before
+            # Lightning's checkpoint callback looks for the monitor (and fails with a traceback)
+            raise UserError(
+                f"{self.config_source}: field 'train.monitor': {monitor!r} is not a val loss term of this model "
+                f"(choose from {', '.join(sorted(self._val_terms))}, or a val metric)"
             )
         # every process holds the same gathered metrics: their mean over processes is a no-op, but it tells
         # Lightning that the value is global (it warns about unsynchronised epoch values otherwise)

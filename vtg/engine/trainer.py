@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import signal
 import sys
 import warnings
 from collections.abc import Iterator
@@ -238,7 +239,15 @@ def fit_module(
         warnings.filterwarnings("ignore", ".*does not have many workers.*")
         warnings.filterwarnings("ignore", ".*exists and is not empty.*")
         with float32_matmul_precision(run.train.matmul_precision):
-            trainer.fit(module, datamodule=data, ckpt_path=run.resume)
+            try:
+                trainer.fit(module, datamodule=data, ckpt_path=run.resume)
+            except SystemExit:
+                if not trainer.interrupted:
+                    raise
+                # Lightning answers Ctrl-C with exit status 1 and leaves Ctrl-C ignored; the command line's
+                # answer is "interrupted" and 130 (vtg/cli.py), and a second Ctrl-C works again
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+                raise KeyboardInterrupt from None
     best = run.out / BEST
     return {
         "out": str(run.out),
