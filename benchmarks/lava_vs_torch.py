@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 from export.bundle import read_bundle  # noqa: E402
 from hw_sim.simulation import BATCH, load_queries, reference_runner, simulate_split  # noqa: E402
 from vtg.atomic import atomic_write_text  # noqa: E402
+from vtg.cli import run_guarded  # noqa: E402
 from vtg.data.annotations import annotation_to_record  # noqa: E402
 from vtg.evaluation import score_predictions  # noqa: E402
 from vtg.json_file import to_json  # noqa: E402
@@ -92,4 +93,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # a bundle or dataset that cannot be read is one line and exit status 2, as in the vtg commands
+    sys.exit(run_guarded("lava_vs_torch", sys.argv[1:], main))

@@ -243,6 +243,7 @@ def test_jobs_train_the_seeds_side_by_side_into_the_same_students(setup, tmp_pat
     [
         (["--seeds", "1", "2"], "option --seeds: only with --compare"),
         (["--compare", "--seeds", "1", "1"], "option --seeds: repeated seed"),
+        (["--compare", "--seeds", "0", "-1"], "option --seeds: expected a seed from 0"),  # before seed 0 trains
         (["--compare", "--seeds", "1", "2", "--resume", "x.ckpt"], "option --resume: with several --seeds"),
         (["--compare", "--seeds", "1", "2", "--jobs", "0"], "option --jobs: expected a positive number"),
         (["--compare", "--jobs", "2"], "option --jobs: only with several --seeds"),

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vtg.engine.run_options import add_run_arguments, print_summary, resume_path, run_from_args
-from vtg.errors import UserError
+from vtg.errors import UserError, check_seed
 from vtg.json_file import to_json
 
 if TYPE_CHECKING:
@@ -162,6 +162,8 @@ def check_seeds(args: argparse.Namespace) -> list[int] | None:
         raise UserError("option --seeds: only with --compare (a pair of students per seed)")
     if len(set(args.seeds)) != len(args.seeds):
         raise UserError(f"option --seeds: repeated seed in {args.seeds}")
+    for seed in args.seeds:  # all of them before the first pair trains
+        check_seed(seed, "option --seeds")
     if len(args.seeds) > 1 and args.resume not in (None, "auto"):
         raise UserError("option --resume: with several --seeds, only 'auto' (each seed's OUT/seed_S/last.ckpt)")
     return list(args.seeds)
