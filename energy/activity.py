@@ -82,6 +82,11 @@ class ActivityRecord:
     def tc(self) -> int:
         return len(next(iter(self.components.values())).spikes)
 
+    def steps(self, name: str) -> int:
+        """The steps component ``name`` runs: Tc, or for the decoders' (and their input's) the steps they read,
+        as they rest through their warm-up."""
+        return self.decoder_read_steps if name.startswith(DECODER_PREFIX) else self.tc
+
 
 def check_component(name: str, component: Component, location: str) -> None:
     """Shapes and ranges of one component; ``location`` names where it came from."""

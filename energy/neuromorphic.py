@@ -10,12 +10,13 @@ memory, priced with Horowitz's SRAM reads (ISSCC 2014, 45 nm: 10 / 20 / 100 pJ p
     E_c = E_arith,c + e_64 [ syn_ops_c b_w / 64  +  updates_c 2 b_s / 64 ]          (spiking component c)
     E_float = FP-MACs (e_fp_mac + e_64 32 / 64)                                     (float work, teachers)
 
-syn_ops_c = sum_t |s| x fan-out (one synaptic weight of b_w bits read per accumulation: 1 for 1-bit NF,
-32 for NF), updates_c = neurons_c x its steps (Tc; Tc - k for the decoders, at rest through their warm-up
-of k steps), each neuron reading and writing its b_s-bit membrane every step it runs:
-24 bits in the integer model, 32 in float); every FP-MAC reads one 32-bit operand. A write is priced as
-a read (Horowitz gives reads only), and a read of b bits costs b/64 of a 64-bit read (bits packed in
-words). The three SRAM figures were checked against two public transcriptions of Horowitz's table, not
+syn_ops_c = sum_t |s| x fan-out (one operand of b_w bits read per accumulation: a synaptic weight, 1 bit
+for 1-bit NF and 32 for NF, except where a k or v spike adds an activation, q in q s_k^T and alpha in
+alpha s_v, held at the neurons' state width b_s), updates_c = neurons_c x its steps (Tc; Tc - k for the
+decoders, at rest through their warm-up of k steps), each neuron reading and writing its b_s-bit membrane
+every step it runs (24 bits in the integer model, 32 in float); every FP-MAC reads one 32-bit operand.
+A write is priced as a read (Horowitz gives reads only), and a read of b bits costs b/64 of a 64-bit read
+(bits packed in words). The three SRAM figures were checked against two public transcriptions of Horowitz's table, not
 against the talk itself (energy/README.md names them).
 
 **Loihi** (``loihi``): Loihi's per-operation energies from Davies et al., IEEE Micro 2018, Table 2
@@ -54,6 +55,8 @@ WORD_BITS = 64  # Horowitz prices SRAM reads per 64-bit word
 SRAM_BANK = "sram_32kb_read_64b"
 FLOAT_BITS = 32
 INTEGER_STATE_BITS = 24  # export/fixed_point.py STATE_BITS: the membrane of the integer model
+# components whose spikes accumulate activations (q s_k^T, alpha s_v), not weights (spiking/populations.py)
+ACTIVATION_OPERANDS = (".k", ".v")
 
 LOIHI = OpTable(
     name="loihi",
@@ -91,8 +94,7 @@ def counts(record: ActivityRecord) -> dict[str, Counts]:
     result = {}
     for name, c in record.components.items():
         spikes = float(c.spikes.sum())
-        steps = record.decoder_read_steps if name.startswith("decoder.") else len(c.spikes)
-        updates = 0.0 if is_alias(name) else float(c.neurons * steps)
+        updates = 0.0 if is_alias(name) else float(c.neurons * record.steps(name))
         result[name] = Counts(spikes * c.fan_out, updates, spikes if c.fan_out else 0.0)
     return result
 
@@ -126,7 +128,8 @@ def estimates(
     components: dict[str, dict[str, float]] = {estimate: {} for estimate in ESTIMATES}
     for name, c in sorted(totals.items()):
         arithmetic = table.mj(snn_op, c.syn_ops)
-        reads = c.syn_ops * weight_bits / WORD_BITS + c.updates * 2 * state_bits / WORD_BITS
+        operand_bits = state_bits if name.endswith(ACTIVATION_OPERANDS) else weight_bits
+        reads = c.syn_ops * operand_bits / WORD_BITS + c.updates * 2 * state_bits / WORD_BITS
         components["arithmetic"][name] = arithmetic / queries
         components["sram"][name] = (arithmetic + HOROWITZ.mj(SRAM_BANK, reads)) / queries
         loihi = LOIHI.mj("synaptic_op", c.syn_ops) + LOIHI.mj("neuron_update", c.updates)

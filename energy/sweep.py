@@ -73,13 +73,14 @@ def parse_tcs(text: str, option: str = "--tc") -> list[int]:
 
 
 def mean_rates(records: Sequence[ActivityRecord]) -> dict[str, float]:
-    """Mean |s| per neuron and step of each component over runs: sum of spikes / (sum of neurons x Tc)."""
+    """Mean |s| per neuron and step of each component over runs: sum of spikes / (sum of neurons x steps),
+    the steps a component runs (Tc; the decoders' read steps, :meth:`ActivityRecord.steps`)."""
     spikes: dict[str, float] = {}
     neuron_steps: dict[str, float] = {}
     for record in records:
         for name, component in record.components.items():
             spikes[name] = spikes.get(name, 0.0) + float(component.spikes.sum())
-            neuron_steps[name] = neuron_steps.get(name, 0.0) + component.neurons * len(component.spikes)
+            neuron_steps[name] = neuron_steps.get(name, 0.0) + component.neurons * record.steps(name)
     return {name: spikes[name] / neuron_steps[name] if neuron_steps[name] else 0.0 for name in sorted(spikes)}
 
 

@@ -11,7 +11,7 @@ from energy.measured import measure
 from energy.neuromorphic import LOIHI, counts, estimates, is_alias, teacher_mj
 from energy.ops import HOROWITZ, PAPER
 from energy.report import build_report, markdown
-from energy.sweep import TcPoint
+from energy.sweep import TcPoint, mean_rates
 
 SHAPE = FloatShape(hidden=8, video_dim=6, text_dim=5, layers=2, heads=2, softmax=False, layernorm=False)
 
@@ -63,8 +63,12 @@ def test_estimates_by_hand_and_arithmetic_equal_to_the_measured_energy():
     assert result["arithmetic"]["total_mj"] == pytest.approx(measured.total_mj)
     assert result["arithmetic"]["components_mj"] == pytest.approx(measured.components_mj)
     # layer0.k: 4 spikes x fan-out 5 = 20 synaptic ops, 10 neurons x 2 steps = 20 updates, 4 messages
-    k_sram = 20 * 0.1 + 20.0 * (20 * 1 / 64 + 20 * 2 * 24 / 64)  # int_acc + 1-bit weight reads + state r/w
+    # a k spike adds q (an activation at the state's 24 bits), not a 1-bit weight
+    k_sram = 20 * 0.1 + 20.0 * (20 * 24 / 64 + 20 * 2 * 24 / 64)  # int_acc + operand reads + state r/w
     assert result["sram"]["components_mj"]["layer0.k"] == pytest.approx(k_sram * 1e-9)
+    # the input neurons' spikes read 1-bit weights: 6 spikes x 24 = 144 ops, 20 updates
+    input_sram = 144 * 0.1 + 20.0 * (144 * 1 / 64 + 20 * 2 * 24 / 64)
+    assert result["sram"]["components_mj"]["layer0.input"] == pytest.approx(input_sram * 1e-9)
     assert result["loihi"]["components_mj"]["layer0.k"] == pytest.approx((20 * 23.6 + 20 * 81 + 4 * 1.7) * 1e-9)
     macs = sum(float_macs(r, SHAPE).values())
     assert result["sram"]["float_mj"] == result["loihi"]["float_mj"] == pytest.approx(macs * (4.6 + 10) * 1e-9)
@@ -100,3 +104,13 @@ def test_report_shows_both_estimates_side_by_side():
     assert "| model | arithmetic only mJ | 45 nm + SRAM mJ | Loihi mJ |" in text
     assert "| univtg | 0.01 | 0.03174 | - |" in text and "| student, Tc = 2 |" in text
     assert "| layer0.k |" in text.split("per component")[1] and "| floating-point work |" in text
+
+
+def test_decoder_rates_are_per_step_they_read():
+    """A decoder at rest through its warm-up is not silent: its IFR counts the steps it runs, as its updates do."""
+    components = {
+        "layer0.k": Component(np.array([2.0, 2.0, 2.0, 2.0]), 10, 5),
+        "decoder.f.0": Component(np.array([0.0, 0.0, 6.0, 3.0]), 12, 3),
+    }
+    rates = mean_rates([make_record(components, [3], [2], "test", decoder_read_steps=2)])
+    assert rates == pytest.approx({"layer0.k": 8 / 40, "decoder.f.0": 9 / 24})
