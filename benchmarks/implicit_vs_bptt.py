@@ -27,7 +27,8 @@ does not fit this machine: the model's forward runs on fake tensors (``FakeTenso
 storages, no data), so the bytes of its saved storages are counted exactly without being allocated. The
 same count at the measured batch, beside the real one in the same run, checks it.
 
-With a GPU present the worker also reports ``torch.cuda.max_memory_allocated`` and runs there.
+Every worker runs on the CPU, GPU or not: the peak it compares is the process's resident memory, where a
+GPU's activations would not be.
 The result goes to benchmarks/results/implicit_vs_bptt.json and a plot beside it.
 """
 
@@ -154,12 +155,10 @@ def worker(grad: str, tc: int, setup: dict[str, Any]) -> dict[str, Any]:
 
     torch.manual_seed(0)
     torch.set_num_threads(1)  # a shared 2-core machine: one thread keeps timings comparable between runs
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     config = {**setup["model"], **SOLVER, "grad": grad, "tc": tc}
     dims = {"video_dim": setup["feature_dim"], "text_dim": setup["feature_dim"], "video_levels": 1, "text_levels": 1}
-    model = build(config, dims).to(device).train()
+    model = build(config, dims).train()
     batch = make_batch(setup["batch_size"], setup["video_len"], setup["query_len"], setup["feature_dim"])
-    batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
 
     storages: dict[int, int] = {}
@@ -173,10 +172,6 @@ def worker(grad: str, tc: int, setup: dict[str, Any]) -> dict[str, Any]:
         # one graph-free timestep first: kernels' one-time workspaces and lazy initialisation land in the
         # baseline, not in the step (its own peak, one timestep's activations, is below either method's)
         model(batch, tc=1)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        cuda_base = torch.cuda.memory_allocated()
     gc.collect()
     base, rss_method = start_peak()
     begin = time.perf_counter()
@@ -196,8 +191,6 @@ def worker(grad: str, tc: int, setup: dict[str, Any]) -> dict[str, Any]:
         "first_step_s": first_step_s,
         "loss": float(loss),
     }
-    if device.type == "cuda":
-        result["cuda_peak_delta_mb"] = (torch.cuda.max_memory_allocated() - cuda_base) / 2**20
     if grad == "implicit":
         result["adjoint_residual"] = model.implicit.last_residual
     optimizer.step()
@@ -208,8 +201,6 @@ def worker(grad: str, tc: int, setup: dict[str, Any]) -> dict[str, Any]:
         model.loss(model(batch), batch)["total"].backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
         times.append(time.perf_counter() - begin)
     result["step_s"] = statistics.median(times)
     result["step_times_s"] = times
