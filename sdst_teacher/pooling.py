@@ -106,11 +106,18 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     else:
         try:
             with np.load(path, allow_pickle=False) as archive:
-                return {key: torch.from_numpy(archive[key]) for key in archive.files}
+                arrays = {key: archive[key] for key in archive.files}
         except NPY_READ_ERRORS as error:
             raise UserError(f"{path}: cannot read attention-pool weights ({error})") from None
+        for key, array in arrays.items():
+            if array.dtype.kind not in "fiu":  # strings, booleans, complex: torch refuses or misreads them
+                raise UserError(f"{path}: '{key}' holds {array.dtype} values, not numbers")
+        return {key: torch.from_numpy(array) for key, array in arrays.items()}
     if not isinstance(state, dict):
         raise UserError(f"{path}: expected a state dict (a mapping of names to tensors)")
+    for key in state:
+        if not isinstance(key, str):
+            raise UserError(f"{path}: expected a state dict whose names are strings, found the key {key!r}")
     return state
 
 

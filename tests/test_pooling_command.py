@@ -86,6 +86,7 @@ def test_bad_token_files_are_one_line_errors(tmp_path, capsys, array, key, messa
         (["--levels", "2,2"], "option --levels: levels are distinct"),
         (["--attn-weights", "missing.npz"], "option --attn-weights: only used with --method attn"),
         (["--method", "max"], "option --method: 'max' is not one of cls, avg, attn"),
+        (["--levels", "1.9"], "option --levels: expected comma-separated integers"),  # not level 1
     ],
 )
 def test_bad_options_are_one_line_errors(token_dir, tmp_path, capsys, extra, message):

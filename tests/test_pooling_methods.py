@@ -101,6 +101,14 @@ def test_bad_weight_files_name_the_file(tmp_path):
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(UserError, match=r"junk\.pt: refused: not a"):
         load_adaptive_pool(tmp_path / "junk.pt", num_heads=2)
+    np.savez(tmp_path / "text.npz", **{**{k: v.numpy() for k, v in state.items()}, "norm1_q.bias": np.array(["a"])})
+    with pytest.raises(UserError, match=r"text\.npz: 'norm1_q\.bias' holds <U1 values, not numbers"):
+        load_adaptive_pool(tmp_path / "text.npz", num_heads=2)
+    torch.save({**state, 1: torch.zeros(2)}, tmp_path / "numbered.pt")
+    with pytest.raises(
+        UserError, match=r"numbered\.pt: expected a state dict whose names are strings, found the key 1"
+    ):
+        load_adaptive_pool(tmp_path / "numbered.pt", num_heads=2)
     np.savez(tmp_path / "good.npz", **{k: v.numpy() for k, v in state.items()})
     with pytest.raises(UserError, match="attn-heads"):
         load_adaptive_pool(tmp_path / "good.npz", num_heads=3)  # 3 heads do not divide the width 8

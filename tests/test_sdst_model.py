@@ -124,6 +124,7 @@ def test_single_text_level_serves_every_video_level():
         ({"shared_levels": "yes"}, "model.shared_levels"),
         ({"num_queries": 0}, "model.num_queries"),
         ({"loss_l1": -1}, "model.loss_l1"),
+        ({"temperature": float("inf")}, "model.temperature"),  # the first batch's loss was inf
         ({"rdsa_pionts": "c"}, "model.rdsa_pionts"),
     ],
 )
