@@ -12,6 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from vtg.atomic import atomic_write_text
+
 
 def _fmt(value: Any, digits: int = 3) -> str:
     """Numbers to ``digits`` significant figures; None (a NaN in the JSON) as a dash."""
@@ -269,7 +271,7 @@ def summary_markdown(results: dict[str, dict[str, Any]], errors: dict[str, str] 
 
 
 def write_summary(results: dict[str, dict[str, Any]], path: Path, errors: dict[str, str] | None = None) -> Path:
-    """Write :func:`summary_markdown` to ``path``."""
+    """Write :func:`summary_markdown` to ``path``, whole or not at all."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(summary_markdown(results, errors))
+    atomic_write_text(path, summary_markdown(results, errors))
     return path

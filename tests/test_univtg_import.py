@@ -80,6 +80,15 @@ def test_official_decoding_gives_univtgs_windows():
     torch.testing.assert_close(windows, expected)
 
 
+def test_official_decoding_is_float32_under_bf16_outputs():
+    """bf16 holds 8 significant bits: a 143.7 s video (72 clips) would be decoded as 144 s."""
+    boundary = torch.full((1, 72, 2), 0.5)
+    batch = {"video_mask": torch.ones(1, 72, dtype=torch.bool), "meta": [{"clip_len": 2.0, "duration": 143.7}]}
+    shifted = official_boundaries(batch, boundary.to(torch.bfloat16))
+    assert shifted.dtype == torch.float32
+    torch.testing.assert_close(shifted, official_boundaries(batch, boundary))
+
+
 def _renamed(state: dict) -> tuple[dict, str]:
     state = dict(state)
     state["weightedpool.weights"] = state.pop("weightedpool.weight")

@@ -136,6 +136,9 @@ def official_boundaries(batch: dict[str, Any], boundary: torch.Tensor) -> torch.
     learned their offsets from that anchor, so their windows are reproduced by re-expressing them around
     the centres the shared post-processing uses; the distances may then be negative, which it allows.
     """
+    # in float32 whatever the model ran in: bf16 (mixed precision) holds 8 significant bits, so a duration
+    # of 143.7 s would read 144 and windows of long videos move by a second
+    boundary = boundary.float()
     lengths = batch["video_mask"].sum(dim=1).clamp(min=1).to(boundary.dtype)  # (B,)
     clip_len = torch.tensor([float(m["clip_len"]) for m in batch["meta"]], dtype=boundary.dtype)  # (B,)
     duration = torch.tensor([float(m["duration"]) for m in batch["meta"]], dtype=boundary.dtype)  # (B,)
