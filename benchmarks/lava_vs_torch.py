@@ -28,8 +28,8 @@ sys.path.insert(0, str(ROOT))
 from export.bundle import read_bundle  # noqa: E402
 from hw_sim.simulation import BATCH, load_queries, reference_runner, simulate_split  # noqa: E402
 from vtg.atomic import atomic_write_text  # noqa: E402
-from vtg.cli import run_guarded  # noqa: E402
 from vtg.data.annotations import annotation_to_record  # noqa: E402
+from vtg.errors import EXIT_USER_ERROR, UserError  # noqa: E402
 from vtg.evaluation import score_predictions  # noqa: E402
 from vtg.json_file import to_json  # noqa: E402
 
@@ -93,5 +93,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    # a bundle or dataset that cannot be read is one line and exit status 2, as in the vtg commands
-    sys.exit(run_guarded("lava_vs_torch", sys.argv[1:], main))
+    try:
+        sys.exit(main())
+    except UserError as error:  # a bundle or dataset that cannot be read: one line and exit status 2, as vtg
+        print(f"lava_vs_torch: error: {error}", file=sys.stderr)
+        sys.exit(EXIT_USER_ERROR)
