@@ -46,7 +46,7 @@ def plot_accuracy_vs_tc(report: dict, metrics: list[str], path: Path) -> Path:
                 linestyle="--",
                 label=f"{reference['name']} {metric}",
             )
-        for other in report.get("beside", []):
+        for other in (o for o in report.get("beside", []) if metric in o.get("metrics", {})):
             label = f"{other['name']} {metric}"
             ax.axhline(other["metrics"][metric], color=line.get_color(), linestyle=":", label=label)
     _tc_axis(ax, tcs)
@@ -99,7 +99,8 @@ def plot_accuracy_vs_efficiency(report: dict, metrics: list[str], path: Path) ->
                 label=f"{reference['name']} {metric}",
             )
             ax.plot([1.0], [reference["metrics"][metric]], marker="*", markersize=10, color=line.get_color())
-        for other in report.get("beside", []):  # at its own E_f against the reference
+        # each at its own E_f against the reference; a model scored without this metric is left out, as in report.md
+        for other in (o for o in report.get("beside", []) if metric in o.get("metrics", {})):
             x = reference["total_mj"] / other["total_mj"]
             label = f"{other['name']} {metric}"
             ax.plot([x], [other["metrics"][metric]], marker="D", color=line.get_color(), label=label)

@@ -161,6 +161,15 @@ def test_report_files_and_contents(tmp_path):
     assert "![energy_vs_tc](energy_vs_tc.png)" in text
 
 
+def test_plots_leave_out_a_beside_model_scored_without_a_metric(tmp_path):
+    """report.md shows such a model's missing metric as empty; the plots raised KeyError."""
+    reference = {"kind": "teacher", "name": "univtg", "total_mj": 0.01, "metrics": {"MR-full-R1@0.5": 50.0}}
+    report = make_report(reference)
+    report["beside"] = [{"name": "sdst", "total_mj": 0.02, "metrics": {"MR-full-R1@0.5": 40.0}}]
+    paths = write_report(report, tmp_path / "out")
+    assert matplotlib.image.imread(paths["accuracy_vs_efficiency"]).std() > 0
+
+
 def test_report_without_teacher_uses_the_formula_reference():
     reference = {"kind": "ann_formula", "name": "non-spiking encoder", "total_mj": 0.01, "metrics": None}
     report = make_report(reference)
