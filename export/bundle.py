@@ -313,16 +313,16 @@ def check_fixed_scalars(check: _ManifestCheck, scalars: Any, arch: dict[str, Any
 
 
 def check_float_scalars(check: _ManifestCheck, scalars: Any, model_config: dict[str, Any]) -> float:
-    """The float scalars, typed and in range; ``fire_ratio`` in (0, 1] and that of ``model_config`` (from
-    which the PyTorch reference is rebuilt). Returns the fire ratio."""
+    """The float scalars, typed and in range; ``fire_ratio`` in [0.5, 1] (spiking/config.py) and that of
+    ``model_config`` (from which the PyTorch reference is rebuilt). Returns the fire ratio."""
     check.mapping("float", scalars)
     for name, low in (("leak", 0.0), ("threshold", 0.0), ("sfg.eps", 0.0), ("sfg.flat", 0.0), ("fire_ratio", 0.0)):
         if name not in scalars:
             check.fail(f"float.{name}", "missing")
         check.number(f"float.{name}", scalars[name], low)
     ratio = scalars["fire_ratio"]
-    if not 0.0 < ratio <= 1.0:
-        check.fail("float.fire_ratio", f"expected a number in (0, 1], got {ratio!r}")
+    if not 0.5 <= ratio <= 1.0:
+        check.fail("float.fire_ratio", f"expected a number in [0.5, 1], got {ratio!r}")
     if model_config.get("fire_ratio") != ratio:
         check.fail("float.fire_ratio", f"{ratio!r}, but model_config.fire_ratio is {model_config.get('fire_ratio')!r}")
     return float(ratio)

@@ -84,7 +84,8 @@ class SpikingVTGConfig(ClipwiseHeadConfig):
     # the gate of the first step's video input, g0 x mask, before SFG has a score (Eq. 2 gates step t + 1
     # with step t's). 1 lets every clip in ungated, and the input neurons (leak 0.99) keep that excess charge
     # for the whole window; a gate near the settled gates' level starts the encoder nearer its fixed point:
-    # docs/STUDENT_FIDELITY.md
+    # docs/STUDENT_FIDELITY.md. It applies with sfg: false too (the first step's input scaled by g0, every
+    # later step's by 1), so that the ablation changes the feedback and nothing else
     initial_gate: float = 1.0
     # rate-driven currents: the input neurons and each intermediate layer get the current whose running mean
     # is the steady-state map's current at the rates so far (spiking.neuron.RateDrivenCurrent), instead of the
@@ -186,8 +187,10 @@ class SpikingVTGConfig(ClipwiseHeadConfig):
             fail("decoder_warmup", "must be in [0, 1)")
         if not 0.0 <= self.initial_gate <= 1.0:
             fail("initial_gate", "must be in [0, 1]")
-        if not 0.0 < self.fire_ratio <= 1.0:
-            fail("fire_ratio", "must be in (0, 1]")
+        if not 0.5 <= self.fire_ratio <= 1.0:
+            # below 1/2 a spike's subtraction of Vth overshoots past the opposite firing point: the neuron
+            # alternates +1, -1 forever on a zero current, its rate right and its spike counts (energy) not
+            fail("fire_ratio", "must be in [0.5, 1]")
         for name in ("threshold", "solver_tol", "surrogate_alpha", "init_gain", "input_init_gain"):
             if getattr(self, name) <= 0:
                 fail(name, "must be > 0")

@@ -65,5 +65,8 @@ class InputProjection(nn.Module):
     def forward(self, video: torch.Tensor, text: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         video, text = self.video_host(video), self.text_host(text)  # (B, Lv, Dv), (B, Lq, Dt)
         v = self.video(video)  # (B, Lv, D)
-        v = v + sinusoidal_positions(v.shape[1], v.shape[2], v.device, v.dtype)  # (B, Lv, D)
+        # the table in float32 at least: under mixed precision v is bf16, whose 8 bits would give positions
+        # off by up to 1 (and equal above 256), unlike evaluation's and the exports'
+        table = sinusoidal_positions(v.shape[1], v.shape[2], v.device, torch.promote_types(v.dtype, torch.float32))
+        v = (v + table).to(v.dtype)  # (B, Lv, D)
         return v, self.text(text)  # (B, Lv, D), (B, Lq, D)

@@ -22,8 +22,9 @@ clip whose neurons have not fired yet has a = 0, where the exact cosine is undef
 gradients of 1e17 under BPTT); the smoothing makes such a clip's score 0.
 When all real clips score the same (e.g. before any spike, a = 0 gives cos = 0 everywhere) the
 min-max normalisation is undefined; the gate is then 1, i.e. no gating, rather than 0 for every clip.
-With ``enabled = False`` (the ablation "without SFG") the gate is always 1; the score is still
-computed, as it is the model's saliency output s.
+With ``enabled = False`` (the ablation "without SFG") the gate it returns is always 1 (the first step's
+g0, ``model.initial_gate``, is the model's, not SFG's); the score is still computed, as it is the model's
+saliency output s.
 """
 
 from __future__ import annotations

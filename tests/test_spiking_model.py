@@ -6,6 +6,7 @@ import torch.nn.functional as F
 
 from spiking.activity import ActivityRecorder, spiking_vtg_probes
 from spiking.config import decoder_warmup_steps
+from spiking.inputs import InputProjection, sinusoidal_positions
 from spiking.model import build
 from spiking.quant import quantised_once
 from vtg.errors import UserError
@@ -309,6 +310,7 @@ def test_implicit_gradient_matches_finite_differences_of_the_equilibrium_loss():
         ("inference_tc", 0, "field 'model.inference_tc'"),
         ("tc_min", 4, "field 'model.tc_min': must be between 1 and tc=3"),
         ("fire_ratio", 0, "field 'model.fire_ratio'"),
+        ("fire_ratio", 0.3, "field 'model.fire_ratio': must be in \\[0.5, 1\\]"),  # would alternate +1, -1
         ("train_readout", "mean", "field 'model.train_readout'"),
         ("decoder_warmup", 1.0, "field 'model.decoder_warmup': must be in"),
         ("initial_gate", 1.5, "field 'model.initial_gate': must be in"),
@@ -515,3 +517,14 @@ def test_rate_driven_currents_have_the_maps_currents_at_the_running_rates():
         )
     assert max(gaps[True]) < 1e-4
     assert min(gaps[False]) > 1e-2  # the paper's currents: the mean of the step's values, not the map's
+
+
+def test_clip_positions_are_float32_under_mixed_precision():
+    """bf16 holds 8 significant bits: positions computed in it were off by up to 1 and equal above 256."""
+    projection = InputProjection(6, 5, 16, binary=False)
+    video, text = torch.randn(1, 300, 6), torch.randn(1, 4, 5)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        v, _ = projection(video, text)
+        projected = projection.video(video)  # (1, 300, 16) bf16
+    expected = (projected.float() + sinusoidal_positions(300, 16)).to(torch.bfloat16)
+    assert v.dtype == torch.bfloat16 and torch.equal(v, expected)
