@@ -33,7 +33,7 @@ import numpy as np
 from export import fixed_point as fp
 from export.host_input import apply_host_input, host_shapes
 from export.model_map import layer_shapes
-from spiking.config import host_input_layers
+from spiking.config import SpikingVTGConfig, host_input_layers
 from spiking.populations import readout_convolutions
 from vtg.atomic import atomic_folder, atomic_write, atomic_write_text
 from vtg.data.npz import NPY_READ_ERRORS
@@ -206,11 +206,21 @@ _ARCHITECTURE = {
 }
 
 
+def built_config(check: _ManifestCheck, model_config: Any) -> dict[str, Any]:
+    """``model_config`` as the PyTorch reference builds it (every default written out), checked field by field
+    by :class:`spiking.config.SpikingVTGConfig` with the manifest named."""
+    check.mapping("model_config", model_config)
+    try:
+        return dataclasses.asdict(SpikingVTGConfig.from_dict(model_config, where="model_config"))
+    except UserError as error:
+        raise UserError(f"{check.path}: {error}") from None
+
+
 def check_architecture(check: _ManifestCheck, architecture: Any, model_config: Any) -> dict[str, Any]:
     """The manifest's ``architecture``, every field typed and in range, consistent with ``model_config``
     (from which the PyTorch reference is rebuilt), heads dividing the width, decoder kernels odd."""
     check.mapping("architecture", architecture)
-    check.mapping("model_config", model_config)
+    config = built_config(check, model_config)
     for field, (kind, arguments) in _ARCHITECTURE.items():
         if field not in architecture:
             check.fail(f"architecture.{field}", "missing")
@@ -219,8 +229,8 @@ def check_architecture(check: _ManifestCheck, architecture: Any, model_config: A
             check.choice(f"architecture.{field}", value, arguments)
         else:
             getattr(check, kind)(f"architecture.{field}", value, *arguments)
-        if field in model_config and model_config[field] != value:
-            check.fail(f"architecture.{field}", f"{value!r}, but model_config.{field} is {model_config[field]!r}")
+        if field in config and config[field] != value:  # the defaults too: a field left out is its default
+            check.fail(f"architecture.{field}", f"{value!r}, but model_config.{field} is {config[field]!r}")
     host_layers = host_input_layers(model_config)
     if architecture["host_input_layers"] != host_layers:
         check.fail(
@@ -313,8 +323,9 @@ def check_fixed_scalars(check: _ManifestCheck, scalars: Any, arch: dict[str, Any
 
 
 def check_float_scalars(check: _ManifestCheck, scalars: Any, model_config: dict[str, Any]) -> float:
-    """The float scalars, typed and in range; ``fire_ratio`` in [0.5, 1] (spiking/config.py) and that of
-    ``model_config`` (from which the PyTorch reference is rebuilt). Returns the fire ratio."""
+    """The float scalars, typed and in range; ``fire_ratio`` in [0.5, 1] (spiking/config.py), and the fire
+    ratio, leak and threshold those of ``model_config`` (from which the PyTorch reference is rebuilt). Returns
+    the fire ratio."""
     check.mapping("float", scalars)
     for name, low in (("leak", 0.0), ("threshold", 0.0), ("sfg.eps", 0.0), ("sfg.flat", 0.0), ("fire_ratio", 0.0)):
         if name not in scalars:
@@ -323,8 +334,10 @@ def check_float_scalars(check: _ManifestCheck, scalars: Any, model_config: dict[
     ratio = scalars["fire_ratio"]
     if not 0.5 <= ratio <= 1.0:
         check.fail("float.fire_ratio", f"expected a number in [0.5, 1], got {ratio!r}")
-    if model_config.get("fire_ratio") != ratio:
-        check.fail("float.fire_ratio", f"{ratio!r}, but model_config.fire_ratio is {model_config.get('fire_ratio')!r}")
+    config = built_config(check, model_config)
+    for name in ("fire_ratio", "leak", "threshold"):  # the Lava float models read these, the reference the config
+        if config[name] != scalars[name]:
+            check.fail(f"float.{name}", f"{scalars[name]!r}, but model_config.{name} is {config[name]!r}")
     return float(ratio)
 
 
@@ -377,7 +390,10 @@ def read_tensors(
         if entry["shape"] != list(shape) or entry["dtype"] != dtype:
             check.fail(field, f"shape {entry['shape']} {entry['dtype']}, the architecture needs {list(shape)} {dtype}")
         relative = Path(entry["file"])
-        file = (path / relative).resolve()
+        try:
+            file = (path / relative).resolve()
+        except (ValueError, OSError):  # a NUL byte, a name too long for the file system
+            check.fail(f"{field}.file", f"{entry['file']!r} is not a file name")
         if relative.is_absolute() or ".." in relative.parts or not file.is_relative_to(root):
             check.fail(f"{field}.file", f"{entry['file']!r} is not a file inside the bundle folder")
         if not file.is_file():
@@ -390,6 +406,9 @@ def read_tensors(
             raise UserError(
                 f"{path / relative}: not a readable .npy of numbers ({' '.join(str(error).split())})"
             ) from None
+        if not isinstance(array, np.ndarray):  # np.load opens a zip as an .npz archive
+            array.close()
+            raise UserError(f"{path / relative}: an .npz archive, not the .npy array the manifest lists")
         if list(array.shape) != list(shape) or str(array.dtype) != dtype:
             raise UserError(
                 f"{path / relative}: shape {list(array.shape)} {array.dtype}, manifest says {list(shape)} {dtype}"

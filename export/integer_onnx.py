@@ -302,7 +302,11 @@ def check_split(onnx_path: Path, checkpoint: Path, data: str, split: str, limit:
     meta = {prop.key: prop.value for prop in proto.metadata_props}
     if meta.get("vtg.format") != "vtg-onnx-integer" or not {"vtg.tc", "vtg.max_clips"} <= meta.keys():
         raise UserError(not_ours)
-    tc, max_clips = int(meta["vtg.tc"]), int(meta["vtg.max_clips"])
+    sizes = {key: meta[key] for key in ("vtg.tc", "vtg.max_clips")}
+    for key, text in sizes.items():
+        if not text.isdigit() or int(text) < 1:
+            raise UserError(f"{onnx_path}: metadata '{key}' is {text!r}, expected a positive integer")
+    tc, max_clips = int(sizes["vtg.tc"]), int(sizes["vtg.max_clips"])
     model, saved = load_model(checkpoint)
     name = saved[METADATA_KEY]["model_name"]
     if name != "spikingvtg":

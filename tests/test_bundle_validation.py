@@ -210,6 +210,29 @@ def extra_tensor(m, _):
     m["tensors"]["fixed/layer2.q.sign"] = dict(m["tensors"]["fixed/layer0.q.sign"])
 
 
+def width_left_out(m, _):
+    del m["model_config"]["hidden_dim"]  # the reference would be built at the default width
+
+
+def leak_in_float_only(m, _):
+    m["float"]["leak"] = 0.5
+
+
+def config_value_of_another_kind(m, _):
+    m["model_config"]["leak"] = "fast"
+
+
+def archive_for_array(m, folder):
+    entry = m["tensors"]["float/sfg.pool"]
+    np.savez(folder / "pool.npz", weights=np.zeros(16))
+    (folder / "pool.npz").replace(folder / entry["file"])
+    entry["sha256"] = sha256_of(folder / entry["file"])
+
+
+def nul_in_file_name(m, _):
+    m["tensors"]["float/sfg.pool"]["file"] = "float/sfg\u0000.npy"
+
+
 def sha256_of(path: Path) -> str:
     from vtg.digest import sha256
 
@@ -245,6 +268,11 @@ def sha256_of(path: Path) -> str:
         (string_tc, "field 'tc': expected an integer, got '3'"),
         (no_sha256, "field 'tensors.float/layer1.out.bias.sha256': expected a str, got None"),
         (extra_tensor, "field 'tensors.fixed/layer2.q.sign': not a weight of this architecture"),
+        (width_left_out, "field 'architecture.hidden_dim': 16, but model_config.hidden_dim is"),
+        (leak_in_float_only, "field 'float.leak': 0.5, but model_config.leak is 0.99"),
+        (config_value_of_another_kind, "field 'model_config.leak'"),
+        (archive_for_array, "sfg.pool.npy: an .npz archive, not the .npy array the manifest lists"),
+        (nul_in_file_name, "field 'tensors.float/sfg.pool.file'"),
     ],
     ids=lambda value: getattr(value, "__name__", ""),
 )

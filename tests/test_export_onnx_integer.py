@@ -114,6 +114,11 @@ def test_the_split_check_refuses_wrong_files_in_one_line(exported, tmp_path, cap
         (["--onnx", str(out), "--checkpoint", str(other)], "'univtg' model, not SpikingVTG"),
         (["--onnx", str(out), "--checkpoint", str(ckpt), "--limit", "0"], "option --limit"),
     ]
+    proto = onnx.load(str(out))
+    next(prop for prop in proto.metadata_props if prop.key == "vtg.tc").value = "eight"
+    words = tmp_path / "words.onnx"
+    onnx.save(proto, str(words))
+    cases += [(["--onnx", str(words), "--checkpoint", str(ckpt)], "metadata 'vtg.tc' is 'eight', expected a positive")]
     other_dims = tmp_path / "demo_data"  # the demo preset's feature sizes, not the tiny checkpoint's
     assert vtg_main(["data", "synth", "--out", str(other_dims), "--preset", "demo", "--train", "1", "--val", "1"]) == 0
     capsys.readouterr()

@@ -103,6 +103,14 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, gt_records, sub_reco
     assert expected in error_of(capsys)
 
 
+def test_an_absurd_duration_with_saliency_is_one_line(tmp_path, capsys):
+    """Highlight scoring builds an array per clip: 1e300 s made numpy raise, 1e12 s asked for 11 TiB."""
+    gt = {**GT_LINE, "duration": 1e12, "relevant_clip_ids": [1], "saliency_scores": [[1, 2, 3]]}
+    sub = {"qid": 1, "pred_relevant_windows": [[2, 8, 0.9]], "pred_saliency_scores": [0.5, 0.2]}
+    assert run_eval(tmp_path, [gt], [sub]) == 2
+    assert "gt.jsonl:1: field 'duration': 1e+12 s makes more than 10000000 clips of 2 s" in error_of(capsys)
+
+
 def test_nan_saliency(tmp_path, capsys):
     gt = {**GT_LINE, "relevant_clip_ids": [1], "saliency_scores": [[1, 2, 3]]}
     sub = '{"qid": 1, "pred_relevant_windows": [[2, 8, 0.9]], "pred_saliency_scores": [0.5, NaN]}'

@@ -30,12 +30,17 @@ from vtg.metrics.records import Prediction, Truth
 
 SALIENCY_THRESHOLDS = {"Fair": 2, "Good": 3, "VeryGood": 4}
 CLIP_LEN_S = 2.0
+MAX_CLIPS = 10**7  # clips per video scored: 231 days of 2-s clips; beyond it a duration or clip length is a mistake
 
 
 def clip_scores(truth: Truth, num_annotators: int, clip_len: float) -> np.ndarray:
     """Every clip's annotator scores (N, annotators), 0 for clips outside ``relevant_clip_ids``."""
     if truth.duration is None:
         raise UserError(f"{truth.where}: missing field 'duration'")
+    if truth.duration / clip_len > MAX_CLIPS:  # an array of scores per clip is built below
+        raise UserError(
+            f"{truth.where}: field 'duration': {truth.duration:g} s makes more than {MAX_CLIPS} clips of {clip_len:g} s"
+        )
     num_clips = int(truth.duration / clip_len)  # the official evaluator's count: whole clips only
     if len(truth.clip_ids) and truth.clip_ids.max() == num_clips and truth.duration > num_clips * clip_len + 1e-6:
         # an annotation naming the partial last clip, which the loader accepts as a clip of the video (its
