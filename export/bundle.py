@@ -87,7 +87,9 @@ def write_bundle(out: Path, manifest: dict[str, Any], arrays: dict[str, dict[str
 
     Everything is written into a temporary folder first and moved into place at the end
     (:func:`vtg.atomic.atomic_folder`), so that a failed export (a full disk, Ctrl-C) leaves no partial
-    bundle; the manifest is written last, so that a folder with a manifest is complete.
+    bundle; the manifest is written last, so that a folder with a manifest is complete. Before the move the
+    bundle is read back as every reader reads it (:func:`read_bundle`): a checkpoint whose integer model does
+    not fit (a threshold beyond the 24-bit state, from a tiny weight scale) fails here, not in ``vtg simulate``.
     """
     with atomic_folder(out) as folder:
         tensors = {}
@@ -104,6 +106,10 @@ def write_bundle(out: Path, manifest: dict[str, Any], arrays: dict[str, dict[str
                 }
         manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, **manifest, "tensors": tensors}
         atomic_write_text(folder / MANIFEST, to_json(manifest, indent=1, sort_keys=True))
+        try:
+            read_bundle(folder)
+        except UserError as error:
+            raise UserError(f"{out}: not written, the export is not a bundle this toolkit reads ({error})") from None
     return out / MANIFEST
 
 

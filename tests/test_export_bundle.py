@@ -176,3 +176,19 @@ def test_version_mismatch(bundle, tmp_path, capsys):
 
 def test_not_a_bundle(tmp_path, capsys):
     assert "manifest.json: not found" in simulate_error(tmp_path, capsys)
+
+
+def test_an_export_no_reader_takes_is_not_written(tmp_path, capsys):
+    """A weight scale of 1e-9 makes a threshold Vth 2^12 / beta far beyond the 24-bit state: the bundle was
+    written with exit 0 and refused by every reader."""
+    checkpoint = write_checkpoint(tmp_path / "tiny_scale.ckpt", "1bit_nf")
+    saved = torch.load(checkpoint, weights_only=True)
+    key = next(name for name in saved["state_dict"] if name.endswith("layers.0.attention.key.weight"))
+    saved["state_dict"][key] = torch.full_like(saved["state_dict"][key], 1e-9)
+    torch.save(saved, checkpoint)
+    out = tmp_path / "bundle"
+    assert export_main(["--target", "lava", "--checkpoint", str(checkpoint), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not written, the export is not a bundle this toolkit reads" in err[0]
+    assert "layer0.k.threshold" in err[0] and not out.exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["tiny_scale.ckpt"]
