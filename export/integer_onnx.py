@@ -54,6 +54,7 @@ import argparse
 import copy
 import io
 import json
+import re
 import sys
 import warnings
 from collections.abc import Sequence
@@ -304,7 +305,7 @@ def check_split(onnx_path: Path, checkpoint: Path, data: str, split: str, limit:
         raise UserError(not_ours)
     sizes = {key: meta[key] for key in ("vtg.tc", "vtg.max_clips")}
     for key, text in sizes.items():
-        if not text.isdigit() or int(text) < 1:
+        if not re.fullmatch(r"[1-9][0-9]{0,8}", text):  # ASCII digits only: int() refuses "²", which isdigit takes
             raise UserError(f"{onnx_path}: metadata '{key}' is {text!r}, expected a positive integer")
     tc, max_clips = int(sizes["vtg.tc"]), int(sizes["vtg.max_clips"])
     model, saved = load_model(checkpoint)

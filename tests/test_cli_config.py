@@ -2,11 +2,13 @@
 
 import argparse
 import json
+from pathlib import Path
 
 import pytest
 
-from vtg.cli import main
-from vtg.config import set_config_defaults
+from vtg.cli import main, prepare_command_parser
+from vtg.config import check_config_values
+from vtg.errors import UserError
 
 
 def test_config_sets_required_options_of_an_action(tmp_path, capsys):
@@ -77,16 +79,36 @@ def test_config_values_are_checked_as_the_command_line_checks_them(tmp_path, cap
     assert message in err
 
 
-def test_config_lists_join_for_comma_separated_options_and_sections_stay_sections(tmp_path, capsys):
-    """``tc: [1, 2]`` is ``--tc 1,2``; ``train:`` (a section) is not ``vtg data synth --train``."""
+def parsed(tmp_path, module: str, argv: list[str], text: str) -> argparse.Namespace:
+    """``argv`` parsed by command ``module``'s parser with a config file holding ``text``."""
+    config = tmp_path / "options.yaml"
+    config.write_text(text)
+    argv = [*argv, "--config", str(config)]
     parser = argparse.ArgumentParser()
-    parser.add_argument("--tc", default="1,2,4,8,16")
-    parser.add_argument("--seeds", type=int, nargs="+")
-    config = tmp_path / "report.yaml"
-    config.write_text("tc: [1, 2]\nseeds: 3\n")
-    set_config_defaults(parser, config)
-    args = parser.parse_args([])
-    assert args.tc == "1,2" and args.seeds == [3]
+    prepare_command_parser(parser, module, argv)
+    args = parser.parse_args(argv)
+    check_config_values(args)
+    return args
+
+
+def test_config_values_follow_the_option_of_the_action_that_runs(tmp_path):
+    """`vtg energy formula --tc` is an integer, `vtg energy report --tc` a list 1,2,4: the same key is checked
+    against the option that is parsed; a YAML list is the comma-separated text; an option given several times
+    (--beside) takes a list or one value, and the command line adds to it; null is as if the key were absent."""
+    report = ["report", "--checkpoint", "s.ckpt", "--data", "d"]
+    args = parsed(tmp_path, "energy.command", report, "tc: [1, 2]\nbeside: a.ckpt\n")
+    assert args.tc == "1,2" and args.beside == [Path("a.ckpt")]
+    args = parsed(tmp_path, "energy.command", [*report, "--beside", "b.ckpt"], "tc: '1,2'\nbeside: [a.ckpt]\n")
+    assert args.tc == "1,2" and args.beside == [Path("a.ckpt"), Path("b.ckpt")]
+    assert parsed(tmp_path, "energy.command", report, "tc: null\n").tc == "1,2,4,8,16"
+    with pytest.raises(UserError, match=r"options.yaml:1: field 'tc': expected an integer, got '1,2'"):
+        parsed(
+            tmp_path, "energy.command", ["formula", "--ifr", "in=0.1", "--seq-len", "2", "--hidden", "4"], "tc: '1,2'\n"
+        )
+
+
+def test_a_section_named_like_an_option_stays_a_section(tmp_path, capsys):
+    """``train:`` (a section) is not ``vtg data synth --train``."""
     synth = tmp_path / "synth.yaml"
     synth.write_text("train:\n  epochs: 2\n")
     out = tmp_path / "data"

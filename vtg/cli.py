@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from vtg.atomic import WRITE_ERRORS, write_error
-from vtg.config import config_path_in, parsers_within, set_config_defaults
+from vtg.config import check_config_values, config_path_in, parsers_within, set_config_defaults
 from vtg.errors import EXIT_USER_ERROR, UserError
 
 # command name -> (module, one-line help)
@@ -102,6 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if name == chosen:
                 prepare_command_parser(command_parser, module, argv)
         args = parser.parse_args(argv)
+        check_config_values(args)
         return importlib.import_module(args._module).run(args)
 
     return run_guarded("vtg", argv, body)
@@ -115,6 +116,7 @@ def main_single(prog: str, module: str, description: str, argv: Sequence[str] | 
         parser = argparse.ArgumentParser(prog=prog, description=description)
         prepare_command_parser(parser, module, argv)
         args = parser.parse_args(argv)
+        check_config_values(args)
         return importlib.import_module(module).run(args)
 
     return run_guarded(prog, argv, body)

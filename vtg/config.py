@@ -202,10 +202,18 @@ def set_config_defaults(parser: argparse.ArgumentParser, path: Path) -> dict[str
         if key in SECTIONS and isinstance(value, dict):
             continue  # a section, also where an option has its name (`vtg data synth --train N`)
         if owners:
+            if value is None:
+                continue  # null: the option as if the config did not name it
             for owner in owners:
                 for action in owner._actions:
                     if action.dest == dest:
-                        owner.set_defaults(**{dest: config_default(action, value, location)})
+                        try:
+                            default = config_default(action, value, location)
+                        except UserError as error:
+                            # refused only if this is the action that runs: options of one name may differ
+                            # between actions (`vtg energy formula --tc 10`, `vtg energy report --tc 1,2`)
+                            default = RefusedConfigValue(error)
+                        owner.set_defaults(**{dest: default})
                         action.required = False  # the config supplies it
         elif not isinstance(value, dict):
             raise UserError(f"{config_location(path, str(key))}: not an option of this command")
@@ -216,21 +224,34 @@ def set_config_defaults(parser: argparse.ArgumentParser, path: Path) -> dict[str
     return config
 
 
+@dataclasses.dataclass(frozen=True)
+class RefusedConfigValue:
+    """The default of an option whose config value :func:`config_default` refused; :func:`check_config_values`
+    raises its error once the parsed command is known to read it."""
+
+    error: UserError
+
+
+def check_config_values(args: argparse.Namespace) -> None:
+    """Raise the error of a config value the parsed command's own option refused (:class:`RefusedConfigValue`)."""
+    for value in vars(args).values():
+        if isinstance(value, RefusedConfigValue):
+            raise value.error
+
+
 def config_default(action: argparse.Action, value: Any, location: str) -> Any:
     """A config file's ``value`` for ``action``, converted and checked as argparse treats the command line's
     (argparse converts only string defaults and checks no default against ``choices``).
 
-    A flag takes true or false; an option of several values (``--seeds 0 1``) a list or one value; any
-    other a single value, or a YAML list where the option takes comma-separated values (``levels: [3, 6]``
-    for ``--levels 3,6``); ``null`` leaves the option unset.
+    A flag takes true or false; an option of several values (``--seeds 0 1``, or one given several times,
+    ``--beside A --beside B``) a list or one value; any other a single value, or a YAML list where the option
+    takes comma-separated values (``levels: [3, 6]`` for ``--levels 3,6``).
     """
-    if value is None:
-        return None
     if action.nargs == 0:
         if not isinstance(value, bool):
             raise UserError(f"{location}: expected true or false, got {value!r}")
         return value
-    if action.nargs in ("+", "*"):
+    if action.nargs in ("+", "*") or isinstance(action, (argparse._AppendAction, argparse._ExtendAction)):
         return [_config_value(action, item, location) for item in (value if isinstance(value, list) else [value])]
     if isinstance(value, list) and action.type is None:
         value = ",".join(_config_value(action, item, location) for item in value)
