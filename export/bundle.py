@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +49,8 @@ FORMAT = "vtg-lava-bundle"
 # and the first step's gate (initial_gate); 6: rate-driven input and intermediate currents (rate_driven)
 FORMAT_VERSION = 6
 MANIFEST = "manifest.json"
+# vtg simulate's default output folders inside a bundle (hw_sim/simulate_command.py): results of its weights
+SIMULATION_PREFIX = "simulation_"
 PRECISIONS = ("fixed", "float")
 
 
@@ -90,7 +94,10 @@ def write_bundle(out: Path, manifest: dict[str, Any], arrays: dict[str, dict[str
     bundle; the manifest is written last, so that a folder with a manifest is complete. Before the move the
     bundle is read back as every reader reads it (:func:`read_bundle`): a checkpoint whose integer model does
     not fit (a threshold beyond the 24-bit state, from a tiny weight scale) fails here, not in ``vtg simulate``.
+    A bundle written over an older one replaces it: the old weight files the new manifest does not list and
+    the old ``simulation_*`` results (of the weights replaced) are removed once the new bundle is in place.
     """
+    replaced = (out / MANIFEST).is_file()
     with atomic_folder(out) as folder:
         tensors = {}
         for precision, named in arrays.items():
@@ -110,6 +117,16 @@ def write_bundle(out: Path, manifest: dict[str, Any], arrays: dict[str, dict[str
             read_bundle(folder)
         except UserError as error:
             raise UserError(f"{out}: not written, the export is not a bundle this toolkit reads ({error})") from None
+    if replaced:
+        listed = {out / entry["file"] for entry in tensors.values()}
+        stale = [file for precision in arrays for file in (out / precision).glob("*.npy") if file not in listed]
+        stale += [folder for folder in out.glob(f"{SIMULATION_PREFIX}*") if folder.is_dir()]
+        for path in stale:
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+            print(f"vtg-export: removed {path} (of the bundle this one replaces)", file=sys.stderr)
     return out / MANIFEST
 
 

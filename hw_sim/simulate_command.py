@@ -51,12 +51,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from export.bundle import SIMULATION_PREFIX, read_bundle
     from vtg.atomic import atomic_folder, atomic_write_text, check_output
 
     # the output is checked before the simulation (and before Lava is imported), not found unwritable after it
-    out = check_output(args.out if args.out is not None else args.bundle / f"simulation_{args.split}", "folder")
+    out = check_output(args.out if args.out is not None else args.bundle / f"{SIMULATION_PREFIX}{args.split}", "folder")
 
-    from export.bundle import read_bundle
     from hw_sim.simulation import load_queries, simulate_split
     from vtg.data.annotations import annotation_to_record
     from vtg.evaluation import score_predictions

@@ -192,3 +192,21 @@ def test_an_export_no_reader_takes_is_not_written(tmp_path, capsys):
     assert len(err) == 1 and "not written, the export is not a bundle this toolkit reads" in err[0]
     assert "layer0.k.threshold" in err[0] and not out.exists()
     assert [p.name for p in tmp_path.iterdir()] == ["tiny_scale.ckpt"]
+
+
+def test_a_bundle_written_over_an_older_one_replaces_it(tmp_path, capsys):
+    """The old bundle's simulation results (of the weights replaced) and weight files the new manifest does
+    not list went on lying beside the new weights; other files of the folder stay."""
+    out = tmp_path / "bundle"
+    first = write_checkpoint(tmp_path / "a.ckpt", "1bit_nf")
+    assert export_main(["--target", "lava", "--checkpoint", str(first), "--out", str(out)]) == 0
+    (out / "simulation_val").mkdir()
+    (out / "simulation_val" / "metrics.json").write_text("{}")
+    np.save(out / "fixed" / "layer9.k.sign.npy", np.ones(2, np.int8))
+    (out / "notes.txt").write_text("mine")
+    second = write_checkpoint(tmp_path / "b.ckpt", "1bit_nf", init_gain=1.5)
+    assert export_main(["--target", "lava", "--checkpoint", str(second), "--out", str(out)]) == 0
+    assert "removed" in capsys.readouterr().err
+    assert not (out / "simulation_val").exists() and not (out / "fixed" / "layer9.k.sign.npy").exists()
+    assert (out / "notes.txt").read_text() == "mine"
+    assert read_bundle(out).manifest["source"]["checkpoint"].endswith("b.ckpt")
