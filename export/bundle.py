@@ -24,6 +24,7 @@ older bundle is refused with a request to re-export it rather than read with gue
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import shutil
 import sys
@@ -97,7 +98,7 @@ def write_bundle(out: Path, manifest: dict[str, Any], arrays: dict[str, dict[str
     A bundle written over an older one replaces it: the old weight files the new manifest does not list and
     the old ``simulation_*`` results (of the weights replaced) are removed once the new bundle is in place.
     """
-    replaced = (out / MANIFEST).is_file()
+    replaced = is_bundle(out)
     with atomic_folder(out) as folder:
         tensors = {}
         for precision, named in arrays.items():
@@ -118,16 +119,33 @@ def write_bundle(out: Path, manifest: dict[str, Any], arrays: dict[str, dict[str
         except UserError as error:
             raise UserError(f"{out}: not written, the export is not a bundle this toolkit reads ({error})") from None
     if replaced:
-        listed = {out / entry["file"] for entry in tensors.values()}
-        stale = [file for precision in arrays for file in (out / precision).glob("*.npy") if file not in listed]
-        stale += [folder for folder in out.glob(f"{SIMULATION_PREFIX}*") if folder.is_dir()]
-        for path in stale:
-            if path.is_dir():
+        remove_stale(out, {out / entry["file"] for entry in tensors.values()})
+    return out / MANIFEST
+
+
+def is_bundle(folder: Path) -> bool:
+    """Whether ``folder`` holds a Lava bundle's manifest (of any version), not some other ``manifest.json``."""
+    try:
+        return json.loads((folder / MANIFEST).read_text(encoding="utf-8")).get("format") == FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def remove_stale(out: Path, listed: set[Path]) -> None:
+    """Remove what an older bundle in ``out`` leaves beside the new one: weight files not in ``listed`` and
+    vtg simulate's results (``simulation_*``, of the weights replaced); each named on stderr, and one that cannot
+    be removed is said and left (the new bundle is in place either way)."""
+    stale = [file for precision in PRECISIONS for file in (out / precision).glob("*.npy") if file not in listed]
+    stale += [path for path in out.glob(f"{SIMULATION_PREFIX}*") if path.is_dir() or path.is_symlink()]
+    for path in stale:
+        try:
+            if path.is_dir() and not path.is_symlink():
                 shutil.rmtree(path)
             else:
-                path.unlink()
+                path.unlink()  # a file, or a link (never what it points to)
             print(f"vtg-export: removed {path} (of the bundle this one replaces)", file=sys.stderr)
-    return out / MANIFEST
+        except OSError as error:
+            print(f"vtg-export: could not remove {path} ({error.strerror or error}), left as it is", file=sys.stderr)
 
 
 def read_bundle(path: str | Path) -> Bundle:

@@ -107,6 +107,25 @@ def test_config_values_follow_the_option_of_the_action_that_runs(tmp_path):
         )
 
 
+def test_a_refused_value_of_an_option_given_several_times_is_refused_at_once(tmp_path, capsys):
+    """argparse adds the command line's --beside to the config's default: a refused one cannot wait."""
+    config = tmp_path / "report.yaml"
+    config.write_text("beside: true\n")
+    argv = ["energy", "report", "--config", str(config), "--checkpoint", "s.ckpt", "--data", "d", "--beside", "z"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "report.yaml:1: field 'beside': expected a single value" in err
+
+
+def test_help_shows_a_refused_default_as_refused(tmp_path, capsys):
+    config = tmp_path / "eval.yaml"
+    config.write_text("clip_len: abc\n")
+    with pytest.raises(SystemExit):
+        main(["eval", "--config", str(config), "--help"])
+    out = capsys.readouterr().out
+    assert "(refused: see the error without --help)" in out and "RefusedConfigValue" not in out
+
+
 def test_a_section_named_like_an_option_stays_a_section(tmp_path, capsys):
     """``train:`` (a section) is not ``vtg data synth --train``."""
     synth = tmp_path / "synth.yaml"

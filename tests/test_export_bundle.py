@@ -210,3 +210,27 @@ def test_a_bundle_written_over_an_older_one_replaces_it(tmp_path, capsys):
     assert not (out / "simulation_val").exists() and not (out / "fixed" / "layer9.k.sign.npy").exists()
     assert (out / "notes.txt").read_text() == "mine"
     assert read_bundle(out).manifest["source"]["checkpoint"].endswith("b.ckpt")
+
+
+def test_replacing_leaves_folders_that_are_not_bundles_and_links_targets_alone(tmp_path, monkeypatch, capsys):
+    """Another program's manifest.json is not a bundle: nothing of its folder goes. A simulation_* link goes as a
+    link (its target stays). A float-only bundle over a 1-bit one takes the fixed-point files with it. A bundle
+    can be written into the current folder (`--out .`)."""
+    theirs = tmp_path / "theirs"
+    (theirs / "simulation_runs").mkdir(parents=True)
+    (theirs / "manifest.json").write_text('{"name": "my web app"}')
+    one_bit = write_checkpoint(tmp_path / "a.ckpt", "1bit_nf")
+    assert export_main(["--target", "lava", "--checkpoint", str(one_bit), "--out", str(theirs)]) == 0
+    assert (theirs / "simulation_runs").is_dir()
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (theirs / "simulation_link").symlink_to(kept)
+    float_only = write_checkpoint(tmp_path / "b.ckpt", "nf")
+    assert export_main(["--target", "lava", "--checkpoint", str(float_only), "--out", str(theirs)]) == 0
+    assert kept.is_dir() and not (theirs / "simulation_link").exists()
+    assert not list((theirs / "fixed").glob("*.npy")) and list((theirs / "float").glob("*.npy"))
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    assert export_main(["--target", "lava", "--checkpoint", str(one_bit), "--out", "."]) == 0
+    assert read_bundle(here).manifest["architecture"]["variant"] == "1bit_nf"

@@ -38,7 +38,9 @@ WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG)
 
 
 def temporary_path(path: Path) -> Path:
-    """The temporary beside ``path`` that this process writes before renaming it to ``path``."""
+    """The temporary beside ``path`` that this process writes before renaming it to ``path`` (``.`` and
+    ``..`` by the names they stand for: an output in the current folder has a temporary beside it too)."""
+    path = Path(os.path.abspath(path))
     return path.with_name(f".{path.name}.{os.getpid()}.tmp")
 
 

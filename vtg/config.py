@@ -210,6 +210,8 @@ def set_config_defaults(parser: argparse.ArgumentParser, path: Path) -> dict[str
                         try:
                             default = config_default(action, value, location)
                         except UserError as error:
+                            if isinstance(action, (argparse._AppendAction, argparse._ExtendAction)):
+                                raise  # argparse adds the command line's values to this default
                             # refused only if this is the action that runs: options of one name may differ
                             # between actions (`vtg energy formula --tc 10`, `vtg energy report --tc 1,2`)
                             default = RefusedConfigValue(error)
@@ -227,9 +229,13 @@ def set_config_defaults(parser: argparse.ArgumentParser, path: Path) -> dict[str
 @dataclasses.dataclass(frozen=True)
 class RefusedConfigValue:
     """The default of an option whose config value :func:`config_default` refused; :func:`check_config_values`
-    raises its error once the parsed command is known to read it."""
+    raises its error once the parsed command is known to read it (the command line's value, when it gives
+    one, replaces it: the command line wins)."""
 
     error: UserError
+
+    def __str__(self) -> str:  # what --help shows as the option's default
+        return "(refused: see the error without --help)"
 
 
 def check_config_values(args: argparse.Namespace) -> None:
