@@ -170,14 +170,15 @@ def read_bundle(path: str | Path) -> Bundle:
     for field in ("architecture", "model_config", "tensors", "tc", "float"):
         if field not in manifest:
             check.fail(field, "missing")
-    arch = check_architecture(check, manifest["architecture"], manifest["model_config"])
+    config = built_config(check, manifest["model_config"])  # read once, for both checks below
+    arch = check_architecture(check, manifest["architecture"], config)
     check.integer("tc", manifest["tc"], low=1)
     fixed = manifest.get("fixed_point")
     if arch["variant"] == "1bit_nf" and fixed is None:
         check.fail("fixed_point", "missing (a 1bit_nf bundle carries its integer model)")
     if arch["variant"] != "1bit_nf" and fixed is not None:
         check.fail("fixed_point", f"expected null: variant {arch['variant']!r} has no integer model (only 1bit_nf)")
-    fire_ratio = check_float_scalars(check, manifest["float"], manifest["model_config"])
+    fire_ratio = check_float_scalars(check, manifest["float"], config)
     if fixed is not None:
         check.mapping("fixed_point", fixed)
         check_formats(check, fixed.get("formats"))
@@ -257,11 +258,11 @@ def built_config(check: _ManifestCheck, model_config: Any) -> dict[str, Any]:
         raise UserError(f"{check.path}: {error}") from None
 
 
-def check_architecture(check: _ManifestCheck, architecture: Any, model_config: Any) -> dict[str, Any]:
-    """The manifest's ``architecture``, every field typed and in range, consistent with ``model_config``
-    (from which the PyTorch reference is rebuilt), heads dividing the width, decoder kernels odd."""
+def check_architecture(check: _ManifestCheck, architecture: Any, config: dict[str, Any]) -> dict[str, Any]:
+    """The manifest's ``architecture``, every field typed and in range, consistent with ``config`` (the
+    manifest's ``model_config`` as :func:`built_config` reads it, from which the PyTorch reference is rebuilt),
+    heads dividing the width, decoder kernels odd."""
     check.mapping("architecture", architecture)
-    config = built_config(check, model_config)
     for field, (kind, arguments) in _ARCHITECTURE.items():
         if field not in architecture:
             check.fail(f"architecture.{field}", "missing")
@@ -272,7 +273,7 @@ def check_architecture(check: _ManifestCheck, architecture: Any, model_config: A
             getattr(check, kind)(f"architecture.{field}", value, *arguments)
         if field in config and config[field] != value:  # the defaults too: a field left out is its default
             check.fail(f"architecture.{field}", f"{value!r}, but model_config.{field} is {config[field]!r}")
-    host_layers = host_input_layers(model_config)
+    host_layers = host_input_layers(config)
     if architecture["host_input_layers"] != host_layers:
         check.fail(
             "architecture.host_input_layers",
@@ -363,10 +364,10 @@ def check_fixed_scalars(check: _ManifestCheck, scalars: Any, arch: dict[str, Any
             )
 
 
-def check_float_scalars(check: _ManifestCheck, scalars: Any, model_config: dict[str, Any]) -> float:
+def check_float_scalars(check: _ManifestCheck, scalars: Any, config: dict[str, Any]) -> float:
     """The float scalars, typed and in range; ``fire_ratio`` in [0.5, 1] (spiking/config.py), and the fire
-    ratio, leak and threshold those of ``model_config`` (from which the PyTorch reference is rebuilt). Returns
-    the fire ratio."""
+    ratio, leak and threshold those of ``config`` (:func:`built_config`'s, from which the PyTorch reference is
+    rebuilt). Returns the fire ratio."""
     check.mapping("float", scalars)
     for name, low in (("leak", 0.0), ("threshold", 0.0), ("sfg.eps", 0.0), ("sfg.flat", 0.0), ("fire_ratio", 0.0)):
         if name not in scalars:
@@ -375,7 +376,6 @@ def check_float_scalars(check: _ManifestCheck, scalars: Any, model_config: dict[
     ratio = scalars["fire_ratio"]
     if not 0.5 <= ratio <= 1.0:
         check.fail("float.fire_ratio", f"expected a number in [0.5, 1], got {ratio!r}")
-    config = built_config(check, model_config)
     for name in ("fire_ratio", "leak", "threshold"):  # the Lava float models read these, the reference the config
         if config[name] != scalars[name]:
             check.fail(f"float.{name}", f"{scalars[name]!r}, but model_config.{name} is {config[name]!r}")

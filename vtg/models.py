@@ -39,8 +39,7 @@ def check_model_config(name: str, config: dict[str, Any]) -> None:
     A model registered without a config class (a test's) is checked only when it is built.
     """
     _registered(name, MODEL_BUILDERS)
-    if name in MODEL_CONFIGS:
-        _registered(name, MODEL_CONFIGS).from_dict(config)
+    full_model_config(name, config)
 
 
 def full_model_config(name: str, config: dict[str, Any]) -> dict[str, Any]:

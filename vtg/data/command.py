@@ -116,7 +116,6 @@ def run_info(args: argparse.Namespace) -> int:
     """``vtg data info``: load every query of the split(s), which checks every file, and print sizes."""
     from tqdm import tqdm
 
-    from vtg.checkpoint import format_dims
     from vtg.data.annotations import Annotation
     from vtg.data.dataset import VTGDataset
     from vtg.data.dataset_config import load_dataset_config
@@ -125,7 +124,7 @@ def run_info(args: argparse.Namespace) -> int:
     splits = [args.split] if args.split else list(config.splits)
     summary = {"root": str(args.root), "clip_len": config.clip_len, "splits": {}}
     queries_by_qid: dict[str, Annotation] = {}  # str(qid) -> the first annotation with it, over the splits read
-    first_split: tuple[str, dict[str, int]] | None = None  # the first split read and its dims
+    first: VTGDataset | None = None  # the first split read: every other has its dims
     for split in splits:
         dataset = VTGDataset(args.root, split, require_labels=False)  # a test split has no windows
         for annotation in dataset.annotations:  # the splits share the text features, one qid{qid}.npz per query
@@ -144,12 +143,8 @@ def run_info(args: argparse.Namespace) -> int:
                 bar.update()
         labelled = all(annotation.windows for annotation in dataset.annotations)
         summary["splits"][split] = {"queries": len(dataset), "max_clips": max(clips), "labelled": labelled}
-        first_split = first_split or (split, dataset.dims)
-        if dataset.dims != first_split[1]:  # vtg train would refuse the folder
-            raise UserError(
-                f"{args.root}: split '{split}' has dims ({format_dims(dataset.dims)}) but split "
-                f"'{first_split[0]}' has ({format_dims(first_split[1])})"
-            )
+        first = first or dataset
+        dataset.check_same_dims(first)  # vtg train would refuse the folder
         summary.update(dataset.dims)
     lines = [f"{args.root}: clips of {config.clip_len} s"]
     lines += [

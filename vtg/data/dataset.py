@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from vtg.checkpoint import format_dims
 from vtg.data.annotations import Annotation, read_annotations
 from vtg.data.dataset_config import load_dataset_config
 from vtg.data.features import (
@@ -85,6 +86,15 @@ class VTGDataset(Dataset):
             "video_levels": int(video.shape[1]),
             "text_levels": int(text.shape[1]),
         }
+
+    def check_same_dims(self, first: VTGDataset) -> None:
+        """A :class:`UserError` when this split's dims differ from split ``first``'s of the same folder (a model
+        is built for one set of dims)."""
+        if self.dims != first.dims:
+            raise UserError(
+                f"{self.config.root}: split '{self.split}' has dims ({format_dims(self.dims)}) but split "
+                f"'{first.split}' has ({format_dims(first.dims)})"
+            )
 
     def _read(self, key: tuple[str, Any], annotation: Annotation) -> np.ndarray:
         """Features of a video (``("video", vid)``) or query (``("text", qid)``), from memory when cached.

@@ -17,11 +17,9 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
-from vtg.checkpoint import format_dims
 from vtg.data.annotations import annotation_to_record
 from vtg.data.collate import collate, move_batch
 from vtg.data.dataset import VTGDataset
-from vtg.errors import UserError
 from vtg.evaluation import nonempty
 
 
@@ -56,11 +54,7 @@ class VTGDataModule(L.LightningDataModule):
         """Another split of the folder; a :class:`UserError` when it has no query or other dims than the
         train split."""
         dataset = nonempty(VTGDataset(self.root, split, require_labels=require_labels, **self.lengths))
-        if dataset.dims != self.train_set.dims:
-            raise UserError(
-                f"{self.root}: split '{split}' has dims ({format_dims(dataset.dims)}) but split "
-                f"'{self.train_set.split}' has ({format_dims(self.train_set.dims)})"
-            )
+        dataset.check_same_dims(self.train_set)
         return dataset
 
     @property
