@@ -7,7 +7,8 @@
 Prints, per population, neurons, fan-in, synapses, state and message bits, memory and neuro-cores; the
 operations left off the neuro-cores; the totals and the chips needed. Writes the same as JSON (default
 ``BUNDLE.loihi2.json`` beside the bundle folder). A broken limit ends in one line naming the population
-and the limit, exit status 2.
+and the limit, exit status 2; a population whose worst-case current is beyond the 24-bit state is a
+warning line (export/loihi2.py).
 """
 
 from __future__ import annotations

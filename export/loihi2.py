@@ -28,6 +28,17 @@ tokens is not assumed; Loihi 2 compresses convolutional connectivity but its for
 
 A broken limit (a value beyond the 24-bit state, a neuron that cannot fit on one core, a float-only
 bundle) is a :class:`~vtg.errors.UserError` naming the population and the limit: exit status 2.
+
+**Worst-case currents** (a warning, not a broken limit): a population fed only by synapses receives per
+step at most
+
+    |I| <= sum over its 1-bit layers (fan_in << F + max|B|) + sum over its residual spikes |R|
+
+(every input spike in phase with its weight). Beyond the 24-bit state a chip's current wraps (Lava's
+bit-accurate LIF wraps ``u`` modulo 2^24) where the integer reference clamps the membrane after adding
+it, so the two would part there. Reached only by an input whose spikes all agree with the signs of one
+neuron's weights, so it is reported, not refused. Populations fed by off-core graded currents
+(input, attention, GELU, rate-driven increments) have data-dependent bounds and are not reported.
 """
 
 from __future__ import annotations
@@ -105,6 +116,7 @@ class Population:
     message_bits: int  # of what it sends: ternary spikes or a graded current
     memory_bytes: int = 0
     cores: int = 0
+    worst_current: int | None = None  # per step, integer units (None: fed by an off-core graded current)
 
 
 @dataclasses.dataclass
@@ -323,6 +335,35 @@ def _check_values(bundle: Bundle) -> tuple[list[str], list[dict[str, Any]]]:
     return broken, residuals
 
 
+def _worst_currents(report: dict[str, Any], bundle: Bundle) -> list[str]:
+    """Fill each population's ``worst_current`` (the bound in the module docstring) in ``report``; the
+    warnings of those beyond the 24-bit state, one line each."""
+    arrays, scalars = bundle.arrays["fixed"], bundle.manifest["fixed_point"]["scalars"]
+    bounds: dict[str, int | None] = {}
+    for c in report["connections"]:
+        if c["weight_bits"] == 1:  # a 1-bit layer named as its weights: fan_in spikes of weight +-1, and B
+            bias = int(np.abs(arrays[f"{c['name']}.bias"]).max(initial=0))
+            term: int | None = (c["fan_in"] << fp.MEMBRANE_FRAC_BITS) + bias
+        elif c["name"].endswith(".residual"):  # one residual spike of weight R
+            term = abs(scalars[c["name"]])
+        else:  # a graded current from the embedded cores or the host: bounded by its data
+            term = None
+        previous = bounds.get(c["target"], 0)
+        bounds[c["target"]] = None if term is None or previous is None else previous + term
+    if bundle.architecture["rate_driven"]:  # the intermediate neurons get the off-core increments N P - G N' P'
+        bounds.update({f"layer{i}.int": None for i in range(bundle.architecture["num_layers"])})
+    warnings = []
+    for pop in report["populations"]:
+        pop["worst_current"] = worst = bounds.get(pop["name"])
+        if worst is not None and worst > fp.STATE_MAX:
+            warnings.append(
+                f"{pop['name']}: worst-case input current {worst} ({_bits(worst)} bits, fan-in {pop['fan_in']}) "
+                f"is beyond the {LIMITS['state_bits'].value}-bit state when every input spike agrees with its "
+                "weight; a chip's current would wrap there, the integer reference clamps the membrane"
+            )
+    return warnings
+
+
 def resources(arch: dict[str, Any], max_text: int = DEFAULT_MAX_TEXT) -> dict[str, Any]:
     """The report of an architecture alone (no weights): populations, connections, off-core operations,
     totals, and the limits its shape breaks (``broken``)."""
@@ -364,7 +405,8 @@ def resources(arch: dict[str, Any], max_text: int = DEFAULT_MAX_TEXT) -> dict[st
 def check(bundle: Bundle, max_text: int = DEFAULT_MAX_TEXT) -> dict[str, Any]:
     """The Loihi 2 report of a read bundle (the JSON the commands write): :func:`resources` of its
     architecture, then its integers against the state and weight formats. ``broken`` lists each limit
-    the bundle breaks, one line each (empty when it fits)."""
+    the bundle breaks, one line each (empty when it fits); ``warnings`` the populations whose worst-case
+    current is beyond the state (:func:`_worst_currents`)."""
     arch = bundle.architecture
     if bundle.manifest.get("fixed_point") is None:
         raise UserError(
@@ -373,7 +415,14 @@ def check(bundle: Bundle, max_text: int = DEFAULT_MAX_TEXT) -> dict[str, Any]:
         )
     report = resources(arch, max_text)
     broken, residuals = _check_values(bundle)
-    return {**report, "bundle": str(bundle.path), "residual_weights": residuals, "broken": report["broken"] + broken}
+    warnings = _worst_currents(report, bundle)
+    return {
+        **report,
+        "bundle": str(bundle.path),
+        "residual_weights": residuals,
+        "warnings": warnings,
+        "broken": report["broken"] + broken,
+    }
 
 
 def _si(value: float) -> str:
@@ -410,6 +459,7 @@ def table(report: dict[str, Any]) -> list[str]:
             f"residual weights R: {len(inexact)} of {len(report['residual_weights'])} not exact as an 8-bit "
             f"mantissa with an exponent (relative error up to {worst:.2g}; the integer reference uses R exactly)"
         )
+    lines += [f"warning: {line}" for line in report.get("warnings", [])]
     t = report["totals"]
     by = t["chips_by"]
     lines += [

@@ -69,23 +69,56 @@ def test_export_check_with_json_prints_one_object_and_needs_a_lava_target(bundle
     assert "option --check" in capsys.readouterr().err
 
 
-def test_a_bias_beyond_the_24_bit_state_ends_in_one_line_naming_the_population(bundle, tmp_path, capsys):
+def with_bias(bundle: Path, crafted: Path, layer: str, value: int) -> Path:
+    """A copy of ``bundle`` at ``crafted`` whose ``layer``'s fixed-point bias holds ``value`` at channel 3."""
     import shutil
 
-    crafted = tmp_path / "crafted"
     shutil.copytree(bundle, crafted)
     manifest = json.loads((crafted / "manifest.json").read_text())
-    entry = manifest["tensors"]["fixed/layer0.int.bias"]
+    entry = manifest["tensors"][f"fixed/{layer}.bias"]
     bias = np.load(crafted / entry["file"])
-    bias[3] = 2**30
+    bias[3] = value
     np.save(crafted / entry["file"], bias)
     entry["sha256"] = sha256(crafted / entry["file"])
     (crafted / "manifest.json").write_text(json.dumps(manifest))
+    return crafted
+
+
+def test_a_bias_beyond_the_24_bit_state_ends_in_one_line_naming_the_population(bundle, tmp_path, capsys):
+    crafted = with_bias(bundle, tmp_path / "crafted", "layer0.int", 2**30)
     capsys.readouterr()
     assert main(["deploy", "check", "--bundle", str(crafted), "--out", str(tmp_path / "c.json")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "layer0.int: bias 1073741824" in err[0] and "24-bit" in err[0]
     assert json.loads((tmp_path / "c.json").read_text())["broken"]  # the report is written all the same
+
+
+def test_worst_case_currents_are_bounded_per_population_and_beyond_the_state_a_warning(bundle, tmp_path, capsys):
+    """|I| <= fan_in << 12 + max|B| per 1-bit layer + |R| per residual spike; graded inputs have no static bound."""
+    report = json.loads((bundle.parent / "b.loihi2.json").read_text())
+    pops = {pop["name"]: pop for pop in report["populations"]}
+    scalars = json.loads((bundle / "manifest.json").read_text())["fixed_point"]["scalars"]
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    out_bias = np.abs(np.load(bundle / manifest["tensors"]["fixed/layer0.out.bias"]["file"])).max()
+    assert pops["layer0.out"]["worst_current"] == (24 << 12) + out_bias + abs(scalars["layer0.out.residual"])
+    assert pops["input"]["worst_current"] is None and pops["layer0.attn"]["worst_current"] is None
+    assert report["warnings"] == []
+    # a bias just inside the state: no broken limit, but the output neurons' worst case is beyond it
+    crafted = with_bias(bundle, tmp_path / "crafted", "layer0.out", 2**23 - 2)
+    capsys.readouterr()
+    assert main(["deploy", "check", "--bundle", str(crafted), "--out", str(tmp_path / "c.json")]) == 0
+    warned = json.loads((tmp_path / "c.json").read_text())["warnings"]
+    assert len(warned) == 1 and warned[0].startswith("layer0.out: worst-case input current")
+    assert "warning: layer0.out: worst-case" in capsys.readouterr().out
+
+
+def test_rate_driven_intermediate_neurons_have_no_static_current_bound(tmp_path):
+    """With rate-driven currents the ReLU intermediate neurons get off-core increments, not synaptic sums."""
+    checkpoint = write_checkpoint(tmp_path / "m.ckpt", "1bit_nf", activation="relu", rate_driven=True)
+    assert export_main(["--target", "lava", "--checkpoint", str(checkpoint), "--out", str(tmp_path / "b")]) == 0
+    assert main(["deploy", "check", "--bundle", str(tmp_path / "b"), "--out", str(tmp_path / "c.json")]) == 0
+    pops = {pop["name"]: pop for pop in json.loads((tmp_path / "c.json").read_text())["populations"]}
+    assert pops["layer0.int"]["worst_current"] is None and pops["layer0.out"]["worst_current"] > 24 << 12
 
 
 def test_a_float_only_bundle_is_refused(tmp_path, capsys):
