@@ -22,10 +22,10 @@ UNIVTG_TINY = {"hidden_dim": 12, "num_layers": 3, "num_heads": 3, "ffn_dim": 16}
 TEACHERS = {"univtg": UNIVTG_TINY, "sdst": {k: v for k, v in SDST_TINY.items() if k != "name"}}
 
 
-def recipe(teacher_name: str, variant: str, config: DistillConfig | None = None) -> DistillationModel:
+def recipe(teacher_name: str, variant: str, config: DistillConfig | None = None, **teacher) -> DistillationModel:
     torch.manual_seed(0)
     student = build_model("spikingvtg", {**STUDENT, "variant": variant}, TINY_DIMS)
-    teacher = build_model(teacher_name, dict(TEACHERS[teacher_name]), TINY_DIMS).requires_grad_(False).eval()
+    teacher = build_model(teacher_name, {**TEACHERS[teacher_name], **teacher}, TINY_DIMS).requires_grad_(False).eval()
     config = config or DistillConfig(clrm=CLRMConfig(lambda_l2=0.1))
     layers, width = teacher_layout(teacher, make_batch())
     layer_map = resolve_layer_map(config.clrm.layer_map, STUDENT["num_layers"], layers, "test")
@@ -152,6 +152,23 @@ def test_prediction_loss_is_the_task_loss_against_the_teachers_predictions():
     copied = {**outputs, "boundary": teacher["boundary"]}
     terms = model.student.loss(copied, pseudo)
     assert float(terms["boundary"]) == 0.0 and float(terms["giou"]) == pytest.approx(0.0, abs=1e-5)
+
+
+def test_prediction_labels_are_the_windows_an_imported_univtg_teacher_predicts():
+    """With official_decoding (an imported UniVTG checkpoint) the teacher's offsets are read from its own anchor:
+    L_pred's labels are re-expressed around the clip centres, so they decode to the teacher's own windows."""
+    from sdst_teacher.univtg.model import official_boundaries
+
+    model = recipe("univtg", "1bit_nf", DistillConfig(clrm_epochs=1, prediction_weight=1.0), official_decoding=True)
+    batch = make_batch(clip_len=1.5)  # not 1 s: the anchor i + c/2 and the clip centre i + 1/2 differ
+    outputs = model.train()(batch)
+    teacher = outputs["teacher"]
+    decoded = official_boundaries(batch, teacher["boundary"])
+    assert not torch.allclose(decoded, teacher["boundary"])
+    pseudo = {**batch, "foreground": (teacher["foreground_logits"] > 0).float(), "boundary": decoded}
+    pseudo["saliency_valid"] = torch.zeros_like(batch["saliency_valid"])
+    prediction = model.loss(outputs, batch)["prediction"]
+    assert torch.allclose(prediction, model.student.loss(outputs, pseudo)["total"])
 
 
 def test_prediction_weight_is_checked():

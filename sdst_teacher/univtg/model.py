@@ -114,17 +114,21 @@ class UniVTG(nn.Module):
         sigmoid(f_i); 1-D NMS at ``nms_threshold`` keeps the best ``max_windows``. HD: sigmoid(f_i) + s_i.
         """
         foreground = outputs["foreground_logits"].sigmoid()  # (B, Lv)
-        boundary = outputs["boundary"]  # (B, Lv, 2)
-        if self.config.official_decoding:
-            boundary = official_boundaries(batch, boundary)
         return batch_predictions(
             batch,
             foreground,
-            boundary,
+            self.window_boundary(batch, outputs),
             foreground + outputs["saliency"],
             nms_threshold=self.config.nms_threshold,
             max_windows=self.config.max_windows,
         )
+
+    def window_boundary(self, batch: dict[str, Any], outputs: dict[str, Any]) -> torch.Tensor:
+        """(B, Lv, 2) distances from the clip centres that :meth:`predict` turns into windows: the boundary
+        head's, or UniVTG's own decoding re-expressed around the centres (``official_decoding``)."""
+        if self.config.official_decoding:
+            return official_boundaries(batch, outputs["boundary"])
+        return outputs["boundary"]
 
 
 def official_boundaries(batch: dict[str, Any], boundary: torch.Tensor) -> torch.Tensor:

@@ -194,11 +194,13 @@ class DistillationModel(nn.Module):
     def prediction_loss(self, outputs: dict[str, Any], batch: dict[str, Any]) -> torch.Tensor:
         """L_pred: the student's task loss against the teacher's predictions (module docstring)."""
         teacher = outputs["teacher"]
-        foreground = (teacher["foreground_logits"].sigmoid() > 0.5).to(teacher["boundary"].dtype)  # (B, Lv)
+        # the windows the teacher predicts: an imported UniVTG decodes its offsets from its own anchor
+        boundary = self.teacher.window_boundary(batch, teacher).to(teacher["boundary"].dtype)  # (B, Lv, 2)
+        foreground = (teacher["foreground_logits"].sigmoid() > 0.5).to(boundary.dtype)  # (B, Lv)
         pseudo = {
             **batch,
             "foreground": foreground,
-            "boundary": teacher["boundary"],  # (B, Lv, 2) clip units
+            "boundary": boundary,  # (B, Lv, 2) clip units from the clip centres
             "saliency": torch.zeros_like(foreground),
             "saliency_valid": torch.zeros(len(foreground), dtype=torch.bool, device=foreground.device),  # rank by f*
         }
