@@ -69,7 +69,7 @@ def test_each_split_gets_its_own_query_ids(tmp_path, capsys):
     code, _, err = convert(
         capsys, "--dataset", "charades", "--input", str(path), "--out", str(out), "--first-qid", "-1"
     )
-    assert code == 2 and "option --first-qid: expected an integer >= 0" in err
+    assert code == 2 and "option --first-qid: expected an integer from 0 to" in err
 
 
 @pytest.mark.parametrize(
@@ -123,8 +123,10 @@ def test_youtube_highlights(tmp_path, capsys, layout):
     out = tmp_path / "youtube.jsonl"
     code, stdout, _ = convert(capsys, "--dataset", "youtube", "--input", str(source), "--out", str(out))
     assert code == 0 and "2 queries on 2 videos" in stdout  # dogvid2 has no highlight clip
+    assert "1 videos without a highlight clip were left out" in stdout
     dog, ski = read_annotations(out, clip_len=2.0)
     assert (dog.vid, dog.query, dog.duration, dog.extra["domain"]) == ("dogvid1", "dog", 12.0, "dog")
+    assert dog.extra["num_clips"] == 6 and ski.extra["num_clips"] == 3  # the labelled clips
     assert dog.clip_ids == [1, 2, 5] and dog.saliency_scores == [[4, 4, 4]] * 3
     assert dog.windows == [(2.0, 6.0), (10.0, 12.0)]
     assert ski.windows == [(0.0, 4.0)]
@@ -154,5 +156,19 @@ def test_unknown_dataset_and_missing_input(tmp_path, capsys):
 
 
 def test_bad_clip_len(capsys):
-    code, _, err = convert(capsys, "--dataset", "youtube", "--input", "x", "--out", "o.jsonl", "--clip-len", "-1")
-    assert code == 2 and "option --clip-len: expected a positive number" in err
+    for value in ("-1", "nan", "inf"):
+        code, _, err = convert(capsys, "--dataset", "youtube", "--input", "x", "--out", "o.jsonl", "--clip-len", value)
+        assert code == 2 and "option --clip-len: expected a positive number" in err
+
+
+def test_first_qid_beyond_what_readers_take_and_output_over_the_input_are_refused(tmp_path, capsys):
+    source = tmp_path / "y.json"
+    source.write_text(json.dumps(YOUTUBE))
+    args = ["--dataset", "youtube", "--input", str(source)]
+    code, _, err = convert(capsys, *args, "--out", str(tmp_path / "o.jsonl"), "--first-qid", str(2**63 - 1))
+    assert code == 2 and "option --first-qid: 9223372036854775807 + 2 queries pass the largest qid" in err
+    code, _, err = convert(capsys, *args, "--out", str(tmp_path / "o.jsonl"), "--first-qid", str(2**63))
+    assert code == 2 and "option --first-qid: expected an integer from 0 to" in err
+    assert not (tmp_path / "o.jsonl").exists()
+    code, _, err = convert(capsys, *args, "--out", str(source))
+    assert code == 2 and "is the file given to --input" in err and json.loads(source.read_text()) == YOUTUBE

@@ -37,6 +37,15 @@ def test_table_by_default(capsys):
         assert any(line.split() == [name, f"{value:.2f}"] for line in out.splitlines()), name
 
 
+def test_out_over_an_input_is_refused(tmp_path, capsys):
+    gt = write_jsonl(tmp_path / "gt.jsonl", [GT_LINE])
+    sub = write_jsonl(tmp_path / "sub.jsonl", [SUB_LINE])
+    for target, option in ((gt, "--gt"), (sub, "--submission")):
+        assert main(["eval", "--submission", str(sub), "--gt", str(gt), "--out", str(target)]) == 2
+        assert f"is the file given to {option}" in capsys.readouterr().err
+    assert json.loads(gt.read_text()) == GT_LINE and json.loads(sub.read_text()) == SUB_LINE
+
+
 def test_json_and_out_file(tmp_path, capsys):
     out_file = tmp_path / "results" / "metrics.json"
     argv = ["eval", "--submission", str(SMALL_SUB), "--gt", str(SMALL_GT), "--json", "--out", str(out_file)]

@@ -55,6 +55,20 @@ def test_youtube_map_per_domain():
     assert list(brief) == ["HL-mAP-dog", "HL-mAP-surfing", "HL-mAP"]
 
 
+def test_youtube_scores_beyond_the_labelled_clips_are_not_ranked():
+    """UniVTG cuts predictions and labels to the shorter: with num_clips 2, a third predicted clip is no negative."""
+    truth = [{**video(1, "dog", [1], [[4]]), "num_clips": 2}]
+    cut = evaluate_youtube_highlights([{"qid": 1, "pred_saliency_scores": [0.1, 0.5, 0.9]}], truth)["brief"]
+    assert (
+        cut["HL-mAP"]
+        == evaluate_youtube_highlights([{"qid": 1, "pred_saliency_scores": [0.1, 0.5]}], truth)["brief"]["HL-mAP"]
+        == 100.0
+    )
+    for bad in (0, 1.5, True):
+        with pytest.raises(UserError, match="field 'num_clips': expected a number of clips >= 1"):
+            evaluate_youtube_highlights([{"qid": 1, "pred_saliency_scores": [0.1]}], [{**truth[0], "num_clips": bad}])
+
+
 def test_youtube_video_without_highlight_and_missing_domain():
     truth = [video(1, "dog", [], []), video(2, "dog", [0], [[4, 4, 4]])]
     submission = [{"qid": 1, "pred_saliency_scores": [0.5]}, {"qid": 2, "pred_saliency_scores": [0.5, 0.1]}]

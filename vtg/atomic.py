@@ -96,13 +96,17 @@ def remove_stale_temporaries(folder: Path) -> list[Path]:
     return removed
 
 
-def check_output(path: str | Path, kind: str, option: str = "--out") -> Path:
+def check_output(
+    path: str | Path, kind: str, option: str = "--out", inputs: dict[str, str | Path | None] | None = None
+) -> Path:
     """``path`` as a :class:`Path` once it is known that a ``kind`` ("file" or "folder") can be written there.
 
     Refused with a :class:`UserError` naming ``option``: an existing folder where a file is meant and the
-    reverse, a path under an existing file, a nearest existing folder that is not writable. Folders that do
-    not exist yet are created when written. The stale temporaries of killed runs beside ``path`` (and inside
-    it, for a folder) are removed here, so that the next run of any command cleans up after the last one.
+    reverse, a path under an existing file, a nearest existing folder that is not writable, a file that is
+    one of the command's ``inputs`` (option -> path: writing there would replace what the command reads).
+    Folders that do not exist yet are created when written. The stale temporaries of killed runs beside
+    ``path`` (and inside it, for a folder) are removed here, so that the next run of any command cleans up
+    after the last one.
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
@@ -114,6 +118,9 @@ def check_output(path: str | Path, kind: str, option: str = "--out") -> Path:
         raise UserError(f"{where}: is a file, expected a folder to write into")
     if kind == "file" and path.name in ("", ".", ".."):
         raise UserError(f"{where}: names a folder, expected a file to write")
+    for name, given in (inputs or {}).items():
+        if kind == "file" and given is not None and path.exists() and os.path.samefile(path, given):
+            raise UserError(f"{where}: is the file given to {name}; write the result elsewhere")
     ancestor = path.parent if kind == "file" or not path.exists() else path
     while not ancestor.exists():
         ancestor = ancestor.parent

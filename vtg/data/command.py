@@ -100,7 +100,7 @@ def run_convert(args: argparse.Namespace) -> int:
     from vtg.atomic import check_output
     from vtg.data.converters import convert
 
-    check_output(args.out, "file")
+    check_output(args.out, "file", inputs={"--input": args.input, "--durations": args.durations})
     summary = convert(
         args.dataset, args.input, args.out, durations=args.durations, clip_len=args.clip_len, first_qid=args.first_qid
     )
@@ -109,6 +109,8 @@ def run_convert(args: argparse.Namespace) -> int:
     lines = [f"wrote {args.out}: {queries} queries on {videos} videos ({args.dataset}), qid {first}-{last}"]
     if summary["clamped"]:
         lines.append(f"  {summary['clamped']} windows ending after their video were cut at the video's end")
+    if summary["skipped"]:
+        lines.append(f"  {summary['skipped']} videos without a highlight clip were left out")
     return report(summary, args.json, lines)
 
 

@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     if not math.isfinite(args.clip_len) or args.clip_len <= 0:
         raise UserError(f"field 'clip_len': expected a number > 0, got {args.clip_len}")
     if args.out is not None:
-        check_output(args.out, "file")
+        check_output(args.out, "file", inputs={"--submission": args.submission, "--gt": args.gt})
     submission, ground_truth = load_jsonl(args.submission), load_jsonl(args.gt)
     result = evaluate(
         args.dataset, submission, ground_truth, window_tolerance=args.window_tolerance, clip_len=args.clip_len

@@ -38,6 +38,7 @@ class Truth:
     windows: np.ndarray | None  # (m, 2) seconds
     clip_ids: np.ndarray | None  # (k,) int
     saliency: np.ndarray | None  # (k, annotators)
+    num_clips: int | None = None  # clips the video's labels cover (optional ``num_clips``: YouTube Highlights)
 
 
 @dataclass(frozen=True)
@@ -146,8 +147,11 @@ def parse_ground_truth(
                     f"{where}: field 'saliency_scores': item {row} {scores[row].tolist()} has a score outside "
                     f"0-{MAX_SALIENCY:g} (the annotators' scale)"
                 )
+        num_clips = record.get("num_clips")
+        if num_clips is not None and (isinstance(num_clips, bool) or not isinstance(num_clips, int) or num_clips < 1):
+            raise UserError(f"{where}: field 'num_clips': expected a number of clips >= 1, got {num_clips!r}")
         query = record.get("query") if isinstance(record.get("query"), str) else None
-        truths[qid] = Truth(where, qid, query, duration, gt_windows, clip_ids, scores)
+        truths[qid] = Truth(where, qid, query, duration, gt_windows, clip_ids, scores, num_clips)
     if not truths:
         raise UserError(f"{origin(records, name)}: no records")
     return truths

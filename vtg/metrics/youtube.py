@@ -4,9 +4,10 @@ The ground truth line of a video carries its domain as ``query`` (dog, gymnastic
 skiing, surfing) and marks highlight clips through ``relevant_clip_ids`` / ``saliency_scores``: clip i
 is a positive when it is listed with a mean saliency > 0; every other clip is a negative.
 
-For a video, the clips 0..n-1 that have a predicted score (n = len(pred_saliency_scores); labels of
-clips beyond n are not ranked, as UniVTG cuts video and labels to the shorter) are sorted by decreasing
-score (a stable sort) and, with G positives among them, h_k hits in the top k, r_k = h_k / G and
+For a video, the clips 0..n-1 that have both a predicted score and a label are ranked, as UniVTG cuts
+video and labels to the shorter: n = len(pred_saliency_scores), or the line's ``num_clips`` (the clips
+its labels cover, written by ``vtg data convert --dataset youtube``) where that is smaller. They are
+sorted by decreasing score (a stable sort) and, with G positives among them, h_k hits in the top k, r_k = h_k / G and
 p_k = h_k / k (r_0 = 0, p_0 = 1),
 
     AP = sum_k (r_k - r_{k-1}) * (p_{k-1} + p_k) / 2          (trapezoidal area; AP = 0 when G = 0).
@@ -49,7 +50,7 @@ def evaluate_youtube_highlights(submission: Sequence[dict], ground_truth: Sequen
     for qid, truth in truths.items():
         if not truth.query:
             raise UserError(f"{truth.where}: field 'query': expected the video's domain name")
-        scores = predictions[qid].saliency
+        scores = predictions[qid].saliency[: truth.num_clips]  # (n,) no clip beyond the labelled ones
         labels = np.zeros(len(scores))
         highlight = truth.clip_ids[truth.saliency.mean(axis=1) > 0] if len(truth.clip_ids) else truth.clip_ids
         labels[highlight[highlight < len(scores)]] = 1

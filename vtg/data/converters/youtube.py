@@ -8,8 +8,11 @@ The duration is ``duration`` when given, else ``frames / fps``. Each video becom
 is the domain name (the benchmark's query-free setting, so a text-conditioned model sees the domain),
 its highlight clips become ``relevant_clip_ids`` with score 4 from three annotators, and runs of
 consecutive highlight clips become ``relevant_windows``. Borderline clips count as not relevant, as in
-the benchmark's mAP; a video without any highlight clip is skipped. The domain is kept in a ``domain``
-field for per-domain mAP.
+the benchmark's mAP. The domain is kept in a ``domain`` field for per-domain mAP and the number of
+labelled clips in ``num_clips`` (the evaluator ranks no clip beyond it, as UniVTG cuts predictions and
+labels to the shorter). A video without any highlight clip is left out (a query needs a window to
+train on); UniVTG's mean counts such a video with AP 0, so where a split has some, its HL-mAP reads
+higher here.
 """
 
 from __future__ import annotations
@@ -54,10 +57,10 @@ def highlight_runs(clips: list[int]) -> list[tuple[int, int]]:
     return runs
 
 
-def convert_youtube(path: Path, clip_len: float) -> tuple[list[dict[str, Any]], int]:
-    """Records (qid in file order from 0); no window is ever cut, so the second value is 0."""
+def convert_youtube(path: Path, clip_len: float) -> tuple[list[dict[str, Any]], int, int]:
+    """Records (qid in file order from 0), windows cut (never: 0), videos left out (no highlight clip)."""
     path = Path(path)
-    records = []
+    records, skipped = [], 0
     for location, vid, entry in read_videos(path):
         domain = as_string(get_field(entry, "domain", location), f"{location}: field 'domain'")
         labels = as_list(get_field(entry, "match", location), f"{location}: field 'match'")
@@ -78,6 +81,7 @@ def convert_youtube(path: Path, clip_len: float) -> tuple[list[dict[str, Any]], 
             )
         clips = [i for i, label in enumerate(labels) if label > 0]
         if not clips:
+            skipped += 1
             continue
         records.append(
             {
@@ -91,8 +95,9 @@ def convert_youtube(path: Path, clip_len: float) -> tuple[list[dict[str, Any]], 
                 "relevant_clip_ids": clips,
                 "saliency_scores": [HIGHLIGHT_SCORES for _ in clips],
                 "domain": domain,
+                "num_clips": len(labels),
             }
         )
     if not records:
         raise UserError(f"{path}: no video with a highlight clip (label > 0 in 'match')")
-    return records, 0
+    return records, 0, skipped
