@@ -77,6 +77,9 @@ def test_each_split_gets_its_own_query_ids(tmp_path, capsys):
     [
         ("AAA 1.0 2.0 a person sits.\n", "sta.txt:1: expected 'VID start end##sentence'"),
         ("AAA 1.0 x##a person sits.\n", "sta.txt:1: start and end must be numbers"),
+        ("AAA 1.0 inf##a person sits.\n", "sta.txt:1: start and end must be numbers"),
+        ("AAA nan 2##a person sits.\n", "sta.txt:1: start and end must be numbers"),
+        ("AAA 1_0 2##a person sits.\n", "sta.txt:1: start and end must be numbers"),
         ("AAA 1 2##ok\nBBB 1 2##a person sits.\n", "sta.txt:2: video 'BBB' has no duration"),
         ("AAA 9 10##a person sits.\n", "sta.txt:1: window [9.0, 10.0] is outside the video"),
     ],

@@ -1,8 +1,11 @@
 """Clip/time conversions, prediction lines from clip-wise outputs, writing and reading them back."""
 
+import pytest
 import torch
 from prediction_support import read_predictions
 
+from vtg.errors import UserError
+from vtg.metrics import evaluate
 from vtg.postprocess.predictions import batch_predictions, clipwise_prediction, write_predictions
 from vtg.postprocess.windows import boundaries_to_windows, clip_centres
 
@@ -28,6 +31,24 @@ def test_clipwise_prediction_nms_order_and_limit():
     assert prediction["pred_saliency_scores"] == [0.1, 0.2, 0.3, 0.4, 0.5]
     limited = clipwise_prediction(META, foreground, boundary, saliency, max_windows=2)
     assert len(limited["pred_relevant_windows"]) == 2
+
+
+def test_a_line_keeps_its_windows_when_every_one_is_empty_and_scores_with_them():
+    """Offsets (0, 0) everywhere (softplus underflows to 0): every window is empty, none proper; they stay."""
+    foreground, boundary, saliency = torch.tensor([0.3, 0.7]), torch.zeros(2, 2), torch.tensor([0.1, 0.2])
+    line = clipwise_prediction({**META, "duration": 4.0}, foreground, boundary, saliency)
+    assert line["pred_relevant_windows"] == [[3.0, 3.0, 0.7], [1.0, 1.0, 0.3]]
+    truth = {"qid": 3, "query": "a dog", "vid": "v", "duration": 4.0, "relevant_windows": [[0, 2]]}
+    assert evaluate("charades", [line], [truth])["brief"]["MR-R1@0.5"] == 0.0
+
+
+def test_non_finite_outputs_are_named_not_written():
+    good = torch.tensor([0.3, 0.7]), torch.ones(2, 2), torch.tensor([0.1, 0.2])
+    for index, name in enumerate(("foreground", "boundary", "saliency")):
+        outputs = [t.clone() for t in good]
+        outputs[index].view(-1)[0] = float("nan")
+        with pytest.raises(UserError, match=f"qid 3: the model's {name} outputs are not finite"):
+            clipwise_prediction(META, *outputs)
 
 
 def test_batch_predictions_drop_padding_and_round_trip(tmp_path):

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from vtg.data.jsonl import write_jsonl
+from vtg.errors import UserError
 from vtg.postprocess.nms import nms_1d
 from vtg.postprocess.windows import boundaries_to_windows
 
@@ -41,17 +42,21 @@ def clipwise_prediction(
         saliency: (Lv,) highlight scores, one per clip.
     """
     foreground, boundary, saliency = (t.detach().float().cpu() for t in (foreground, boundary, saliency))
+    for name, values in (("foreground", foreground), ("boundary", boundary), ("saliency", saliency)):
+        if not torch.isfinite(values).all():  # NaN would sort first in NMS and be written as null
+            raise UserError(f"qid {meta['qid']}: the model's {name} outputs are not finite (NaN or inf): it diverged")
     windows = boundaries_to_windows(boundary, meta["clip_len"], meta["duration"])  # (Lv, 2) seconds
     proper = windows[:, 1] > windows[:, 0]  # clamping can leave empty windows at the video's ends
-    windows, scores = windows[proper], foreground[proper]
-    kept = nms_1d(windows, scores, nms_threshold, max_windows)
+    if proper.any():  # else every window is empty: they stay (IoU 0 with anything), a line needs one
+        windows, foreground = windows[proper], foreground[proper]
+    kept = nms_1d(windows, foreground, nms_threshold, max_windows)
     return {
         "qid": meta["qid"],
         "query": meta["query"],
         "vid": meta["vid"],
         "pred_relevant_windows": [
             [round(float(st), DECIMALS), round(float(ed), DECIMALS), round(float(score), DECIMALS)]
-            for (st, ed), score in zip(windows[kept].tolist(), scores[kept].tolist())
+            for (st, ed), score in zip(windows[kept].tolist(), foreground[kept].tolist())
         ],
         "pred_saliency_scores": [round(float(s), DECIMALS) for s in saliency.tolist()],
     }

@@ -7,6 +7,7 @@ the annotation file. Clips are conventionally 1 s long for Charades-STA (set ``c
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from vtg.errors import UserError, check_number, where
 from vtg.json_file import read_json_object, read_text
 
 DURATIONS_FILE = "charades.json"
+DECIMAL = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")  # a finite decimal number
 
 
 def read_durations(path: Path) -> dict[str, float]:
@@ -45,10 +47,10 @@ def convert_charades(path: Path, durations_path: Path | None = None) -> tuple[li
         if not separator or len(parts) != 3 or not sentence.strip():
             raise UserError(f"{location}: expected 'VID start end##sentence', got {line[:60]!r}")
         vid = parts[0]
-        try:
-            st, ed = float(parts[1]), float(parts[2])
-        except ValueError:
-            raise UserError(f"{location}: start and end must be numbers, got {parts[1]!r} {parts[2]!r}") from None
+        # decimal numbers only: float() also reads 'inf', 'nan' and '1_0'
+        if not all(DECIMAL.fullmatch(part) for part in parts[1:]):
+            raise UserError(f"{location}: start and end must be numbers, got {parts[1]!r} {parts[2]!r}")
+        st, ed = float(parts[1]), float(parts[2])
         if vid not in durations:
             raise UserError(f"{location}: video {vid!r} has no duration in the durations file")
         duration = durations[vid]
