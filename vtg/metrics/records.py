@@ -59,6 +59,8 @@ def _require(record: dict, key: str, where: str):
 
 def _qid(record: dict, where: str) -> int | str:
     qid = _require(record, "qid", where)
+    if isinstance(qid, float) and qid.is_integer():  # 3.0 is qid 3, as the data loader reads it
+        qid = int(qid)
     if isinstance(qid, bool) or not isinstance(qid, (int, str)):
         raise UserError(f"{where}: field 'qid': expected an integer or a string, got {qid!r}")
     return qid
@@ -85,7 +87,8 @@ def _check_windows(windows: np.ndarray, duration: float, tolerance: float, where
         if st < 0 or st > ed or ed > duration + tolerance:
             raise UserError(
                 f"{where}: field '{key}': window {i} [{st:g}, {ed:g}] is outside the video "
-                f"(need 0 <= start <= end <= duration {duration:g} + window tolerance {tolerance:g} s)"
+                f"(need 0 <= start <= end <= duration {duration:g} + window tolerance {tolerance:g} s, "
+                "vtg eval --window-tolerance)"
             )
 
 
@@ -130,6 +133,8 @@ def parse_ground_truth(
         clip_ids = scores = None
         if saliency:
             ids = _require(record, "relevant_clip_ids", where)
+            if isinstance(ids, list):  # 3.0 is clip 3, as the data loader reads it
+                ids = [int(i) if isinstance(i, float) and i.is_integer() else i for i in ids]
             if not isinstance(ids, list) or any(isinstance(i, bool) or not isinstance(i, int) or i < 0 for i in ids):
                 raise UserError(f"{where}: field 'relevant_clip_ids': expected a list of clip indices >= 0")
             if len(set(ids)) != len(ids):
