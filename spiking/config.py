@@ -147,6 +147,23 @@ class SpikingVTGConfig(ClipwiseHeadConfig):
         config._check(where)
         return config
 
+    def idle_fields(self) -> dict[str, str]:
+        """Fields set away from their defaults that change nothing under the rest of the config -> why
+        (``vtg train`` notes them: a value that is silently not used looks like one that is)."""
+        idle: dict[str, str] = {}
+        if self.grad == "bptt":  # surrogate gradients through the Tc steps: no map, no adjoint
+            idle.update(dict.fromkeys(("train_readout", "solver", "solver_iters", "solver_tol"), "grad: implicit only"))
+        else:
+            idle["surrogate_alpha"] = "grad: bptt only"
+            if self.solver_iters == 0:  # Jacobian-free back-propagation solves nothing
+                idle.update(dict.fromkeys(("solver", "solver_tol"), "an adjoint solve (solver_iters > 0) only"))
+        defaults = type(self)()
+        return {
+            name: f"{getattr(self, name)!r} has no effect: it applies to {why}"
+            for name, why in idle.items()
+            if getattr(self, name) != getattr(defaults, name)
+        }
+
     def _check(self, where: str) -> None:
         def fail(name: str, message: str) -> None:
             raise UserError(f"field '{where}.{name}': {message}, got {getattr(self, name)!r}")

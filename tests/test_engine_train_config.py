@@ -46,3 +46,23 @@ def test_matmul_precision_holds_inside_training_only():
         assert torch.get_float32_matmul_precision() == "high"
     assert torch.get_float32_matmul_precision() == before
     assert TrainConfig.from_sections({"matmul_precision": "medium"}, {}).matmul_precision == "medium"
+
+
+@pytest.mark.parametrize(
+    ("model", "noted"),
+    [
+        ({"grad": "bptt", "solver_iters": 0, "train_readout": "simulated"}, {"solver_iters", "train_readout"}),
+        ({"grad": "implicit", "surrogate_alpha": 3.0}, {"surrogate_alpha"}),
+        ({"solver_iters": 0, "solver": "fixed_point", "solver_tol": 1e-4}, {"solver"}),  # tol at its default
+        ({"grad": "bptt", "surrogate_alpha": 3.0, "solver_iters": 30}, set()),  # both as they are used
+    ],
+)
+def test_a_model_field_that_changes_nothing_is_noted(model, noted, capsys):
+    """vtg train and vtg distill say which fields set away from their defaults have no effect (one line each)."""
+    from vtg.engine.model_config import model_section
+
+    name, section = model_section({"model": {"name": "spikingvtg", **model}}, None, "c.yaml")
+    assert (name, section) == ("spikingvtg", model)
+    lines = capsys.readouterr().err.splitlines()
+    assert {line.split("'model.")[1].split("'")[0] for line in lines} == noted
+    assert all(line.startswith("note: c.yaml: field 'model.") and "has no effect" in line for line in lines)

@@ -50,6 +50,15 @@ def full_model_config(name: str, config: dict[str, Any]) -> dict[str, Any]:
     return dataclasses.asdict(_registered(name, MODEL_CONFIGS).from_dict(config))
 
 
+def idle_fields(name: str, config: dict[str, Any]) -> dict[str, str]:
+    """Fields of model ``name``'s section that have no effect under the rest of it -> why (empty for a model
+    whose config class does not say)."""
+    config_class = _registered(name, MODEL_CONFIGS) if name in MODEL_CONFIGS else None
+    if config_class is None or not hasattr(config_class, "idle_fields"):
+        return {}
+    return config_class.from_dict(config).idle_fields()
+
+
 def build_model(name: str, config: dict[str, Any], dims: dict[str, int]):
     """Build the model registered as ``name`` from its config section and the data dimensions."""
     return _registered(name, MODEL_BUILDERS)(config, dims)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from vtg.config import located
 from vtg.errors import UserError
-from vtg.models import check_model_config
+from vtg.models import check_model_config, idle_fields
 
 
 def model_section(config: dict[str, Any], name: str | None, source: str) -> tuple[str, dict[str, Any]]:
@@ -26,4 +27,6 @@ def model_section(config: dict[str, Any], name: str | None, source: str) -> tupl
         check_model_config(str(name), fields)
     except UserError as error:
         raise located(source, error) from None
+    for field, why in idle_fields(str(name), fields).items():
+        print(f"note: {source}: field 'model.{field}': {why}", file=sys.stderr)
     return str(name), fields
