@@ -172,11 +172,14 @@ class _Plan:
         state = ACCUMULATOR_STATE_BITS if kind == "accumulator" else NEURON_STATE_BITS
         self.populations[name] = Population(name, kind, neurons, 0, state, message_bits)
 
-    def connect(self, name: str, source: str, target: str, fan_in: int, weight_bits: int, weight: str) -> None:
+    def connect(
+        self, name: str, source: str, target: str, fan_in: int, weight_bits: int, weight: str, read: int | None = None
+    ) -> None:
+        """``read``: how many of the source's neurons the connection reads (default all of them)."""
         target_neurons = self.populations[target].neurons
         self.populations[target].fan_in += fan_in
         synapses = target_neurons * fan_in
-        source_neurons = self.populations[source].neurons if source in self.populations else 0
+        source_neurons = read or (self.populations[source].neurons if source in self.populations else 0)
         fan_out = synapses // source_neurons if source_neurons else 0
         self.connections.append(Connection(name, source, target, fan_in, fan_out, synapses, weight_bits, weight))
 
@@ -234,16 +237,22 @@ def plan(arch: dict[str, Any], max_text: int) -> _Plan:
         p.population(f"{layer}.so", "ternary LIF", L * D)
         p.connect(f"{layer}.so", f"{layer}.attn", f"{layer}.so", D, 1, "sgn W (1 bit)")
         p.connect(f"{layer}.so.residual", source, f"{layer}.so", 1, fp.STATE_BITS, "residual R, one-to-one")
-        if arch["activation"] == "gelu":  # the current goes out through the table and comes back
+        if arch["activation"] == "gelu" or arch["rate_driven"]:
+            # the current W_int x goes out (through the GELU table, or into the rate-driven increments) and comes
+            # back; rate-driven, x is the self-output's ASR trace, kept off-core and sent in as graded spikes
             p.population(f"{layer}.int.current", "accumulator", L * F, fp.STATE_BITS)
-            p.connect(f"{layer}.int", f"{layer}.so", f"{layer}.int.current", D, 1, "sgn W (1 bit)")
+            source = EMBEDDED if arch["rate_driven"] else f"{layer}.so"
+            p.connect(f"{layer}.int", source, f"{layer}.int.current", D, 1, "sgn W (1 bit)")
             p.population(f"{layer}.int", "ternary LIF", L * F)
-            p.connect(f"{layer}.int.gelu", EMBEDDED, f"{layer}.int", 1, fp.STATE_BITS, "graded current, one-to-one")
-            p.off_core.append(OffCore(f"{layer}.int.gelu", "GELU table lookup on the current", L * F, "step", EMBEDDED))
+            graded = f"{layer}.int.gelu" if arch["activation"] == "gelu" else f"{layer}.int.drive"
+            p.connect(graded, EMBEDDED, f"{layer}.int", 1, fp.STATE_BITS, "graded current, one-to-one")
+            if arch["activation"] == "gelu":
+                gelu = OffCore(f"{layer}.int.gelu", "GELU table lookup on the current", L * F, "step", EMBEDDED)
+                p.off_core.append(gelu)
         else:
             p.population(f"{layer}.int", "ternary LIF", L * F)
             p.connect(f"{layer}.int", f"{layer}.so", f"{layer}.int", D, 1, "sgn W (1 bit)")
-        if arch["rate_driven"]:  # W_int reads the self-output's ASR trace, and the current goes in as increments
+        if arch["rate_driven"]:
             p.off_core.append(
                 OffCore(
                     f"{layer}.int.drive",
@@ -266,7 +275,9 @@ def plan(arch: dict[str, Any], max_text: int) -> _Plan:
                 p.population(name, "IF", Lv * D)
             else:  # the read-out convolution: its current leaves the chip, no neuron fires
                 p.population(name, "accumulator", Lv * channels, fp.STATE_BITS)
-            p.connect(name, source, name, D * kernel, 1, "sgn W (1 bit), convolution")
+            # the first convolution reads the last layer's Lv video clips of its L tokens
+            read = Lv * D if j == 0 else None
+            p.connect(name, source, name, D * kernel, 1, "sgn W (1 bit), convolution", read)
             source = name
         summed = OffCore(f"decoder.{head}.readout", "sum over Tc, then softplus", Lv * channels, "step", HOST)
         p.off_core.append(summed)
@@ -341,17 +352,15 @@ def _worst_currents(report: dict[str, Any], bundle: Bundle) -> list[str]:
     arrays, scalars = bundle.arrays["fixed"], bundle.manifest["fixed_point"]["scalars"]
     bounds: dict[str, int | None] = {}
     for c in report["connections"]:
-        if c["weight_bits"] == 1:  # a 1-bit layer named as its weights: fan_in spikes of weight +-1, and B
+        if c["weight_bits"] == 1 and c["source"] != EMBEDDED:  # a 1-bit layer of spikes (+-1) and its bias B
             bias = int(np.abs(arrays[f"{c['name']}.bias"]).max(initial=0))
             term: int | None = (c["fan_in"] << fp.MEMBRANE_FRAC_BITS) + bias
         elif c["name"].endswith(".residual"):  # one residual spike of weight R
             term = abs(scalars[c["name"]])
-        else:  # a graded current from the embedded cores or the host: bounded by its data
+        else:  # a graded current or graded spikes from the embedded cores: bounded by their data
             term = None
         previous = bounds.get(c["target"], 0)
         bounds[c["target"]] = None if term is None or previous is None else previous + term
-    if bundle.architecture["rate_driven"]:  # the intermediate neurons get the off-core increments N P - G N' P'
-        bounds.update({f"layer{i}.int": None for i in range(bundle.architecture["num_layers"])})
     warnings = []
     for pop in report["populations"]:
         pop["worst_current"] = worst = bounds.get(pop["name"])

@@ -149,6 +149,14 @@ def test_paper_preset_shape_from_its_architecture():
     assert totals["neurons"] == 107 * 1024 * (1 + 4 * 8) + 75 * 1024 * 4 + 75 * 3
     assert totals["chips"] == totals["chips_by"]["by_synapses"] == 31  # synapses, not cores, set the count
     assert totals["chips_by"]["by_cores"] == 20 and totals["neuro_cores"] == 2548
+    connections = {c["name"]: c for c in report["connections"]}
+    assert connections["decoder.f.0"]["fan_out"] == 1024 * 3  # a video clip's spike reaches D x kernel synapses
+    # rate-driven ReLU: W_int reads the self-output's trace off-core into an accumulator, as GELU's table does
+    relu = resources({**arch, "activation": "relu", "rate_driven": True}, 32)
+    assert relu["totals"]["neurons"] == totals["neurons"] and relu["totals"]["synapses"] == totals["synapses"]
+    relu_connections = {c["name"]: c for c in relu["connections"]}
+    assert relu_connections["layer0.int"]["target"] == "layer0.int.current"
+    assert relu_connections["layer0.int.drive"]["weight"] == "graded current, one-to-one"
 
 
 def test_rate_driven_currents_are_off_core_work_per_step():
