@@ -259,7 +259,8 @@ def export(model: Any, checkpoint: dict[str, Any], args: argparse.Namespace) -> 
         "vtg.usage": (
             "one query, real tokens only, Lv <= max_clips; "
             "f = foreground.sum * readout_scale.f / decoder_read_steps, "
-            "d = softplus(boundary.sum * readout_scale.d / decoder_read_steps), saliency = cosine / 2^16"
+            "d = softplus(boundary.sum * readout_scale.d / decoder_read_steps), saliency = cosine / 2^16; "
+            "highlight score (vtg predict's) = sigmoid(f) + gate / 2^12"
         ),
     }
     proto = to_onnx(module, features.feed(*example), metadata)

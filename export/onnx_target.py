@@ -135,7 +135,8 @@ def metadata(step: StepModule, tc: int) -> dict[str, str]:
         "vtg.usage": (
             "choose Tc; state = initial (for that Tc); repeat Tc times: "
             "outputs = run(video, text, video_mask, text_mask, state); state_in.X = outputs['state_out.X']; "
-            "read foreground_logits, boundary, saliency after the last call"
+            "read foreground_logits, boundary, saliency after the last call; highlight score (vtg predict's) = "
+            "sigmoid(foreground_logits) + state_out.gate (saliency is SFG's cosine, the gate its min-max)"
         ),
     }
 

@@ -152,14 +152,17 @@ class StepModule(nn.Module):
         # a model without warm-up has warmup = 0 at every step: its graph needs no rest to go back to
         warms_up = self.model.config.decoder_warmup > 0
         decoders_at_rest = {name: named[f"mem.{name}"].clone() for name in self.decoder_populations if warms_up}
+        # copies: the neurons update their state in place, and the caller's state_in must stay as given
         for name, neuron in self.populations.items():
             neuron.reset_state()
-            neuron.mem = named[f"mem.{name}"]
+            neuron.mem = named[f"mem.{name}"].clone()
         # the ASR traces are read within the step (the neurons' private traces are the model's own)
         for name, neuron in self.rate_traces.items():
-            neuron._rate_sum, neuron._rate_norm = named[f"rate.{name}.sum"], named[f"rate.{name}.norm"]
+            neuron._rate_sum = named[f"rate.{name}.sum"].clone()
+            neuron._rate_norm = named[f"rate.{name}.norm"].clone()
         for name, drive in self.drives.items():
-            drive._previous, drive._norm = named[f"drive.{name}.previous"], named[f"drive.{name}.norm"]
+            drive._previous = named[f"drive.{name}.previous"].clone()
+            drive._norm = named[f"drive.{name}.norm"].clone()
         spikes: dict[str, torch.Tensor] = {}
         hooks = [
             neuron.register_forward_hook(lambda module, inputs, output, name=name: spikes.__setitem__(name, output))

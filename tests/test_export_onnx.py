@@ -67,6 +67,12 @@ def test_step_module_over_tc_is_the_model(tmp_path, variant, overrides):
             calls.append(spikes)
     for name in OUTPUTS:
         torch.testing.assert_close(outputs[name], reference[name], atol=1e-5, rtol=0)
+    # the highlight score the metadata names: sigmoid(f) + state_out.gate after the last call
+    torch.testing.assert_close(state[step.state_names.index("gate")], reference["saliency_gate"], atol=1e-6, rtol=0)
+    with torch.no_grad():  # a pure function of its inputs: the caller's state is left as given
+        given = [t.clone() for t in state]
+        once, twice = step(*inputs.values(), *state), step(*inputs.values(), *state)
+    assert all(torch.equal(a, b) for a, b in zip(given, state)) and all(map(torch.equal, once, twice))
     assert set(spikes) == {name.removeprefix("spikes.") for name in step.spike_names}
     assert all(set(s.unique().tolist()) <= {-1.0, 0.0, 1.0} for s in spikes.values())
     assert any((s == -1).any() for s in spikes.values())  # ternary spikes do occur
