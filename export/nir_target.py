@@ -44,8 +44,11 @@ the token chains act on one token, the tokens are the batch, shape (D,)):
   running mean of ``layer{i}.int``'s outputs), a stateful product NIR's synapses cannot hold;
 * SFG: the attentive sentence pooling, the cosine between each clip's ASR and the sentence, the
   min-max normalisation over the clips and the gating of the next step's video input, i.e. the
-  feedback loop from the last layer back to the input; also the ASR traces it reads;
-* the temporal mean of the read-outs, softplus of the boundaries, and the clip positions P;
+  feedback loop from the last layer back to the input; also the ASR traces it reads. Its pooling
+  weight W_p is in ``sfg.npz`` (``pool``), its form and constants in the manifest's ``sfg``;
+* the temporal mean of the read-outs, softplus of the boundaries, and the clip positions P (the manifest's
+  ``positions``), with the heads and the activation the attention and activation steps need (``shape``,
+  ``activation``);
 * the host input layers (``model.input_mlp``: LayerNorm, Linear, ReLU per modality, once per query before
   ``input.video``/``input.text``; NIR 1.0 has no LayerNorm): their float32 weights are in
   ``host_input.npz`` beside the subgraphs, named as in export/host_input.py;
@@ -90,6 +93,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -108,11 +112,13 @@ from vtg.errors import UserError
 from vtg.json_file import to_json
 
 FORMAT = "vtg-nir"
-FORMAT_VERSION = 6  # 2: one subgraph per host boundary, dt = 1e-4, IF with r = 1, reset recorded per neuron; 3: a
+FORMAT_VERSION = 7  # 2: one subgraph per host boundary, dt = 1e-4, IF with r = 1, reset recorded per neuron; 3: a
 # folder of one file per subgraph and manifest.json, no top-level graph (the importers hang on it); 4: host_input;
-# 5: initial_gate, the first step's gate; 6: rate_driven and the host's rate drive
+# 5: initial_gate, the first step's gate; 6: rate_driven and the host's rate drive; 7: sfg.npz (W_p) and what the
+# host needs besides it (heads, activation, SFG's form and eps, the positions)
 MANIFEST = "manifest.json"
 HOST_INPUT_FILE = "host_input.npz"  # the host input layers' weights (model.input_mlp), when the model has them
+SFG_FILE = "sfg.npz"  # SFG's pooling weight W_p (D,), float32, named "pool"
 DT = 1e-4  # seconds per timestep: the dt snnTorch's import and export and the NIR-to-Lava bridge assume
 
 # what the host computes between one subgraph's output and another's input
@@ -310,6 +316,20 @@ def manifest(model: Any, clips: int, tc: int) -> dict[str, Any]:
             "encoder from then on; f and d are the means of their read-outs over the steps they ran"
         ),
         "rate_driven": config.rate_driven,
+        "shape": {"hidden_dim": config.hidden_dim, "num_heads": config.num_heads, "num_layers": config.num_layers},
+        "activation": config.activation,  # the host's act of layer{i}.int's output: "gelu" (erf form) or "relu"
+        "positions": "P[i, 2k] = sin(i / 10000^(2k / D)), P[i, 2k + 1] = cos(i / 10000^(2k / D)), clip i from 0",
+        "sfg": {
+            "enabled": config.sfg,  # false: every gate after the first is 1 (the first is initial_gate)
+            "file": SFG_FILE,
+            "sentence": "M = sum_j phi_j Q_j over the real query tokens, Q = input.text's output, "
+            "phi_j = (1 + ReLU(Q_j . W_p)) / Lq, W_p = pool in file",
+            "score": "F_s = a . M / (sqrt(|a|^2 + eps^2) |M|), a the clip's ASR of the last layer's spikes "
+            "(sum_tau gamma^(t - tau) s / sum_tau gamma^(t - tau)); 0 where |M| < flat",
+            "eps": model.sfg.eps,
+            "flat": model.sfg.flat,
+            "gate": "(F_s - min F_s) / (max F_s - min F_s) over the real clips; 1 on every clip where max - min < flat",
+        },
         "wiring": wiring(config.num_layers, config.host_input_layers, config.rate_driven),
         "host_input": {
             "layers": config.host_input_layers,
@@ -379,10 +399,33 @@ def export(model: Any, checkpoint: dict[str, Any], args: argparse.Namespace) -> 
     clips = args.max_clips or vtg.get("train_config", {}).get("max_video_len") or DEFAULT_MAX_CLIPS
     model = model.float().eval()
     graphs, contents = subgraphs(model, clips), manifest(model, clips, tc)
+    replaced = written_files(out)  # an earlier export's files: those this one does not write go
     with atomic_folder(out) as folder:
         for name, file in contents["files"].items():
             nir.write(folder / file, graphs[name])
         if host := host_arrays(model):
             np.savez(folder / HOST_INPUT_FILE, **{name: array.astype(np.float32) for name, array in host.items()})
+        pool = model.sfg.pool.weight.detach().numpy()[0]  # (D,)
+        np.savez(folder / SFG_FILE, pool=pool.astype(np.float32))
         (folder / MANIFEST).write_text(to_json(contents, indent=1) + "\n")
+    for stale in sorted(replaced - written_files(out)):
+        if not (out / stale).is_file():
+            continue
+        (out / stale).unlink()
+        print(f"vtg-export: removed {out / stale} (of the export this one replaces)", file=sys.stderr)
     return out
+
+
+def written_files(folder: Path) -> set[str]:
+    """The files a vtg-nir manifest in ``folder`` lists (its subgraphs, host input and SFG weights); none for
+    a folder without one (another program's manifest.json included)."""
+    try:
+        contents = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        if contents.get("format") != FORMAT:
+            return set()
+        listed = set(contents["files"].values()) | {contents.get("host_input", {}).get("file")}
+        listed |= {contents.get("sfg", {}).get("file")}
+    except (OSError, ValueError, AttributeError, KeyError, TypeError):
+        return set()
+    # names only, no folders: a crafted manifest must not reach outside the folder
+    return {name for name in listed if isinstance(name, str) and Path(name).name == name and name not in ("", "..")}

@@ -20,7 +20,7 @@ from torch import nn
 
 from export.command import main
 from export.model_map import neuron_populations, weight_layers
-from export.nir_target import DT, MANIFEST, subgraphs
+from export.nir_target import DT, MANIFEST, SFG_FILE, subgraphs
 from spiking.quant import effective_weight, quantised_once
 from vtg.checkpoint import load_model
 
@@ -215,7 +215,7 @@ def test_written_graph_reads_back_and_imports_as_the_model(tmp_path, capsys, var
 
     # one file per subgraph, listed in the manifest, and nothing else: every .nir file is one of them
     assert manifest["files"] == {name: f"{name}.nir" for name in written}
-    assert {p.name for p in out.iterdir()} == {MANIFEST, *manifest["files"].values()}
+    assert {p.name for p in out.iterdir()} == {MANIFEST, SFG_FILE, *manifest["files"].values()}
     subgraphs_read = {p.name.removesuffix(".nir"): nir.read(p) for p in sorted(out.glob("*.nir"))}
     assert set(subgraphs_read) == set(written)
     for name, again in subgraphs_read.items():
@@ -248,7 +248,7 @@ def test_written_graph_reads_back_and_imports_as_the_model(tmp_path, capsys, var
     assert manifest["variant"] == variant and manifest["tc"] == 5 and manifest["clips"] == 9
     assert manifest["decoder_warmup_steps"] == 0 and "decoder_schedule" in manifest
     assert (
-        manifest["format_version"] == 6
+        manifest["format_version"] == 7
         and manifest["rate_driven"] == rate_driven
         and manifest["initial_gate"] == 1.0
         and manifest["dt"] == 1e-4
@@ -262,6 +262,17 @@ def test_written_graph_reads_back_and_imports_as_the_model(tmp_path, capsys, var
     assert k_neuron.v_threshold.flat[0] == neuron["firing_point"] == fire_ratio * neuron["reset_by"]
     assert k_neuron.metadata["reset"] == "subtract" and k_neuron.metadata["reset_by"] == model.config.threshold
     assert {"attention", "activation", "sfg", "feedback", "products"} <= set(manifest["not_exported"])
+    # what the host needs besides the subgraphs is in the folder: the sentence M from sfg.npz and input.text's
+    # output as the manifest's formula states it, the heads and the activation
+    sfg = manifest["sfg"]
+    assert sfg["enabled"] is True and sfg["eps"] == model.sfg.eps and manifest["activation"] == "gelu"
+    assert manifest["shape"]["num_heads"] == model.config.num_heads
+    pool = torch.from_numpy(np.load(out / sfg["file"])["pool"])  # (D,)
+    with torch.no_grad():
+        q = model.inputs.text(torch.randn(1, 3, model.inputs.text.in_features))  # (1, Lq, D)
+        phi = (1 + torch.relu(q[0] @ pool)) / 3  # (Lq,)
+        sentence = model.sfg.sentence(q, torch.ones(1, 3, dtype=torch.bool))[0]
+    torch.testing.assert_close((phi[:, None] * q[0]).sum(0), sentence, atol=1e-6, rtol=1e-6)
 
     # every subgraph through both importers, run on the host inputs the model gave it, step by step
     inputs = features(1, 9, 4) | {"video_mask": torch.ones(1, 9, dtype=torch.bool)}
@@ -319,3 +330,17 @@ def test_refusals_are_one_line(tmp_path, capsys):
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0]
     assert not list(tmp_path.glob("*_nir")) and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_an_export_over_an_earlier_one_removes_its_unlisted_files(tmp_path, capsys):
+    """A 2-layer model with host input layers, then a 1-layer one without into the same folder: the old
+    layer1.* subgraphs and host_input.npz go (named on stderr); files no manifest listed stay."""
+    out = tmp_path / "model_nir"
+    assert export_nir(spiking_checkpoint(tmp_path / "a.ckpt", "nf", input_mlp=True), out, "--max-clips", "4") == 0
+    assert (out / "layer1.out.nir").is_file() and (out / "host_input.npz").is_file()
+    (out / "notes.txt").write_text("mine")
+    capsys.readouterr()
+    assert export_nir(spiking_checkpoint(tmp_path / "b.ckpt", "nf", num_layers=1), out, "--max-clips", "4") == 0
+    manifest = json.loads((out / MANIFEST).read_text())
+    assert {p.name for p in out.iterdir()} == {MANIFEST, SFG_FILE, "notes.txt", *manifest["files"].values()}
+    assert "removed" in capsys.readouterr().err
