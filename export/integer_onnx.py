@@ -321,6 +321,15 @@ def check_split(onnx_path: Path, checkpoint: Path, data: str, split: str, limit:
     dataset = nonempty(VTGDataset(data, split, max_video_len=max_clips, require_labels=False))
     check_dims(checkpoint, saved[METADATA_KEY]["dims"], data, dataset.dims)
     features, names = Features(model), population_names(architecture)
+    # the graph's inputs as this checkpoint's export makes them (onnxruntime's own error is a traceback)
+    kind = "tensor(double)" if features.layers else "tensor(int64)"
+    widths = {"video": model.inputs.video.in_features, "text": model.inputs.text.in_features}
+    for given in session.get_inputs():
+        if given.name in widths and (given.type != kind or given.shape[-1] != widths[given.name]):
+            raise UserError(
+                f"{onnx_path}: input '{given.name}' is {given.type} of width {given.shape[-1]}, where {checkpoint}'s "
+                f"graph takes {kind} of width {widths[given.name]} (was it exported from this checkpoint?)"
+            )
     total = {"queries": 0, "spikes": 0, "outputs": 0, "spikes_compared": 0}
     for i in range(len(dataset) if limit is None else min(limit, len(dataset))):
         item = dataset[i]

@@ -212,6 +212,10 @@ def export(model: Any, checkpoint: dict[str, Any], args: argparse.Namespace) -> 
         from export import integer_onnx
 
         return integer_onnx.export(model, checkpoint, args)
+    if getattr(args, "max_clips", None) is not None:  # nothing to size: the step model's clip axis is dynamic
+        raise UserError(
+            "option --max-clips: the float ONNX step model takes videos of any length (only --integer uses it)"
+        )
     step = StepModule(model)
     proto = to_onnx(step, tc)
     onnx.checker.check_model(proto)

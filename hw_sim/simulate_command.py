@@ -8,13 +8,16 @@ one record per query of spike counts per component and timestep, with neurons an
 PyTorch model's, docs/ARCHITECTURE.md) and ``metrics.json`` into ``--out`` (default:
 BUNDLE/simulation_<split>); ``vtg energy measure --simulation`` prices it as it stands.
 ``--compare-torch`` also runs the PyTorch reference of the same precision on the same queries and
-reports ``spike_mismatches`` and the largest output differences (hw_sim/simulation.py).
+reports ``spike_mismatches`` and the largest output differences (hw_sim/simulation.py); where they
+disagree (a spike, or an output beyond :data:`~hw_sim.simulation.FLOAT_TOLERANCE`, 0 in fixed point) the
+command says so on stderr and exits with status 1, the files written all the same.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import sys
 from pathlib import Path
 
 from vtg.errors import UserError
@@ -57,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     # the output is checked before the simulation (and before Lava is imported), not found unwritable after it
     out = check_output(args.out if args.out is not None else args.bundle / f"{SIMULATION_PREFIX}{args.split}", "folder")
 
-    from hw_sim.simulation import load_queries, simulate_split
+    from hw_sim.simulation import FLOAT_TOLERANCE, load_queries, simulate_split
     from vtg.data.annotations import annotation_to_record
     from vtg.evaluation import score_predictions
 
@@ -107,7 +110,11 @@ def run(args: argparse.Namespace) -> int:
     }
     if args.compare_torch:
         reference_metrics = score_predictions(report.reference_predictions, truths, clip_len) if labelled else None
+        # fixed point: every spike and output equal; floating point: every spike, outputs within FLOAT_TOLERANCE
+        tolerance = 0.0 if precision == "fixed" else FLOAT_TOLERANCE
+        agree = report.spike_mismatches == 0 and max(report.output_differences.values(), default=0.0) <= tolerance
         summary.update(
+            agrees_with_torch=agree,
             spikes_compared=report.spikes_compared,
             output_differences=report.output_differences,
             reference_metrics=reference_metrics,
@@ -120,9 +127,17 @@ def run(args: argparse.Namespace) -> int:
         write_activity(folder / "activity.json", report.activity, bundle.architecture)
         atomic_write_text(folder / "metrics.json", to_json(summary, indent=1))
     summary["out"] = str(out)
+    # a disagreement is a failed check (exit status 1, for scripts and CI), not a mistake of the user's (2)
+    status = 1 if args.compare_torch and not summary["agrees_with_torch"] else 0
+    if status:
+        print(
+            f"vtg simulate: Lava and the PyTorch reference disagree ({report.spike_mismatches} spike mismatches, "
+            f"largest output difference {max(report.output_differences.values(), default=0.0):.3g}); see {out}",
+            file=sys.stderr,
+        )
     if args.json:
         print(to_json(summary))
-        return 0
+        return status
     print(f"simulated {report.queries} queries in Lava ({precision}, Tc={tc}): {report.queries_per_s:.2f} queries/s")
     print(f"  {report.num_processes} Lava processes, compiled and started in {report.compile_s:.1f} s; wrote {out}")
     if args.compare_torch:
@@ -131,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"  max |difference| {name:18s} {value:.3g}")
     for name, value in (metrics or {}).items():
         print(f"  {name:24s} {value:8.2f}")
-    return 0
+    return status
 
 
 def write_activity(path: Path, activity: list, architecture: dict) -> None:

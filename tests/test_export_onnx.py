@@ -156,6 +156,7 @@ def test_refusals_are_one_line(tmp_path, capsys):
         ((teacher, tmp_path / "a.onnx"), "model 'univtg' is not spiking"),
         ((spiking, tmp_path / "b.onnx", "--tc", "0"), "option --tc"),
         ((spiking, tmp_path), "option --out"),
+        ((spiking, tmp_path / "c.onnx", "--max-clips", "9"), "option --max-clips: the float ONNX step model"),
     ]
     for args, message in cases:
         assert export_onnx(*args) == 2

@@ -123,6 +123,8 @@ def test_the_split_check_refuses_wrong_files_in_one_line(exported, tmp_path, cap
     assert vtg_main(["data", "synth", "--out", str(other_dims), "--preset", "demo", "--train", "1", "--val", "1"]) == 0
     capsys.readouterr()
     cases += [(["--onnx", str(out), "--checkpoint", str(ckpt), "--data", str(other_dims)], "video_dim")]
+    hosted = checkpoint(tmp_path / "host.ckpt", "1bit_nf", input_mlp=True)  # its graph takes real features
+    cases += [(["--onnx", str(out), "--checkpoint", str(hosted)], "input 'video' is tensor(int64) of width 16")]
     for argv, message in cases:
         argv = argv if "--data" in argv else [*argv, "--data", str(data)]
         assert integer_onnx.main(argv) == 2, argv

@@ -38,7 +38,7 @@ def test_fixed_point_matches_the_integer_reference_spike_for_spike(random_bundle
     assert result["precision"] == "fixed" and result["tc"] == TC and result["queries"] == 8  # every val query
     assert result["spike_mismatches"] == 0 and result["spikes_compared"] > 10_000
     assert result["output_differences"] == {"foreground_logits": 0.0, "boundary": 0.0, "score": 0.0, "gate": 0.0}
-    assert result["metrics_equal"] and "MR-full-mAP" in result["metrics"]
+    assert result["metrics_equal"] and "MR-full-mAP" in result["metrics"] and result["agrees_with_torch"]
     assert result["queries_per_s"] > 0 and result["lava_processes"] == 9  # injector, input, 2 layers, decoder + 4
     lines = (out / "predictions.jsonl").read_text().splitlines()
     assert len(lines) == 8 and {"qid", "pred_relevant_windows", "pred_saliency_scores"} <= json.loads(lines[0]).keys()
@@ -49,6 +49,27 @@ def test_fixed_point_matches_the_integer_reference_spike_for_spike(random_bundle
         assert len(components["layer1.out"]["spikes"]) == TC and components["layer1.out"]["neurons"] == tokens * 16
         assert components["layer1.input"]["spikes"] == components["layer0.out"]["spikes"]
         assert components["layer0.k"]["fan_out"] == tokens and sum(components["layer0.input"]["spikes"]) > 0
+
+
+def test_a_disagreement_with_the_reference_is_exit_status_1(random_bundle, tmp_path, capsys, monkeypatch):
+    """--compare-torch is a check: a spike that differs ends in one line on stderr and status 1, files written."""
+    import hw_sim.simulation
+
+    data, bundle = random_bundle
+    original = hw_sim.simulation.simulate_split
+
+    def one_spike_off(*args, **kwargs):
+        report = original(*args, **kwargs)
+        report.spike_mismatches += 1
+        return report
+
+    monkeypatch.setattr(hw_sim.simulation, "simulate_split", one_spike_off)
+    out = tmp_path / "run"
+    argv = ["simulate", "--bundle", str(bundle), "--data", str(data), "--limit", "1", "--compare-torch"]
+    assert vtg_main([*argv, "--out", str(out), "--json"]) == 1
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["agrees_with_torch"] is False and (out / "metrics.json").is_file()
+    assert "Lava and the PyTorch reference disagree (1 spike mismatches" in captured.err
 
 
 def test_other_architecture_is_exact_too(random_bundle, tmp_path, capsys):
