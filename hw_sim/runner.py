@@ -29,8 +29,10 @@ they raise at once.
 What Lava cannot stop, the runner ends by force (:meth:`LavaSimulation._kill`: SIGKILL to every Lava
 OS process, then the shared-memory manager's shutdown, which unlinks every segment):
 
-* a run that does not finish within ``deadline_s`` (a process model that failed in its own OS process
-  leaves the runtime waiting forever): SIGALRM interrupts the wait and raises :class:`LavaTimeout`;
+* a Lava call that does not return within ``deadline_s`` (a process model that failed in its own OS process
+  leaves the runtime waiting forever): SIGALRM interrupts the wait and raises :class:`LavaTimeout`. Each
+  call has its own deadline: compiling, starting the processes, sending a batch's features, running it,
+  reading its reports;
 * a run interrupted midway (a second Ctrl-C, an exception inside Lava), and a ``stop()`` that does
   not return within :data:`STOP_DEADLINE_S`.
 
@@ -289,7 +291,7 @@ class LavaSimulation:
         # Lava's own I/O models carry no tag: name them, so select_tag applies to ours only
         untagged = {Injector: PyLoihiInjectorModel, Extractor: PyLoihiExtractorModel}
         run_config = Loihi2SimCfg(select_tag=SELECT_TAG[self.precision], exception_proc_model_map=untagged)
-        executable = self.input.compile(run_config)
+        executable = self._within(self.deadline_s, "compiling the Lava network", self.input.compile, run_config)
         # the children inherit a blocked SIGINT; a Ctrl-C meanwhile waits and reaches this process after
         previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
