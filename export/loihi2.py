@@ -35,9 +35,10 @@ step at most
     |I| <= sum over its 1-bit layers (fan_in << F + max|B|) + sum over its residual spikes |R|
 
 (every input spike in phase with its weight). Beyond the 24-bit state a chip's current wraps (Lava's
-bit-accurate LIF wraps ``u`` modulo 2^24) where the integer reference clamps the membrane after adding
-it, so the two would part there. Reached only by an input whose spikes all agree with the signs of one
-neuron's weights, so it is reported, not refused. Populations fed by off-core graded currents
+bit-accurate LIF wraps ``u`` modulo 2^24) where the integer reference keeps it whole (a neuron's
+membrane is clamped only after adding it; an accumulator is not clamped), so the two would part there.
+Reached only by an input whose spikes all agree with the signs of one neuron's weights, so it is
+reported, not refused. Populations fed by off-core graded currents
 (input, attention, GELU, rate-driven increments) have data-dependent bounds and are not reported.
 """
 
@@ -368,7 +369,7 @@ def _worst_currents(report: dict[str, Any], bundle: Bundle) -> list[str]:
             warnings.append(
                 f"{pop['name']}: worst-case input current {worst} ({_bits(worst)} bits, fan-in {pop['fan_in']}) "
                 f"is beyond the {LIMITS['state_bits'].value}-bit state when every input spike agrees with its "
-                "weight; a chip's current would wrap there, the integer reference clamps the membrane"
+                "weight; a chip's current would wrap there, the integer reference's does not"
             )
     return warnings
 

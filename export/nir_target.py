@@ -324,8 +324,8 @@ def manifest(model: Any, clips: int, tc: int) -> dict[str, Any]:
             "file": SFG_FILE,
             "sentence": "M = sum_j phi_j Q_j over the real query tokens, Q = input.text's output, "
             "phi_j = (1 + ReLU(Q_j . W_p)) / Lq, W_p = pool in file",
-            "score": "F_s = a . M / (sqrt(|a|^2 + eps^2) |M|), a the clip's ASR of the last layer's spikes "
-            "(sum_tau gamma^(t - tau) s / sum_tau gamma^(t - tau)); 0 where |M| < flat",
+            "score": "F_s = a . M / (sqrt(|a|^2 + eps^2) max(|M|, flat)), a the clip's ASR of the last layer's "
+            "spikes (sum_tau gamma^(t - tau) s / sum_tau gamma^(t - tau))",
             "eps": model.sfg.eps,
             "flat": model.sfg.flat,
             "gate": "(F_s - min F_s) / (max F_s - min F_s) over the real clips; 1 on every clip where max - min < flat",
@@ -428,4 +428,8 @@ def written_files(folder: Path) -> set[str]:
     except (OSError, ValueError, AttributeError, KeyError, TypeError):
         return set()
     # names only, no folders: a crafted manifest must not reach outside the folder
-    return {name for name in listed if isinstance(name, str) and Path(name).name == name and name not in ("", "..")}
+    return {
+        name
+        for name in listed
+        if isinstance(name, str) and Path(name).name == name and name not in ("", "..", MANIFEST)
+    }

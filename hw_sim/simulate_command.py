@@ -10,7 +10,9 @@ BUNDLE/simulation_<split>); ``vtg energy measure --simulation`` prices it as it 
 ``--compare-torch`` also runs the PyTorch reference of the same precision on the same queries and
 reports ``spike_mismatches`` and the largest output differences (hw_sim/simulation.py); where they
 disagree (a spike, or an output beyond :data:`~hw_sim.simulation.FLOAT_TOLERANCE`, 0 in fixed point) the
-command says so on stderr and exits with status 1, the files written all the same.
+command says so on stderr and exits with status 1, the files written all the same. In floating point a
+spike sitting on its threshold can flip when sums run in another order (rare; none in the tests or the
+demo's runs): it is reported as a disagreement too, for a person to look at.
 """
 
 from __future__ import annotations

@@ -155,7 +155,9 @@ class SpikingVTGConfig(ClipwiseHeadConfig):
             idle.update(dict.fromkeys(("train_readout", "solver", "solver_iters", "solver_tol"), "grad: implicit only"))
         else:
             idle["surrogate_alpha"] = "grad: bptt only"
-            if self.solver_iters == 0:  # Jacobian-free back-propagation solves nothing
+            if not self.sfg:  # without the feedback the map does not read z: its Jacobian is 0, nothing to solve
+                idle.update(dict.fromkeys(("solver", "solver_iters", "solver_tol"), "sfg: true only"))
+            elif self.solver_iters == 0:  # Jacobian-free back-propagation solves nothing
                 idle.update(dict.fromkeys(("solver", "solver_tol"), "an adjoint solve (solver_iters > 0) only"))
         defaults = type(self)()
         return {

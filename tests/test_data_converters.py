@@ -80,6 +80,7 @@ def test_each_split_gets_its_own_query_ids(tmp_path, capsys):
         ("AAA 1.0 inf##a person sits.\n", "sta.txt:1: start and end must be numbers"),
         ("AAA nan 2##a person sits.\n", "sta.txt:1: start and end must be numbers"),
         ("AAA 1_0 2##a person sits.\n", "sta.txt:1: start and end must be numbers"),
+        ("AAA 1 1e999##a person sits.\n", "sta.txt:1: start and end must be finite"),
         ("AAA 1 2##ok\nBBB 1 2##a person sits.\n", "sta.txt:2: video 'BBB' has no duration"),
         ("AAA 9 10##a person sits.\n", "sta.txt:1: window [9.0, 10.0] is outside the video"),
     ],
@@ -175,3 +176,12 @@ def test_first_qid_beyond_what_readers_take_and_output_over_the_input_are_refuse
     assert not (tmp_path / "o.jsonl").exists()
     code, _, err = convert(capsys, *args, "--out", str(source))
     assert code == 2 and "is the file given to --input" in err and json.loads(source.read_text()) == YOUTUBE
+    # an --out that exists beside a missing input: the input's own error, not a traceback
+    code, _, err = convert(capsys, "--dataset", "youtube", "--input", str(tmp_path / "no.json"), "--out", str(source))
+    assert code == 2 and "no.json: YouTube Highlights annotation file not found" in err
+    # Charades' durations file read by default beside the input is an input too
+    path = write_charades(tmp_path, "AAA 1 2##a person sits.\n", {"AAA": 8.0})
+    code, _, err = convert(
+        capsys, "--dataset", "charades", "--input", str(path), "--out", str(path.with_name("charades.json"))
+    )
+    assert code == 2 and "by default charades.json beside --input" in err

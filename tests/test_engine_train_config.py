@@ -55,6 +55,7 @@ def test_matmul_precision_holds_inside_training_only():
         ({"grad": "implicit", "surrogate_alpha": 3.0}, {"surrogate_alpha"}),
         ({"solver_iters": 0, "solver": "fixed_point", "solver_tol": 1e-4}, {"solver"}),  # tol at its default
         ({"grad": "bptt", "surrogate_alpha": 3.0, "solver_iters": 30}, set()),  # both as they are used
+        ({"sfg": False, "solver_iters": 0}, {"solver_iters"}),  # without SFG the map's Jacobian is 0
     ],
 )
 def test_a_model_field_that_changes_nothing_is_noted(model, noted, capsys):

@@ -339,8 +339,12 @@ def test_an_export_over_an_earlier_one_removes_its_unlisted_files(tmp_path, caps
     assert export_nir(spiking_checkpoint(tmp_path / "a.ckpt", "nf", input_mlp=True), out, "--max-clips", "4") == 0
     assert (out / "layer1.out.nir").is_file() and (out / "host_input.npz").is_file()
     (out / "notes.txt").write_text("mine")
+    earlier = json.loads((out / MANIFEST).read_text())  # a hand-edited listing: the manifest itself, a folder
+    earlier["files"].update({"x": MANIFEST, "y": "..", "z": "../outside.txt"})
+    (out / MANIFEST).write_text(json.dumps(earlier))
+    (tmp_path / "outside.txt").write_text("not the export's")
     capsys.readouterr()
     assert export_nir(spiking_checkpoint(tmp_path / "b.ckpt", "nf", num_layers=1), out, "--max-clips", "4") == 0
     manifest = json.loads((out / MANIFEST).read_text())
     assert {p.name for p in out.iterdir()} == {MANIFEST, SFG_FILE, "notes.txt", *manifest["files"].values()}
-    assert "removed" in capsys.readouterr().err
+    assert "removed" in capsys.readouterr().err and (tmp_path / "outside.txt").is_file()

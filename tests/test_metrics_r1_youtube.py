@@ -64,6 +64,10 @@ def test_youtube_scores_beyond_the_labelled_clips_are_not_ranked():
         == evaluate_youtube_highlights([{"qid": 1, "pred_saliency_scores": [0.1, 0.5]}], truth)["brief"]["HL-mAP"]
         == 100.0
     )
+    two = evaluate_youtube_highlights(
+        [{"qid": 1, "pred_saliency_scores": [0.1, 0.5, 0.9]}], [{**truth[0], "num_clips": 2.0}]
+    )
+    assert two["brief"]["HL-mAP"] == 100.0  # 2.0 is 2, as for qids and clip ids
     for bad in (0, 1.5, True):
         with pytest.raises(UserError, match="field 'num_clips': expected a number of clips >= 1"):
             evaluate_youtube_highlights([{"qid": 1, "pred_saliency_scores": [0.1]}], [{**truth[0], "num_clips": bad}])

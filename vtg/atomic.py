@@ -119,7 +119,13 @@ def check_output(
     if kind == "file" and path.name in ("", ".", ".."):
         raise UserError(f"{where}: names a folder, expected a file to write")
     for name, given in (inputs or {}).items():
-        if kind == "file" and given is not None and path.exists() and os.path.samefile(path, given):
+        if (
+            kind == "file"
+            and given is not None
+            and path.exists()
+            and os.path.exists(given)
+            and os.path.samefile(path, given)
+        ):
             raise UserError(f"{where}: is the file given to {name}; write the result elsewhere")
     ancestor = path.parent if kind == "file" or not path.exists() else path
     while not ancestor.exists():

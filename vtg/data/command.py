@@ -99,8 +99,12 @@ def run_convert(args: argparse.Namespace) -> int:
     """``vtg data convert``."""
     from vtg.atomic import check_output
     from vtg.data.converters import convert
+    from vtg.data.converters.charades import DURATIONS_FILE
 
-    check_output(args.out, "file", inputs={"--input": args.input, "--durations": args.durations})
+    inputs = {"--input": args.input, "--durations": args.durations}
+    if args.durations is None and args.dataset == "charades":  # then read beside the input
+        inputs[f"--durations (by default {DURATIONS_FILE} beside --input)"] = Path(args.input).with_name(DURATIONS_FILE)
+    check_output(args.out, "file", inputs=inputs)
     summary = convert(
         args.dataset, args.input, args.out, durations=args.durations, clip_len=args.clip_len, first_qid=args.first_qid
     )

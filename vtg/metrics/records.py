@@ -57,10 +57,13 @@ def _require(record: dict, key: str, where: str):
     return record[key]
 
 
+def _integral(value: object) -> object:
+    """3.0 as 3 (as the data loader, and Python's dict keys in the official evaluator, take it); else as given."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 def _qid(record: dict, where: str) -> int | str:
-    qid = _require(record, "qid", where)
-    if isinstance(qid, float) and qid.is_integer():  # 3.0 is qid 3, as the data loader reads it
-        qid = int(qid)
+    qid = _integral(_require(record, "qid", where))
     if isinstance(qid, bool) or not isinstance(qid, (int, str)):
         raise UserError(f"{where}: field 'qid': expected an integer or a string, got {qid!r}")
     return qid
@@ -133,8 +136,8 @@ def parse_ground_truth(
         clip_ids = scores = None
         if saliency:
             ids = _require(record, "relevant_clip_ids", where)
-            if isinstance(ids, list):  # 3.0 is clip 3, as the data loader reads it
-                ids = [int(i) if isinstance(i, float) and i.is_integer() else i for i in ids]
+            if isinstance(ids, list):
+                ids = [_integral(i) for i in ids]
             if not isinstance(ids, list) or any(isinstance(i, bool) or not isinstance(i, int) or i < 0 for i in ids):
                 raise UserError(f"{where}: field 'relevant_clip_ids': expected a list of clip indices >= 0")
             if len(set(ids)) != len(ids):
@@ -152,7 +155,7 @@ def parse_ground_truth(
                     f"{where}: field 'saliency_scores': item {row} {scores[row].tolist()} has a score outside "
                     f"0-{MAX_SALIENCY:g} (the annotators' scale)"
                 )
-        num_clips = record.get("num_clips")
+        num_clips = _integral(record.get("num_clips"))
         if num_clips is not None and (isinstance(num_clips, bool) or not isinstance(num_clips, int) or num_clips < 1):
             raise UserError(f"{where}: field 'num_clips': expected a number of clips >= 1, got {num_clips!r}")
         query = record.get("query") if isinstance(record.get("query"), str) else None

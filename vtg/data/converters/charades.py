@@ -7,6 +7,7 @@ the annotation file. Clips are conventionally 1 s long for Charades-STA (set ``c
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,8 @@ def convert_charades(path: Path, durations_path: Path | None = None) -> tuple[li
         if not all(DECIMAL.fullmatch(part) for part in parts[1:]):
             raise UserError(f"{location}: start and end must be numbers, got {parts[1]!r} {parts[2]!r}")
         st, ed = float(parts[1]), float(parts[2])
+        if not (math.isfinite(st) and math.isfinite(ed)):  # 1e999
+            raise UserError(f"{location}: start and end must be finite, got {parts[1]!r} {parts[2]!r}")
         if vid not in durations:
             raise UserError(f"{location}: video {vid!r} has no duration in the durations file")
         duration = durations[vid]
