@@ -6,8 +6,10 @@
 The paper projects both modalities into a shared space of size D and is silent on positions; the
 clip positions follow UniVTG (the teacher whose representations CLRM matches), which adds them to
 the video tokens. Both are real-valued and computed once per query: over the Tc timesteps they are
-a constant input current (the input neurons' bias b_1 of Eq. 3 is the projections' bias). The
-projections are 1-bit in 1-bit NF like every other weight matrix of the model.
+a constant input current (the input neurons' bias b_1 of Eq. 3 is the projections' bias). SFG gates V
+whole, b_v and P included, where Eq. 3 adds b_1 outside the gate: a departure measured in
+docs/STUDENT_FIDELITY.md ("What SFG gates") and kept. The projections are 1-bit in 1-bit NF like every
+other weight matrix of the model.
 
 ``host_layers = n`` (config ``input_mlp`` and ``input_mlp_layers``) puts n real-valued layers before each
 projection,
