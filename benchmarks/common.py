@@ -103,11 +103,13 @@ def write_report(
     plot: Callable[[dict[str, Any], Path], Path] | None = None,
 ) -> None:
     """A benchmark that reads as a table: ``results/<name>.json``, ``<name>.md`` from ``markdown(result)`` and,
-    given ``plot``, ``<name>.png``."""
-    write_result(name, result)
-    atomic_write_text(RESULTS / f"{name}.md", markdown(result))
+    given ``plot``, ``<name>.png``. The table and the plot are made before the JSON is written: one that fails
+    leaves the last run's JSON and table as they were (``run_all``'s summary reads the JSON)."""
+    text = markdown(result)
     if plot is not None:
         plot(result, RESULTS / f"{name}.png")
+    write_result(name, result)
+    atomic_write_text(RESULTS / f"{name}.md", text)
 
 
 def quick_main(

@@ -134,6 +134,15 @@ def score(checkpoint: Path, data: Path, tc: int | None) -> dict[str, float]:
     return run_json(command, log=checkpoint.parent / "predict.log")["metrics"]
 
 
+def share(part: float, whole: float) -> float | None:
+    """part / whole, or None where whole is 0 (a model that scored 0 keeps no share of anything)."""
+    return part / whole if whole else None
+
+
+def _two(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
 def summarise(runs: dict[int, dict[str, Any]], train_tc: int) -> dict[str, Any]:
     """Means over seeds, ratios to the reference, and what each student keeps at Tc/2 and Tc = 2."""
 
@@ -147,9 +156,9 @@ def summarise(runs: dict[int, dict[str, Any]], train_tc: int) -> dict[str, Any]:
         trained = by_tc[str(train_tc)]
         summary[student] = {
             "by_tc": by_tc,
-            "ratio_to_reference": {m: trained[m] / summary[REFERENCE][m] for m in HEADLINES},
-            "kept_at_half_tc": {m: by_tc[str(train_tc // 2)][m] / trained[m] for m in HEADLINES},
-            "kept_at_tc2": {m: by_tc["2"][m] / trained[m] for m in HEADLINES},
+            "ratio_to_reference": {m: share(trained[m], summary[REFERENCE][m]) for m in HEADLINES},
+            "kept_at_half_tc": {m: share(by_tc[str(train_tc // 2)][m], trained[m]) for m in HEADLINES},
+            "kept_at_tc2": {m: share(by_tc["2"][m], trained[m]) for m in HEADLINES},
         }
     return summary
 
@@ -207,9 +216,9 @@ def markdown(result: dict[str, Any]) -> str:
         lines.append(
             f"| {student} (Tc {tc}, lr {train['lr']:g}{warmup}) "
             f"| {trained[HEADLINES[0]]:.1f} | {trained[HEADLINES[1]]:.1f} "
-            f"| {s['ratio_to_reference'][HEADLINES[0]]:.2f} | {s['ratio_to_reference'][HEADLINES[1]]:.2f} "
-            f"| {s['kept_at_half_tc'][HEADLINES[0]]:.2f} / {s['kept_at_half_tc'][HEADLINES[1]]:.2f} "
-            f"| {s['kept_at_tc2'][HEADLINES[0]]:.2f} / {s['kept_at_tc2'][HEADLINES[1]]:.2f} |"
+            f"| {_two(s['ratio_to_reference'][HEADLINES[0]])} | {_two(s['ratio_to_reference'][HEADLINES[1]])} "
+            f"| {_two(s['kept_at_half_tc'][HEADLINES[0]])} / {_two(s['kept_at_half_tc'][HEADLINES[1]])} "
+            f"| {_two(s['kept_at_tc2'][HEADLINES[0]])} / {_two(s['kept_at_tc2'][HEADLINES[1]])} |"
         )
     lines += ["", "Each student's metrics over Tc (means over the seeds):", ""]
     lines.append("| model | " + " | ".join(f"Tc {t}" for t in TCS) + " |")

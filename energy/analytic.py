@@ -66,10 +66,12 @@ class Term:
         return self.rate * self.neurons * self.fan_out
 
 
-def ann_layer_macs(seq_len: int, hidden: int) -> float:
-    """FP-MACs of one non-spiking encoder layer: 3LD^2 + (LD^2 + L^2 D) + 2LD^2 (paper's 2LD^3 fixed)."""
+def ann_layer_macs(seq_len: int, hidden: int, ffn: int | None = None) -> float:
+    """FP-MACs of one non-spiking encoder layer: 3LD^2 + (LD^2 + L^2 D) + 2LDF (the paper's 2LD^3 read as
+    2LD^2, its F = D; ``ffn`` F, default D): q, k, v; scores and attention output; the two FFN layers."""
     L, D = seq_len, hidden
-    return 3 * L * D**2 + (L * D**2 + L**2 * D) + 2 * L * D**2
+    F = hidden if ffn is None else ffn
+    return 3 * L * D**2 + (L * D**2 + L**2 * D) + 2 * L * D * F
 
 
 def paper_terms(seq_len: int, hidden: int, ifr: dict[str, float], k_term: str = "paper") -> list[Term]:

@@ -179,7 +179,7 @@ def run_report(args: argparse.Namespace) -> int:
     config = model.config
     architecture = {**dataclasses.asdict(config), "host_input_layers": config.host_input_layers}
     shape, snn_op = shape_of_spiking_model(architecture, dims), snn_op_of(config.variant)
-    ann_macs = ann_reference_macs(loader, shape.hidden, shape.layers)
+    ann_macs = ann_reference_macs(loader, shape.hidden, shape.layers, config.ffn_dim)
     ann_encoder = table.mj("fp_mac", ann_macs)
 
     # the non-spiking models (the teacher as the reference, others beside it), all checked before any runs

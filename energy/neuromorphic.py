@@ -5,7 +5,8 @@ never instead of it, two estimates count what a chip also pays, from the same me
 
 **45 nm with SRAM** (``sram``): the op table's arithmetic plus a read of each operand that comes from
 memory, priced with Horowitz's SRAM reads (ISSCC 2014, 45 nm: 10 / 20 / 100 pJ per 64-bit read from an
-8 KB / 32 KB / 1 MB SRAM; :data:`SRAM_BANK` picks the 32 KB one, see below)::
+8 KB / 32 KB / 1 MB SRAM; :data:`SRAM_BANK` picks the 32 KB one, see below), or with the op table's own
+price of that read where a user table gives one::
 
     E_c = E_arith,c + e_64 [ syn_ops_c b_w / 64  +  updates_c 2 b_s / 64 ]          (spiking component c)
     E_float = FP-MACs (e_fp_mac + e_64 32 / 64)                                     (float work, teachers)
@@ -99,9 +100,14 @@ def counts(record: ActivityRecord) -> dict[str, Counts]:
     return result
 
 
+def _sram_mj(table: OpTable, words: float) -> float:
+    """``words`` 64-bit SRAM reads at ``table``'s price for them, or Horowitz's where it has none (``paper``)."""
+    return (table if SRAM_BANK in table.ops_pj else HOROWITZ).mj(SRAM_BANK, words)
+
+
 def _float_mj(macs: float, table: OpTable) -> float:
     """FP-MACs with one 32-bit operand read each (45 nm with SRAM)."""
-    return table.mj("fp_mac", macs) + HOROWITZ.mj(SRAM_BANK, macs * FLOAT_BITS / WORD_BITS)
+    return table.mj("fp_mac", macs) + _sram_mj(table, macs * FLOAT_BITS / WORD_BITS)
 
 
 def teacher_mj(fp_macs: float, table: OpTable) -> dict[str, float | None]:
@@ -131,7 +137,7 @@ def estimates(
         operand_bits = state_bits if name.endswith(ACTIVATION_OPERANDS) else weight_bits
         reads = c.syn_ops * operand_bits / WORD_BITS + c.updates * 2 * state_bits / WORD_BITS
         components["arithmetic"][name] = arithmetic / queries
-        components["sram"][name] = (arithmetic + HOROWITZ.mj(SRAM_BANK, reads)) / queries
+        components["sram"][name] = (arithmetic + _sram_mj(table, reads)) / queries
         loihi = LOIHI.mj("synaptic_op", c.syn_ops) + LOIHI.mj("neuron_update", c.updates)
         components["loihi"][name] = (loihi + LOIHI.mj("spike_message", c.spikes)) / queries
     float_mj = {"arithmetic": table.mj("fp_mac", macs) / queries}

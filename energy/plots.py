@@ -80,8 +80,9 @@ def plot_energy_vs_tc(report: dict, path: Path) -> Path:
 
 
 def plot_accuracy_vs_efficiency(report: dict, metrics: list[str], path: Path) -> Path:
-    """Each metric (%) against E_f (log axis), points labelled by Tc; the reference sits at E_f = 1."""
-    points = report["points"]
+    """Each metric (%) against E_f (log axis), points labelled by Tc; the reference sits at E_f = 1. A Tc at
+    which the student spent no energy has no E_f and no point."""
+    points = [p for p in report["points"] if p["efficiency"] is not None]
     efficiency = [p["efficiency"] for p in points]
     fig, ax = plt.subplots(figsize=(6.4, 5.2))
     reference = report["reference"]

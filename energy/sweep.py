@@ -13,6 +13,7 @@ import dataclasses
 import functools
 import inspect
 import operator
+import re
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -64,7 +65,7 @@ def parse_tcs(text: str, option: str = "--tc") -> list[int]:
     """``1,2,4,8,16`` -> [1, 2, 4, 8, 16]: positive integers, no repeats, sorted."""
     values = []
     for item in filter(None, (part.strip() for part in str(text).split(","))):
-        if not item.isdigit() or int(item) < 1:
+        if not re.fullmatch(r"[0-9]{1,9}", item) or int(item) < 1:  # ASCII: isdigit() takes "²", int() does not
             raise UserError(f"option '{option}': {item!r} is not a positive integer number of timesteps")
         values.append(int(item))
     if not values or len(set(values)) != len(values):
@@ -115,11 +116,11 @@ def sweep(
     return points
 
 
-def ann_reference_macs(batches: Sequence[dict[str, Any]], hidden: int, layers: int) -> float:
-    """Mean per-query FP-MACs of a non-spiking encoder of the same depth and width (section 5.1's reference,
-    E_A = E_MAC x this)."""
+def ann_reference_macs(batches: Sequence[dict[str, Any]], hidden: int, layers: int, ffn: int | None = None) -> float:
+    """Mean per-query FP-MACs of a non-spiking encoder of the same depth, width and FFN width (section 5.1's
+    reference, E_A = E_MAC x this)."""
     per_query = [
-        layers * ann_layer_macs(int(video.sum() + text.sum()), hidden)
+        layers * ann_layer_macs(int(video.sum() + text.sum()), hidden, ffn)
         for batch in batches
         for video, text in zip(batch["video_mask"], batch["text_mask"])
     ]

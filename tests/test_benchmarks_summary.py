@@ -195,3 +195,16 @@ def test_train_once_reuses_only_a_finished_run_of_the_same_config(tmp_path, monk
     assert len(calls) == 1
     train({"train": {"epochs": 3}})  # another config: trained again
     assert len(calls) == 2
+
+
+def test_student_vs_nonspiking_shares_of_a_zero_score_are_none():
+    """A model that scored 0 keeps no share: the summary says n/a instead of dividing by zero."""
+    from benchmarks.student_vs_nonspiking import REFERENCE, STUDENTS, TCS, share, summarise
+
+    assert share(3.0, 4.0) == 0.75 and share(3.0, 0.0) is None
+    metrics = {"MR-full-R1@0.5": 0.0, "HL-min-VeryGood-Hit1": 40.0}
+    runs = {0: {REFERENCE: dict(metrics), **{s: {str(tc): dict(metrics) for tc in TCS} for s in STUDENTS}}}
+    summary = summarise(runs, train_tc=8)
+    for student in STUDENTS:
+        assert summary[student]["ratio_to_reference"] == {"MR-full-R1@0.5": None, "HL-min-VeryGood-Hit1": 1.0}
+        assert summary[student]["kept_at_tc2"]["MR-full-R1@0.5"] is None

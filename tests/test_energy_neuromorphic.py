@@ -77,6 +77,18 @@ def test_estimates_by_hand_and_arithmetic_equal_to_the_measured_energy():
     assert result["counts"]["layer0.k"] == {"syn_ops": 20.0, "updates": 20.0, "spikes": 4.0}
 
 
+def test_a_user_tables_sram_price_is_used():
+    """A table that prices the 32 KB read itself is used for it; one without (the paper's) falls back to Horowitz's."""
+    import dataclasses
+
+    dear = dataclasses.replace(PAPER, ops_pj={**PAPER.ops_pj, "sram_32kb_read_64b": 1000.0})
+    k_sram = 20 * 0.1 + 1000.0 * (20 * 24 / 64 + 20 * 2 * 24 / 64)  # as in the test above, at 1000 pJ a read
+    assert estimates([record()], SHAPE, dear, "int_acc")["sram"]["components_mj"]["layer0.k"] == pytest.approx(
+        k_sram * 1e-9
+    )
+    assert teacher_mj(64.0, dear)["sram"] == pytest.approx((64 * 4.6 + 1000.0 * 64 * 32 / 64) * 1e-9)
+
+
 def test_float_weights_read_32_bits_and_teachers_have_no_loihi_estimate():
     one_bit = estimates([record()], SHAPE, PAPER, "int_acc")["sram"]["components_mj"]["layer0.k"]
     float_nf = estimates([record()], SHAPE, PAPER, "fp_acc")["sram"]["components_mj"]["layer0.k"]

@@ -63,7 +63,7 @@ class AttributeTcModel(ConstantActivityModel):
 
 def test_parse_tcs():
     assert parse_tcs("8, 1,2") == [1, 2, 8]
-    for bad in ("0,1", "1,x", "2,2", "", "1.5"):
+    for bad in ("0,1", "1,x", "2,2", "", "1.5", "1,2²"):
         with pytest.raises(UserError, match="--tc"):
             parse_tcs(bad)
 
@@ -106,6 +106,9 @@ def test_ann_reference_is_the_paper_encoder_per_query():
     batches = [mask_batch([4, 3], [2, 2]), mask_batch([5], [3])]
     expected = np.mean([3 * ann_layer_macs(L, 8) for L in (6, 5, 8)])
     assert ann_reference_macs(batches, 8, 3) == pytest.approx(expected)
+    # an FFN of width F: its two layers are 2LDF, the rest as before
+    wide = np.mean([3 * (ann_layer_macs(L, 8) + 2 * L * 8 * (32 - 8)) for L in (6, 5, 8)])
+    assert ann_reference_macs(batches, 8, 3, 32) == pytest.approx(wide)
     assert PAPER.mj("fp_mac", expected) == pytest.approx(expected * 4.6e-9)
 
 
@@ -166,6 +169,15 @@ def test_plots_leave_out_a_beside_model_scored_without_a_metric(tmp_path):
     reference = {"kind": "teacher", "name": "univtg", "total_mj": 0.01, "metrics": {"MR-full-R1@0.5": 50.0}}
     report = make_report(reference)
     report["beside"] = [{"name": "sdst", "total_mj": 0.02, "metrics": {"MR-full-R1@0.5": 40.0}}]
+    paths = write_report(report, tmp_path / "out")
+    assert matplotlib.image.imread(paths["accuracy_vs_efficiency"]).std() > 0
+
+
+def test_a_tc_without_energy_has_no_ratio_and_no_point(tmp_path):
+    """A silent student (no spike, a table pricing nothing else) has no E_f at that Tc: the plots leave it out."""
+    reference = {"kind": "teacher", "name": "univtg", "total_mj": 0.01, "metrics": {"MR-full-R1@0.5": 50.0}}
+    report = make_report(reference)
+    report["points"][0]["efficiency"] = None
     paths = write_report(report, tmp_path / "out")
     assert matplotlib.image.imread(paths["accuracy_vs_efficiency"]).std() > 0
 
