@@ -142,3 +142,12 @@ def test_yaml_aliases_are_refused_with_their_line(tmp_path, capsys):
     assert main(["energy", "formula", "--config", str(config)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "alias.yaml:2:" in err and "alias *x" in err
+
+
+def test_config_must_be_spelled_in_full_and_the_last_one_counts(tmp_path, capsys):
+    """argparse takes --conf for --config, but the file's defaults are read before it parses: refused."""
+    from vtg.config import config_path_in
+
+    assert config_path_in(["train", "--config", "a.yaml", "--config=b.yaml"]) == Path("b.yaml")
+    assert main(["info", "--model", "sdst", "--conf", str(tmp_path / "c.yaml")]) == 2
+    assert "option --conf: write --config in full" in capsys.readouterr().err

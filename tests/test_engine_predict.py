@@ -72,6 +72,15 @@ def test_predict_with_missing_checkpoint_is_one_line(tiny_data, tmp_path, capsys
     assert code == 2 and "none.ckpt" in err and "not found" in err
 
 
+def test_predictions_never_replace_the_checkpoint_or_the_split_they_read(tiny_run, tiny_data, capsys):
+    checkpoint, split = tiny_run / "last.ckpt", tiny_data / "val.jsonl"
+    before = checkpoint.read_bytes(), split.read_bytes()
+    for out, option in ((checkpoint, "--checkpoint"), (split, "--split val")):
+        code = main(["predict", "--checkpoint", str(checkpoint), "--data", str(tiny_data), "--out", str(out)])
+        assert code == 2 and f"is the file given to {option}" in capsys.readouterr().err
+    assert (checkpoint.read_bytes(), split.read_bytes()) == before
+
+
 def test_tc_sets_the_inference_timesteps_of_a_spiking_model():
     spiking = SimpleNamespace(inference_tc=8)
     set_timesteps(spiking, "spikingvtg", 4)

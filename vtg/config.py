@@ -164,13 +164,19 @@ def located(source: str | Path, error: UserError) -> UserError:
 
 
 def config_path_in(argv: list[str]) -> Path | None:
-    """The value of ``--config`` in ``argv`` (``--config F`` or ``--config=F``), if any."""
+    """The value of ``--config`` in ``argv`` (``--config F`` or ``--config=F``; the last one, as argparse
+    keeps it), if any. Its file is read before argparse parses the rest, so ``--config`` must be spelled in
+    full: a shortened one (``--conf``, which argparse would accept) is a :class:`UserError`."""
+    found = None
     for i, arg in enumerate(argv):
+        name = arg.split("=", 1)[0]
+        if name != "--config" and len(name) >= len("--con") and "--config".startswith(name):
+            raise UserError(f"option {name}: write --config in full (its file is read before the other options)")
         if arg == "--config" and i + 1 < len(argv):
-            return Path(argv[i + 1])
-        if arg.startswith("--config="):
-            return Path(arg.split("=", 1)[1])
-    return None
+            found = Path(argv[i + 1])
+        elif arg.startswith("--config="):
+            found = Path(arg.split("=", 1)[1])
+    return found
 
 
 def parsers_within(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:

@@ -77,7 +77,7 @@ def describe(args: argparse.Namespace) -> dict[str, Any]:
             "global_step": checkpoint.get("global_step"),
             "metrics": metadata["metrics"],
             "train": metadata["train_config"],
-            "versions": metadata["versions"],
+            "versions": metadata.get("versions"),  # optional in a checkpoint's metadata (vtg/checkpoint.py)
         }
     if args.config is None and args.model_name is None:
         raise UserError("option --checkpoint: give a checkpoint, or --model/--config and --dims")

@@ -30,6 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from vtg.atomic import check_output
+    from vtg.data.dataset_config import load_dataset_config
     from vtg.engine.run_options import pick_device
     from vtg.evaluation import evaluate_checkpoint
     from vtg.postprocess.predictions import write_predictions
@@ -39,8 +40,13 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"option --{option}: required")
     if args.batch_size is not None and args.batch_size < 1:
         raise UserError(f"option --batch-size: expected at least 1, got {args.batch_size}")
+    dataset = load_dataset_config(args.data)
+    inputs = {"--checkpoint": args.checkpoint, f"--split {args.split}": dataset.split_path(args.split)}
+    inputs["--data"] = dataset.path
     out = check_output(
-        args.out if args.out is not None else args.checkpoint.parent / f"{args.split}_preds.jsonl", "file"
+        args.out if args.out is not None else args.checkpoint.parent / f"{args.split}_preds.jsonl",
+        "file",
+        inputs=inputs,
     )
     device = pick_device(args.accelerator)  # before any work: a GPU asked for and missing
     result = evaluate_checkpoint(
