@@ -79,6 +79,15 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
+# YAML 1.1 (PyYAML) reads a float only with a dot and a signed exponent: 1e-4 and 1.0e4 were the strings
+# '1e-4' and '1.0e4', refused where a number is needed; as YAML 1.2 and the command line, they are numbers
+_UniqueKeyLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping; a missing file, bad YAML (invalid UTF-8, nesting too deep, a key written twice) or
     an absurd integer is a :class:`UserError` naming file and line."""
