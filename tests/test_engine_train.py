@@ -120,6 +120,29 @@ def test_unknown_val_loss_monitor_names_the_field(tiny_model, tiny_data, tmp_pat
     code = main(train_args(config, tiny_data, tmp_path / "out", "--epochs", "1", "--limit-train-batches", "1"))
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert code == 2 and "field 'train.monitor': 'val/totl' is not a val loss term" in last and "val/total" in last
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == []  # a failed start leaves nothing behind
+
+
+def test_a_failed_start_keeps_the_config_of_the_checkpoints_beside_it(
+    tiny_model, tiny_config, tiny_data, tmp_path, capsys
+):
+    out = tmp_path / "out"
+    assert main(train_args(tiny_config, tiny_data, out, "--epochs", "1", "--limit-train-batches", "1")) == 0
+    kept = (out / "config.yaml").read_text()
+    config = tmp_path / "monitor.yaml"
+    config.write_text("model:\n  name: tiny\ntrain:\n  batch_size: 8\n  monitor: val/totl\n  monitor_mode: min\n")
+    # a new run into the folder of a finished one fails at its first validation, before it saves a checkpoint
+    capsys.readouterr()
+    assert main(train_args(config, tiny_data, out, "--epochs", "1", "--limit-train-batches", "1")) == 2
+    assert (out / "config.yaml").read_text() == kept
+
+
+def test_a_batch_fraction_that_gives_no_batch_is_one_line(tiny_model, tiny_config, tiny_data, tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(train_args(tiny_config, tiny_data, out, "--epochs", "1", "--limit-val-batches", "0.01"))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err[-1].startswith("vtg: error: option --limit-val-batches (train.limit_val_batches)")
+    assert not (out / "config.yaml").exists()
 
 
 def test_unknown_monitor_names_the_field(tiny_model, tiny_data, tmp_path, capsys):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import re
 import signal
 import sys
 import warnings
@@ -23,6 +24,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.strategies import DDPStrategy
 
@@ -219,6 +221,29 @@ def float32_matmul_precision(name: str) -> Iterator[None]:
         torch.set_float32_matmul_precision(previous)
 
 
+@contextlib.contextmanager
+def config_with_checkpoints(out: Path, config: dict[str, Any]) -> Iterator[None]:
+    """``out/config.yaml`` written for the run, and put back as it was (or removed) when the run fails before
+    it saves a checkpoint: a failed start leaves the folder as it found it, and its config.yaml keeps
+    describing the checkpoints beside it."""
+    path, last = out / "config.yaml", out / LAST
+
+    def stamp() -> int | None:
+        return last.stat().st_mtime_ns if last.is_file() else None
+
+    previous, saved = (path.read_text(encoding="utf-8") if path.is_file() else None), stamp()
+    atomic_write_text(path, dump_yaml(config))
+    try:
+        yield
+    except BaseException:
+        if stamp() == saved:  # nothing of this run is in the folder
+            if previous is None:
+                path.unlink(missing_ok=True)
+            else:
+                atomic_write_text(path, previous)
+        raise
+
+
 def fit_module(
     run: TrainRun, module: VTGModule, data: VTGDataModule, config: dict[str, Any], extra: dict[str, Any]
 ) -> dict[str, Any]:
@@ -232,15 +257,21 @@ def fit_module(
     remove_stale_temporaries(run.out)
     history = MetricsHistory(run.out / "metrics.json", run.train.monitor, run.train.monitor_mode, extra=extra)
     trainer = build_trainer(run, history, data.train_set_varies)
-    if trainer.is_global_zero:
-        atomic_write_text(run.out / "config.yaml", dump_yaml(config))
-    with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
+    written = config_with_checkpoints(run.out, config) if trainer.is_global_zero else contextlib.nullcontext()
+    with written, warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
         # the progress bar writes to stdout; --json keeps stdout for its one object
         warnings.filterwarnings("ignore", ".*does not have many workers.*")
         warnings.filterwarnings("ignore", ".*exists and is not empty.*")
         with float32_matmul_precision(run.train.matmul_precision):
             try:
                 trainer.fit(module, datamodule=data, ckpt_path=run.resume)
+            except MisconfigurationException as error:
+                # a batch fraction of a split too small to give one batch: Lightning names its own argument
+                match = re.search(r"`(limit_(?:train|val)_batches)", str(error))
+                if match is None:
+                    raise
+                option = "--" + match[1].replace("_", "-")
+                raise UserError(f"option {option} (train.{match[1]}): {str(error).splitlines()[0]}") from None
             except SystemExit:
                 if not trainer.interrupted:
                     raise
