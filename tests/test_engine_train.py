@@ -180,6 +180,15 @@ def test_resume_with_another_learning_rate_is_refused(tiny_run, tiny_config, tin
     assert torch.load(tmp_path / "last.ckpt", weights_only=True)["epoch"] == 1  # left as it was
 
 
+def test_resume_on_other_splits_is_refused(tiny_run, tiny_config, tiny_data, tmp_path, capsys):
+    """The checkpoint keeps the splits its run read; swapping them on resume went on silently."""
+    shutil.copy(tiny_run / "last.ckpt", tmp_path / "last.ckpt")
+    assert torch.load(tmp_path / "last.ckpt", weights_only=True)["vtg"]["splits"] == {"train": "train", "val": "val"}
+    args = train_args(tiny_config, tiny_data, tmp_path, "--epochs", "3", "--resume", "auto", "--val-split", "train")
+    err = capsys.readouterr().err if main(args) == 2 else "no refusal"
+    assert "option --val-split: 'train' differs from 'val' in checkpoint" in err and len(err.strip().splitlines()) == 1
+
+
 def test_resume_from_a_model_only_checkpoint_is_refused(tiny_run, tiny_config, tiny_data, tmp_path, capsys):
     """A student.ckpt or an imported teacher holds weights and metadata but no optimizer or loop state."""
     saved = torch.load(tiny_run / "last.ckpt", weights_only=True)

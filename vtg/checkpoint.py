@@ -9,6 +9,7 @@ A checkpoint is Lightning's own dictionary (``state_dict`` with the model's weig
         "dims": {"video_dim": ..., "text_dim": ..., "video_levels": ..., "text_levels": ...},
         "train_config": {...}, "versions": {"torch": ..., "lightning": ..., "numpy": ..., "vtg": ...},
         "metrics": {"MR-full-mAP": ..., ...},                  # the val metrics when it was written
+        "splits": {"train": "train", "val": "val"},            # a training run's data splits (since session 22)
     }
 
 Files are written to a temporary file in the same folder, flushed to disk, then renamed over the target
@@ -81,10 +82,13 @@ def checkpoint_metadata(
     dims: dict[str, int],
     train_config: dict[str, Any],
     metrics: dict[str, float],
+    splits: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The ``checkpoint["vtg"]`` entry (see the module docstring), as plain data."""
+    """The ``checkpoint["vtg"]`` entry (see the module docstring), as plain data; ``splits``, the data splits a
+    training run reads (``train``, ``val``), when it is one."""
     return plain_data(
         {
+            **({"splits": dict(splits)} if splits else {}),
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "model_name": model_name,

@@ -251,8 +251,9 @@ class DistillModule(VTGModule):
         probe: dict[str, Any],
         distill_metadata: dict[str, Any],
         config_source: str = "config",
+        splits: dict[str, str] | None = None,
     ) -> None:
-        super().__init__(STUDENT, student_config, dims, train, config_source)  # builds the student first
+        super().__init__(STUDENT, student_config, dims, train, config_source, splits)  # builds the student first
         student = self.model
         num_teacher, teacher_dim = teacher_layout(teacher, probe)
         layer_map = resolve_layer_map(recipe.clrm.layer_map, student.config.num_layers, num_teacher, config_source)
@@ -337,7 +338,7 @@ def build_distill_module(
         "teacher_config": teacher_metadata["model_config"],
     }
     return DistillModule(
-        run.model_config, data.dims, run.train, teacher, recipe, probe, teacher_info, run.config_source
+        run.model_config, data.dims, run.train, teacher, recipe, probe, teacher_info, run.config_source, run.splits
     )
 
 

@@ -60,8 +60,10 @@ class VTGModule(L.LightningModule):
         dims: dict[str, int],
         train: TrainConfig,
         config_source: str = "config",
+        splits: dict[str, str] | None = None,
     ) -> None:
         super().__init__()
+        self.splits = splits  # the data splits the run reads, kept in its checkpoints (a resume must not change them)
         self.model_name = model_name
         self.model_config = dict(model_config)
         self.dims = dict(dims)
@@ -138,7 +140,7 @@ class VTGModule(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint[METADATA_KEY] = checkpoint_metadata(
-            self.model_name, self.model_config, self.dims, self.train_config.to_dict(), self.val_metrics
+            self.model_name, self.model_config, self.dims, self.train_config.to_dict(), self.val_metrics, self.splits
         )
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:

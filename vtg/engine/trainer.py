@@ -61,6 +61,11 @@ class TrainRun:
     val_split: str = "val"
     config_source: str = "config"  # the YAML file, named in errors about its fields
 
+    @property
+    def splits(self) -> dict[str, str]:
+        """The data splits the run reads, as its checkpoints keep them."""
+        return {"train": self.train_split, "val": self.val_split}
+
 
 # train: fields a resumed run may change: how long it trains and how the machine runs it. The others shape the
 # optimizer and schedule whose state Lightning restores from the checkpoint (a new lr would be recorded and not
@@ -87,6 +92,12 @@ def check_resumable(run: TrainRun, dims: dict[str, int], saved: dict[str, Any]) 
     if metadata["model_name"] != run.model_name:
         raise UserError(f"{run.resume}: checkpoint of model '{metadata['model_name']}', not '{run.model_name}'")
     check_dims(run.resume, metadata["dims"], run.data, dims)
+    for kind, split in metadata.get("splits", {}).items():  # checkpoints before session 22 do not say
+        if run.splits.get(kind) != split:
+            raise UserError(
+                f"option --{kind}-split: {run.splits.get(kind)!r} differs from {split!r} in checkpoint {run.resume} "
+                "(a resumed run keeps the data it trains and validates on)"
+            )
     try:
         old = full_model_config(run.model_name, metadata["model_config"])
     except UserError:  # a field of an older version of the model: compared as written
@@ -301,6 +312,6 @@ def fit(run: TrainRun) -> dict[str, Any]:
                 f"option --resume: {run.resume} is a vtg distill run's checkpoint (resume it with vtg distill)"
             )
         check_resumable(run, data.dims, saved)
-    module = VTGModule(run.model_name, run.model_config, data.dims, run.train, run.config_source)
+    module = VTGModule(run.model_name, run.model_config, data.dims, run.train, run.config_source, run.splits)
     config = {"model": {"name": run.model_name, **run.model_config}, "train": run.train.to_dict()}
     return fit_module(run, module, data, config, extra={"model": run.model_name, "data": str(run.data)})
