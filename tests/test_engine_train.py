@@ -189,6 +189,15 @@ def test_resume_on_other_splits_is_refused(tiny_run, tiny_config, tiny_data, tmp
     assert "option --val-split: 'train' differs from 'val' in checkpoint" in err and len(err.strip().splitlines()) == 1
 
 
+def test_resume_into_another_folder_is_refused(tiny_run, tiny_config, tiny_data, tmp_path, capsys):
+    """best.ckpt's bookkeeping stays with the folder Lightning wrote it in."""
+    code = main(
+        train_args(tiny_config, tiny_data, tmp_path / "out", "--epochs", "3", "--resume", str(tiny_run / "last.ckpt"))
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "is not in --out" in err[0] and not (tmp_path / "out").exists()
+
+
 def test_resume_from_a_model_only_checkpoint_is_refused(tiny_run, tiny_config, tiny_data, tmp_path, capsys):
     """A student.ckpt or an imported teacher holds weights and metadata but no optimizer or loop state."""
     saved = torch.load(tiny_run / "last.ckpt", weights_only=True)

@@ -119,6 +119,13 @@ def check_resumable(run: TrainRun, dims: dict[str, int], saved: dict[str, Any]) 
             f"{old_train[changed[0]]!r} in checkpoint {run.resume} (a resumed run keeps its recipe; only "
             f"{', '.join(RESUMABLE_TRAIN_FIELDS)} may change)"
         )
+    if Path(os.path.realpath(run.resume)).parent != Path(os.path.realpath(run.out)):
+        # Lightning forgets the best score of a checkpoint from another folder: the next epoch would become
+        # best.ckpt whatever it scores, while metrics.json names the old best
+        raise UserError(
+            f"option --resume: {run.resume} is not in --out {run.out}; a run resumes in its own folder "
+            "(copy the folder first to branch it)"
+        )
 
 
 def distributed_layout(devices: int | None) -> tuple[int, int]:
