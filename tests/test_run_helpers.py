@@ -56,24 +56,51 @@ def test_an_unknown_preset_names_itself():
         preset("nope.yaml")
 
 
+def counting(output: Path, log: Path, answer: str = '{"n": 1}') -> list[str]:
+    """A command that makes ``output``, adds a line to ``log`` and answers ``answer``."""
+    make = f"import pathlib; pathlib.Path({str(output)!r}).touch()"
+    count = f"open({str(log)!r}, 'a').write('ran\\n')"
+    return python(f"{make}; {count}; print({answer!r})")
+
+
 def test_a_demo_step_keeps_its_answer_and_is_reused(tmp_path, capsys):
-    output = tmp_path / "made"
-    command = python(f"import pathlib; pathlib.Path({str(output)!r}).touch(); print('{{\"n\": 1}}')")
+    output, log = tmp_path / "made", tmp_path / "log"
+    command = counting(output, log)
     assert Demo(tmp_path, quick=True).step("first", output, command) == {"n": 1}
     assert json.loads((tmp_path / "steps" / "first.json").read_text()) == {"n": 1}
-    # a second run finds the output and the answer: nothing runs
-    assert Demo(tmp_path, quick=True).step("first", output, python("raise SystemExit(1)")) == {"n": 1}
-    assert "reusing" in capsys.readouterr().out
+    # a second run of the same command finds the output and the answer: nothing runs
+    assert Demo(tmp_path, quick=True).step("first", output, command) == {"n": 1}
+    assert "reusing" in capsys.readouterr().out and log.read_text() == "ran\n"
+
+
+def test_a_demo_step_runs_again_for_another_command_and_after_an_earlier_step_ran(tmp_path, capsys):
+    """--seeds 1 after --seeds 0, or a full run after --quick: the step and every later one run again."""
+    first, second, log = tmp_path / "first", tmp_path / "second", tmp_path / "log"
+    demo = Demo(tmp_path, quick=True)
+    demo.step("first", first, counting(first, log)), demo.step("second", second, counting(second, log))
+    again = Demo(tmp_path, quick=True)
+    again.step("first", first, counting(first, log) + ["--other"])  # an ignored argument: another command
+    again.step("second", second, counting(second, log))  # its own command as before, but its input was remade
+    out = capsys.readouterr().out
+    assert (
+        "first: its command changed" in out and "second: first ran again" in out and log.read_text().count("ran") == 4
+    )
 
 
 def test_a_demo_step_of_another_answer_format_runs_again(tmp_path, capsys):
-    output = tmp_path / "made"
-    old = python(f'import pathlib; pathlib.Path({str(output)!r}).touch(); print(\'{{"format": "x/1"}}\')')
-    new = python('print(\'{"format": "x/2"}\')')
-    assert Demo(tmp_path, quick=True).step("first", output, old) == {"format": "x/1"}
-    assert Demo(tmp_path, quick=True).step("first", output, new, stale=format_is("x/2")) == {"format": "x/2"}
+    """The same command, from a tool whose answer changed format: the cached answer is stale."""
+    output, version = tmp_path / "made", tmp_path / "version"
+    command = python(
+        f"import json, pathlib; pathlib.Path({str(output)!r}).touch(); "
+        f"print(json.dumps({{'format': pathlib.Path({str(version)!r}).read_text()}}))"
+    )
+    version.write_text("x/1")
+    assert Demo(tmp_path, quick=True).step("first", output, command) == {"format": "x/1"}
+    version.write_text("x/2")
+    assert Demo(tmp_path, quick=True).step("first", output, command, stale=format_is("x/2")) == {"format": "x/2"}
     assert "the cached answer is x/1, not x/2, running it again" in capsys.readouterr().out
-    assert Demo(tmp_path, quick=True).step("first", output, old, stale=format_is("x/2")) == {"format": "x/2"}  # reused
+    version.write_text("x/3")  # not run again: the cached x/2 fits
+    assert Demo(tmp_path, quick=True).step("first", output, command, stale=format_is("x/2")) == {"format": "x/2"}
 
 
 def test_the_demo_distils_again_for_other_seeds(tmp_path, monkeypatch, capsys):
@@ -95,7 +122,7 @@ def test_the_demo_distils_again_for_other_seeds(tmp_path, monkeypatch, capsys):
     assert len(commands) == 1 and "reusing" in capsys.readouterr().out
     Demo(tmp_path, quick=False, seeds=COMPARISON_SEEDS).distil(teacher)  # three pairs, side by side
     assert len(commands) == 2 and "--jobs" in commands[-1] and commands[-1][commands[-1].index("--jobs") + 1] == "3"
-    assert "the cached students are of seeds 0, running it again" in capsys.readouterr().out
+    assert "distill: its command changed, running it again" in capsys.readouterr().out
 
 
 def test_demo_seeds_must_be_distinct(capsys):

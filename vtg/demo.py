@@ -18,8 +18,9 @@ Steps (each one a ``vtg``/``vtg-export`` command, printed before it runs):
 8. ``vtg energy report``           energy-accuracy trade-off over Tc, with plots: the teacher is the
                                    reference, SDST beside it
 
-It writes ``OUT/summary.json`` and ``OUT/report.html``. A step whose output already exists is reused,
-so a second run only redoes what is missing (``--fresh`` starts over).
+It writes ``OUT/summary.json`` and ``OUT/report.html``. A step whose output a run of the same command made
+is reused, so a second run only redoes what is missing; a step whose command changed (other ``--seeds``,
+``--quick`` or not) runs again, and so does every step after one that ran (``--fresh`` starts over).
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ MODELS = {  # the non-spiking models: config preset and vtg train options
 
 
 class Demo:
-    """Runs the steps, skipping those whose output exists, and keeps each step's JSON answer."""
+    """Runs the steps, skipping those already done with the same command, and keeps each step's JSON answer."""
 
     def __init__(self, out: Path, quick: bool, data_seed: int = 0, seeds: tuple[int, ...] = DEMO_SEEDS):
         self.out = out
@@ -75,19 +76,28 @@ class Demo:
         self.seeds = seeds[:1] if quick else seeds  # the students' training seeds (vtg distill --seeds)
         self.data = out / "data"
         self.timings: dict[str, float] = {}
+        self.ran: str | None = None  # the first step this invocation ran: every later one reads what it made
 
     def step(
         self, name: str, output: Path, command: list[str], stale: Callable[[dict[str, Any]], str | None] | None = None
     ) -> dict[str, Any]:
-        """Run ``command`` unless ``output`` exists; return its ``--json`` answer (cached beside the run).
+        """Run ``command`` unless a run of the same command made ``output``; return its ``--json`` answer (cached
+        beside the run with the command).
 
-        ``stale(answer)`` says why a cached answer does not fit this run (an older format, other seeds), or
-        None; a stale step is run again.
+        A step runs again when its command changed (other seeds, --quick or not), when an earlier step ran in
+        this invocation (its outputs are what this step reads), or when ``stale(answer)`` says why the cached
+        answer does not fit (an older format); else None.
         """
-        answer_file = self.out / "steps" / f"{name}.json"
+        answer_file, command_file = self.out / "steps" / f"{name}.json", self.out / "steps" / f"{name}.command.json"
         if output.exists() and answer_file.is_file():
             answer = json.loads(answer_file.read_text())
-            reason = stale(answer) if stale is not None else None
+            same = command_file.is_file() and json.loads(command_file.read_text()) == command
+            if self.ran is not None:
+                reason: str | None = f"{self.ran} ran again"
+            elif not same:
+                reason = "its command changed"
+            else:
+                reason = stale(answer) if stale is not None else None
             if reason is None:
                 print(f"[demo] {name}: reusing {output.relative_to(self.out.parent)}", flush=True)
                 return answer
@@ -99,8 +109,10 @@ class Demo:
         except CommandFailed as failure:
             sys.exit(f"[demo] {name} failed with exit status {failure.returncode}")
         self.timings[name] = round(time.perf_counter() - start, 1)
+        self.ran = self.ran or name
         answer_file.parent.mkdir(parents=True, exist_ok=True)
         answer_file.write_text(to_json(answer, indent=2))
+        command_file.write_text(to_json(command))
         print(f"[demo] {name}: done in {self.timings[name]} s", flush=True)
         return answer
 
@@ -134,14 +146,7 @@ class Demo:
         # processes train more steps than one 2-thread process (vtg distill --jobs)
         command += ["--jobs", str(len(seeds))] if len(seeds) > 1 else []
         command += ["--json", *STUDENT_EPOCH_VALIDATION, *(["--epochs", quick_epochs] if self.quick else [])]
-
-        def other_seeds(answer: dict[str, Any]) -> str | None:
-            cached = sorted(run["seed"] for run in answer["comparison_metrics"]["distilled"]["runs"])
-            if cached == sorted(self.seeds):
-                return None
-            return f"the cached students are of seeds {', '.join(map(str, cached))}"
-
-        return self.step("distill", self.out / "student" / "comparison.json", command, stale=other_seeds)
+        return self.step("distill", self.out / "student" / "comparison.json", command)
 
     def run(self) -> dict[str, Any]:
         vtg, data = tool("vtg"), str(self.data)
