@@ -149,14 +149,17 @@ def test_config_must_be_spelled_in_full_and_the_last_one_counts(tmp_path, capsys
     from vtg.config import config_path_in
 
     assert config_path_in(["train", "--config", "a.yaml", "--config=b.yaml"]) == Path("b.yaml")
-    assert main(["info", "--model", "sdst", "--conf", str(tmp_path / "c.yaml")]) == 2
-    assert "option --conf: write --config in full" in capsys.readouterr().err
+    for short in ("--co", "--conf"):
+        assert main(["info", "--model", "sdst", short, str(tmp_path / "c.yaml")]) == 2
+        assert f"option {short}: write --config in full" in capsys.readouterr().err
 
 
 def test_exponent_floats_are_numbers_as_in_yaml_1_2(tmp_path):
     """PyYAML's YAML 1.1 read train.lr: 1e-4 as the string '1e-4' (refused as not a number)."""
-    from vtg.config import load_yaml
+    from vtg.config import dump_yaml, load_yaml
 
     path = tmp_path / "c.yaml"
     path.write_text('a: 1e-4\nb: 1.0e4\nc: 3\nd: "1e-4"\ne: 1.0e-05\n')
     assert load_yaml(path) == {"a": 1e-4, "b": 1e4, "c": 3, "d": "1e-4", "e": 1e-5}
+    path.write_text(dump_yaml({"d": "1e-4", "a": 1e-4}))  # the string stays a string: the dumper quotes it
+    assert load_yaml(path) == {"d": "1e-4", "a": 1e-4}

@@ -189,13 +189,24 @@ def test_resume_on_other_splits_is_refused(tiny_run, tiny_config, tiny_data, tmp
     assert "option --val-split: 'train' differs from 'val' in checkpoint" in err and len(err.strip().splitlines()) == 1
 
 
-def test_resume_into_another_folder_is_refused(tiny_run, tiny_config, tiny_data, tmp_path, capsys):
-    """best.ckpt's bookkeeping stays with the folder Lightning wrote it in."""
-    code = main(
-        train_args(tiny_config, tiny_data, tmp_path / "out", "--epochs", "3", "--resume", str(tiny_run / "last.ckpt"))
-    )
+def test_resume_into_another_folder_needs_the_runs_best_checkpoint(tiny_run, tiny_config, tiny_data, tmp_path, capsys):
+    """best.ckpt's score comes with the checkpoint, its file does not: a bare resume elsewhere is refused; a copy
+    of the whole folder resumes there with the best score (Lightning dropped it: the next epoch became best.ckpt)."""
+    args = ("--epochs", "3", "--resume")
+    code = main(train_args(tiny_config, tiny_data, tmp_path / "out", *args, str(tiny_run / "last.ckpt")))
     err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and len(err) == 1 and "is not in --out" in err[0] and not (tmp_path / "out").exists()
+    assert code == 2 and len(err) == 1 and "copy that folder, best.ckpt included" in err[0]
+    assert not (tmp_path / "out").exists()
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_run, copy)
+    best_before = torch.load(copy / "best.ckpt", weights_only=True)
+    assert main(train_args(tiny_config, tiny_data, copy, *args, "auto", "--json")) == 0
+    summary = json.loads(capsys.readouterr().out)
+    best_after = torch.load(copy / "best.ckpt", weights_only=True)
+    # best.ckpt holds the score metrics.json names as the best, never below the one it had
+    monitored = best_after["vtg"]["metrics"]["MR-full-mAP"]
+    assert monitored == summary["best"]["MR-full-mAP"] >= best_before["vtg"]["metrics"]["MR-full-mAP"]
+    assert summary["checkpoints"]["best"] == str(copy / "best.ckpt")
 
 
 def test_resume_from_a_model_only_checkpoint_is_refused(tiny_run, tiny_config, tiny_data, tmp_path, capsys):

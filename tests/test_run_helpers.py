@@ -82,9 +82,18 @@ def test_a_demo_step_runs_again_for_another_command_and_after_an_earlier_step_ra
     again.step("first", first, counting(first, log) + ["--other"])  # an ignored argument: another command
     again.step("second", second, counting(second, log))  # its own command as before, but its input was remade
     out = capsys.readouterr().out
-    assert (
-        "first: its command changed" in out and "second: first ran again" in out and log.read_text().count("ran") == 4
-    )
+    assert "first: its command changed" in out and "second: first ran again" in out
+    assert log.read_text().count("ran") == 4
+    # stopped after first ran again (second failed): the next invocation does not trust second's old output
+    broken = Demo(tmp_path, quick=True)
+    broken.step("first", first, counting(first, log) + ["--third"])
+    with pytest.raises(SystemExit):
+        broken.step("second", second, python("raise SystemExit(3)"))
+    fresh = Demo(tmp_path, quick=True)
+    fresh.step("first", first, counting(first, log) + ["--third"])  # reused: the same command made it
+    fresh.step("second", second, counting(second, log))
+    out = capsys.readouterr().out
+    assert "first: reusing" in out and "second: no record of its command" in out
 
 
 def test_a_demo_step_of_another_answer_format_runs_again(tmp_path, capsys):
@@ -136,3 +145,12 @@ def test_a_failed_demo_step_ends_in_one_line(tmp_path):
     with pytest.raises(SystemExit, match=r"^\[demo\] broken failed with exit status 4$"):
         Demo(tmp_path, quick=True).step("broken", tmp_path / "never", python("raise SystemExit(4)"))
     assert not (tmp_path / "steps" / "broken.json").exists()
+
+
+def test_the_demo_reports_energy_table_says_no_ratio_where_the_student_spent_nothing():
+    from vtg.demo import energy_table
+
+    points = [{"tc": 1, "energy_mj": 0.0, "efficiency": None, "metrics": {}}]
+    points.append({"tc": 2, "energy_mj": 0.5, "efficiency": 3.25, "metrics": {"MR-full-R1@0.5": 40.0}})
+    html = energy_table(points)
+    assert "<td>-</td>" in html and "<td>3.2</td>" in html and "<td>40.00</td>" in html

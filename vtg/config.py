@@ -79,15 +79,6 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
-# YAML 1.1 (PyYAML) reads a float only with a dot and a signed exponent: 1e-4 and 1.0e4 were the strings
-# '1e-4' and '1.0e4', refused where a number is needed; as YAML 1.2 and the command line, they are numbers
-_UniqueKeyLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+$"),
-    list("-+0123456789."),
-)
-
-
 def load_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping; a missing file, bad YAML (invalid UTF-8, nesting too deep, a key written twice) or
     an absurd integer is a :class:`UserError` naming file and line."""
@@ -116,6 +107,14 @@ class _PlainDumper(yaml.SafeDumper):
 
     def ignore_aliases(self, data: Any) -> bool:
         return True
+
+
+# YAML 1.1 (PyYAML) reads a float only with a dot and a signed exponent: 1e-4 and 1.0e4 were the strings
+# '1e-4' and '1.0e4', refused where a number is needed; as YAML 1.2 and the command line, they are numbers.
+# The dumper knows it too, so that it quotes such a string and load_yaml reads back what dump_yaml wrote.
+EXPONENT_FLOAT = re.compile(r"^[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+$")
+for _reader_or_writer in (_UniqueKeyLoader, _PlainDumper):
+    _reader_or_writer.add_implicit_resolver("tag:yaml.org,2002:float", EXPONENT_FLOAT, list("-+0123456789."))
 
 
 def dump_yaml(data: dict[str, Any]) -> str:
@@ -179,7 +178,7 @@ def config_path_in(argv: list[str]) -> Path | None:
     found = None
     for i, arg in enumerate(argv):
         name = arg.split("=", 1)[0]
-        if name != "--config" and len(name) >= len("--con") and "--config".startswith(name):
+        if name != "--config" and len(name) >= len("--co") and "--config".startswith(name):
             raise UserError(f"option {name}: write --config in full (its file is read before the other options)")
         if arg == "--config" and i + 1 < len(argv):
             found = Path(argv[i + 1])

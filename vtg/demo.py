@@ -77,6 +77,7 @@ class Demo:
         self.data = out / "data"
         self.timings: dict[str, float] = {}
         self.ran: str | None = None  # the first step this invocation ran: every later one reads what it made
+        self.passed: list[str] = []  # the steps met so far in this invocation, in order
 
     def step(
         self, name: str, output: Path, command: list[str], stale: Callable[[dict[str, Any]], str | None] | None = None
@@ -88,12 +89,16 @@ class Demo:
         this invocation (its outputs are what this step reads), or when ``stale(answer)`` says why the cached
         answer does not fit (an older format); else None.
         """
-        answer_file, command_file = self.out / "steps" / f"{name}.json", self.out / "steps" / f"{name}.command.json"
+        steps = self.out / "steps"
+        answer_file, command_file = steps / f"{name}.json", steps / f"{name}.command.json"
+        self.passed.append(name)
         if output.exists() and answer_file.is_file():
             answer = json.loads(answer_file.read_text())
             same = command_file.is_file() and json.loads(command_file.read_text()) == command
             if self.ran is not None:
                 reason: str | None = f"{self.ran} ran again"
+            elif not command_file.is_file():
+                reason = "no record of its command (an older demo, or one stopped after an earlier step ran)"
             elif not same:
                 reason = "its command changed"
             else:
@@ -103,6 +108,10 @@ class Demo:
                 return answer
             print(f"[demo] {name}: {reason}, running it again", flush=True)
         print(f"[demo] {name}: {' '.join(Path(c).name if i == 0 else c for i, c in enumerate(command))}", flush=True)
+        # the later steps' records go first: stopped before they run again, the next invocation reruns them
+        for record in steps.glob("*.command.json"):
+            if record.name.removesuffix(".command.json") not in self.passed:
+                record.unlink()
         start = time.perf_counter()
         try:
             answer = run_json(command)
@@ -304,10 +313,15 @@ def metrics_table(rows: dict[str, dict[str, float]], keys: list[str]) -> str:
     return f"<table><tr><th>model</th>{head}</tr>{body}</table>"
 
 
+def _ratio(value: float | None) -> str:
+    """E_f to one decimal; '-' where the student spent no energy (no ratio)."""
+    return "-" if value is None else f"{value:.1f}"
+
+
 def energy_table(points: list[dict[str, Any]]) -> str:
     """An HTML table: one row per Tc with the student's energy, E_f and two headline metrics."""
     rows = "".join(
-        f"<tr><td>{p['tc']}</td><td>{p['energy_mj']:.4g}</td><td>{p['efficiency']:.1f}</td>"
+        f"<tr><td>{p['tc']}</td><td>{p['energy_mj']:.4g}</td><td>{_ratio(p['efficiency'])}</td>"
         f"<td>{p['metrics'].get('MR-full-R1@0.5', float('nan')):.2f}</td>"
         f"<td>{p['metrics'].get('HL-min-VeryGood-Hit1', float('nan')):.2f}</td></tr>"
         for p in points

@@ -25,13 +25,12 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.fabric.utilities.exceptions import MisconfigurationException
-from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.strategies import DDPStrategy
 
 from vtg.atomic import atomic_write_text, remove_stale_temporaries
 from vtg.checkpoint import METADATA_KEY, check_dims, is_distill_run, read_checkpoint
 from vtg.config import dump_yaml
-from vtg.engine.checkpoint import AtomicCheckpointIO
+from vtg.engine.checkpoint import AtomicCheckpointIO, RunCheckpoint, saved_folder
 from vtg.engine.datamodule import VTGDataModule
 from vtg.engine.epoch_seed import EpochSeed
 from vtg.engine.history import MetricsHistory
@@ -119,12 +118,13 @@ def check_resumable(run: TrainRun, dims: dict[str, int], saved: dict[str, Any]) 
             f"{old_train[changed[0]]!r} in checkpoint {run.resume} (a resumed run keeps its recipe; only "
             f"{', '.join(RESUMABLE_TRAIN_FIELDS)} may change)"
         )
-    if Path(os.path.realpath(run.resume)).parent != Path(os.path.realpath(run.out)):
-        # Lightning forgets the best score of a checkpoint from another folder: the next epoch would become
-        # best.ckpt whatever it scores, while metrics.json names the old best
+    folder = saved_folder(saved)
+    if folder is not None and folder != os.path.realpath(run.out) and not (run.out / BEST).is_file():
+        # best.ckpt's score comes with the checkpoint (RunCheckpoint), its file does not: without it the folder
+        # would have a best score and no best.ckpt, and metrics.json would name an epoch it does not hold
         raise UserError(
-            f"option --resume: {run.resume} is not in --out {run.out}; a run resumes in its own folder "
-            "(copy the folder first to branch it)"
+            f"option --resume: {run.resume} is of the run in {folder}; resume it there, or copy that folder, "
+            f"{BEST} included, to --out {run.out}"
         )
 
 
@@ -179,10 +179,10 @@ def build_trainer(run: TrainRun, history: MetricsHistory, reload_train_data: boo
     # save_on_train_epoch_end: after validation and after MetricsHistory, so a checkpoint holds its whole epoch;
     # no version counter: a new run in an old folder replaces best.ckpt instead of writing best-v1.ckpt
     common = {"dirpath": run.out, "save_top_k": 1, "save_on_train_epoch_end": True, "enable_version_counter": False}
-    best = ModelCheckpoint(filename=Path(BEST).stem, monitor=train.monitor, mode=train.monitor_mode, **common)
+    best = RunCheckpoint(filename=Path(BEST).stem, monitor=train.monitor, mode=train.monitor_mode, **common)
     # last.ckpt has a callback of its own: Lightning 2.6's save_last=True only writes it on epochs that
     # improved the monitored metric. It comes after `best`, so that it holds best's updated state.
-    last = ModelCheckpoint(filename=Path(LAST).stem, monitor=None, **common)
+    last = RunCheckpoint(filename=Path(LAST).stem, monitor=None, **common)
     callbacks: list[L.Callback] = [EpochSeed(train.seed), history, best, last]
     governor = ThreadGovernor.for_this_run() if devices * num_nodes == 1 else None
     if governor is not None:  # a shared machine's competing processes (vtg/threads.py)
