@@ -244,10 +244,11 @@ def config_with_checkpoints(out: Path, config: dict[str, Any]) -> Iterator[None]
     """``out/config.yaml`` written for the run, and put back as it was (or removed) when the run fails before
     it saves a checkpoint: a failed start leaves the folder as it found it, and its config.yaml keeps
     describing the checkpoints beside it."""
-    path, last = out / "config.yaml", out / LAST
+    path = out / "config.yaml"
+    written_by_runs = [out / name for name in (LAST, BEST, "metrics.json")]
 
-    def stamp() -> int | None:
-        return last.stat().st_mtime_ns if last.is_file() else None
+    def stamp() -> list[int | None]:  # metrics.json and best.ckpt are written before last.ckpt at an epoch's end
+        return [file.stat().st_mtime_ns if file.is_file() else None for file in written_by_runs]
 
     previous, saved = (path.read_text(encoding="utf-8") if path.is_file() else None), stamp()
     atomic_write_text(path, dump_yaml(config))
