@@ -154,3 +154,18 @@ def test_the_demo_reports_energy_table_says_no_ratio_where_the_student_spent_not
     points.append({"tc": 2, "energy_mj": 0.5, "efficiency": 3.25, "metrics": {"MR-full-R1@0.5": 40.0}})
     html = energy_table(points)
     assert "<td>-</td>" in html and "<td>3.2</td>" in html and "<td>40.00</td>" in html
+
+
+def test_commands_run_with_their_threads_fixed(monkeypatch):
+    """The demo's and benchmarks' commands do not follow the machine's load (vtg train's thread governor)."""
+    import torch
+
+    from vtg.scripts import fixed_threads
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert fixed_threads()["OMP_NUM_THREADS"] == str(torch.get_num_threads())
+    assert run_json(python("import json, os; print(json.dumps(os.environ['OMP_NUM_THREADS']))")) == str(
+        torch.get_num_threads()
+    )
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert fixed_threads()["OMP_NUM_THREADS"] == "3"

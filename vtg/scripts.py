@@ -3,11 +3,19 @@
 The demo (:mod:`vtg.demo`) and the benchmarks (``benchmarks/common.py``) run each step as the command a
 user would type (``vtg train ...``, ``vtg-export ...``) with ``--json``, which prints exactly one JSON
 object as the last line of stdout (docs/ARCHITECTURE.md); this module starts them and reads that object.
+
+Their intra-op threads are fixed (``OMP_NUM_THREADS``, the caller's own count unless it set one): left to
+``vtg train``'s thread governor (vtg/threads.py) they follow the machine's load, and a reduction split over
+another number of threads rounds differently, which a training run carries on. Measured on make demo's SDST,
+trained while another process was busy for a few seconds: MR-full-R1@0.5 22.6 against 39.7 alone, its best
+epoch 12 against 26. Fixed, a demo's or a benchmark's numbers do not depend on what else the machine runs
+(its time does).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -31,6 +39,13 @@ def tool(name: str) -> str:
     return str(Path(sys.executable).with_name(name))
 
 
+def fixed_threads() -> dict[str, str]:
+    """The environment for a subprocess with the intra-op threads fixed (module docstring)."""
+    import torch  # here: the module itself is read by tools that need no torch
+
+    return {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS") or str(torch.get_num_threads())}
+
+
 def run_json(command: list[str], log: Path | None = None, cwd: Path | None = None) -> dict[str, Any]:
     """Run ``command`` (in ``cwd``, default the caller's working directory) and return the JSON object it
     prints last on stdout.
@@ -40,7 +55,7 @@ def run_json(command: list[str], log: Path | None = None, cwd: Path | None = Non
     """
     stderr = open(log, "w") if log is not None else None  # noqa: SIM115 - closed below
     try:
-        done = subprocess.run(command, cwd=cwd, stdout=subprocess.PIPE, stderr=stderr, text=True)
+        done = subprocess.run(command, cwd=cwd, stdout=subprocess.PIPE, stderr=stderr, text=True, env=fixed_threads())
     finally:
         if stderr is not None:
             stderr.close()

@@ -15,6 +15,11 @@ process's threads, spinning or working, are not counted as competition) and sets
 with ``torch.set_num_threads``. ``vtg train`` and ``vtg distill`` poll one before every training batch
 (vtg/engine/trainer.py) unless the user chose the threads (``OMP_NUM_THREADS`` set); where /proc is
 missing (not Linux) there is none.
+
+The price is reproducibility: a reduction split over another number of threads rounds differently, and a
+training run carries the difference on (make demo's SDST, trained while another process was briefly busy:
+MR-full-R1@0.5 22.6 against 39.7 alone). The demo and the benchmarks fix the threads of the commands they
+run (vtg/scripts.py); a user who needs a run to repeat exactly sets ``OMP_NUM_THREADS``.
 """
 
 from __future__ import annotations

@@ -22,7 +22,8 @@ Every field is optional; the defaults are those of :class:`TrainConfig`::
       monitor_mode: max
       limit_train_batches: 1.0    # a fraction of the batches, or an integer number of them
       limit_val_batches: 1.0
-      deterministic: true         # torch's deterministic algorithms where they exist
+      deterministic: true         # torch's deterministic algorithms where they exist (the thread governor still
+                                  # follows the machine's load unless OMP_NUM_THREADS is set: vtg/threads.py)
       precision: 32-true          # or 16-mixed, bf16-mixed (GPUs)
       matmul_precision: highest   # float32 matrix products: high or medium allow TF32 / bf16 passes (GPUs)
       find_unused_parameters: true  # DDP: parameters without gradient in some steps
