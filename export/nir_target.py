@@ -408,7 +408,7 @@ def export(model: Any, checkpoint: dict[str, Any], args: argparse.Namespace) -> 
         pool = model.sfg.pool.weight.detach().numpy()[0]  # (D,)
         np.savez(folder / SFG_FILE, pool=pool.astype(np.float32))
         (folder / MANIFEST).write_text(to_json(contents, indent=1) + "\n")
-    for stale in sorted(replaced - written_files(out)):
+    for stale in sorted(replaced - listed_files(contents)):
         if not (out / stale).is_file():
             continue
         (out / stale).unlink()
@@ -417,17 +417,23 @@ def export(model: Any, checkpoint: dict[str, Any], args: argparse.Namespace) -> 
 
 
 def written_files(folder: Path) -> set[str]:
-    """The files a vtg-nir manifest in ``folder`` lists (its subgraphs, host input and SFG weights); none for
-    a folder without one (another program's manifest.json included)."""
+    """The files a vtg-nir manifest in ``folder`` lists; none for a folder without one (another program's
+    manifest.json included)."""
     try:
         contents = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-        if contents.get("format") != FORMAT:
-            return set()
+    except (OSError, ValueError):
+        return set()
+    return listed_files(contents) if isinstance(contents, dict) and contents.get("format") == FORMAT else set()
+
+
+def listed_files(contents: dict[str, Any]) -> set[str]:
+    """The files a vtg-nir manifest lists: its subgraphs, host input and SFG weights, by name only (a crafted
+    manifest must not reach outside the folder, nor name the manifest itself)."""
+    try:
         listed = set(contents["files"].values()) | {contents.get("host_input", {}).get("file")}
         listed |= {contents.get("sfg", {}).get("file")}
-    except (OSError, ValueError, AttributeError, KeyError, TypeError):
+    except (AttributeError, KeyError, TypeError):
         return set()
-    # names only, no folders: a crafted manifest must not reach outside the folder
     return {
         name
         for name in listed
